@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+UV_VERSION := 0.13.8
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint format bench bench-smoke install clean-db
+
+# Installs the locked dependencies (uv.lock) into .venv, once per change of the lock.
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(BIN)/python || { PY=$$(scripts/find-python) && $$PY -m venv $(VENV); }
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv sync --frozen --inexact --extra test --python $(BIN)/python
+	@touch $@
+
+install: $(VENV)/.installed
+
+## The console, API and webhooks on http://127.0.0.1:8000 (embedded PostgreSQL when DATABASE_URL is unset).
+run: install
+	$(BIN)/python scripts/run.py
+
+## The whole suite: lint, format check, pytest on real PostgreSQL and Redis, benchmark smoke run.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	scripts/test.sh
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Benchmarks at full size (prints a table, writes bench/results.json).
+bench: install
+	scripts/with-database.sh $(BIN)/python -m bench
+
+bench-smoke: install
+	scripts/with-database.sh $(BIN)/python -m bench --smoke
+
+## Stop the embedded PostgreSQL of `make run` (it stops by itself when make run exits).
+clean-db:
+	$(BIN)/python -m config.embedded stop

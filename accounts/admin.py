@@ -1,0 +1,106 @@
+from django.contrib import admin, messages
+
+from accounts.models import Account, ApiKey, Environment, Membership
+from accounts.selectors import account_list_for_user, environment_list_for_user
+from accounts.services import api_key_issue, api_key_revoke, environment_secret_issue
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Narrows foreign-key choices to the user's own accounts and environments."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Account:
+            kwargs["queryset"] = account_list_for_user(user=request.user)
+        elif db_field.related_model is Environment:
+            kwargs["queryset"] = environment_list_for_user(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Account)
+class AccountAdmin(TenantScopedAdmin):
+    list_display = ["name", "plan_monthly_limit", "created_at"]
+    search_fields = ["name"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return account_list_for_user(user=request.user)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(TenantScopedAdmin):
+    list_display = ["name", "account", "client_id", "created_at"]
+    list_select_related = ["account"]
+    search_fields = ["name", "=client_id"]
+    readonly_fields = ["client_id", "created_at"]
+    actions = ["rotate_client_secret"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return environment_list_for_user(user=request.user)
+
+    def save_model(self, request, obj, form, change):
+        secret = None if change else environment_secret_issue(environment=obj, save=False)
+        super().save_model(request, obj, form, change)
+        if secret:
+            messages.warning(
+                request,
+                f"Client id {obj.client_id}, client secret {secret}. Copy the secret now: it is "
+                "stored encrypted and will not be shown again.",
+            )
+
+    @admin.action(description="Rotate client secret (the old one stops working)")
+    def rotate_client_secret(self, request, queryset):
+        for environment in queryset:
+            secret = environment_secret_issue(environment=environment)
+            messages.warning(
+                request,
+                f"New client secret for {environment}: {secret}. Copy it now: it will not be "
+                "shown again.",
+            )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ["prefix", "name", "environment", "scopes", "created_at", "last_used_at",
+                    "revoked_at"]  # fmt: skip
+    list_select_related = ["environment__account"]
+    list_filter = ["revoked_at"]
+    search_fields = ["=prefix", "name"]
+    fields = ["environment", "name", "scopes", "prefix", "created_at", "last_used_at",
+              "revoked_at"]  # fmt: skip
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        environments = environment_list_for_user(user=request.user)
+        return super().get_queryset(request).filter(environment__in=environments)
+
+    def save_model(self, request, obj, form, change):
+        plain = None if change else api_key_issue(api_key=obj)
+        super().save_model(request, obj, form, change)
+        if plain:
+            messages.warning(
+                request,
+                f"API key {plain}. Copy it now: only its hash is stored and it will not be "
+                "shown again.",
+            )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "account", "role", "created_at"]
+    list_select_related = ["user", "account"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "account__name"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        accounts = account_list_for_user(user=request.user)
+        return super().get_queryset(request).filter(account__in=accounts)

@@ -1,0 +1,59 @@
+"""Set up the demo that `make run` serves: an account, its production environment, a
+superuser and a support user. Creates only what is missing, so a second run changes nothing;
+passwords and the client secret are printed only when created. Refused in production."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.models import Account, Environment, Membership
+from accounts.services import environment_create
+
+DEMO_ACCOUNT = "Demo"
+SUPPORT_GROUP = "Support"
+# Support staff read logs; they change nothing and see no credentials.
+SUPPORT_VIEW_APPS = ["logs", "notifications", "webhooks"]
+
+
+def support_group_sync() -> Group:
+    group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
+    permissions = Permission.objects.filter(
+        content_type__app_label__in=SUPPORT_VIEW_APPS, codename__startswith="view_"
+    )
+    group.permissions.set(permissions)
+    return group
+
+
+class Command(BaseCommand):
+    help = "Create the demo account, environment, superuser and support user if missing."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError(
+                "bootstrap_demo creates users with printed passwords and is refused in "
+                "production. Use createsuperuser and create_environment instead."
+            )
+        account, _ = Account.objects.get_or_create(name=DEMO_ACCOUNT)
+        if not Environment.objects.filter(account=account, name="production").exists():
+            created = environment_create(account=account, name="production")
+            self.stdout.write(
+                f"Demo environment 'production': client id {created.obj.client_id}, "
+                f"client secret {created.secret}"
+            )
+        group = support_group_sync()
+        users = get_user_model().objects
+        if not users.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            users.create_superuser("admin", "admin@example.com", password)
+            self.stdout.write(f"Superuser created: admin / {password}")
+        if not users.filter(username="support").exists():
+            password = secrets.token_urlsafe(12)
+            support = users.create_user("support", "support@example.com", password, is_staff=True)
+            support.groups.add(group)
+            Membership.objects.create(user=support, account=account, role=Membership.Role.SUPPORT)
+            self.stdout.write(f"Support user created: support / {password}")

@@ -1,0 +1,115 @@
+import secrets
+import string
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+from accounts.crypto import secret_decrypt
+
+
+class Account(models.Model):
+    """A company using the service: the tenant people belong to."""
+
+    name = models.CharField(max_length=200, unique=True)
+    # Notifications a month the plan allows; empty means unlimited.
+    plan_monthly_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Notifications a month; empty for unlimited."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_CLIENT_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def client_id_generate() -> str:
+    # Same shape as NotificationAPI's client ids (26 lowercase letters and digits).
+    return "".join(secrets.choice(_CLIENT_ID_ALPHABET) for _ in range(26))
+
+
+class Environment(models.Model):
+    """One isolated set of logs and credentials (production, staging, ...) of an account.
+    Its client id and secret are what NotificationAPI's SDKs authenticate with."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=100)
+    client_id = models.CharField(max_length=64, unique=True, default=client_id_generate)
+    # Fernet token (see accounts/crypto.py); the plain secret is shown once at creation.
+    client_secret_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["account__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="environment_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.name} / {self.name}"
+
+    def client_secret(self) -> str:
+        return secret_decrypt(self.client_secret_encrypted)
+
+
+class ApiKey(models.Model):
+    """An extra credential for an environment, limited to scopes, that can be revoked without
+    rotating the client secret the SDKs use."""
+
+    class Scope(models.TextChoices):
+        SEND = "send", "Send notifications"
+        READ = "read", "Read logs"
+
+    PREFIX = "nlk_"
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters of the key, shown in the console so a key can be recognised.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices), default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({', '.join(self.scopes)})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Membership(models.Model):
+    """A console user's role in an account. Staff see only accounts they are members of."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        SUPPORT = "support", "Support"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.get_role_display()})"

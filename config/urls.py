@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import path
+
+from accounts import api as accounts_api
+from config import health
+
+admin.site.site_header = "Notification log"
+admin.site.site_title = "Notification log"
+admin.site.index_title = "Console"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
+    path("admin/", admin.site.urls),
+]

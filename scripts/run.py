@@ -1,0 +1,72 @@
+"""`make run`: migrate, set up the demo, and serve the console, API and webhooks.
+
+With DATABASE_URL unset the embedded PostgreSQL in .var/postgres/ is started (and stopped
+when this exits). With REDIS_URL set, a Celery worker and beat run beside the web process
+(honcho, Procfile.dev); without it, Celery tasks run in-process.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    # `kill` or a closed terminal must still stop the servers cleanly, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+    os.chdir(ROOT)
+    server = None
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    embedded = not os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL", "")
+    try:
+        if embedded:
+            print("DATABASE_URL unset: starting the embedded PostgreSQL in .var/postgres/")
+        manage("migrate", "--noinput", "--verbosity", "0")
+        manage("bootstrap_demo")
+        print()
+        print(f"  Console:  http://{ADDRESS}/admin/")
+        print(f"  API:      http://{ADDRESS}/api/v1/   health: http://{ADDRESS}/readyz")
+        if redis_url:
+            print("  Celery:   worker and beat running against REDIS_URL")
+        else:
+            print("  Celery:   REDIS_URL unset, so tasks run in-process (no worker, no beat)")
+        print()
+        if redis_url:
+            command = [str(Path(PYTHON).parent / "honcho"), "-f", "Procfile.dev", "start"]
+            os.environ["RUN_ADDRESS"] = ADDRESS
+        else:
+            command = [PYTHON, "manage.py", "runserver", ADDRESS]
+        server = subprocess.Popen(command)
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode
+    finally:
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if embedded:
+            subprocess.call([PYTHON, "-m", "config.embedded", "stop"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

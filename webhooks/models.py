@@ -1,0 +1,1 @@
+# Provider receivers and the inbox table arrive with the webhooks issue.
