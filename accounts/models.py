@@ -38,7 +38,7 @@ class Environment(models.Model):
     """One isolated set of logs and credentials (production, staging, ...) of an account.
     Its client id and secret are what NotificationAPI's SDKs authenticate with."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="environments")
+    account = models.ForeignKey(Account, on_delete=models.DB_CASCADE, related_name="environments")
     name = models.CharField(max_length=100)
     client_id = models.CharField(max_length=64, unique=True, default=client_id_generate)
     # Fernet token (see accounts/crypto.py); the plain secret is shown once at creation.
@@ -68,7 +68,9 @@ class ApiKey(models.Model):
 
     PREFIX = "nlk_"
 
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="api_keys")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.DB_CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100, blank=True)
     # The first characters of the key, shown in the console so a key can be recognised.
     prefix = models.CharField(max_length=16, unique=True, editable=False)
@@ -100,9 +102,9 @@ class Membership(models.Model):
         VIEWER = "viewer", "Viewer"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="memberships"
     )
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.DB_CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

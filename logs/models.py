@@ -1,0 +1,212 @@
+"""The log: Notification, Delivery, Event.
+
+All three tables are range-partitioned by day on the notification's `created_at` (deliveries
+and events carry it as `notification_created_at`), so a notification's rows live in one day
+and retention drops whole days. PostgreSQL requires the partition column in every primary
+key and unique constraint: the database key is (id, created_at) while Django sees `id` alone,
+and relations between the partitioned tables are plain columns (`db_constraint=False`). The
+tables are created by hand-written SQL in the migrations (logs/partitions.py has the DDL);
+indexes and constraints below are ordinary Django operations that PostgreSQL propagates to
+every partition.
+"""
+
+import uuid
+
+from django.contrib.postgres.indexes import OpClass
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.timezone import now
+
+from logs.vocabulary import (
+    Channel,
+    DeliveryState,
+    EventKind,
+    EventSubKind,
+    NotificationStatus,
+    event_label,
+)
+
+
+def _newest_first(*leading: str) -> list:
+    # Every search index ends with the keyset-pagination order: newest first, id breaks ties.
+    return [*leading, models.F("created_at").desc(), models.F("id").desc()]
+
+
+class Notification(models.Model):
+    """One send() request: who it was for, what was asked, and where it stands."""
+
+    id = models.UUIDField("tracking id", primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+", db_index=False
+    )
+    # The catalogue key (NotificationAPI's notificationId), e.g. "order_tracking".
+    notification_type = models.CharField("type", max_length=100)
+    user_id = models.CharField("user id", max_length=255)
+    email = models.CharField(max_length=320, blank=True)
+    # E.164, normalised on the way in (see logs/phone.py), so a search matches any spelling.
+    number = models.CharField("phone number", max_length=32, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    merge_tags = models.JSONField(default=dict, blank=True)
+    # The original request body, verbatim, for the logs API's requestFilter and for support.
+    request = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.RECEIVED
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(*_newest_first("environment"), name="notif_env_created"),
+            models.Index(*_newest_first("environment", "user_id"), name="notif_env_user"),
+            models.Index(
+                *_newest_first("environment", OpClass(Lower("email"), name="text_pattern_ops")),
+                name="notif_env_email",
+            ),
+            models.Index(*_newest_first("environment", "number"), name="notif_env_number"),
+            models.Index(*_newest_first("environment", "notification_type"), name="notif_env_type"),
+            models.Index(*_newest_first("environment", "status"), name="notif_env_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type} to {self.user_id} ({self.id})"
+
+
+class Delivery(models.Model):
+    """One channel of a notification: its state, the provider's id for it, and the content
+    exactly as it was sent."""
+
+    id = models.BigAutoField(primary_key=True)
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="deliveries",
+    )
+    # Partition column: the notification's created_at, so the delivery lives in its day.
+    notification_created_at = models.DateTimeField()
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+", db_index=False
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.RECEIVED
+    )
+    # The sub-kind that decided the state: why it failed or was ignored, how a call ended.
+    state_detail = models.CharField(
+        max_length=24, choices=EventSubKind.choices, blank=True, default=""
+    )
+    provider = models.CharField(max_length=50, blank=True)
+    provider_message_id = models.CharField("provider message id", max_length=255, blank=True)
+    # False for providers that never report delivery (plain SMTP): Sent is then final.
+    reports_delivery = models.BooleanField(default=True)
+    destination = models.CharField(max_length=320, blank=True)
+    # The rendered content exactly as sent. `text` is the email's text part, the SMS body,
+    # the call script or the in-app title.
+    subject = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "channel", "notification_created_at"],
+                name="delivery_unique_channel",
+            ),
+        ]
+        indexes = [
+            # Webhooks look a delivery up by the provider's id without knowing the tenant.
+            models.Index(
+                "provider_message_id",
+                name="delivery_provider_msg",
+                condition=~models.Q(provider_message_id=""),
+            ),
+            models.Index(
+                "environment",
+                "channel",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="delivery_env_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} for {self.notification_id}"
+
+
+class Event(models.Model):
+    """One line of a notification's timeline."""
+
+    id = models.BigAutoField(primary_key=True)
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="events",
+    )
+    notification_created_at = models.DateTimeField()
+    delivery = models.ForeignKey(
+        Delivery,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="events",
+    )
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+", db_index=False
+    )
+    kind = models.CharField(max_length=12, choices=EventKind.choices)
+    sub_kind = models.CharField(max_length=24, choices=EventSubKind.choices, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    # The provider's time when it gives one; else when we saw it happen.
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=now)
+    # "api", "pipeline", or the provider's name ("twilio", "amazon_ses", "sandbox", ...).
+    source = models.CharField(max_length=50)
+    provider_event_id = models.CharField(max_length=255, blank=True)
+    # Idempotency: the provider's event id, else a hash of the payload. A second event with
+    # the same key for the same notification is not recorded.
+    dedupe_key = models.CharField(max_length=255)
+    detail = models.TextField(blank=True)
+    payload = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "dedupe_key", "notification_created_at"],
+                name="event_unique_dedupe",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                "environment",
+                "kind",
+                "sub_kind",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="event_env_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        return event_label(self.kind, self.sub_kind)
