@@ -1,0 +1,196 @@
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from logs.selectors import Cursor, NotificationFilters, notification_get, notification_page
+from logs.services import event_record, notification_create
+from tests.factories import EnvironmentFactory
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+TYPES = ["order_tracking", "password_reset", "welcome"]
+CHANNEL_OUTCOMES = {
+    "email": [("delivered", ""), ("failed", "bounce"), ("sent", "")],
+    "sms": [("delivered", ""), ("failed", "undelivered")],
+    "call": [("delivered", "busy"), ("failed", "cannot_reach")],
+}
+
+
+def _build(environment, count, rng, *, start=T0):
+    """Notifications with a spread of users, emails, numbers, types, channels and outcomes;
+    returns plain dicts of what each one is, for a brute-force answer to compare with."""
+    facts = []
+    for n in range(count):
+        # Several notifications share a second, so ties on created_at are exercised.
+        created_at = start + timedelta(seconds=n // 3)
+        user = rng.randrange(8)
+        notification = notification_create(
+            environment_id=environment.id, notification_type=rng.choice(TYPES),
+            user_id=f"usr_{user}", email=f"Person{user}.Name@Example.com",
+            number=f"+1415555{user:04d}", created_at=created_at,
+        )  # fmt: skip
+        channels = rng.sample(sorted(CHANNEL_OUTCOMES), rng.randint(1, 2))
+        events, message_ids = set(), []
+        for channel in channels:
+            message_id = f"{channel}-{uuid.uuid4().hex[:12]}"
+            message_ids.append(message_id)
+            event_record(
+                notification_id=notification.id, kind="sent", channel=channel, source="x",
+                occurred_at=created_at, delivery_fields={"provider_message_id": message_id},
+            )  # fmt: skip
+            kind, sub_kind = rng.choice(CHANNEL_OUTCOMES[channel])
+            if kind != "sent":
+                event_record(
+                    notification_id=notification.id, kind=kind, sub_kind=sub_kind,
+                    channel=channel, source="x", occurred_at=created_at + timedelta(seconds=2),
+                )  # fmt: skip
+            events |= {("sent", ""), (kind, sub_kind)}
+        notification.refresh_from_db()
+        facts.append(
+            {
+                "n": notification, "user_id": notification.user_id,
+                "email": notification.email.lower(), "number": notification.number,
+                "type": notification.notification_type, "status": notification.status,
+                "channels": set(channels), "events": events, "message_ids": message_ids,
+            }
+        )  # fmt: skip
+    return facts
+
+
+def _matches(fact, f: NotificationFilters) -> bool:
+    n = fact["n"]
+    checks = [
+        not f.tracking_ids or n.id in f.tracking_ids,
+        not f.user_ids or fact["user_id"] in f.user_ids,
+        not f.email or fact["email"] == f.email.lower(),
+        not f.email_prefix or fact["email"].startswith(f.email_prefix.lower()),
+        not f.number or fact["number"] == f.number,
+        not f.provider_message_id or f.provider_message_id in fact["message_ids"],
+        not f.notification_types or fact["type"] in f.notification_types,
+        not f.statuses or fact["status"] in [s.lower() for s in f.statuses],
+        not f.channels or fact["channels"] & set(f.channels),
+        not f.event_kind or any(k == f.event_kind for k, _ in fact["events"]),
+        not f.event_sub_kind or any(s == f.event_sub_kind for _, s in fact["events"]),
+        not f.created_from or n.created_at >= f.created_from,
+        not f.created_to or n.created_at < f.created_to,
+    ]
+    return all(checks)
+
+
+def _walk(environment, filters, limit):
+    """Every page, following the cursor; the ids in the order they were served."""
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = notification_page(
+            environment_id=environment.id, filters=filters, after=cursor, limit=limit
+        )
+        seen.extend(n.id for n in page.notifications)
+        pages += 1
+        assert pages < 200, "pagination does not terminate"
+        if page.next_cursor is None:
+            return seen
+        cursor = Cursor.decode(page.next_cursor.encode())
+
+
+def _random_filters(rng, facts) -> NotificationFilters:
+    pick = rng.choice(facts)
+    options = {
+        "tracking_ids": lambda: [pick["n"].id, rng.choice(facts)["n"].id],
+        "user_ids": lambda: [pick["user_id"]],
+        "email": lambda: pick["email"].upper(),
+        "email_prefix": lambda: pick["email"][: rng.randint(3, 9)],
+        "number": lambda: pick["number"][2:],  # without +1: still the same number
+        "provider_message_id": lambda: rng.choice(pick["message_ids"]),
+        "notification_types": lambda: rng.sample(TYPES, rng.randint(1, 2)),
+        "statuses": lambda: [rng.choice(["success", "FAILURE", "received"])],
+        "channels": lambda: rng.sample(sorted(CHANNEL_OUTCOMES), rng.randint(1, 2)),
+        "event_kind": lambda: rng.choice(["sent", "failed", "delivered"]),
+        "event_sub_kind": lambda: rng.choice(["bounce", "undelivered", "busy", "cannot_reach"]),
+        "created_from": lambda: T0 + timedelta(seconds=rng.randint(0, 20)),
+        "created_to": lambda: T0 + timedelta(seconds=rng.randint(21, 45)),
+    }
+    chosen = rng.sample(sorted(options), rng.randint(1, 3))
+    return NotificationFilters(**{name: options[name]() for name in chosen})
+
+
+@pytest.mark.django_db
+def test_every_filter_combination_pages_through_exactly_the_matches_newest_first():
+    rng = random.Random(7)
+    environment, other = EnvironmentFactory(), EnvironmentFactory()
+    facts = _build(environment, 120, rng)
+    _build(other, 30, rng)  # another tenant's rows with the same users and emails
+    ordered = sorted(facts, key=lambda f: (f["n"].created_at, f["n"].id), reverse=True)
+    for _ in range(120):
+        filters = _random_filters(rng, facts)
+        expected = [f["n"].id for f in ordered if _matches(f, filters.normalized())]
+        limit = rng.choice([1, 3, 7, 50])
+        assert _walk(environment, filters, limit) == expected, filters
+
+
+@pytest.mark.django_db
+def test_another_tenants_notification_is_never_found():
+    rng = random.Random(1)
+    mine, theirs = EnvironmentFactory(), EnvironmentFactory()
+    their_facts = _build(theirs, 5, rng)
+    _build(mine, 5, rng)
+    target = their_facts[0]
+    for filters in [
+        NotificationFilters(tracking_ids=[target["n"].id]),
+        NotificationFilters(provider_message_id=target["message_ids"][0]),
+        NotificationFilters(channels=sorted(target["channels"])),
+        NotificationFilters(user_ids=[target["user_id"]]),
+    ]:
+        found = notification_page(environment_id=mine.id, filters=filters).notifications
+        assert target["n"].id not in {n.id for n in found}
+    from logs.models import Notification
+
+    with pytest.raises(Notification.DoesNotExist):
+        notification_get(environment_id=mine.id, tracking_id=target["n"].id)
+
+
+@pytest.mark.django_db
+def test_a_rare_match_behind_many_rejections_is_still_reached_through_pages():
+    """The driving scan gives up after a few rounds with a cursor; following it must still
+    reach the one match far down the list."""
+    rng = random.Random(3)
+    environment = EnvironmentFactory()
+    _build(environment, 60, rng, start=T0 + timedelta(hours=1))
+    rare = notification_create(
+        environment_id=environment.id, notification_type="security_alert", user_id="usr_rare",
+        created_at=T0,
+    )  # fmt: skip
+    event_record(notification_id=rare.id, kind="sent", channel="email", source="x")
+    filters = NotificationFilters(channels=["email"], user_ids=["usr_rare"])
+    assert _walk(environment, filters, limit=1) == [rare.id]
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        (NotificationFilters(email_prefix="ab"), "at least 3 characters"),
+        (NotificationFilters(number="12"), "wrong number of digits"),
+        (NotificationFilters(number="call me"), "is not a phone number"),
+        (NotificationFilters(tracking_ids=["nope"]), "is not a UUID"),
+        (NotificationFilters(statuses=["done"]), "Unknown status 'done'"),
+        (NotificationFilters(channels=["fax"]), "Unknown channel 'fax'"),
+        (NotificationFilters(event_sub_kind="lost"), "Unknown event sub-kind"),
+        (NotificationFilters(created_from=T0, created_to=T0), "date range is empty"),
+    ],
+)
+def test_bad_filters_say_what_to_fix(filters, message):
+    with pytest.raises(ValueError, match=message):
+        filters.normalized()
+
+
+def test_a_tampered_cursor_is_refused_with_advice():
+    with pytest.raises(ValueError, match="pass back the nextToken"):
+        Cursor.decode("not-a-cursor")
+    cursor = Cursor(T0, uuid.uuid4())
+    assert Cursor.decode(cursor.encode()) == cursor
+
+
+@pytest.mark.django_db
+def test_page_size_is_bounded():
+    with pytest.raises(ValueError, match="between 1 and 1000"):
+        notification_page(environment_id=1, limit=0)
