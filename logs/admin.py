@@ -1,0 +1,45 @@
+"""Read-only registration of the log tables. Rows are written by the API, the pipeline and
+provider callbacks, never by hand. Lists are narrowed to the user's environments and never
+count the table (show_full_result_count = False)."""
+
+from django.contrib import admin
+
+from accounts.selectors import environment_list_for_user
+from logs.models import Delivery, Event, Notification
+
+
+class ReadOnlyLogAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        environments = environment_list_for_user(user=request.user).values("id")
+        return super().get_queryset(request).filter(environment_id__in=environments)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyLogAdmin):
+    list_display = ["id", "notification_type", "user_id", "status", "created_at"]
+    list_filter = ["status"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyLogAdmin):
+    list_display = ["notification_id", "channel", "state", "state_detail", "provider",
+                    "provider_message_id", "notification_created_at"]  # fmt: skip
+    list_filter = ["channel", "state"]
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyLogAdmin):
+    list_display = ["notification_id", "label", "channel", "occurred_at", "source"]
+    list_filter = ["kind", "sub_kind"]
