@@ -1,0 +1,277 @@
+"""The console's tenancy pages: who sees which account's environments, API keys and members,
+and how credentials are shown (once) when created there."""
+
+import base64
+import html
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from accounts.management.commands.bootstrap_demo import support_group_sync
+from accounts.models import Account, ApiKey, Environment, Membership
+from tests.factories import (
+    AccountFactory,
+    ApiKeyFactory,
+    EnvironmentFactory,
+    MembershipFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def get_environment(client, authorization: str):
+    return client.get("/api/v1/environment", headers={"authorization": authorization})
+
+
+def page(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def support_user_of(account: Account, *extra_permissions: str):
+    """A staff user, member of `account`, in the Support group, which is also given view
+    permissions on the accounts app (the demo's Support group has none there)."""
+    user = UserFactory(is_staff=True)
+    MembershipFactory(user=user, account=account, role=Membership.Role.SUPPORT)
+    group = support_group_sync()
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="accounts", codename__startswith="view_")
+    )
+    user.groups.add(group)
+    if extra_permissions:
+        user.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="accounts", codename__in=extra_permissions
+            )
+        )
+    return user
+
+
+@dataclass
+class Tenant:
+    account: Account
+    environment: Environment
+    api_key: ApiKey
+    member_name: str
+
+
+def tenant(name: str) -> Tenant:
+    account = AccountFactory(name=f"{name} Corp")
+    environment = EnvironmentFactory(account=account, name=f"{name.lower()}-production")
+    api_key = ApiKeyFactory(environment=environment, name=f"{name.lower()}-ci-key")
+    member = MembershipFactory(account=account, user=UserFactory(username=f"{name.lower()}-owner"))
+    return Tenant(account, environment, api_key, member.user.username)
+
+
+def test_login_page_answers(client):
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert "Notification log" in page(response)
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    response = client.get(reverse("admin:accounts_environment_changelist"))
+
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+
+
+def test_superuser_sees_every_accounts_environments(client, django_assert_max_num_queries):
+    alpha, bravo = tenant("Alpha"), tenant("Bravo")
+    EnvironmentFactory.create_batch(5)
+    client.force_login(UserFactory(is_superuser=True))
+
+    # Session, user, the paginator count, one page of environments joined to accounts.
+    with django_assert_max_num_queries(4):
+        response = client.get(reverse("admin:accounts_environment_changelist"))
+
+    assert response.status_code == 200
+    content = page(response)
+    for environment in (alpha.environment, bravo.environment):
+        assert environment.client_id in content
+        assert environment.name in content
+
+
+CHANGELISTS = [
+    pytest.param(
+        "admin:accounts_environment_changelist",
+        lambda t: t.environment.client_id,
+        id="environments",
+    ),
+    pytest.param("admin:accounts_account_changelist", lambda t: t.account.name, id="accounts"),
+    pytest.param("admin:accounts_apikey_changelist", lambda t: t.api_key.prefix, id="api-keys"),
+    pytest.param("admin:accounts_membership_changelist", lambda t: t.member_name, id="members"),
+]
+
+
+@pytest.mark.parametrize(("url_name", "marker"), CHANGELISTS)
+def test_support_user_sees_only_their_accounts_objects(
+    client, django_assert_max_num_queries, url_name, marker
+):
+    alpha, bravo = tenant("Alpha"), tenant("Bravo")
+    # More rows, so a query per row would show in the count.
+    for _ in range(3):
+        ApiKeyFactory(environment=EnvironmentFactory(account=alpha.account))
+        MembershipFactory(account=alpha.account)
+    client.force_login(support_user_of(alpha.account))
+
+    with django_assert_max_num_queries(6):
+        response = client.get(reverse(url_name))
+
+    assert response.status_code == 200
+    content = page(response)
+    assert marker(alpha) in content
+    assert marker(bravo) not in content
+    assert "Bravo" not in content
+
+
+def test_support_user_opens_their_own_environment(client):
+    alpha = tenant("Alpha")
+    client.force_login(support_user_of(alpha.account))
+
+    response = client.get(reverse("admin:accounts_environment_change", args=[alpha.environment.pk]))
+
+    assert response.status_code == 200
+    assert alpha.environment.client_id in page(response)
+
+
+def test_support_user_cannot_open_another_accounts_environment(client):
+    alpha, bravo = tenant("Alpha"), tenant("Bravo")
+    client.force_login(support_user_of(alpha.account))
+    missing_pk = Environment.objects.order_by("-pk").first().pk + 1000
+
+    response = client.get(reverse("admin:accounts_environment_change", args=[bravo.environment.pk]))
+    missing = client.get(reverse("admin:accounts_environment_change", args=[missing_pk]))
+
+    # The same answer as for an environment that does not exist: never the object, never 403.
+    assert response.status_code in (302, 404)
+    assert response.status_code == missing.status_code
+    followed = client.get(
+        reverse("admin:accounts_environment_change", args=[bravo.environment.pk]), follow=True
+    )
+    assert bravo.environment.client_id not in page(followed)
+    assert bravo.environment.name not in page(followed)
+
+
+def test_environment_change_page_never_shows_the_client_secret(client):
+    environment = EnvironmentFactory(client_secret="plain-client-secret-never-shown")
+    client.force_login(UserFactory(is_superuser=True))
+
+    change = client.get(reverse("admin:accounts_environment_change", args=[environment.pk]))
+    changelist = client.get(reverse("admin:accounts_environment_changelist"))
+
+    assert change.status_code == 200
+    assert environment.client_id in page(change)
+    assert "plain-client-secret-never-shown" not in page(change)
+    assert "plain-client-secret-never-shown" not in page(changelist)
+
+
+def test_adding_an_environment_shows_its_secret_once_and_stores_it_encrypted(client):
+    account = AccountFactory(name="Acme")
+    client.force_login(UserFactory(is_superuser=True))
+
+    response = client.post(
+        reverse("admin:accounts_environment_add"),
+        {"account": account.pk, "name": "staging"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    environment = Environment.objects.get(account=account, name="staging")
+    content = page(response)
+    secret = re.search(
+        rf"Client id {environment.client_id}, client secret (\S+)\. Copy the secret now", content
+    ).group(1)
+    assert content.count(secret) == 1
+    assert secret not in environment.client_secret_encrypted
+    assert environment.client_secret() == secret
+    assert get_environment(client, basic(environment.client_id, secret)).status_code == 200
+    again = client.get(reverse("admin:accounts_environment_change", args=[environment.pk]))
+    assert secret not in page(again)
+
+
+def test_adding_an_api_key_shows_the_plain_key_once(client):
+    environment = EnvironmentFactory()
+    client.force_login(UserFactory(is_superuser=True))
+
+    response = client.post(
+        reverse("admin:accounts_apikey_add"),
+        {"environment": environment.pk, "name": "ci", "scopes": "read"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    content = page(response)
+    plain = re.search(r"API key (nlk_[\w-]+)\. Copy it now", content).group(1)
+    assert content.count(plain) == 1
+    api_key = ApiKey.objects.get(environment=environment, name="ci")
+    assert api_key.scopes == ["read"]
+    assert plain.startswith(api_key.prefix + "_")
+    assert plain not in api_key.secret_hash
+    answer = get_environment(client, f"Bearer {plain}")
+    assert answer.status_code == 200
+    assert answer.json()["scopes"] == ["read"]
+    again = client.get(reverse("admin:accounts_apikey_change", args=[api_key.pk]))
+    assert plain not in page(again)
+
+
+def test_api_key_add_form_offers_only_the_users_environments(client):
+    alpha, bravo = tenant("Alpha"), tenant("Bravo")
+    client.force_login(support_user_of(alpha.account, "add_apikey"))
+
+    form = client.get(reverse("admin:accounts_apikey_add"))
+    refused = client.post(
+        reverse("admin:accounts_apikey_add"),
+        {"environment": bravo.environment.pk, "name": "sneaky", "scopes": "read"},
+    )
+
+    assert form.status_code == 200
+    assert str(alpha.environment) in page(form)
+    assert str(bravo.environment) not in page(form)
+    assert refused.status_code == 200
+    assert "Select a valid choice" in page(refused)
+    assert not ApiKey.objects.filter(name="sneaky").exists()
+
+
+def test_revoke_action_makes_the_key_refused(client):
+    api_key = ApiKeyFactory()
+    client.force_login(UserFactory(is_superuser=True))
+
+    response = client.post(
+        reverse("admin:accounts_apikey_changelist"),
+        {"action": "revoke", "_selected_action": [api_key.pk]},
+        follow=True,
+    )
+
+    assert "Revoked 1 key(s)." in page(response)
+    answer = get_environment(client, f"Bearer {api_key.plain}")
+    assert answer.status_code == 401
+    assert "revoked" in answer.json()["message"]
+
+
+def test_rotate_action_shows_a_new_secret_and_the_old_one_stops_working(client):
+    environment = EnvironmentFactory(client_secret="the-old-secret")
+    client.force_login(UserFactory(is_superuser=True))
+
+    response = client.post(
+        reverse("admin:accounts_environment_changelist"),
+        {"action": "rotate_client_secret", "_selected_action": [environment.pk]},
+        follow=True,
+    )
+
+    new_secret = re.search(
+        rf"New client secret for {re.escape(str(environment))}: (\S+)\. Copy it now",
+        page(response),
+    ).group(1)
+    old = get_environment(client, basic(environment.client_id, "the-old-secret"))
+    new = get_environment(client, basic(environment.client_id, new_secret))
+    assert old.status_code == 401
+    assert new.status_code == 200

@@ -1,0 +1,167 @@
+"""Health endpoints, and the settings profiles as an operator meets them: `manage.py` run in a
+fresh process with the environment variables they set."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# Health endpoints
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_ready_when_database_migrations_and_redis_are(client, redis_url):
+    with override_settings(REDIS_URL=redis_url):
+        response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+    }
+
+
+@pytest.mark.django_db
+def test_readyz_skips_redis_when_it_is_not_configured(client):
+    with override_settings(REDIS_URL=""):
+        response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_naming_redis_when_it_is_unreachable(client):
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["migrations"] == "ok"
+    assert body["checks"]["redis"].startswith("Redis unreachable")
+
+
+# Settings profiles, through manage.py in a subprocess
+
+
+def database_url() -> str:
+    """The test run's database as a DATABASE_URL, so the subprocess starts no embedded server."""
+    db = settings.DATABASES["default"]
+    user = quote(db.get("USER") or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or ""
+    if host.startswith("/"):  # a Unix socket directory (the embedded server)
+        return f"postgres://{user}{password}@/{quote(host, safe='')}/{db['NAME']}"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{db['NAME']}"
+
+
+def manage(*args: str, env: dict[str, str | None]) -> subprocess.CompletedProcess:
+    """Run manage.py with os.environ plus `env` (a None value unsets the variable)."""
+    environment = {**os.environ, "DATABASE_URL": database_url(), **env}
+    environment = {name: value for name, value in environment.items() if value is not None}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production(redis_url: str, **overrides: str | None) -> dict[str, str | None]:
+    return {
+        "APP_PROFILE": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),  # 64 characters
+        "SECRETS_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "REDIS_URL": redis_url,
+        "ALLOWED_HOSTS": "example.com",
+        **overrides,
+    }
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_production_profile_passes_check_deploy_without_warnings(redis_url):
+    result = manage("check", "--deploy", env=production(redis_url))
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "WARNINGS" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("SECRET_KEY", "Set the SECRET_KEY environment variable"),
+        ("SECRETS_ENCRYPTION_KEY", "Set SECRETS_ENCRYPTION_KEY to a Fernet key in production"),
+        ("REDIS_URL", "Set REDIS_URL in production"),
+    ],
+)
+def test_production_profile_refuses_to_start_without_a_required_setting(redis_url, missing, says):
+    result = manage("check", env=production(redis_url, **{missing: None}))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in last_line(result.stderr)
+    assert says in last_line(result.stderr)
+
+
+def test_unknown_profile_is_refused_naming_the_profiles():
+    result = manage("check", env={"APP_PROFILE": "staging", "SECRET_KEY": "x" * 50})
+
+    assert result.returncode != 0
+    assert "APP_PROFILE='staging' is not a profile" in last_line(result.stderr)
+
+
+def test_misspelt_setting_stops_start_up_with_the_name_it_probably_meant():
+    result = manage(
+        "check",
+        env={"DATABSE_URL": "postgres://somewhere/else", "SECRET_KEY": secrets.token_urlsafe(48)},
+    )
+
+    assert result.returncode != 0
+    assert "did you mean DATABASE_URL" in last_line(result.stderr)
+    assert "DATABSE_URL" in last_line(result.stderr)
+
+
+def test_production_logs_are_json_lines_on_stdout(redis_url):
+    result = manage(
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        "import logging; logging.getLogger('x').warning('hello')",
+        env=production(redis_url),
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    entry = json.loads(lines[0])
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "x"
+    assert entry["message"] == "hello"
+    assert "hello" not in result.stderr
