@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.http import Http404
 
 from accounts.models import Account, ApiKey, Environment, Membership
 from accounts.selectors import account_list_for_user, environment_list_for_user
@@ -6,7 +7,15 @@ from accounts.services import api_key_issue, api_key_revoke, environment_secret_
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Narrows foreign-key choices to the user's own accounts and environments."""
+    """Narrows foreign-key choices to the user's own accounts and environments, and answers
+    404 for an object outside them (get_queryset is scoped), as for one that does not
+    exist: never a redirect or a 403 that would confirm it exists."""
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id in your accounts.")
+        return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Account:

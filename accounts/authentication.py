@@ -39,6 +39,8 @@ _INVALID = (
     "from the console (Environments) or create new ones with manage.py create_environment."
 )
 
+_URL_MISMATCH = "The credentials are for another environment than the client id in the URL."
+
 
 class AuthenticationFailed(Exception):
     def __init__(self, message: str):
@@ -120,7 +122,7 @@ def credentials_from_request(
     if scheme == "bearer" and token.strip():
         credentials = _api_key_credentials(token.strip(), None)
         if client_id is not None and credentials.environment.client_id != client_id:
-            raise AuthenticationFailed(_INVALID)
+            raise AuthenticationFailed(_URL_MISMATCH)
         return credentials
     if scheme != "basic" or not token.strip():
         raise AuthenticationFailed(f"Malformed Authorization header. {_EXPECTED}")
@@ -133,9 +135,7 @@ def credentials_from_request(
             f"'clientId:clientSecret'. {_EXPECTED}"
         )
     if client_id is not None and header_client_id != client_id:
-        raise AuthenticationFailed(
-            "The client id in the Authorization header does not match the one in the URL."
-        )
+        raise AuthenticationFailed(_URL_MISMATCH)
     environment = (
         Environment.objects.select_related("account").filter(client_id=header_client_id).first()
     )
@@ -146,6 +146,11 @@ def credentials_from_request(
     # the user id in between (it may itself contain ':').
     if allow_user_hash and ":" in rest:
         user_id, _, given_hash = rest.rpartition(":")
+        if not user_id or not given_hash:
+            raise AuthenticationFailed(
+                "Malformed Authorization header: the user-hash form is "
+                "base64(clientId:userId:H) with a non-empty userId and H."
+            )
         secret = environment.client_secret()
         if any(constant_time_equal(given_hash, h) for h in _user_hashes(secret, user_id)):
             return Credentials(environment=environment, user_id=user_id)

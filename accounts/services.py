@@ -52,7 +52,8 @@ def api_key_issue(*, api_key: ApiKey) -> str:
     api_key.scopes = sorted(set(api_key.scopes))
     # The prefix identifies the key (unique, shown in the console); the rest is the secret.
     # token_hex never contains "_", so the prefix is everything before the second "_".
-    api_key.prefix = ApiKey.PREFIX + secrets.token_hex(4)
+    # 48 random bits: a collision of the unique prefix is out of reach (50% at ~16M keys).
+    api_key.prefix = ApiKey.PREFIX + secrets.token_hex(6)
     plain = f"{api_key.prefix}_{secrets.token_urlsafe(32)}"
     api_key.secret_hash = secret_hash(plain)
     return plain

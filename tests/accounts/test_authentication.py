@@ -225,7 +225,7 @@ def test_api_key_of_another_environment_is_refused(rf, client):
     header = basic(mine.client_id, theirs.plain)
 
     assert INVALID in refusal(rf, header)
-    assert INVALID in refusal(rf, f"Bearer {theirs.plain}", client_id=mine.client_id)
+    assert "another environment" in refusal(rf, f"Bearer {theirs.plain}", client_id=mine.client_id)
     response = get_environment(client, header)
     assert response.status_code == 401
     assert INVALID in response.json()["message"]
@@ -265,16 +265,16 @@ def test_client_id_in_path_not_matching_the_header_is_refused(rf):
 
     message = refusal(rf, basic(environment.client_id, "s3cret"), client_id=other.client_id)
 
-    assert message == (
-        "The client id in the Authorization header does not match the one in the URL."
-    )
+    assert message == ("The credentials are for another environment than the client id in the URL.")
 
 
 def test_bearer_key_for_another_environment_than_the_path_is_refused(rf):
     api_key = ApiKeyFactory()
     other = EnvironmentFactory()
 
-    assert INVALID in refusal(rf, f"Bearer {api_key.plain}", client_id=other.client_id)
+    assert refusal(rf, f"Bearer {api_key.plain}", client_id=other.client_id) == (
+        "The credentials are for another environment than the client id in the URL."
+    )
     assert (
         authenticate(rf, f"Bearer {api_key.plain}", client_id=api_key.environment.client_id).api_key
         == api_key
@@ -367,7 +367,16 @@ def test_user_hash_with_client_id_not_matching_the_path_is_refused(rf):
 
     message = refusal(rf, VECTOR_USER_HASH_HMAC, client_id=other.client_id, allow_user_hash=True)
 
-    assert "does not match the one in the URL" in message
+    assert "another environment than the client id in the URL" in message
+
+
+def test_user_hash_with_an_empty_user_id_is_malformed(rf):
+    vector_environment()
+    header = "Basic " + base64.b64encode(b"client_id::abc=").decode()
+
+    message = refusal(rf, header, allow_user_hash=True)
+
+    assert "non-empty userId" in message
 
 
 # last_used_at

@@ -109,7 +109,7 @@ def test_create_api_key_prints_a_key_that_authenticates_with_its_scope(client):
     out = run("create_api_key", "--client-id", environment.client_id, "--scope", "read")
 
     plain = out.splitlines()[1]
-    assert re.fullmatch(r"nlk_[0-9a-f]{8}_\S+", plain)
+    assert re.fullmatch(r"nlk_[0-9a-f]{12}_\S+", plain)
     assert out.count(plain) == 1
     response = get_environment(client, f"Bearer {plain}")
     assert response.status_code == 200
