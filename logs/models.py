@@ -194,12 +194,14 @@ class Event(models.Model):
             ),
         ]
         indexes = [
+            # Kind and sub-kind searches read this newest first; sub_kind is last so a
+            # sub-kind search (its kind is implied) filters inside the index.
             models.Index(
                 "environment",
                 "kind",
-                "sub_kind",
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
+                "sub_kind",
                 name="event_env_kind",
             ),
         ]

@@ -15,7 +15,7 @@ newest-first order (see logs/models.py):
 import base64
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -24,7 +24,13 @@ from django.db.models.functions import Lower
 
 from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
-from logs.vocabulary import Channel, EventKind, EventSubKind, NotificationStatus
+from logs.vocabulary import (
+    SUB_KINDS_BY_KIND,
+    Channel,
+    EventKind,
+    EventSubKind,
+    NotificationStatus,
+)
 
 PAGE_SIZE_MAX = 1000
 EMAIL_PREFIX_MIN = 3
@@ -33,6 +39,7 @@ EMAIL_PREFIX_MIN = 3
 # next cursor, never a scan of the whole table).
 _DRIVE_FACTOR = 2
 _DRIVE_ROUNDS = 8
+_KIND_OF_SUB_KIND = {sub: kind for kind, subs in SUB_KINDS_BY_KIND.items() for sub in subs}
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,11 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
 
 def _events(filters: NotificationFilters) -> QuerySet:
     events = Event.objects.all()
-    if filters.event_kind:
-        events = events.filter(kind=filters.event_kind)
+    kind = filters.event_kind or _KIND_OF_SUB_KIND.get(filters.event_sub_kind, "")
+    if kind:
+        # A sub-kind belongs to one kind: naming it lets the (environment, kind, ...) index
+        # serve sub-kind searches too.
+        events = events.filter(kind=kind)
     if filters.event_sub_kind:
         events = events.filter(sub_kind=filters.event_sub_kind)
     return events
@@ -199,25 +209,31 @@ def _before(cursor: Cursor | None, created: str, id_: str) -> Q:
     return Q(TupleLessThan(Tuple(F(created), F(id_)), (cursor.created_at, cursor.id)))
 
 
-def _driving_queryset(environment_id: int, filters: NotificationFilters) -> QuerySet | None:
-    """The child-table index that yields this search's notification ids newest first, or
-    None when the notification table's own indexes serve it best."""
+def _driving(
+    environment_id: int, filters: NotificationFilters
+) -> tuple[QuerySet | None, NotificationFilters]:
+    """The child-table index that yields this search's notification ids newest first, and
+    the filters left for the notifications themselves; (None, filters) when the notification
+    table's own indexes serve the search best."""
     if filters.tracking_ids:
-        return None  # a handful of primary-key lookups beats any scan
+        return None, filters  # a handful of primary-key lookups beats any scan
     if filters.provider_message_id:
         driving = Delivery.objects.filter(provider_message_id=filters.provider_message_id)
+        rest = replace(filters, provider_message_id="")
     elif filters.event_kind or filters.event_sub_kind:
         driving = _events(filters)
+        rest = replace(filters, event_kind="", event_sub_kind="")
     elif filters.channels:
         driving = Delivery.objects.filter(_in_or_eq("channel", filters.channels))
+        rest = replace(filters, channels=())
     else:
-        return None
+        return None, filters
     driving = driving.filter(environment_id=environment_id)
     if filters.created_from:
         driving = driving.filter(notification_created_at__gte=filters.created_from)
     if filters.created_to:
         driving = driving.filter(notification_created_at__lt=filters.created_to)
-    return driving.order_by("-notification_created_at", "-notification_id")
+    return driving.order_by("-notification_created_at", "-notification_id"), rest
 
 
 def notification_page(
@@ -231,16 +247,18 @@ def notification_page(
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise ValueError(f"The page size must be between 1 and {PAGE_SIZE_MAX} (got {limit}).")
     filters = filters.normalized()
-    driving = _driving_queryset(environment_id, filters)
+    driving, rest = _driving(environment_id, filters)
     if driving is None:
         queryset = notification_queryset(environment_id=environment_id, filters=filters)
         rows = list(queryset.filter(_before(after, "created_at", "id"))[: limit + 1])
         return _page(rows, limit)
 
+    # Every candidate matches when nothing else filters: one page plus one tells whether
+    # more follow. Otherwise read ahead, since the other filters will reject some.
+    batch = limit + 1 if _dates_only(rest) else limit * _DRIVE_FACTOR
     matched: list[Notification] = []
     position = after
     for _ in range(_DRIVE_ROUNDS):
-        batch = limit * _DRIVE_FACTOR
         candidates = list(
             driving.filter(_before(position, "notification_created_at", "notification_id"))
             .values_list("notification_created_at", "notification_id")
@@ -248,11 +266,15 @@ def notification_page(
         )
         if candidates:
             oldest, newest = candidates[-1][0], candidates[0][0]
-            found = notification_queryset(environment_id=environment_id, filters=filters).filter(
-                id__in=[notification_id for _, notification_id in candidates],
-                # The partition key: only the partitions of these candidates are read.
-                created_at__gte=oldest,
-                created_at__lte=newest,
+            found = (
+                notification_queryset(environment_id=environment_id, filters=rest)
+                .filter(
+                    id__in=[notification_id for _, notification_id in candidates],
+                    # The partition key: only the partitions of these candidates are read.
+                    created_at__gte=oldest,
+                    created_at__lte=newest,
+                )
+                .order_by()  # sorted below; lets PostgreSQL probe the keys in any order
             )
             matched.extend(found)
             position = Cursor(*candidates[-1])
@@ -263,6 +285,13 @@ def notification_page(
     page = _page(matched, limit)
     page.next_cursor = position
     return page
+
+
+def _dates_only(filters: NotificationFilters) -> bool:
+    # The driving query applies the date range itself, so its candidates all match.
+    return filters == NotificationFilters(
+        created_from=filters.created_from, created_to=filters.created_to
+    )
 
 
 def _page(rows: list[Notification], limit: int) -> NotificationPage:

@@ -437,9 +437,9 @@ class Migration(migrations.Migration):
             index=models.Index(
                 models.F("environment"),
                 models.F("kind"),
-                models.F("sub_kind"),
                 models.OrderBy(models.F("notification_created_at"), descending=True),
                 models.OrderBy(models.F("notification"), descending=True),
+                models.F("sub_kind"),
                 name="event_env_kind",
             ),
         ),
