@@ -253,11 +253,8 @@ class DeepPage(_SearchScenario):
             ).next_cursor
         if cursor is None and not run.smoke:
             raise BenchmarkError("fewer than 20 pages of notifications were seeded")
-        start = cursor or Cursor(
-            first.notifications[-1].created_at + timedelta(0), first.notifications[-1].id
-        )
 
         def call():
-            notification_page(environment_id=self.environment_id, after=start, limit=100)
+            notification_page(environment_id=self.environment_id, after=cursor, limit=100)
 
         return time_calls(call, repeat=self.size["repeat"], note="keyset cursor, no COUNT")
