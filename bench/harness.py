@@ -525,17 +525,23 @@ def _number(value: float | None) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    header = ["scenario", "median", "p95", "unit", "vs baseline", "baseline", "n", "note"]
-    right = {1, 2, 4, 6}
+    header = ["scenario", "median", "p95", "unit", "vs baseline", "speed-up", "baseline", "n",
+              "note"]  # fmt: skip
+    right = {1, 2, 4, 5, 7}
     lines = []
     for row in rows:
         if row["status"] != "ok":
             error = (row["error"] or "").strip().splitlines() or [""]
             first = error[0] if len(error[0]) <= 100 else error[0][:97] + "..."
-            lines.append([row["name"], "FAILED", "", "", "", row["baseline"], "", first])
+            lines.append([row["name"], "FAILED", "", "", "", "", row["baseline"], "", first])
             continue
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.3g}x"
         baseline = "(itself)" if row["baseline"] == row["name"] else row["baseline"]
+        speedup = ""
+        if row["ratio"] and baseline != "(itself)":
+            # How many times better than the baseline, whichever direction is better.
+            factor = row["ratio"] if row.get("higher_is_better") else 1 / row["ratio"]
+            speedup = f"{factor:,.1f}x" if factor < 100 else f"{factor:,.0f}x"
         lines.append(
             [
                 row["name"],
@@ -543,6 +549,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 _number(row["p95"]),
                 row["unit"],
                 ratio,
+                speedup,
                 baseline,
                 str(row["n"]),
                 row["note"],
@@ -576,7 +583,8 @@ def format_machine(machine: dict[str, Any]) -> str:
 
 LEGEND = """\
 p95: the bad-side tail (95th percentile; 5th for higher-is-better units such as requests/s).
-vs baseline: median / the baseline row's median, same run (times: < 1.00x is faster)."""
+vs baseline: median / the baseline row's median, same run (times: < 1.00x is faster);
+speed-up: how many times better than the baseline."""
 
 
 # --- main -----------------------------------------------------------------------------------

@@ -5,9 +5,12 @@ The data: `seed_logs` (bench/seed.py), 1,000,000 notifications over 7 days in 3 
 at full size (shared by every row through run.once). Each `search.X` row times one page (50
 rows) of `notification_page` for values drawn from the seeded data, rotating so no two calls
 in a row hit the same rows; its baseline `naive.X` is the admin's default changelist for the
-same search on the same tables: `icontains` over the search fields OR'ed (or the list
-filter's exact match, through a join for channel and event filters), the filtered COUNT(*),
-the full COUNT(*) of the tenant's rows, and the first page of 100 by OFFSET.
+same search on the same tables, as the issue defines it: the term typed into the search box
+(`icontains` over the search fields, OR'ed; type and status included), or for channel and
+event filters the list filter's exact match through a join; then the filtered COUNT(*), the
+full COUNT(*) of the tenant's rows, and the first page of 100 by OFFSET. (An exact list filter
+on type or status would use this project's own composite index for its COUNT and run about
+20x slower than the selector rather than 400x: the gap there is the two COUNTs.)
 """
 
 import itertools
@@ -22,7 +25,8 @@ from bench.seed import SeedSummary, seed_logs
 from logs.models import Delivery, Event, Notification
 from logs.selectors import NotificationFilters, notification_page
 
-SEARCH_FIELDS = ["id", "user_id", "email", "number", "notification_type"]
+# The search fields a plain admin for this table would have.
+SEARCH_FIELDS = ["id", "user_id", "email", "number", "notification_type", "status"]
 SMOKE = {"notifications": 4_000, "days": 3, "environments": 2, "repeat": 5, "naive_repeat": 2}
 FULL = {"notifications": 1_000_000, "days": 7, "environments": 3, "repeat": 60, "naive_repeat": 5}
 
@@ -114,13 +118,13 @@ SEARCHES = [
         "type",
         _sample("notification_types"),
         lambda v: NotificationFilters(notification_types=[v]),
-        lambda v: Q(notification_type=v),
+        _search_q,
     ),
     Search(
         "status",
         _constant("failure", "success", "received"),
         lambda v: NotificationFilters(statuses=[v]),
-        lambda v: Q(status=v),
+        _search_q,
         must_find=False,
     ),
     Search(
