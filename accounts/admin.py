@@ -9,7 +9,23 @@ from accounts.services import api_key_issue, api_key_revoke, environment_secret_
 class TenantScopedAdmin(admin.ModelAdmin):
     """Narrows foreign-key choices to the user's own accounts and environments, and answers
     404 for an object outside them (get_queryset is scoped), as for one that does not
-    exist: never a redirect or a 403 that would confirm it exists."""
+    exist: never a redirect or a 403 that would confirm it exists.
+
+    Set `environment_path` (the lookup from the model to its Environment) or `account_path`
+    (to its Account) and the list holds only rows of the user's accounts."""
+
+    environment_path: str | None = None
+    account_path: str | None = None
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self.environment_path:
+            environments = environment_list_for_user(user=request.user)
+            return queryset.filter(**{f"{self.environment_path}__in": environments})
+        if self.account_path:
+            accounts = account_list_for_user(user=request.user)
+            return queryset.filter(**{f"{self.account_path}__in": accounts})
+        return queryset
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -80,10 +96,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        environments = environment_list_for_user(user=request.user)
-        return super().get_queryset(request).filter(environment__in=environments)
+    environment_path = "environment"
 
     def save_model(self, request, obj, form, change):
         plain = None if change else api_key_issue(api_key=obj)
@@ -109,7 +122,4 @@ class MembershipAdmin(TenantScopedAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "user__email", "account__name"]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        accounts = account_list_for_user(user=request.user)
-        return super().get_queryset(request).filter(account__in=accounts)
+    account_path = "account"

@@ -9,7 +9,6 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 
 from accounts.admin import TenantScopedAdmin
-from accounts.selectors import environment_list_for_user
 from logs.models import Delivery, Event, Notification
 
 
@@ -33,10 +32,7 @@ class ReadOnlyLogAdmin(TenantScopedAdmin):
     show_full_result_count = False
     list_per_page = 50
     paginator = EstimatedCountPaginator
-
-    def get_queryset(self, request):
-        environments = environment_list_for_user(user=request.user).values("id")
-        return super().get_queryset(request).filter(environment_id__in=environments)
+    environment_path = "environment"
 
     def has_add_permission(self, request):
         return False

@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from accounts.admin import TenantScopedAdmin
-from accounts.selectors import environment_list_for_user
 from notifications.models import ChannelTemplate, NotificationType, UserPreference
 
 
@@ -17,10 +16,7 @@ class NotificationTypeAdmin(TenantScopedAdmin):
     search_fields = ["=key", "name"]
     inlines = [ChannelTemplateInline]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        environments = environment_list_for_user(user=request.user)
-        return super().get_queryset(request).filter(environment__in=environments)
+    environment_path = "environment"
 
 
 @admin.register(UserPreference)
@@ -31,7 +27,4 @@ class UserPreferenceAdmin(TenantScopedAdmin):
     list_filter = ["delivery", "channel"]
     search_fields = ["=user_id", "=notification_type"]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        environments = environment_list_for_user(user=request.user)
-        return super().get_queryset(request).filter(environment__in=environments)
+    environment_path = "environment"

@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bench.seed import seed_logs
@@ -26,6 +27,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, notifications, days, environments, seed, no_analyze, **options):
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_logs writes made-up notifications and is refused in production "
+                "(APP_PROFILE=production); seed a development or benchmark database instead."
+            )
         if notifications < 0 or days < 1 or environments < 1:
             raise CommandError(
                 "--notifications must be 0 or more, --days and --environments 1 or more."
