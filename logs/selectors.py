@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Lower
 
@@ -192,15 +193,15 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
 
 
 def _events(filters: NotificationFilters) -> QuerySet:
-    events = Event.objects.all()
-    kind = filters.event_kind or _KIND_OF_SUB_KIND.get(filters.event_sub_kind, "")
-    if kind:
-        # A sub-kind belongs to one kind: naming it lets the (environment, kind, ...) index
-        # serve sub-kind searches too.
-        events = events.filter(kind=kind)
     if filters.event_sub_kind:
-        events = events.filter(sub_kind=filters.event_sub_kind)
-    return events
+        # A sub-kind belongs to one kind: its own index answers, and a kind that contradicts
+        # it matches nothing.
+        if filters.event_kind and filters.event_kind != _KIND_OF_SUB_KIND.get(
+            filters.event_sub_kind
+        ):
+            return Event.objects.none()
+        return Event.objects.filter(sub_kind=filters.event_sub_kind)
+    return Event.objects.filter(kind=filters.event_kind)
 
 
 def _before(cursor: Cursor | None, created: str, id_: str) -> Q:
@@ -253,9 +254,27 @@ def notification_page(
         rows = list(queryset.filter(_before(after, "created_at", "id"))[: limit + 1])
         return _page(rows, limit)
 
-    # Every candidate matches when nothing else filters: one page plus one tells whether
-    # more follow. Otherwise read ahead, since the other filters will reject some.
-    batch = limit + 1 if _dates_only(rest) else limit * _DRIVE_FACTOR
+    if _dates_only(rest):
+        # Every candidate matches: one query reads a page plus one from the child index and
+        # fetches those notifications by their full key (id, created_at), which lets
+        # PostgreSQL prune partitions while it runs.
+        candidates = (
+            driving.filter(_before(after, "notification_created_at", "notification_id"))
+            .values_list("notification_id", "notification_created_at")
+            .distinct()[: limit + 1]
+        )
+        sql, params = candidates.query.sql_with_params()
+        # Django has no two-column IN (subquery); the SQL is Django's own, values are params.
+        in_page = RawSQL(  # noqa: S611
+            f'("logs_notification"."id", "logs_notification"."created_at") IN ({sql})',
+            params,
+            output_field=BooleanField(),
+        )
+        rows = list(Notification.objects.filter(environment_id=environment_id).filter(in_page))
+        return _page(rows, limit)
+
+    # Other filters will reject some candidates: read ahead in rounds.
+    batch = limit * _DRIVE_FACTOR
     matched: list[Notification] = []
     position = after
     for _ in range(_DRIVE_ROUNDS):

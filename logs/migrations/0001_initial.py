@@ -439,8 +439,18 @@ class Migration(migrations.Migration):
                 models.F("kind"),
                 models.OrderBy(models.F("notification_created_at"), descending=True),
                 models.OrderBy(models.F("notification"), descending=True),
-                models.F("sub_kind"),
                 name="event_env_kind",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="event",
+            index=models.Index(
+                models.F("environment"),
+                models.F("sub_kind"),
+                models.OrderBy(models.F("notification_created_at"), descending=True),
+                models.OrderBy(models.F("notification"), descending=True),
+                condition=models.Q(("sub_kind", ""), _negated=True),
+                name="event_env_sub_kind",
             ),
         ),
         migrations.AddConstraint(
