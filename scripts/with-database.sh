@@ -11,6 +11,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
     rm -rf "$EMBEDDED_PGDATA"
   }
   trap cleanup EXIT
+  # A signal ends the script through `exit`, so the EXIT trap stops the server too.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
   echo "DATABASE_URL unset: using an embedded PostgreSQL in $EMBEDDED_PGDATA"
 fi
 "$@"
