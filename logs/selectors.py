@@ -253,6 +253,8 @@ def notification_page(
         queryset = notification_queryset(environment_id=environment_id, filters=filters)
         rows = list(queryset.filter(_before(after, "created_at", "id"))[: limit + 1])
         return _page(rows, limit)
+    if driving.query.is_empty():
+        return NotificationPage()  # e.g. a sub-kind with a kind it does not belong to
 
     if _dates_only(rest):
         # Every candidate matches: one query reads a page plus one from the child index and

@@ -194,3 +194,14 @@ def test_a_tampered_cursor_is_refused_with_advice():
 def test_page_size_is_bounded():
     with pytest.raises(ValueError, match="between 1 and 1000"):
         notification_page(environment_id=1, limit=0)
+
+
+@pytest.mark.django_db
+def test_a_sub_kind_with_another_kind_matches_nothing():
+    rng = random.Random(5)
+    environment = EnvironmentFactory()
+    _build(environment, 10, rng)
+    for extra in [{}, {"user_ids": ["usr_1"]}]:
+        filters = NotificationFilters(event_kind="sent", event_sub_kind="bounce", **extra)
+        page = notification_page(environment_id=environment.id, filters=filters)
+        assert page.notifications == [] and page.next_cursor is None
