@@ -50,6 +50,12 @@ class AccountAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return account_list_for_user(user=request.user)
 
+    def get_readonly_fields(self, request, obj=None):
+        # The plan is the operator's to set, not the tenant's own members'.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "plan_monthly_limit"]
+
 
 @admin.register(Environment)
 class EnvironmentAdmin(TenantScopedAdmin):
@@ -123,3 +129,5 @@ class MembershipAdmin(TenantScopedAdmin):
     search_fields = ["user__username", "user__email", "account__name"]
     show_full_result_count = False
     account_path = "account"
+    # A dropdown would list every user of every tenant: the user is entered by id instead.
+    raw_id_fields = ["user"]

@@ -153,7 +153,9 @@ def credentials_from_request(
             )
         secret = environment.client_secret()
         if any(constant_time_equal(given_hash, h) for h in _user_hashes(secret, user_id)):
-            return Credentials(environment=environment, user_id=user_id)
+            # The hash lives in an end user's browser or app: it proves who the user is and
+            # grants no scope; endpoints that accept it check user_id instead.
+            return Credentials(environment=environment, scopes=frozenset(), user_id=user_id)
         raise AuthenticationFailed(
             "Invalid user hash: H must be base64(HMAC-SHA256(clientSecret, userId)) or "
             "base64(SHA-256(clientSecret + userId))."

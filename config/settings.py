@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -58,7 +59,11 @@ ALLOWED_HOSTS = env.list(
 # PUBLIC_BASE_URL: the URL the outside world reaches this service at (scheme and host, no
 # trailing slash). Provider webhook signatures are computed over it, so behind a proxy it must
 # be the address the provider calls.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = (
+    env.str("PUBLIC_BASE_URL")
+    if PRODUCTION
+    else env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+).rstrip("/")
 
 # LOG_RETENTION_DAYS: days of notification logs kept; older days are dropped nightly.
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=7)
@@ -201,6 +206,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # Keep daily log partitions LOG_PARTITIONS_AHEAD days ahead (idempotent; cheap).
     "logs-partitions-ensure": {"task": "logs.tasks.partitions_ensure_task", "schedule": 3600.0},
+    # Drop whole days past LOG_RETENTION_DAYS, every night at 03:15 UTC.
+    "logs-retention-purge": {
+        "task": "logs.tasks.retention_purge_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged

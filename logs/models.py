@@ -178,7 +178,9 @@ class Event(models.Model):
     recorded_at = models.DateTimeField(default=now)
     # "api", "pipeline", or the provider's name ("twilio", "amazon_ses", "sandbox", ...).
     source = models.CharField(max_length=50)
-    provider_event_id = models.CharField(max_length=255, blank=True)
+    # Text: providers promise no length for their event ids; dedupe_key holds a digest
+    # when an id does not fit it.
+    provider_event_id = models.TextField(blank=True)
     # Idempotency: the provider's event id, else a hash of the payload. A second event with
     # the same key for the same notification is not recorded.
     dedupe_key = models.CharField(max_length=255)

@@ -1,4 +1,5 @@
-"""Daily range partitions of the log tables: create them ahead, list them for the purge.
+"""Daily range partitions of the log tables: create them ahead, list and drop them for the
+retention purge.
 
 Every partitioned table has a DEFAULT partition (created by the migrations), so an insert
 never fails for want of a day partition. When a day partition is created for a day that
@@ -79,12 +80,20 @@ def _exists(name: str) -> bool:
 
 
 def _create_day_partition(table: str, column: str, day: date) -> bool:
+    """Create one day partition of `table`, in its own transaction. Returns False when it
+    already exists."""
     name = partition_name(table, day)
-    if _exists(name):
-        return False
     start, end = _day_bounds(day)
     default = f"{table}_default"
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        if _exists(name):
+            return False
+        # Writers go through the parent: this lock holds them (reads go on) until the day is
+        # attached, so no row can land in DEFAULT between the check or the move below and
+        # the attach, which PostgreSQL would refuse. It is held for milliseconds, except
+        # when a day's rows have to be moved out of DEFAULT.
+        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(
             f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {column} >= %s AND {column} < %s)",  # noqa: S608 (names are ours)
             [start, end],
@@ -113,23 +122,47 @@ def _create_day_partition(table: str, column: str, day: date) -> bool:
     return True
 
 
+def _days_in_default(table: str, column: str) -> set[date]:
+    """Days that have rows in DEFAULT (normally none: beat was down, or a clock was off)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT ({column} AT TIME ZONE 'UTC')::date FROM {table}_default"  # noqa: S608
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def partitions_ensure(*, days_ahead: int, start: date | None = None) -> list[str]:
     """Create the day partitions of every log table from `start` (default: today, UTC)
-    through today + `days_ahead`. Idempotent; returns the names created."""
+    through today + `days_ahead`, and for every day that has rows waiting in DEFAULT (which
+    are moved into it). Idempotent; each day is its own short transaction, so one busy day
+    never holds back the others. Returns the names created."""
     today = timezone.now().astimezone(UTC).date()
     first = min(start or today, today)
-    days = [first + timedelta(days=n) for n in range((today - first).days + days_ahead + 1)]
+    ahead = {first + timedelta(days=n) for n in range((today - first).days + days_ahead + 1)}
     created = []
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-        for table, column in PARTITIONED_TABLES.items():
-            for day in days:
-                if _create_day_partition(table, column, day):
-                    created.append(partition_name(table, day))
+    for table, column in PARTITIONED_TABLES.items():
+        # Future days first: they are empty and cheap, and keep new traffic out of DEFAULT.
+        for day in sorted(ahead | _days_in_default(table, column), reverse=True):
+            if _create_day_partition(table, column, day):
+                created.append(partition_name(table, day))
     return created
 
 
 def partitions_before(table: str, cutoff: datetime) -> list[Partition]:
     """Day partitions of `table` that end at or before `cutoff`: whole days past retention."""
     return [p for p in partition_list(table) if not p.is_default and p.end <= cutoff]
+
+
+def partition_drop(partition: Partition) -> None:
+    """Detach and drop one day partition: the whole day goes at once, never row by row."""
+    if partition.is_default:
+        raise ValueError("The DEFAULT partition is never dropped.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        if not _exists(partition.name):
+            return
+        # Foreign-key checks are deferred to commit; PostgreSQL cannot drop a table with
+        # checks pending (rows written earlier in an enclosing transaction), so run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {partition.table} DETACH PARTITION {partition.name}")
+        cursor.execute(f"DROP TABLE {partition.name}")

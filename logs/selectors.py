@@ -91,6 +91,9 @@ class NotificationFilters:
 
     def normalized(self) -> "NotificationFilters":
         """The same filters checked and in stored form; ValueError says what to fix."""
+        for name in ("tracking_ids", "user_ids", "notification_types", "statuses", "channels"):
+            if isinstance(getattr(self, name), str | bytes):
+                raise ValueError(f"{name} takes a list of values, not a single string.")
         tracking_ids = []
         for value in self.tracking_ids:
             try:
@@ -324,7 +327,12 @@ def _page(rows: list[Notification], limit: int) -> NotificationPage:
 
 
 def notification_get(*, environment_id: int, tracking_id: uuid.UUID | str) -> Notification:
-    """One notification of the environment; another tenant's answers DoesNotExist (a 404)."""
+    """One notification of the environment; another tenant's, or a malformed id, answers
+    DoesNotExist (a 404)."""
+    try:
+        tracking_id = tracking_id if isinstance(tracking_id, uuid.UUID) else uuid.UUID(tracking_id)
+    except (TypeError, ValueError):
+        raise Notification.DoesNotExist(f"{tracking_id!r} is not a tracking id.") from None
     return Notification.objects.get(environment_id=environment_id, id=tracking_id)
 
 

@@ -8,13 +8,20 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
+from logs.partitions import (
+    PARTITIONED_TABLES,
+    Partition,
+    partition_drop,
+    partitions_before,
+    partitions_ensure,
+)
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import EventKind
 
@@ -35,6 +42,7 @@ DELIVERY_FIELDS = frozenset(
 )
 
 
+_DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
 _DELIVERY_SAVED = DELIVERY_FIELDS | {
     "state",
     "state_detail",
@@ -55,11 +63,24 @@ class RecordedEvent:
 
 
 def event_dedupe_key(
-    *, kind: str, sub_kind: str, channel: str, occurred_at: datetime, source: str, payload: Any
+    *,
+    kind: str,
+    sub_kind: str,
+    channel: str,
+    occurred_at: datetime | None,
+    source: str,
+    payload: Any,
 ) -> str:
     """A stable key for an event the provider gave no id for: a hash of what it says."""
     canonical = json.dumps(
-        [kind, sub_kind, channel, occurred_at.isoformat(), source, payload],
+        [
+            kind,
+            sub_kind,
+            channel,
+            occurred_at.isoformat() if occurred_at else None,
+            source,
+            payload,
+        ],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -167,10 +188,12 @@ def event_record(
         )
     if kind != EventKind.RECEIVED and not channel:
         raise ValueError(f"A {kind!r} event belongs to a channel: pass channel=.")
+    if len(dedupe_key) > _DEDUPE_KEY_MAX:
+        raise ValueError(f"dedupe_key is longer than {_DEDUPE_KEY_MAX} characters.")
     now = timezone.now()
-    occurred_at = occurred_at or now
-    # Validates kind/sub-kind pairs and the time zone before anything is written.
-    EventFact(kind=kind, sub_kind=sub_kind, occurred_at=occurred_at)
+    # WORKAROUND: providers retry a callback with no event id and often no time of their own
+    # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
+    # it, so a retry recorded later hashes the same.
     dedupe_key = (
         dedupe_key
         or (f"{source}:{provider_event_id}" if provider_event_id else "")
@@ -183,6 +206,12 @@ def event_record(
             payload=payload,
         )
     )
+    if len(dedupe_key) > _DEDUPE_KEY_MAX:
+        # A long provider event id: its digest is just as unique and fits the column.
+        dedupe_key = "sha256:" + hashlib.sha256(dedupe_key.encode()).hexdigest()
+    occurred_at = occurred_at or now
+    # Validates kind/sub-kind pairs and the time zone before anything is written.
+    EventFact(kind=kind, sub_kind=sub_kind, occurred_at=occurred_at)
 
     with transaction.atomic():
         notification = _lock_notification(notification_id, notification_created_at)
@@ -236,3 +265,22 @@ def event_record(
             status=notification.status, updated_at=now
         )
     return RecordedEvent(notification, delivery, event, created=True)
+
+
+def retention_purge(
+    *, retention_days: int, now: datetime | None = None, dry_run: bool = False
+) -> list[Partition]:
+    """Drop every day of logs that ended more than `retention_days` ago, whole partitions at
+    a time (notifications, deliveries and events of a day go together). Rows waiting in
+    DEFAULT are first moved into their days, so they age out like the rest. Returns the
+    partitions dropped (with dry_run: those that would be)."""
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1 (LOG_RETENTION_DAYS).")
+    cutoff = (now or timezone.now()) - timedelta(days=retention_days)
+    if not dry_run:
+        partitions_ensure(days_ahead=0)
+    expired = [p for table in PARTITIONED_TABLES for p in partitions_before(table, cutoff)]
+    if not dry_run:
+        for partition in expired:
+            partition_drop(partition)
+    return expired

@@ -97,6 +97,7 @@ def production(redis_url: str, **overrides: str | None) -> dict[str, str | None]
         "SECRETS_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "REDIS_URL": redis_url,
         "ALLOWED_HOSTS": "example.com",
+        "PUBLIC_BASE_URL": "https://example.com",
         **overrides,
     }
 
@@ -119,6 +120,7 @@ def test_production_profile_passes_check_deploy_without_warnings(redis_url):
         ("SECRET_KEY", "Set the SECRET_KEY environment variable"),
         ("SECRETS_ENCRYPTION_KEY", "Set SECRETS_ENCRYPTION_KEY to a Fernet key in production"),
         ("REDIS_URL", "Set REDIS_URL in production"),
+        ("PUBLIC_BASE_URL", "Set the PUBLIC_BASE_URL environment variable"),
     ],
 )
 def test_production_profile_refuses_to_start_without_a_required_setting(redis_url, missing, says):

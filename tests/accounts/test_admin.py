@@ -275,3 +275,22 @@ def test_rotate_action_shows_a_new_secret_and_the_old_one_stops_working(client):
     new = get_environment(client, basic(environment.client_id, new_secret))
     assert old.status_code == 401
     assert new.status_code == 200
+
+
+def test_tenant_members_cannot_raise_their_own_plan_limit(client):
+    alpha = tenant("Alpha")
+    client.force_login(support_user_of(alpha.account, "change_account"))
+
+    page_html = page(client.get(reverse("admin:accounts_account_change", args=[alpha.account.pk])))
+
+    assert 'name="plan_monthly_limit"' not in page_html
+
+
+def test_membership_form_does_not_list_other_tenants_users(client):
+    alpha, bravo = tenant("Alpha"), tenant("Bravo")
+    client.force_login(support_user_of(alpha.account, "add_membership"))
+
+    form = page(client.get(reverse("admin:accounts_membership_add")))
+
+    assert 'name="user"' in form
+    assert bravo.member_name not in form

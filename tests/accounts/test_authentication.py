@@ -298,6 +298,8 @@ def test_user_hash_vectors_authenticate_as_the_user(rf, header):
 
     assert credentials.environment == environment
     assert credentials.user_id == "userId"
+    # The hash sits in an end user's browser: it proves the user, and grants no API scope.
+    assert credentials.scopes == frozenset()
 
 
 def test_client_basic_vector_authenticates_as_client_where_user_hash_is_allowed(rf):

@@ -262,3 +262,34 @@ def test_many_concurrent_recorders_end_consistent():
     assert not errors
     assert set(Notification.objects.values_list("status", flat=True)) == {"success"}
     assert Event.objects.filter(kind="delivered").count() == len(notifications) * len(channels)
+
+
+@pytest.mark.django_db
+def test_a_retried_callback_without_id_or_time_is_recorded_once():
+    """Twilio's SMS status callbacks carry neither an event id nor a time: the retry a
+    minute later is the same event."""
+    import time_machine
+
+    notification = _notification()
+    kwargs = dict(
+        notification_id=notification.id, kind="delivered", channel="sms", source="twilio",
+        payload={"MessageSid": "SM9", "MessageStatus": "delivered"},
+    )  # fmt: skip
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        assert event_record(**kwargs).created
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        assert not event_record(**kwargs).created
+    assert Event.objects.filter(notification_id=notification.id, kind="delivered").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_very_long_provider_event_id_is_recorded_and_still_deduplicated():
+    notification = _notification()
+    kwargs = dict(
+        notification_id=notification.id, kind="sent", channel="email", source="sendgrid",
+        provider_event_id="x" * 400,
+    )  # fmt: skip
+    assert event_record(**kwargs).created
+    assert not event_record(**kwargs).created
+    with pytest.raises(ValueError, match="longer than 255"):
+        event_record(**kwargs, dedupe_key="k" * 300)
