@@ -9,7 +9,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # Installs the locked dependencies (uv.lock) into .venv, once per change of the lock.
 $(VENV)/.installed: pyproject.toml uv.lock
-	@test -x $(BIN)/python || { PY=$$(scripts/find-python) && $$PY -m venv $(VENV); }
+	@test -x $(BIN)/python || { PY=$$(scripts/find-python) && $$PY -m venv $(VENV) || { \
+		rm -rf $(VENV); echo "Could not create $(VENV) with $$PY: install its venv module (Debian/Ubuntu: apt-get install python3-venv, or python3.12-venv)." >&2; exit 1; }; }
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv sync --frozen --inexact --extra test --python $(BIN)/python
 	@touch $@
