@@ -1,8 +1,10 @@
+from functools import reduce
+
 from django.contrib import admin, messages
 from django.http import Http404
 
 from accounts.models import Account, ApiKey, Environment, Membership
-from accounts.selectors import account_list_for_user, environment_list_for_user
+from accounts.selectors import MANAGER_ROLES, account_list_for_user, environment_list_for_user
 from accounts.services import api_key_issue, api_key_revoke, environment_secret_issue
 
 
@@ -12,7 +14,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
     exist: never a redirect or a 403 that would confirm it exists.
 
     Set `environment_path` (the lookup from the model to its Environment) or `account_path`
-    (to its Account) and the list holds only rows of the user's accounts."""
+    (to its Account) and the list holds only rows of the user's accounts. Django's model
+    permissions say what a user may do at all; the role says where: only an account's owners
+    and admins (MANAGER_ROLES) change, delete or add its rows, others see them read-only."""
 
     environment_path: str | None = None
     account_path: str | None = None
@@ -34,11 +38,49 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Rows can be attached only to accounts the user manages.
         if db_field.related_model is Account:
-            kwargs["queryset"] = account_list_for_user(user=request.user)
+            kwargs["queryset"] = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
         elif db_field.related_model is Environment:
-            kwargs["queryset"] = environment_list_for_user(user=request.user)
+            kwargs["queryset"] = environment_list_for_user(user=request.user, roles=MANAGER_ROLES)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def account_lookup(self) -> str:
+        """The lookup from this model to its Account ("" for Account itself)."""
+        if self.environment_path:
+            return f"{self.environment_path}__account"
+        return self.account_path or ""
+
+    def managed(self, request, queryset):
+        """The rows of `queryset` in accounts the user manages."""
+        if request.user.is_superuser:
+            return queryset
+        accounts = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
+        lookup = self.account_lookup()
+        return queryset.filter(**{f"{lookup}__in" if lookup else "pk__in": accounts})
+
+    def _manages(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        path = self.account_lookup()
+        account = reduce(getattr, path.split("__"), obj) if path else obj
+        managed = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
+        return managed.filter(pk=account.pk).exists()
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self._manages(request, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or self._manages(request, obj))
+
+    def skipped_message(self, request, skipped: int) -> None:
+        if skipped:
+            messages.warning(
+                request,
+                f"Skipped {skipped} row(s) of accounts where you are not an owner or admin.",
+            )
 
 
 @admin.register(Account)
@@ -65,6 +107,7 @@ class EnvironmentAdmin(TenantScopedAdmin):
     readonly_fields = ["client_id", "created_at"]
     actions = ["rotate_client_secret"]
     show_full_result_count = False
+    account_path = "account"
 
     def get_queryset(self, request):
         return environment_list_for_user(user=request.user)
@@ -81,7 +124,9 @@ class EnvironmentAdmin(TenantScopedAdmin):
 
     @admin.action(description="Rotate client secret (the old one stops working)")
     def rotate_client_secret(self, request, queryset):
-        for environment in queryset:
+        managed = self.managed(request, queryset)
+        self.skipped_message(request, queryset.count() - managed.count())
+        for environment in managed:
             secret = environment_secret_issue(environment=environment)
             messages.warning(
                 request,
@@ -116,9 +161,10 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        for api_key in queryset:
-            api_key_revoke(api_key=api_key)
-        messages.success(request, f"Revoked {queryset.count()} key(s).")
+        managed = self.managed(request, queryset)
+        self.skipped_message(request, queryset.count() - managed.count())
+        revoked = [api_key_revoke(api_key=api_key) for api_key in managed]
+        messages.success(request, f"Revoked {len(revoked)} key(s).")
 
 
 @admin.register(Membership)

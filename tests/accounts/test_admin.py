@@ -35,11 +35,11 @@ def page(response) -> str:
     return html.unescape(response.content.decode())
 
 
-def support_user_of(account: Account, *extra_permissions: str):
-    """A staff user, member of `account`, in the Support group, which is also given view
-    permissions on the accounts app (the demo's Support group has none there)."""
+def support_user_of(account: Account, *extra_permissions: str, role: str = Membership.Role.SUPPORT):
+    """A staff user, member of `account` with `role`, in the Support group, which is also
+    given view permissions on the accounts app (the demo's Support group has none there)."""
     user = UserFactory(is_staff=True)
-    MembershipFactory(user=user, account=account, role=Membership.Role.SUPPORT)
+    MembershipFactory(user=user, account=account, role=role)
     group = support_group_sync()
     group.permissions.add(
         *Permission.objects.filter(content_type__app_label="accounts", codename__startswith="view_")
@@ -225,7 +225,7 @@ def test_adding_an_api_key_shows_the_plain_key_once(client):
 
 def test_api_key_add_form_offers_only_the_users_environments(client):
     alpha, bravo = tenant("Alpha"), tenant("Bravo")
-    client.force_login(support_user_of(alpha.account, "add_apikey"))
+    client.force_login(support_user_of(alpha.account, "add_apikey", role=Membership.Role.ADMIN))
 
     form = client.get(reverse("admin:accounts_apikey_add"))
     refused = client.post(
@@ -294,3 +294,49 @@ def test_membership_form_does_not_list_other_tenants_users(client):
 
     assert 'name="user"' in form
     assert bravo.member_name not in form
+
+
+def test_a_support_member_with_change_rights_still_only_reads_its_accounts_settings(client):
+    alpha = tenant("Alpha")
+    client.force_login(support_user_of(alpha.account, "change_environment", "add_apikey"))
+    url = reverse("admin:accounts_environment_change", args=[alpha.environment.pk])
+
+    shown = client.get(url)
+    posted = client.post(url, {"account": alpha.account.pk, "name": "renamed"})
+    add_form = page(client.get(reverse("admin:accounts_apikey_add")))
+
+    assert shown.status_code == 200 and 'value="Save"' not in page(shown)
+    assert posted.status_code == 403
+    alpha.environment.refresh_from_db()
+    assert alpha.environment.name != "renamed"
+    assert str(alpha.environment) not in add_form  # keys go only into accounts one manages
+
+
+def test_an_account_admin_changes_its_environment(client):
+    alpha = tenant("Alpha")
+    client.force_login(
+        support_user_of(alpha.account, "change_environment", role=Membership.Role.ADMIN)
+    )
+    url = reverse("admin:accounts_environment_change", args=[alpha.environment.pk])
+
+    posted = client.post(url, {"account": alpha.account.pk, "name": "renamed"})
+
+    assert posted.status_code == 302
+    alpha.environment.refresh_from_db()
+    assert alpha.environment.name == "renamed"
+
+
+def test_rotate_by_a_support_member_is_skipped_and_says_so(client):
+    alpha = tenant("Alpha")
+    environment = EnvironmentFactory(account=alpha.account, client_secret="keep-me")
+    client.force_login(support_user_of(alpha.account, "change_environment"))
+
+    response = client.post(
+        reverse("admin:accounts_environment_changelist"),
+        {"action": "rotate_client_secret", "_selected_action": [environment.pk]},
+        follow=True,
+    )
+
+    assert "not an owner or admin" in page(response)
+    environment.refresh_from_db()
+    assert environment.client_secret() == "keep-me"
