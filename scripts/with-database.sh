@@ -8,7 +8,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export EMBEDDED_PGDATA
   cleanup() {
     .venv/bin/python -m config.embedded stop >/dev/null 2>&1 || true
-    rm -rf "$EMBEDDED_PGDATA"
+    rm -rf "$EMBEDDED_PGDATA" "$(dirname "$EMBEDDED_PGDATA")/.$(basename "$EMBEDDED_PGDATA").lock"
   }
   trap cleanup EXIT
   # A signal ends the script through `exit`, so the EXIT trap stops the server too.
