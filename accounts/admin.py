@@ -109,9 +109,6 @@ class EnvironmentAdmin(TenantScopedAdmin):
     show_full_result_count = False
     account_path = "account"
 
-    def get_queryset(self, request):
-        return environment_list_for_user(user=request.user)
-
     def save_model(self, request, obj, form, change):
         secret = None if change else environment_secret_issue(environment=obj, save=False)
         super().save_model(request, obj, form, change)
