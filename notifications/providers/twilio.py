@@ -33,7 +33,9 @@ def twilio_client() -> Client:
 def _error(exc: Exception) -> ProviderError:
     if isinstance(exc, TwilioRestException):
         transient = exc.status >= 500 or exc.status == 429
-        return ProviderError(str(exc.msg), code=str(exc.code or exc.status), transient=transient)
+        # WORKAROUND: the client prefixes Twilio's own message with what it was doing.
+        message = str(exc.msg).removeprefix("Unable to create record: ")
+        return ProviderError(message, code=str(exc.code or exc.status), transient=transient)
     # Connection refused, timeouts, TLS errors: Twilio may answer a later attempt.
     return ProviderError(f"Twilio unreachable: {exc}", code="connection", transient=True)
 
