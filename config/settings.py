@@ -217,11 +217,13 @@ CELERY_BEAT_SCHEDULE: dict = {
 # outcomes follow the magic recipients in README), "email" (Django's email API: EMAIL_BACKEND
 # picks SMTP or a django-anymail ESP), "twilio" (SMS and calls). In-app is always the feed;
 # push and web push have no provider yet. An environment may override these in the console.
-_DEFAULT_PROVIDER = "email" if PRODUCTION else "sandbox"
+# In production SMS and calls default to Twilio once TWILIO_ACCOUNT_SID is set, else to
+# "none" (each such send fails with "no provider configured for this channel").
+_TWILIO_OR_NONE = "twilio" if env.str("TWILIO_ACCOUNT_SID", default="") else "none"
 SEND_PROVIDERS = {
-    "email": env.str("SEND_PROVIDER_EMAIL", default=_DEFAULT_PROVIDER),
-    "sms": env.str("SEND_PROVIDER_SMS", default="twilio" if PRODUCTION else "sandbox"),
-    "call": env.str("SEND_PROVIDER_CALL", default="twilio" if PRODUCTION else "sandbox"),
+    "email": env.str("SEND_PROVIDER_EMAIL", default="email" if PRODUCTION else "sandbox"),
+    "sms": env.str("SEND_PROVIDER_SMS", default=_TWILIO_OR_NONE if PRODUCTION else "sandbox"),
+    "call": env.str("SEND_PROVIDER_CALL", default=_TWILIO_OR_NONE if PRODUCTION else "sandbox"),
 }
 # EMAIL_BACKEND: Django's email backend for notification emails, e.g.
 # django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,

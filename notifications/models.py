@@ -172,6 +172,20 @@ class ChannelProvider(models.Model):
     def __str__(self) -> str:
         return f"{self.get_channel_display()}: {self.provider}"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from notifications.providers import PROVIDERS_BY_CHANNEL
+
+        allowed = PROVIDERS_BY_CHANNEL.get(self.channel, ())
+        if self.provider not in allowed:
+            raise ValidationError(
+                {
+                    "provider": f"{self.provider!r} cannot send {self.get_channel_display()}: "
+                    f"use {' or '.join(allowed)}."
+                }
+            )
+
 
 class SendIdempotencyKey(models.Model):
     """An `Idempotency-Key` a send used, and the notification it created. Unpartitioned (a

@@ -31,9 +31,9 @@ PROVIDERS: dict[str, Provider] = {
 }
 # Which providers can carry which channel (the console and the start-up check use it).
 PROVIDERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
-    Channel.EMAIL: ("email", "sandbox"),
-    Channel.SMS: ("twilio", "sandbox"),
-    Channel.CALL: ("twilio", "sandbox"),
+    Channel.EMAIL: ("email", "sandbox", "none"),
+    Channel.SMS: ("twilio", "sandbox", "none"),
+    Channel.CALL: ("twilio", "sandbox", "none"),
     Channel.IN_APP: ("in_app",),
     Channel.PUSH: ("none",),
     Channel.WEB_PUSH: ("none",),
@@ -48,8 +48,7 @@ def provider_name_for_channel(*, environment_id: int, channel: str) -> str:
     )
     if override in PROVIDERS_BY_CHANNEL[channel]:
         return override
-    configured = settings.SEND_PROVIDERS.get(channel)
-    return configured or PROVIDERS_BY_CHANNEL[channel][0]
+    return settings.SEND_PROVIDERS.get(channel) or PROVIDERS_BY_CHANNEL[channel][0]
 
 
 def provider_for_channel(*, environment_id: int, channel: str) -> Provider:
