@@ -91,7 +91,7 @@ def test_sigkilled_workers_lose_nothing_and_duplicates_are_bounded(
         before = SandboxMessage.objects.count()
         wait_for(
             lambda b=before: SandboxMessage.objects.count() > b,
-            timeout=90,
+            timeout=150,
             what="the worker to send something",
         )
         time.sleep(random.uniform(0.05, 0.6))  # land somewhere in the middle of a dispatch
