@@ -34,22 +34,22 @@ def secret_decrypt(token: str) -> str:
         ) from exc
 
 
-def secret_is_readable(token: str) -> bool:
-    """Some configured key decrypts it."""
+def _decrypts(fernet: Fernet | MultiFernet, token: str) -> bool:
     try:
-        _fernet().decrypt(token.encode())
+        fernet.decrypt(token.encode())
     except InvalidToken:
         return False
     return True
+
+
+def secret_is_readable(token: str) -> bool:
+    """Some configured key decrypts it."""
+    return _decrypts(_fernet(), token)
 
 
 def secret_is_current(token: str) -> bool:
     """The newest key (the first of SECRETS_ENCRYPTION_KEY) decrypts it."""
-    try:
-        _newest_fernet().decrypt(token.encode())
-    except InvalidToken:
-        return False
-    return True
+    return _decrypts(_newest_fernet(), token)
 
 
 def secret_reencrypt(token: str) -> str:
