@@ -219,12 +219,12 @@ class Event(models.Model):
                 name="event_unique_dedupe",
             ),
             _one_of("kind", EventKind, "event_kind_valid"),
-            _one_of("sub_kind", EventSubKind, "event_sub_kind_valid"),
             # Blank: a request-level event (Received, or a Failed/Ignored before any channel).
             models.CheckConstraint(
                 condition=models.Q(channel="") | models.Q(channel__in=Channel.values),
                 name="event_channel_valid",
             ),
+            # Also keeps out unknown sub-kinds: each known one belongs to a kind.
             _sub_kind_fits_kind(),
         ]
         indexes = [

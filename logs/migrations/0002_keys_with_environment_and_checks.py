@@ -103,12 +103,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="event",
             constraint=models.CheckConstraint(
-                condition=models.Q(("sub_kind__in", SUB_KINDS)), name="event_sub_kind_valid"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="event",
-            constraint=models.CheckConstraint(
                 condition=models.Q(("channel", ""), ("channel__in", CHANNELS), _connector="OR"),
                 name="event_channel_valid",
             ),
