@@ -25,6 +25,8 @@ PAGE = 50
 # "Far more rows than the page": a node may handle a few pages' worth (a filtered search
 # reads candidates in rounds of a few pages), never the whole match.
 READ_BOUND = 10 * (PAGE + 1)
+# A lookup by key descends one B-tree (a few pages) and reads its row(s).
+LOOKUP_PAGES = 10
 SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Bitmap Index Scan"}
 
 
@@ -51,7 +53,7 @@ def _rows_in(relation: str) -> float:
 
 
 def _explain(sql: str, *, analyze: bool) -> dict:
-    options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN ({options}) {sql}")
         plan = cursor.fetchone()[0]
@@ -88,6 +90,22 @@ def _plan_faults(sql: str) -> list[str]:
         elif kind in SCANS and _rows_read(node) > READ_BOUND:
             where = node.get("Relation Name") or node.get("Index Name")
             faults.append(f"{kind} of {where} reading {_rows_read(node):.0f} rows")
+    return faults
+
+
+def _wide_lookups(sql: str) -> list[str]:
+    """Scans that touch more index and table pages than finding a few rows by key takes. An
+    index whose leading column the query does not name is still used, but read whole: the
+    rows it returns look fine, the pages it reads do not."""
+    faults = []
+    for node in _plan_nodes(_explain(sql, analyze=True)):
+        if node["Node Type"] not in SCANS:
+            continue
+        pages = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+        per_loop = pages / max(node.get("Actual Loops", 1), 1)
+        if per_loop > LOOKUP_PAGES:
+            where = node.get("Index Name") or node.get("Relation Name")
+            faults.append(f"{node['Node Type']} of {where}: {per_loop:.0f} pages")
     return faults
 
 
@@ -158,8 +176,24 @@ def test_lookups_by_id_use_the_primary_key(seeded):
         )
     selects = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
     assert any("FOR UPDATE" in sql for sql in selects), "event_record no longer locks a row"
-    scans = {sql[:120]: _sequential_scans(sql) for sql in selects}
-    assert not any(scans.values()), f"lookups that scan a partition: {scans}"
+    faults = {sql[:150]: _sequential_scans(sql) + _wide_lookups(sql) for sql in selects}
+    assert not any(faults.values()), f"lookups that read more than their rows: {faults}"
+
+
+@pytest.mark.django_db
+def test_the_check_catches_a_lookup_reading_a_whole_index(seeded):
+    """A primary key led by environment_id, looked up by id alone: an index scan returning
+    one row, and every page of the index read to find it."""
+    _, sample = seeded
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE logs_notification DROP CONSTRAINT logs_notification_pkey, "
+            "ADD CONSTRAINT logs_notification_pkey PRIMARY KEY (environment_id, id, created_at)"
+        )
+        cursor.execute("ANALYZE logs_notification")
+    tracking_id = sample.tracking_ids[0]
+    faults = _wide_lookups(f"SELECT * FROM logs_notification WHERE id = '{tracking_id}'")
+    assert any("pkey" in fault for fault in faults), faults
 
 
 @pytest.mark.django_db
