@@ -258,7 +258,7 @@ def _driving_branches(
     return [branch.filter(dates) for branch in driving], rest
 
 
-def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int):
+def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int) -> tuple[str, list]:
     """SQL for the newest `count` distinct (created_at, id) of notifications the branches
     name, after the cursor, newest first, and its parameters. Each branch reads one index
     range and stops after `count`; several branches are merged in order (Merge Append), so
