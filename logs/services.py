@@ -243,15 +243,21 @@ def event_record(
         dedupe_key=dedupe_key,
         delivery_fields=delivery_fields or {},
     )
-    dedupe_key = _dedupe_key_choose(
-        dedupe_key=dedupe_key,
-        provider_event_id=provider_event_id,
-        kind=kind,
-        sub_kind=sub_kind,
-        channel=channel,
-        occurred_at=occurred_at,
-        source=source,
-        payload=payload,
+    # The caller's key, else the provider's event id, else a hash of what the event says.
+    # WORKAROUND: providers retry a callback with no event id and often no time of their own
+    # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
+    # it, so a retry recorded later hashes the same.
+    dedupe_key = _dedupe_key_fitted(
+        dedupe_key
+        or (f"{source}:{provider_event_id}" if provider_event_id else "")
+        or event_dedupe_key(
+            kind=kind,
+            sub_kind=sub_kind,
+            channel=channel,
+            occurred_at=occurred_at,
+            source=source,
+            payload=payload,
+        )
     )
     with transaction.atomic():
         notification = _notification_lock(notification_id, notification_created_at)
@@ -359,37 +365,11 @@ def _quoted(values: Any) -> str:
     return ", ".join(repr(str(value)) for value in values)
 
 
-def _dedupe_key_choose(
-    *,
-    dedupe_key: str,
-    provider_event_id: str,
-    kind: str,
-    sub_kind: str,
-    channel: str,
-    occurred_at: datetime | None,
-    source: str,
-    payload: Any,
-) -> str:
-    """The caller's key, else the provider's event id, else a hash of what the event says."""
-    # WORKAROUND: providers retry a callback with no event id and often no time of their own
-    # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
-    # it, so a retry recorded later hashes the same.
-    chosen = (
-        dedupe_key
-        or (f"{source}:{provider_event_id}" if provider_event_id else "")
-        or event_dedupe_key(
-            kind=kind,
-            sub_kind=sub_kind,
-            channel=channel,
-            occurred_at=occurred_at,
-            source=source,
-            payload=payload,
-        )
-    )
-    if len(chosen) > _DEDUPE_KEY_MAX:
+def _dedupe_key_fitted(key: str) -> str:
+    if len(key) > _DEDUPE_KEY_MAX:
         # A long provider event id: its digest is just as unique and fits the column.
-        chosen = "sha256:" + hashlib.sha256(chosen.encode()).hexdigest()
-    return chosen
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
