@@ -329,9 +329,10 @@ def _delivery_fields_validate(delivery_fields: Mapping[str, Any], channel: str) 
 
 
 def _channel_fit_validate(kind: str, sub_kind: str, channel: str) -> None:
+    kind, sub_kind, channel = str(kind), str(sub_kind), str(channel)  # enum members print oddly
     if channel not in SUB_KINDS_BY_CHANNEL:
         raise ValueError(
-            f"Unknown channel {str(channel)!r}: use one of {_quoted(Channel.values)} "
+            f"Unknown channel {channel!r}: use one of {_quoted(Channel.values)} "
             "(logs.vocabulary.Channel), or no channel for an outcome of the whole request."
         )
     if sub_kind and sub_kind not in SUB_KINDS_BY_CHANNEL[channel]:
@@ -340,16 +341,17 @@ def _channel_fit_validate(kind: str, sub_kind: str, channel: str) -> None:
         raise ValueError(
             f"Sub-kind {sub_kind!r} does not fit channel {channel!r}: it belongs to "
             f"{_quoted(owners)}. A {kind!r} event on {channel!r} takes "
-            f"{_quoted(['', *sorted(fitting)])} (logs.vocabulary.SUB_KINDS_BY_CHANNEL)."
+            f"{_sub_kind_choices(fitting)} (logs.vocabulary.SUB_KINDS_BY_CHANNEL)."
         )
 
 
 def _request_level_validate(kind: str, sub_kind: str) -> None:
+    kind, sub_kind = str(kind), str(sub_kind)  # enum members print oddly
     if kind not in REQUEST_LEVEL_SUB_KINDS_BY_KIND:
         raise ValueError(
             f"A {kind!r} event belongs to a channel: pass channel= (one of "
             f"{_quoted(Channel.values)}). Only {_quoted(REQUEST_LEVEL_SUB_KINDS_BY_KIND)} may "
-            "be recorded without one, as an outcome of the whole request."
+            "be recorded without one: they belong to the whole request."
         )
     allowed = REQUEST_LEVEL_SUB_KINDS_BY_KIND[kind]
     if sub_kind and sub_kind not in allowed:
@@ -357,12 +359,18 @@ def _request_level_validate(kind: str, sub_kind: str) -> None:
         raise ValueError(
             f"Sub-kind {sub_kind!r} names what a channel's provider reported, so it needs "
             f"channel= ({_quoted(owners)}); a request-level {kind!r} event takes "
-            f"{_quoted(['', *sorted(allowed)])}."
+            f"{_sub_kind_choices(allowed)}."
         )
 
 
 def _quoted(values: Any) -> str:
     return ", ".join(repr(str(value)) for value in values)
+
+
+def _sub_kind_choices(sub_kinds: frozenset[str]) -> str:
+    if not sub_kinds:
+        return "no sub-kind (sub_kind='')"
+    return f"no sub-kind or one of {_quoted(sorted(sub_kinds))}"
 
 
 def _dedupe_key_fitted(key: str) -> str:

@@ -426,12 +426,12 @@ def test_every_sub_kind_is_accepted_on_its_channels_and_refused_on_the_others():
         (
             "delivered", "busy", "email",
             "Sub-kind 'busy' does not fit channel 'email': it belongs to 'call'. "
-            "A 'delivered' event on 'email' takes ''",
+            "A 'delivered' event on 'email' takes no sub-kind (sub_kind='')",
         ),
         (
             "failed", "bounce", "sms",
             "'bounce' does not fit channel 'sms': it belongs to 'email'. A 'failed' event on "
-            "'sms' takes '', 'infrastructure', 'undelivered'",
+            "'sms' takes no sub-kind or one of 'infrastructure', 'undelivered'",
         ),
         ("engagement", "opened", "call", "'opened' does not fit channel 'call'"),
         ("failed", "cannot_reach", "in_app", "'cannot_reach' does not fit channel 'in_app'"),
