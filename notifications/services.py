@@ -20,9 +20,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from accounts.models import Environment
 from logs.models import Notification
 from logs.services import event_record, notification_create
-from logs.vocabulary import Channel, EventKind, EventSubKind
+from logs.vocabulary import Channel, EventKind
 from notifications.models import (
-    ChannelTemplate,
     EndUser,
     InAppNotification,
     NotificationType,
@@ -236,30 +235,20 @@ def schedule_update(
 
 
 def schedule_delete(*, environment: Environment, tracking_id: uuid.UUID) -> None:
-    """Cancel a scheduled send that has not gone out: nothing will be sent for it."""
+    """Cancel a scheduled send that has not gone out: nothing will be sent for it. The
+    cancellation is a request-level Ignored event (no channel), so the timeline says why."""
     with transaction.atomic():
         outbox = _outbox_for_schedule(environment, tracking_id)
         created_at = outbox.notification_created_at
         outbox.delete()
-        for channel in _type_channels(environment, tracking_id, created_at):
-            event_record(
-                notification_id=tracking_id,
-                notification_created_at=created_at,
-                kind=EventKind.IGNORED,
-                channel=channel,
-                source="api",
-                dedupe_key=f"ignored:{channel}",
-                detail="The scheduled send was deleted before it was due (delete_schedule).",
-            )
-
-
-def _type_channels(environment: Environment, tracking_id, created_at) -> list[str]:
-    notification = Notification.objects.get(id=tracking_id, created_at=created_at)
-    channels = ChannelTemplate.objects.filter(
-        notification_type__environment=environment,
-        notification_type__key=notification.notification_type,
-    ).values_list("channel", flat=True)
-    return list(channels)
+        event_record(
+            notification_id=tracking_id,
+            notification_created_at=created_at,
+            kind=EventKind.IGNORED,
+            source="api",
+            dedupe_key="ignored:schedule_deleted",
+            detail="The scheduled send was deleted before it was due (delete_schedule).",
+        )
 
 
 def end_user_identify(*, environment: Environment, recipient: Recipient) -> EndUser:
@@ -391,11 +380,14 @@ def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50
     return items
 
 
-# in-app update field → (InAppNotification column, Engagement sub-kind or "" for none).
+# in-app update field → (InAppNotification column, whether it is an Engagement event).
+# WORKAROUND: the vocabulary gives the Opened and Clicked sub-kinds to email only
+# (SUB_KINDS_BY_CHANNEL), so an in-app open or click is an Engagement without sub-kind whose
+# detail says which; archiving is kept on the feed item only.
 _IN_APP_ENGAGEMENT = {
-    "opened": ("opened_at", EventSubKind.OPENED),
-    "clicked": ("clicked_at", EventSubKind.CLICKED),
-    "archived": ("archived_at", ""),
+    "opened": ("opened_at", True),
+    "clicked": ("clicked_at", True),
+    "archived": ("archived_at", False),
 }
 
 
@@ -408,16 +400,15 @@ def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate
     )
     for item in items:
         for name, moment in update.moments.items():
-            column, sub_kind = _IN_APP_ENGAGEMENT.get(name, ("", ""))
+            column, engagement = _IN_APP_ENGAGEMENT.get(name, ("", False))
             if not column or getattr(item, column) is not None:
                 continue
             setattr(item, column, moment)
-            if sub_kind:
+            if engagement:
                 event_record(
                     notification_id=item.notification_id,
                     notification_created_at=item.notification_created_at,
                     kind=EventKind.ENGAGEMENT,
-                    sub_kind=sub_kind,
                     channel=Channel.IN_APP,
                     source="in_app",
                     occurred_at=moment,

@@ -12,7 +12,7 @@ from logs.models import Notification
 from logs.vocabulary import Channel
 from notifications.dispatch import outbox_sweep
 from notifications.models import Outbox, SandboxMessage
-from tests.notifications.helpers import labels, refreshed
+from tests.notifications.helpers import labels, refreshed, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,8 @@ def test_schedule_delete_cancels_and_nothing_is_sent(
     assert client.delete(url, headers=auth).status_code == 200
     assert sweep(django_capture_on_commit_callbacks, when + timedelta(seconds=1)) == []
     assert not SandboxMessage.objects.exists()
-    assert labels(notification, Channel.EMAIL) == ["Ignored"]
+    assert [label for label, channel, _ in timeline(notification)] == ["Received", "Ignored"]
+    assert refreshed(notification).status == "success"  # the request's outcome: ignored
     # Already cancelled: 409 saying so; unknown or malformed ids: 404.
     assert client.delete(url, headers=auth).status_code == 409
     unknown = f"/{environment.client_id}/schedule/00000000-0000-0000-0000-000000000000"

@@ -164,8 +164,8 @@ def test_in_app_feed_fetch_marks_delivered_and_updates_are_engagement(
         "Sending",
         "Sent",
         "Delivered",
-        "Engagement - Opened",
-        "Engagement - Clicked",
+        "Engagement",
+        "Engagement",
     ]
     assert client.get(feed_url, headers=as_user(environment, "usr_2")).status_code == 403
     bad = call(client, "patch", feed_url, {"opened": "now"}, headers)
