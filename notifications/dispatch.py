@@ -118,7 +118,10 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
             # Its day was purged (retention) before it went out: nothing left to send.
             Outbox.objects.filter(pk=outbox.pk).delete()
             return "notification purged"
-        for channel in _channels(dispatch):
+        channels = _channels(dispatch)
+        if not channels:
+            _record_no_channels(dispatch)
+        for channel in channels:
             if dispatch.states.get(channel) not in _DONE:
                 _channel_dispatch(dispatch, channel)
         Outbox.objects.filter(pk=outbox.pk).delete()

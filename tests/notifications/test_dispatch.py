@@ -207,3 +207,16 @@ def test_dispatch_twice_sends_once(
     assert notification_dispatch(notification_id=notification.id) == "dispatched"
     assert SandboxMessage.objects.filter(notification_id=notification.id).count() == 2
     assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+
+
+def test_a_type_without_templates_fails_the_request_not_hangs(
+    client, environment, auth, django_capture_on_commit_callbacks
+):
+    from tests.notifications.factories import NotificationTypeFactory
+
+    NotificationTypeFactory(environment=environment, key="empty")
+    body = {"notificationId": "empty", "user": {"id": "u"}}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert [label for label, _, _ in timeline(notification)] == ["Received", "Failed"]
+    assert refreshed(notification).status == "failure"
+    assert not Outbox.objects.exists()
