@@ -170,6 +170,20 @@ def _channels(dispatch: _Dispatch) -> list[str]:
     return [channel for channel in Channel.values if channel in chosen]
 
 
+def _record_no_channels(dispatch: _Dispatch) -> None:
+    # A request-level outcome: nothing to send on any channel, so the status is final.
+    notification = dispatch.notification
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=EventKind.FAILED,
+        source=SOURCE,
+        dedupe_key="failed:no_channels",
+        detail=f"{notification.notification_type!r} has no channel templates (or no longer "
+        "exists): add a template in the console, or send forceChannels with inline content.",
+    )
+
+
 def _record(
     dispatch: _Dispatch,
     channel: str,
