@@ -50,9 +50,40 @@ def _json_body(request, *, required: bool = True):
             raise RequestInvalid("The body is empty: send a JSON object.")
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestInvalid(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise RequestInvalid("The body is nested too deeply: flatten it.") from None
+    _refuse_nul(body)
+    return body
+
+
+def _refuse_constant(name: str):
+    # WORKAROUND: Python's json accepts NaN and Infinity, which are not JSON and which
+    # PostgreSQL's jsonb refuses; say so instead of failing at the insert.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _refuse_nul(value, depth: int = 0) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: refuse it where the caller can fix it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RequestInvalid("The body contains a NUL character (\\u0000): remove it.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, depth + 1)
+            _refuse_nul(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, depth + 1)
+
+
+def _path_id(value: str, name: str, max_length: int = 255) -> str:
+    """An id from the URL: not empty, not too long for its column, no NUL."""
+    if not value or len(value) > max_length or "\x00" in value:
+        raise RequestInvalid(f"The {name} in the URL must be 1 to {max_length} characters.")
+    return value
 
 
 class _UserHashAuthentication(EnvironmentAuthentication):
@@ -89,8 +120,18 @@ class _SameUserOrSendScope:
         return True
 
 
+# URL ids and the longest each column holds.
+_PATH_IDS = {"user_id": 255, "notification_id": 100, "sub_notification_id": 255}
+
+
 class _SendView(APIView):
     permission_classes = [scope_required(ApiKey.Scope.SEND)]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        for name, max_length in _PATH_IDS.items():
+            if name in kwargs:
+                _path_id(kwargs[name], name.replace("_", " "), max_length)
 
     def handle_exception(self, exc):
         # The services' and parser's own refusals, answered the API's way.

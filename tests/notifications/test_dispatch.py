@@ -220,3 +220,32 @@ def test_a_type_without_templates_fails_the_request_not_hangs(
     assert [label for label, _, _ in timeline(notification)] == ["Received", "Failed"]
     assert refreshed(notification).status == "failure"
     assert not Outbox.objects.exists()
+
+
+def test_a_notification_another_worker_holds_is_left_alone(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    """Two workers never dispatch one notification at once: the second finds it locked."""
+    import psycopg
+    from django.db import connection
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            f"/{environment.client_id}/sender",
+            data=BODY,
+            content_type="application/json",
+            headers=auth,
+        )
+    tracking_id = response.json()["trackingId"]
+    notification = Outbox.objects.get(notification_id=tracking_id)
+    key = int.from_bytes(notification.notification_id.bytes[:8], "big", signed=True)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other_worker:
+        other_worker.execute("SELECT pg_advisory_lock(%s)", [key])
+        assert notification_dispatch(notification_id=notification.notification_id).startswith(
+            "busy"
+        )
+    assert not SandboxMessage.objects.exists()
+    assert Outbox.objects.filter(notification_id=tracking_id).exists()
