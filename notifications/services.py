@@ -298,12 +298,21 @@ def user_preferences_delete(
     sub_notification_id: str = "",
 ) -> int:
     """Delete a user's preferences for a type (or one sub-notification of it)."""
-    preferences = UserPreference.objects.filter(
+    return _delete_for_user(
+        UserPreference, environment, user_id, notification_type, sub_notification_id
+    )
+
+
+def _delete_for_user(
+    model, environment: Environment, user_id: str, notification_type: str, sub_notification_id: str
+) -> int:
+    """Delete a user's rows of a type, or of one sub-notification of it; returns how many."""
+    rows = model.objects.filter(
         environment=environment, user_id=user_id, notification_type=notification_type
     )
     if sub_notification_id:
-        preferences = preferences.filter(sub_notification_id=sub_notification_id)
-    deleted, _ = preferences.delete()
+        rows = rows.filter(sub_notification_id=sub_notification_id)
+    deleted, _ = rows.delete()
     return deleted
 
 
@@ -343,13 +352,9 @@ def in_app_retract(
     sub_notification_id: str = "",
 ) -> int:
     """Remove a user's in-app notifications of a type (optionally one sub-notification)."""
-    items = InAppNotification.objects.filter(
-        environment=environment, user_id=user_id, notification_type=notification_type
+    return _delete_for_user(
+        InAppNotification, environment, user_id, notification_type, sub_notification_id
     )
-    if sub_notification_id:
-        items = items.filter(sub_notification_id=sub_notification_id)
-    deleted, _ = items.delete()
-    return deleted
 
 
 def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50) -> list:

@@ -44,6 +44,13 @@ def accept(client, environment, auth, body=BODY, capture=None) -> Notification:
     return Notification.objects.get(id=response.json()["trackingId"])
 
 
+def accept_scheduled(client, environment, auth, capture) -> tuple[Notification, object]:
+    """A send scheduled an hour ahead, and its time."""
+    when = timezone.now() + timedelta(hours=1)
+    body = {**BODY, "schedule": when.isoformat()}
+    return accept(client, environment, auth, body, capture), when
+
+
 def sweep(capture, at):
     with time_machine.travel(at, tick=False), capture(execute=True):
         return outbox_sweep()
@@ -110,13 +117,8 @@ def test_a_scheduled_send_goes_out_when_due_not_before(
 def test_schedule_patch_moves_the_send_and_changes_merge_tags(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
-    when = timezone.now() + timedelta(hours=1)
-    notification = accept(
-        client,
-        environment,
-        auth,
-        {**BODY, "schedule": when.isoformat()},
-        django_capture_on_commit_callbacks,
+    notification, when = accept_scheduled(
+        client, environment, auth, django_capture_on_commit_callbacks
     )
     later = when + timedelta(hours=1)
     response = client.patch(
@@ -137,13 +139,8 @@ def test_schedule_patch_moves_the_send_and_changes_merge_tags(
 def test_schedule_delete_cancels_and_nothing_is_sent(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
-    when = timezone.now() + timedelta(hours=1)
-    notification = accept(
-        client,
-        environment,
-        auth,
-        {**BODY, "schedule": when.isoformat()},
-        django_capture_on_commit_callbacks,
+    notification, when = accept_scheduled(
+        client, environment, auth, django_capture_on_commit_callbacks
     )
     url = f"/{environment.client_id}/schedule/{notification.id}"
     assert client.delete(url, headers=auth).status_code == 200
@@ -161,13 +158,8 @@ def test_schedule_delete_cancels_and_nothing_is_sent(
 def test_schedule_patch_refuses_bad_input(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
-    when = timezone.now() + timedelta(hours=1)
-    notification = accept(
-        client,
-        environment,
-        auth,
-        {**BODY, "schedule": when.isoformat()},
-        django_capture_on_commit_callbacks,
+    notification, _ = accept_scheduled(
+        client, environment, auth, django_capture_on_commit_callbacks
     )
     url = f"/{environment.client_id}/schedule/{notification.id}"
     for body, message in (({}, "Send schedule"), ({"schedule": "soon"}, "not an ISO-8601")):
