@@ -85,13 +85,15 @@ def _type_get(environment: Environment, key: str) -> NotificationType:
     )
 
 
-def _idempotent_replay(environment: Environment, key: str) -> uuid.UUID | None:
-    since = timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
-    return (
-        SendIdempotencyKey.objects.filter(environment=environment, key=key, created_at__gte=since)
-        .values_list("notification_id", flat=True)
-        .first()
-    )
+def _idempotent_replay(
+    environment: Environment, key: str, *, within_retention: bool = True
+) -> uuid.UUID | None:
+    keys = SendIdempotencyKey.objects.filter(environment=environment, key=key)
+    if within_retention:
+        keys = keys.filter(
+            created_at__gte=timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
+        )
+    return keys.values_list("notification_id", flat=True).first()
 
 
 def _recipient_completed(environment: Environment, recipient: Recipient) -> Recipient:
@@ -178,8 +180,10 @@ def notification_send(
             if due_at <= now:
                 transaction.on_commit(lambda: dispatch_enqueue(notification.id))
     except _KeyTaken:
-        # A concurrent send with the same key committed first: answer its tracking id.
-        return SendAccepted(_idempotent_replay(environment, idempotency_key), replayed=True)
+        # A concurrent send with the same key committed first (or an expired key the nightly
+        # purge has not removed yet): answer its tracking id.
+        earlier = _idempotent_replay(environment, idempotency_key, within_retention=False)
+        return SendAccepted(earlier, replayed=True)
     return SendAccepted(notification.id, warnings=warnings)
 
 

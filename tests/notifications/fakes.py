@@ -80,3 +80,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@dataclass
+class PostmarkStandIn:
+    """Postmark's send API (POST /email, X-Postmark-Server-Token), as django-anymail calls it.
+    `failures`: (status, Postmark ErrorCode, message) answered before succeeding."""
+
+    requests: list[dict] = field(default_factory=list)
+    failures: list[tuple[int, int, str]] = field(default_factory=list)
+    url: str = ""
+    message_ids: list[str] = field(default_factory=list)
+
+
+def postmark_stand_in() -> tuple[PostmarkStandIn, ThreadingHTTPServer]:
+    state = PostmarkStandIn()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            payload = json.loads(self.rfile.read(length))
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "json": payload,
+                    "token": self.headers.get("X-Postmark-Server-Token"),
+                }
+            )
+            if state.failures:
+                status, code, message = state.failures.pop(0)
+                self._json(status, {"ErrorCode": code, "Message": message})
+                return
+            state.message_ids.append(str(uuid.uuid4()))
+            self._json(
+                200,
+                {
+                    "To": payload.get("To"),
+                    "SubmittedAt": "2026-11-27T10:00:00Z",
+                    "MessageID": state.message_ids[-1],
+                    "ErrorCode": 0,
+                    "Message": "OK",
+                },
+            )
+
+        def _json(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    return state, server

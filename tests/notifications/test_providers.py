@@ -9,7 +9,7 @@ from aiosmtpd.controller import Controller
 
 from logs.vocabulary import Channel
 from tests.notifications.factories import ChannelTemplateFactory
-from tests.notifications.fakes import free_port, twilio_stand_in
+from tests.notifications.fakes import free_port, postmark_stand_in, twilio_stand_in
 from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +196,49 @@ def test_smtp_server_down_is_retried_then_failed(
     body = {**BODY, "forceChannels": ["EMAIL"]}
     notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
     assert labels(notification, Channel.EMAIL) == ["Sending", "Sending", "Sending", "Failed"]
+
+
+@pytest.fixture
+def postmark(settings):
+    state, server = postmark_stand_in()
+    settings.SEND_PROVIDERS = {"email": "email", "sms": "sandbox", "call": "sandbox"}
+    settings.SEND_RETRY_BACKOFF_SECONDS = 0
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "anymail.backends.postmark.EmailBackend",
+            "OPTIONS": {"server_token": "pm-token", "api_url": state.url},
+        }
+    }
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_anymail_esp_message_id_is_anymails_and_delivery_is_reported(
+    client, environment, auth, order_tracking, postmark, django_capture_on_commit_callbacks
+):
+    body = {**BODY, "forceChannels": ["EMAIL"]}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    [request] = postmark.requests
+    stored = delivery(notification, Channel.EMAIL)
+    assert request["token"] == "pm-token"
+    assert request["json"]["To"] == stored.destination
+    assert request["json"]["Subject"] == stored.subject
+    assert request["json"]["HtmlBody"] == stored.html
+    # Postmark's MessageID (anymail's message_id), as its tracking webhooks will carry it.
+    assert [stored.provider_message_id] == postmark.message_ids
+    assert stored.reports_delivery is True
+    assert refreshed(notification).status == "received"  # waits for Postmark's Delivered
+
+
+def test_anymail_esp_5xx_is_retried_and_a_rejection_is_final(
+    client, environment, auth, order_tracking, postmark, django_capture_on_commit_callbacks
+):
+    postmark.failures = [(500, 0, "Internal error")]
+    body = {**BODY, "forceChannels": ["EMAIL"]}
+    retried = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert labels(retried, Channel.EMAIL) == ["Sending", "Sending", "Sent"]
+    postmark.failures = [(422, 300, "Invalid email request")]
+    refused = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert labels(refused, Channel.EMAIL) == ["Sending", "Failed"]
+    assert delivery(refused, Channel.EMAIL).error_code == "422"
