@@ -400,6 +400,12 @@ def _day_create_once(day: date) -> list[str]:
         return [partition_name(table, day) for table in tables]
 
 
+def partition_create(*, day: date) -> list[str]:
+    """Create `day` for every log table that lacks it, moving its rows out of DEFAULT; the
+    names created. Raises PartitionBusy when its locks stayed busy (nothing changed)."""
+    return _retrying(f"creating {day}", lambda: _day_create_once(day))
+
+
 def partitions_ensure(*, days_ahead: int, start: date | None = None) -> list[str]:
     """Create the day partitions of every log table from `start` (default: today, UTC)
     through today + `days_ahead`, and for every day that has rows waiting in DEFAULT (which
@@ -415,7 +421,7 @@ def partitions_ensure(*, days_ahead: int, start: date | None = None) -> list[str
     # Future days first: they are empty and cheap, and keep new traffic out of DEFAULT.
     for day in sorted(days, reverse=True):
         try:
-            created += _retrying(f"creating {day}", lambda day=day: _day_create_once(day))
+            created += partition_create(day=day)
         except PartitionBusy as exc:
             logger.warning(
                 "Log partitions for %s not created now, the next run retries: %s", day, exc
