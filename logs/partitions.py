@@ -201,30 +201,36 @@ def _days_in_default(table: str, column: str) -> set[date]:
 class _LockBudget:
     """One lock_timeout shared by every lock wait of a transaction: PostgreSQL applies
     lock_timeout to each wait separately, so a change taking six locks could otherwise make
-    a writer queued behind it wait six times as long."""
+    a writer queued behind it wait six times as long. The clock starts at the first lock
+    that others can queue behind (building the new tables locks nothing of theirs)."""
 
     def __init__(self, cursor, milliseconds: int) -> None:
         self.cursor = cursor
         self.milliseconds = milliseconds
-        self.deadline = clock.monotonic() + milliseconds / 1000
+        self.deadline: float | None = None
 
-    def arm(self) -> None:
-        """Set lock_timeout to what is left of the budget, before a statement that locks."""
-        left = int((self.deadline - clock.monotonic()) * 1000)
-        if left < 1:
-            raise PartitionBusy(f"the {self.milliseconds} ms lock budget ran out")
-        self.cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{left}ms"])
+    def _left_ms(self) -> int:
+        if self.deadline is None:
+            self.deadline = clock.monotonic() + self.milliseconds / 1000
+        return int((self.deadline - clock.monotonic()) * 1000)
 
     def lock(self, tables: list[str], mode: str) -> None:
-        if tables:
-            self.arm()
-            self.cursor.execute(
-                _sql(
-                    "LOCK TABLE {tables} IN " + mode + " MODE",
-                    # ONLY: locking a parent would otherwise lock every partition too.
-                    tables=sql.SQL(", ").join(sql.SQL("ONLY {}").format(_ident(t)) for t in tables),
-                )
-            )
+        """LOCK TABLE ONLY (a parent's partitions are not locked with it), within the budget."""
+        if not tables:
+            return
+        left = self._left_ms()
+        if left < 1:
+            raise PartitionBusy(f"the {self.milliseconds} ms lock budget ran out")
+        self._set_timeout(left)
+        only = sql.SQL(", ").join(sql.SQL("ONLY {}").format(_ident(t)) for t in tables)
+        self.cursor.execute(_sql("LOCK TABLE {tables} IN " + mode + " MODE", tables=only))
+
+    def arm(self) -> None:
+        """Before DDL that may take a lock not taken above: wait at most what is left."""
+        self._set_timeout(max(self._left_ms(), 1))
+
+    def _set_timeout(self, milliseconds: int) -> None:
+        self.cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
 
 
 @contextmanager
@@ -423,9 +429,7 @@ def partitions_ensure(*, days_ahead: int, start: date | None = None) -> list[str
         try:
             created += partition_create(day=day)
         except PartitionBusy as exc:
-            logger.warning(
-                "Log partitions for %s not created now, the next run retries: %s", day, exc
-            )
+            logger.warning("Log partitions for %s not created; the next run retries: %s", day, exc)
     return created
 
 

@@ -12,6 +12,7 @@ than the lock budget plus a margin for a loaded machine.
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,9 +21,12 @@ from django.db import connection
 from logs.models import Event
 from logs.partitions import (
     PARTITIONED_TABLES,
+    PartitionBusy,
+    partition_create,
     partition_drop,
     partition_list,
     partition_name,
+    partitions_before,
     partitions_ensure,
 )
 from logs.retention import retention_purge
@@ -257,4 +261,126 @@ def test_writers_of_a_day_moved_out_of_default_lose_nothing(settings):
         slowest = max(writers.waits)
         print(f"{len(writers.waits)} event_record calls, slowest {slowest * 1000:.0f} ms")
     finally:
+        _drop_days_not_in(before)
+
+
+# Before the change a partition change waited for the reader however long it read: the
+# reader lets go after this, so such a test fails on time instead of hanging.
+READER_GIVES_UP_SECONDS = 10.0
+
+
+@contextmanager
+def _reading(statement: str):
+    """Another connection holding a transaction open after `statement`, until the block ends."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute(statement)
+                ready.set()
+                release.wait(timeout=READER_GIVES_UP_SECONDS)
+                cursor.execute("COMMIT")
+        finally:
+            ready.set()
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait(timeout=30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+
+def _tables_named(name: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname = %s", [name])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_creating_a_day_gives_way_to_a_long_reader_and_leaves_nothing_half_made(settings, caplog):
+    settings.LOG_PARTITION_LOCK_TIMEOUT_MS = 100
+    day = _today() + timedelta(days=40)
+    try:
+        with _reading("SELECT count(*) FROM logs_event"):
+            started = time.monotonic()
+            with pytest.raises(PartitionBusy, match="100 ms"):
+                partition_create(day=day)
+            assert time.monotonic() - started < READER_GIVES_UP_SECONDS / 2
+            assert not _tables_named(partition_name("logs_event", day))
+            assert not _tables_named(partition_name("logs_notification", day))
+            # beat's hourly run: skips the busy day with a warning, raises nothing
+            ahead = settings.LOG_PARTITIONS_AHEAD + 1
+            assert partitions_ensure(days_ahead=ahead) == []
+            assert "the next run retries" in caplog.text
+        assert len(partition_create(day=day)) == len(PARTITIONED_TABLES)
+        assert len(partitions_ensure(days_ahead=ahead)) == len(PARTITIONED_TABLES)
+        assert partition_name("logs_event", day) in {p.name for p in partition_list("logs_event")}
+    finally:
+        _drop_days_not_in(
+            {
+                p.name
+                for t in PARTITIONED_TABLES
+                for p in partition_list(t)
+                if p.start is None or p.start.date() <= _today() + timedelta(3)
+            }
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purge_gives_way_to_a_long_reader_and_a_later_run_finishes(settings, caplog):
+    settings.LOG_PARTITION_LOCK_TIMEOUT_MS = 100
+    before = {p.name for table in PARTITIONED_TABLES for p in partition_list(table)}
+    old_day = _today() - timedelta(days=9)
+    partitions_ensure(days_ahead=0, start=old_day)
+    try:
+        with _reading("SELECT count(*) FROM logs_notification"):
+            started = time.monotonic()
+            purge = retention_purge(retention_days=7)
+            assert time.monotonic() - started < READER_GIVES_UP_SECONDS / 2
+        assert partition_name("logs_notification", old_day) in {p.name for p in purge.busy}
+        assert partition_name("logs_event", old_day) in {p.name for p in purge.partitions}
+        assert f"Log partition {partition_name('logs_notification', old_day)} not dropped" in (
+            caplog.text
+        )
+        again = retention_purge(retention_days=7)
+        assert partition_name("logs_notification", old_day) in {p.name for p in again.partitions}
+        assert not again.busy
+        cutoff = datetime.combine(_today() - timedelta(days=7), datetime.min.time(), UTC)
+        assert not any(partitions_before(table, cutoff) for table in PARTITIONED_TABLES)
+    finally:
+        _drop_days_not_in(before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_day_detached_but_not_dropped_is_dropped_by_the_next_purge(settings):
+    """Dropping a day's table drops its foreign key, which locks accounts_environment: an
+    open transaction reading environments makes the drop give way after the detach."""
+    settings.LOG_PARTITION_LOCK_TIMEOUT_MS = 100
+    before = {p.name for table in PARTITIONED_TABLES for p in partition_list(table)}
+    old_day = _today() - timedelta(days=9)
+    partitions_ensure(days_ahead=0, start=old_day)
+    name = partition_name("logs_event", old_day)
+    [partition] = [p for p in partition_list("logs_event") if p.name == name]
+    with connection.cursor() as cursor:  # not ours: same shape, never marked by a purge
+        cursor.execute("CREATE TABLE logs_event_p19990101 (LIKE logs_event)")
+    try:
+        with (
+            _reading("SELECT count(*) FROM accounts_environment"),
+            pytest.raises(PartitionBusy, match="dropping"),
+        ):
+            partition_drop(partition)
+        assert name not in {p.name for p in partition_list("logs_event")}  # detached
+        assert _tables_named(name)  # but still there
+        retention_purge(retention_days=7)
+        assert not _tables_named(name)
+        assert _tables_named("logs_event_p19990101")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS logs_event_p19990101")
         _drop_days_not_in(before)
