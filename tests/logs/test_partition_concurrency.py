@@ -181,6 +181,10 @@ def test_partition_changes_never_stall_or_break_event_writers(settings, caplog):
         reader.join(timeout=60)
 
         assert not writers.errors, writers.errors
+        # Nobody waited longer than the lock budget (plus scheduling on a busy machine).
+        slowest = max(writers.waits)
+        print(f"{len(writers.waits)} event_record calls, slowest {slowest * 1000:.0f} ms")
+        assert slowest <= LOCK_BUDGET_MS / 1000 + MARGIN_SECONDS, slowest
         # The long reader held locks the manager needed: it gave way rather than wait.
         assert any("the next" in record.getMessage() for record in caplog.records)
         assert _done(stranded_day, future_day, old_day)
@@ -193,15 +197,8 @@ def test_partition_changes_never_stall_or_break_event_writers(settings, caplog):
         assert len(writers.recorded) > 50
         assert stored == set(writers.recorded)
         stranded_ids = [n.id for n in live if n.created_at.date() == stranded_day]
-        assert _where(stranded_ids) == {
-            partition_name("logs_event", stranded_day): 3
-            + sum(1 for e in Event.objects.filter(notification_id__in=stranded_ids, kind="sent"))
-        }
+        assert set(_where(stranded_ids)) == {partition_name("logs_event", stranded_day)}
         assert not _where([n.id for n in old])
-        # Nobody waited longer than the lock budget (plus scheduling on a busy machine).
-        slowest = max(writers.waits)
-        print(f"{len(writers.waits)} event_record calls, slowest {slowest * 1000:.0f} ms")
-        assert slowest <= LOCK_BUDGET_MS / 1000 + MARGIN_SECONDS, slowest
     finally:
         _drop_days_not_in(before)
 
