@@ -286,15 +286,21 @@ def _day_is_live(day: date) -> bool:
     return _day_bounds(day)[0] <= timezone.now() + _SOON
 
 
-def _default_has_day(cursor, table: str, column: str, day: date) -> bool:
+def _in_day(column: str, day: date) -> sql.Composed:
+    """`column` within the day: the partition bound, as a condition."""
     start, end = _day_bounds(day)
+    return sql.SQL("{column} >= {start} AND {column} < {end}").format(
+        column=_ident(column), start=sql.Literal(start), end=sql.Literal(end)
+    )
+
+
+def _default_has_day(cursor, table: str, column: str, day: date) -> bool:
     cursor.execute(
         _sql(
-            "SELECT EXISTS (SELECT 1 FROM {default} WHERE {column} >= %s AND {column} < %s)",
+            "SELECT EXISTS (SELECT 1 FROM {default} WHERE {in_day})",
             default=_ident(f"{table}_default"),
-            column=_ident(column),
-        ),
-        [start, end],
+            in_day=_in_day(column, day),
+        )
     )
     return cursor.fetchone()[0]
 
@@ -302,7 +308,6 @@ def _default_has_day(cursor, table: str, column: str, day: date) -> bool:
 def _day_table_build(cursor, table: str, column: str, day: date) -> None:
     """The day as a plain table shaped like the parent, with its bound as a CHECK."""
     name = partition_name(table, day)
-    start, end = _day_bounds(day)
     cursor.execute(
         _sql(
             "CREATE TABLE {name} (LIKE {parent} INCLUDING ALL)",
@@ -313,13 +318,11 @@ def _day_table_build(cursor, table: str, column: str, day: date) -> None:
     # PostgreSQL skips ATTACH's validation scan when a valid CHECK implies the bound.
     cursor.execute(
         _sql(
-            "ALTER TABLE {name} ADD CONSTRAINT {check} CHECK "
-            "({column} IS NOT NULL AND {column} >= {start} AND {column} < {end})",
+            "ALTER TABLE {name} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL AND {in_day})",
             name=_ident(name),
             check=_ident(f"{name}_bound"),
             column=_ident(column),
-            start=sql.Literal(start),
-            end=sql.Literal(end),
+            in_day=_in_day(column, day),
         )
     )
 
@@ -335,16 +338,13 @@ def _columns(cursor, table: str) -> list[str]:
 
 def _day_rows_move(cursor, table: str, column: str, day: date) -> None:
     """Move the day's rows from DEFAULT (locked by the caller) into the day table."""
-    start, end = _day_bounds(day)
     columns = sql.SQL(", ").join(_ident(c) for c in _columns(cursor, table))
     cursor.execute(
         _sql(
-            "WITH moved AS (DELETE FROM {default} WHERE {column} >= {start} AND {column} < {end} "
-            "RETURNING {columns}) INSERT INTO {name} ({columns}) SELECT {columns} FROM moved",
+            "WITH moved AS (DELETE FROM {default} WHERE {in_day} RETURNING {columns}) "
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM moved",
             default=_ident(f"{table}_default"),
-            column=_ident(column),
-            start=sql.Literal(start),
-            end=sql.Literal(end),
+            in_day=_in_day(column, day),
             columns=columns,
             name=_ident(partition_name(table, day)),
         )
