@@ -100,11 +100,11 @@ class Partition:
     @property
     def is_day(self) -> bool:
         """One of ours: named `<table>_pYYYYMMDD` and bounded by exactly that UTC day."""
-        if self.start is None or self.start.date() < date(1, 1, 2):
+        if self.start is None:
             return False
-        start, end = _day_bounds(self.start.date())
-        return (self.start, self.end) == (start, end) and self.name == partition_name(
-            self.table, self.start.date()
+        day = self.start.date()
+        return (self.start, self.end) == _day_bounds(day) and self.name == partition_name(
+            self.table, day
         )
 
 
@@ -147,8 +147,9 @@ def partition_list(table: str) -> list[Partition]:
         if match:
             start, end = (datetime.fromisoformat(value) for value in match.groups())
             partitions.append(Partition(table, name, start.astimezone(UTC), end.astimezone(UTC)))
-        else:
+        elif bound == "DEFAULT":
             partitions.append(Partition(table, name, None, None))
+        # Anything else (MINVALUE/MAXVALUE bounds) was attached by hand: not ours to list.
     return sorted(
         partitions, key=lambda p: (p.is_default, p.start or datetime.min.replace(tzinfo=UTC))
     )
@@ -173,8 +174,8 @@ def _referenced_tables(cursor, tables: list[str]) -> list[str]:
     """Tables the parents' foreign keys point at: ATTACH and DETACH lock them."""
     cursor.execute(
         """
-        SELECT DISTINCT confrelid::regclass::text FROM pg_constraint
-        WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])
+        SELECT DISTINCT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid
+        WHERE k.contype = 'f' AND k.conrelid = ANY(%s::regclass[])
         ORDER BY 1
         """,
         [[_quote(table) for table in tables]],
@@ -520,7 +521,7 @@ def partitions_detached_drop() -> list[str]:
             _retrying(f"dropping {name}", lambda name=name: _drop_detached_once(name))
         except PartitionBusy as exc:
             logger.warning(
-                "Detached log table %s not dropped now, the next purge retries: %s", name, exc
+                "Detached log table %s not dropped; the next purge retries: %s", name, exc
             )
             continue
         dropped.append(name)

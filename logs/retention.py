@@ -48,7 +48,9 @@ def retention_purge(
         try:
             partition_drop(partition)
         except PartitionBusy as exc:
-            logger.warning("Log partition %s not dropped now: %s", partition.name, exc)
+            logger.warning(
+                "Log partition %s not dropped; a later purge retries: %s", partition.name, exc
+            )
             busy.append(partition)
         else:
             dropped.append(partition)
