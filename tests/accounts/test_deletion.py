@@ -304,11 +304,10 @@ def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environ
         for thread in threads:
             thread.join(timeout=60)
     assert not errors, errors
+    # Many short transactions, not one spanning the purge (as a cascade from the
+    # Environment row would be).
+    assert longest_transaction[0] < purge_seconds / 4, (longest_transaction[0], purge_seconds)
     assert len(latencies) >= 5, "the writer must have run while the purge did"
     # Generous: a loaded 2-core machine, but nowhere near the purge's own duration.
     assert max(latencies) < 2.0, max(latencies)
     assert Notification.objects.filter(environment_id=kept.id).count() == before + len(latencies)
-    assert longest_transaction[0] < max(0.5, purge_seconds / 4), (
-        longest_transaction[0],
-        purge_seconds,
-    )
