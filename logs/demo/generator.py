@@ -323,11 +323,9 @@ class _Generator:
         self.next_delivery += 1
         content = _content(channel, draft)
         events, pmid = self._planned_events(channel, draft, content)
-        happened = []
-        for event in events:
-            if event[0] > self.plan.end_ms:
-                break  # planned events are in time order; the rest has not happened yet
-            happened.append(event)
+        # Planned events are in time order; those after `end` have not happened yet.
+        end_ms = self.plan.end_ms
+        happened = events if events[-1][0] <= end_ms else [e for e in events if e[0] <= end_ms]
         d_updated = self._event_rows(rows, draft, delivery_id, channel, happened)
         state, detail, sent_at, delivered_at, failed_at = self.rules.delivery(
             happened, content.reports_delivery
@@ -394,16 +392,17 @@ class _Generator:
         prefix = f"{draft.nid}\t{draft.created_ts}\t{delivery_id}\t{draft.env.environment_id}"
         event_id = self.next_event
         last_recorded = draft.created
-        for occurred, kind, sub_kind, source, provider_event_id, detail, payload, *_ in happened:
+        hashed, epoch, milliseconds = event_dedupe_key, _EPOCH, timedelta(milliseconds=1)
+        for occurred, kind, sub_kind, source, provider_event_id, detail, payload, _, _ in happened:
             if source == "pipeline":
                 recorded = occurred
                 # The key event_record computes for an event given with no provider event
                 # id: a hash of what it says (no payload for the pipeline's own events).
-                dedupe_key = event_dedupe_key(
+                dedupe_key = hashed(
                     kind=kind,
                     sub_kind=sub_kind,
                     channel=channel,
-                    occurred_at=_EPOCH + timedelta(milliseconds=occurred),
+                    occurred_at=epoch + occurred * milliseconds,
                     source=source,
                     payload=None,
                 )
