@@ -71,14 +71,8 @@ def environment_purge(*, environment_id: int, batch_size: int = BATCH_SIZE) -> b
     """Remove a deleting environment's log rows in batches, then the environment. True when
     it is gone; False when another worker is purging it or its row could not be deleted
     yet (beat retries). Refuses an environment that is not marked as being deleted."""
-    environment = Environment.all_objects.filter(pk=environment_id).first()
-    if environment is None:
+    if not _marked(Environment, environment_id, "environment_delete"):
         return True
-    if environment.deleting_at is None:
-        raise ValueError(
-            f"Environment {environment_id} is not being deleted: mark it with "
-            "environment_delete() first; its logs are kept."
-        )
     with _advisory_lock(_ENVIRONMENT_LOCK, environment_id) as acquired:
         if not acquired:
             return False
@@ -94,13 +88,8 @@ def environment_purge(*, environment_id: int, batch_size: int = BATCH_SIZE) -> b
 def account_purge(*, account_id: int, batch_size: int = BATCH_SIZE) -> bool:
     """Purge every environment of a deleting account, then delete the account (its
     memberships go with it). True when it is gone."""
-    account = Account.all_objects.filter(pk=account_id).first()
-    if account is None:
+    if not _marked(Account, account_id, "account_delete"):
         return True
-    if account.deleting_at is None:
-        raise ValueError(
-            f"Account {account_id} is not being deleted: mark it with account_delete() first."
-        )
     with _advisory_lock(_ACCOUNT_LOCK, account_id) as acquired:
         if not acquired:
             return False
@@ -152,6 +141,20 @@ def tenant_deletions_resume() -> int:
     for environment_id in environments:
         _enqueue("environment_purge_task", environment_id)
     return len(accounts) + len(environments)
+
+
+def _marked(model, pk: int, mark_with: str) -> bool:
+    """True when the tenant exists and is marked as being deleted; False when it is gone
+    already (a second run). A live tenant is refused: its data is never purged by mistake."""
+    deleting_at = model.all_objects.filter(pk=pk).values_list("deleting_at", flat=True).first()
+    if deleting_at is not None:
+        return True
+    if model.all_objects.filter(pk=pk).exists():
+        raise ValueError(
+            f"{model._meta.verbose_name.capitalize()} {pk} is not being deleted: mark it with "
+            f"{mark_with}() first; its data is kept."
+        )
+    return False
 
 
 def _partition_purge(partition: str, environment_id: int, batch_size: int) -> int:
