@@ -3,14 +3,19 @@ short batches partition by partition, the tenant rows last, other tenants' write
 held up."""
 
 import base64
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.deletion import (
     account_delete,
@@ -18,10 +23,10 @@ from accounts.deletion import (
     environment_delete,
     environment_purge,
     environment_row_delete,
-    tenant_deletions_resume,
 )
 from accounts.models import Account, ApiKey, Environment, Membership
 from accounts.selectors import account_list_for_user, environment_list_for_user
+from accounts.tasks import tenant_deletions_resume_task
 from logs.demo import seed_logs
 from logs.models import Delivery, Event, Notification
 from logs.services import notification_create
@@ -226,20 +231,52 @@ def test_a_second_purge_of_the_same_tenant_steps_aside(two_environments):
     assert environment_purge(environment_id=doomed.id) is True
 
 
-def test_unfinished_deletions_are_resumed(two_environments, monkeypatch):
-    doomed, _ = two_environments
-    other = EnvironmentFactory()
-    environment_delete(environment=doomed)
-    account_delete(account=other.account)
-    enqueued = []
-    monkeypatch.setattr(
-        "accounts.deletion._enqueue", lambda task, tenant_id: enqueued.append((task, tenant_id))
-    )
-    assert tenant_deletions_resume() == 2
-    assert sorted(enqueued) == [
-        ("account_purge_task", other.account_id),
-        ("environment_purge_task", doomed.id),
-    ]
+@pytest.fixture
+def celery_worker(redis_url, transactional_db):
+    """A real Celery worker (its own process) on the test database and this Redis."""
+    from config.celery import app
+
+    app.control.purge()  # tasks of earlier runs, for tenants of databases long gone
+    database = connection.settings_dict
+    url = (f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+           f"{database['NAME']}")  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        env={**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url},
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)
+
+
+def wait_until(condition, seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_worker_purges_deleted_tenants_and_resumes_lost_ones(two_environments, celery_worker):
+    """The admin's deletion enqueues the purge; a deletion whose task was lost (marked, never
+    enqueued) is picked up by the resume task beat runs."""
+    doomed, kept = two_environments
+    kept_rows = log_rows(kept.id)
+    lost = EnvironmentFactory()
+    notification_create(environment_id=lost.id, notification_type="welcome", user_id="usr_1")
+    Environment.all_objects.filter(pk=lost.pk).update(deleting_at=timezone.now())
+
+    environment_delete(environment=doomed)  # committed: enqueued at once
+    tenant_deletions_resume_task.delay()
+
+    gone = Environment.all_objects.filter(pk__in=[doomed.pk, lost.pk])
+    assert wait_until(lambda: not gone.exists()), "the worker did not finish the purges"
+    assert log_rows(doomed.id) == log_rows(lost.id) == 0
+    assert log_rows(kept.id) == kept_rows
+    assert celery_worker.poll() is None
 
 
 # --- other tenants keep writing ------------------------------------------------------------------
