@@ -18,7 +18,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.deletion import (
-    account_delete,
     account_purge,
     environment_delete,
     environment_purge,
@@ -47,6 +46,15 @@ def basic(client_id: str, secret: str) -> str:
 
 def log_rows(environment_id: int) -> int:
     return sum(model.objects.filter(environment_id=environment_id).count() for model in LOG_MODELS)
+
+
+def mark_deleting(*environments: Environment, account: Account | None = None) -> None:
+    """Mark as environment_delete / account_delete do, without enqueueing the purge: these
+    tests run it themselves (and no worker elsewhere may race them for it)."""
+    now = timezone.now()
+    Environment.all_objects.filter(pk__in=[e.pk for e in environments]).update(deleting_at=now)
+    if account is not None:
+        Account.all_objects.filter(pk=account.pk).update(deleting_at=now)
 
 
 # --- hidden and refused at once ---------------------------------------------------------------
@@ -169,7 +177,7 @@ def test_purge_removes_the_logs_in_short_batches_partition_by_partition(two_envi
     doomed, kept = two_environments
     doomed_rows, kept_rows = log_rows(doomed.id), log_rows(kept.id)
     assert doomed_rows > 1_000 and kept_rows > 1_000
-    environment_delete(environment=doomed)
+    mark_deleting(doomed)
 
     with CaptureQueriesContext(connection) as queries:
         assert environment_purge(environment_id=doomed.id, batch_size=250) is True
@@ -192,7 +200,7 @@ def test_purge_removes_the_logs_in_short_batches_partition_by_partition(two_envi
 def test_account_purge_removes_every_environment_then_the_account(two_environments):
     doomed, kept = two_environments
     account = doomed.account
-    account_delete(account=account)
+    mark_deleting(*account.environments.all(), account=account)
     assert account_purge(account_id=account.id, batch_size=1_000) is True
     assert log_rows(doomed.id) == log_rows(kept.id) == 0
     assert not Environment.all_objects.filter(account_id=account.id).exists()
@@ -203,7 +211,7 @@ def test_account_purge_removes_every_environment_then_the_account(two_environmen
 def test_the_environment_row_goes_only_when_no_log_row_is_left(two_environments):
     """The final DELETE never leaves the cascade any log rows to delete."""
     doomed, _ = two_environments
-    environment_delete(environment=doomed)
+    mark_deleting(doomed)
     assert environment_row_delete(environment_id=doomed.id) is False
     assert Environment.all_objects.filter(pk=doomed.id).exists()
     assert log_rows(doomed.id) > 0
@@ -219,7 +227,7 @@ def test_a_live_environment_is_never_purged(two_environments):
 
 def test_a_second_purge_of_the_same_tenant_steps_aside(two_environments):
     doomed, _ = two_environments
-    environment_delete(environment=doomed)
+    mark_deleting(doomed)
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:  # another worker purging it
@@ -287,7 +295,7 @@ def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environ
     on its own connection while the purge runs: every insert finishes within a bound, none
     is lost, and no transaction of the purge spans more than a fraction of it."""
     doomed, kept = two_environments
-    environment_delete(environment=doomed)
+    mark_deleting(doomed)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         purge_pid = cursor.fetchone()[0]
