@@ -118,6 +118,10 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
             # Its day was purged (retention) before it went out: nothing left to send.
             Outbox.objects.filter(pk=outbox.pk).delete()
             return "notification purged"
+        if dispatch.notification.environment.deleting_at is not None:
+            # The tenant is being deleted (accounts.deletion): send nothing more for it.
+            Outbox.objects.filter(pk=outbox.pk).delete()
+            return "environment being deleted"
         channels = _channels(dispatch)
         if not channels:
             _record_no_channels(dispatch)

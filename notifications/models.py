@@ -297,7 +297,9 @@ class SandboxMessage(models.Model):
     """What the sandbox provider accepted: the stand-in for a provider's own record, so the
     demo and the tests can see what "went out" (and count duplicates)."""
 
-    environment_id = models.BigIntegerField()
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     provider_message_id = models.CharField(max_length=64, unique=True)
     notification_id = models.UUIDField("tracking id")

@@ -1,6 +1,8 @@
 """Dispatch through the sandbox and the in-app feed: the order of the checks (dashboard →
 user preference → plan limit), rendering, missing addresses, and re-runs."""
 
+import uuid
+
 import pytest
 
 from accounts.models import Account
@@ -249,3 +251,25 @@ def test_a_notification_another_worker_holds_is_left_alone(
         )
     assert not SandboxMessage.objects.exists()
     assert Outbox.objects.filter(notification_id=tracking_id).exists()
+
+
+def test_nothing_is_sent_for_an_environment_being_deleted(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    from accounts.deletion import environment_delete
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            f"/{environment.client_id}/sender",
+            data=BODY,
+            content_type="application/json",
+            headers=auth,
+        )
+    tracking_id = response.json()["trackingId"]
+    with django_capture_on_commit_callbacks(execute=False):
+        environment_delete(environment=environment)
+    assert notification_dispatch(notification_id=uuid.UUID(tracking_id)) == (
+        "environment being deleted"
+    )
+    assert not SandboxMessage.objects.exists()
+    assert not Outbox.objects.exists()
