@@ -33,6 +33,7 @@ from django.utils.html import strip_tags
 from logs.models import Delivery, Event, Notification
 from logs.services import event_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
+from notifications import selectors
 from notifications.models import ChannelTemplate, Outbox, PlanUsage, UserPreference
 from notifications.providers import (
     Accepted,
@@ -144,8 +145,8 @@ def _dispatch_load(outbox: Outbox) -> _Dispatch:
         )
     }
     preferences = list(
-        UserPreference.objects.filter(
-            environment_id=notification.environment_id,
+        selectors.user_preferences(
+            environment=notification.environment,
             user_id=notification.user_id,
             notification_type=notification.notification_type,
         )

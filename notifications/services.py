@@ -21,6 +21,7 @@ from accounts.models import Environment
 from logs.models import Notification
 from logs.services import event_record, notification_create
 from logs.vocabulary import Channel, EventKind
+from notifications import selectors
 from notifications.models import (
     EndUser,
     InAppNotification,
@@ -71,13 +72,11 @@ def dispatch_enqueue(notification_id: uuid.UUID) -> None:
 
 
 def _type_get(environment: Environment, key: str) -> NotificationType:
-    found = NotificationType.objects.filter(environment=environment, key=key).first()
+    found = selectors.notification_type_get(environment=environment, key=key)
     if found is not None:
         return found
-    keys = list(
-        NotificationType.objects.filter(environment=environment).values_list("key", flat=True)
-    )
-    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+    keys = selectors.notification_types(environment=environment).values_list("key", flat=True)
+    close = difflib.get_close_matches(key, list(keys), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(k) for k in close)}?" if close else ""
     raise NotFound(
         f"Unknown notificationId {key!r} in this environment.{hint} Create the notification "
@@ -101,7 +100,7 @@ def _recipient_completed(environment: Environment, recipient: Recipient) -> Reci
     names both addresses skips the lookup (one query less on the hot path)."""
     if recipient.email and recipient.number:
         return recipient
-    known = EndUser.objects.filter(environment=environment, user_id=recipient.user_id).first()
+    known = selectors.end_user_get(environment=environment, user_id=recipient.user_id)
     if known is None:
         return recipient
     return Recipient(
@@ -364,11 +363,7 @@ def in_app_retract(
 def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50) -> list:
     """The user's feed, newest first. Items fetched for the first time become Delivered:
     the user's client has them."""
-    items = list(
-        InAppNotification.objects.filter(
-            environment=environment, user_id=user_id, archived_at__isnull=True
-        ).order_by("-created_at", "-id")[:limit]
-    )
+    items = list(selectors.in_app_feed(environment=environment, user_id=user_id)[:limit])
     fresh = [item for item in items if item.delivered_at is None]
     now = timezone.now()
     for item in fresh:
