@@ -338,10 +338,12 @@ SANDBOX_SEND_DELAY_SECONDS = env.float("SANDBOX_SEND_DELAY_SECONDS", default=0.0
 CELERY_BEAT_SCHEDULE["notifications-outbox-sweep"] = {
     "task": "notifications.tasks.outbox_sweep_task",
     "schedule": OUTBOX_SWEEP_INTERVAL_SECONDS,
+    # A sweep nobody ran soon is superseded by the next: never let them pile up.
+    "options": {"expires": OUTBOX_SWEEP_INTERVAL_SECONDS * 5},
 }
-# Idempotency keys live as long as the logs they point at.
-CELERY_BEAT_SCHEDULE["notifications-idempotency-purge"] = {
-    "task": "notifications.tasks.idempotency_keys_purge_task",
+# Idempotency keys, in-app feed items and the sandbox's record live as long as the logs.
+CELERY_BEAT_SCHEDULE["notifications-send-tables-purge"] = {
+    "task": "notifications.tasks.send_tables_purge_task",
     "schedule": crontab(hour=3, minute=45),
 }
 

@@ -6,6 +6,7 @@ row and the idempotency key; the dispatch task is enqueued on commit. If the bro
 the enqueue fails quietly and the outbox sweeper sends it later: nothing accepted is lost.
 """
 
+import contextlib
 import difflib
 import logging
 import uuid
@@ -27,6 +28,7 @@ from notifications.models import (
     InAppNotification,
     NotificationType,
     Outbox,
+    SandboxMessage,
     SendIdempotencyKey,
     SubNotification,
     UserPreference,
@@ -367,7 +369,7 @@ def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50
     fresh = [item for item in items if item.delivered_at is None]
     now = timezone.now()
     for item in fresh:
-        event_record(
+        _in_app_event(
             notification_id=item.notification_id,
             notification_created_at=item.notification_created_at,
             kind=EventKind.DELIVERED,
@@ -383,6 +385,12 @@ def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50
             delivered_at=now
         )
     return items
+
+
+def _in_app_event(**kwargs) -> None:
+    # The item's log may be purged (retention) before the item: then there is nothing to add.
+    with contextlib.suppress(Notification.DoesNotExist):
+        event_record(**kwargs)
 
 
 # in-app update field → (InAppNotification column, whether it is an Engagement event).
@@ -410,7 +418,7 @@ def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate
                 continue
             setattr(item, column, moment)
             if engagement:
-                event_record(
+                _in_app_event(
                     notification_id=item.notification_id,
                     notification_created_at=item.notification_created_at,
                     kind=EventKind.ENGAGEMENT,
@@ -434,7 +442,17 @@ def _uuids(update: InAppUpdate) -> list[uuid.UUID]:
     return valid
 
 
-def idempotency_keys_purge(*, retention_days: int, now: datetime | None = None) -> int:
+def send_tables_purge(*, retention_days: int, now: datetime | None = None) -> dict[str, int]:
+    """Rows of the pipeline's unpartitioned tables that point at logs past retention:
+    idempotency keys, in-app feed items and the sandbox's record. Returns what went."""
     cutoff = (now or timezone.now()) - timedelta(days=retention_days)
-    deleted, _ = SendIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    purged = {}
+    for model, column in (
+        (SendIdempotencyKey, "created_at"),
+        (InAppNotification, "notification_created_at"),
+        (SandboxMessage, "created_at"),
+    ):
+        purged[model._meta.model_name], _ = model.objects.filter(
+            **{f"{column}__lt": cutoff}
+        ).delete()
+    return purged

@@ -7,7 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from notifications.dispatch import notification_dispatch, outbox_sweep
-from notifications.services import idempotency_keys_purge
+from notifications.services import send_tables_purge
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -22,6 +22,7 @@ def outbox_sweep_task() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def idempotency_keys_purge_task() -> int:
-    """Beat runs this nightly: keys live as long as the logs (LOG_RETENTION_DAYS)."""
-    return idempotency_keys_purge(retention_days=settings.LOG_RETENTION_DAYS)
+def send_tables_purge_task() -> dict[str, int]:
+    """Beat runs this nightly: idempotency keys, in-app items and the sandbox's record live
+    as long as the logs they point at (LOG_RETENTION_DAYS)."""
+    return send_tables_purge(retention_days=settings.LOG_RETENTION_DAYS)

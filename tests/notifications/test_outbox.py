@@ -2,6 +2,7 @@
 left (lease expired) and scheduled sends once due; schedule PATCH/DELETE move or cancel."""
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -167,3 +168,29 @@ def test_schedule_patch_refuses_bad_input(
             url, data=json.dumps(body), content_type="application/json", headers=auth
         )
         assert response.status_code == 400 and message in response.json()["message"]
+
+
+def test_nightly_purge_keeps_what_points_at_logs_still_kept(environment):
+    from datetime import UTC, datetime
+
+    from notifications.models import InAppNotification, SendIdempotencyKey
+    from notifications.services import send_tables_purge
+
+    now = datetime(2026, 11, 27, 3, 45, tzinfo=UTC)
+    old, recent = now - timedelta(days=8), now - timedelta(days=6)
+    for when, key in ((old, "old"), (recent, "recent")):
+        SendIdempotencyKey.objects.create(
+            environment=environment, key=key, created_at=when, notification_id=uuid.uuid4()
+        )
+        InAppNotification.objects.create(
+            environment=environment,
+            user_id="u",
+            title=key,
+            notification_id=uuid.uuid4(),
+            created_at=when,
+            notification_created_at=when,
+        )
+    purged = send_tables_purge(retention_days=7, now=now)
+    assert purged == {"sendidempotencykey": 1, "inappnotification": 1, "sandboxmessage": 0}
+    assert list(SendIdempotencyKey.objects.values_list("key", flat=True)) == ["recent"]
+    assert list(InAppNotification.objects.values_list("title", flat=True)) == ["recent"]
