@@ -5,6 +5,7 @@ notifications.wire, call one service and answer; every refusal is JSON with a `m
 import json
 import uuid
 
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -31,6 +32,7 @@ from notifications.wire import (
 
 MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_KEY_MAX = 255
+_TOO_BIG = f"The body is over {MAX_BODY_BYTES // 1024} KB: keep mergeTags under 150 KB."
 
 
 def _error(message: str, status_code: int) -> Response:
@@ -41,10 +43,13 @@ def _json_body(request, *, required: bool = True):
     """The decoded JSON body, whatever the Content-Type (the SDKs always send JSON)."""
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        raise RequestInvalid(
-            f"The body is over {MAX_BODY_BYTES // 1024} KB: keep mergeTags under 150 KB."
-        )
-    raw = request.body
+        raise RequestInvalid(_TOO_BIG)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise RequestInvalid(_TOO_BIG) from None
+    if len(raw) > MAX_BODY_BYTES:  # a chunked body says no length up front
+        raise RequestInvalid(_TOO_BIG)
     if not raw.strip():
         if required:
             raise RequestInvalid("The body is empty: send a JSON object.")
