@@ -198,6 +198,7 @@ def _record(
     detail: str,
     sub_kind: str = "",
     delivery_fields: dict | None = None,
+    payload: dict | None = None,
 ) -> None:
     notification = dispatch.notification
     event_record(
@@ -210,6 +211,7 @@ def _record(
         dedupe_key=dedupe_key,
         detail=detail,
         delivery_fields=delivery_fields,
+        payload=payload,
     )
 
 
@@ -475,7 +477,22 @@ def _record_sending(
             "html": content.html,
             "text": content.text,
         },
+        payload=_envelope(message),
     )
+
+
+def _envelope(message: OutgoingMessage) -> dict | None:
+    """What the delivery's columns do not hold of what was handed over: an email's sender
+    and other recipients (the console shows them on the Sending line)."""
+    if message.channel != Channel.EMAIL:
+        return None
+    return {
+        "from": message.from_email or settings.DEFAULT_FROM_EMAIL,
+        "to": [message.destination],
+        "cc": message.cc,
+        "bcc": message.bcc,
+        "reply_to": message.reply_to,
+    }
 
 
 def _record_sent(dispatch: _Dispatch, channel: str, provider: Provider, accepted: Accepted) -> None:

@@ -7,6 +7,7 @@ import email.policy
 import pytest
 from aiosmtpd.controller import Controller
 
+from logs.models import Event
 from logs.vocabulary import Channel
 from tests.notifications.factories import ChannelTemplateFactory
 from tests.notifications.fakes import free_port, postmark_stand_in, twilio_stand_in
@@ -174,6 +175,14 @@ def test_real_smtp_receives_the_stored_content_and_sent_is_final(
     assert message["To"] == stored.destination == "alice@example.com"
     assert message["Subject"] == stored.subject == "Order A-1 shipped"
     assert message["From"] == "Shop <shop@example.com>"
+    sending = Event.objects.get(notification_id=notification.id, kind="sending")
+    assert sending.payload == {
+        "from": message["From"],
+        "to": ["alice@example.com"],
+        "cc": ["cc@example.com"],
+        "bcc": [],
+        "reply_to": [],
+    }
     assert message.get_body(("html",)).get_content().strip() == stored.html
     assert message.get_body(("plain",)).get_content().strip() == stored.text
     # Plain SMTP never reports delivery: the Message-ID we set is the id, and Sent is final.
