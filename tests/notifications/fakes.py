@@ -21,18 +21,35 @@ class TwilioStandIn:
     url: str = ""
 
 
+class _JsonHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+
+def _serve(handler) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
     state = TwilioStandIn()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep test output quiet
-            pass
-
+    class Handler(_JsonHandler):
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
             form = {
-                k: v if len(v) > 1 else v[0]
-                for k, v in parse_qs(self.rfile.read(length).decode()).items()
+                k: v if len(v) > 1 else v[0] for k, v in parse_qs(self._body().decode()).items()
             }
             state.requests.append(
                 {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
@@ -62,17 +79,7 @@ def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
                 },
             )
 
-        def _json(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server, state.url = _serve(Handler)
     return state, server
 
 
@@ -96,13 +103,9 @@ class PostmarkStandIn:
 def postmark_stand_in() -> tuple[PostmarkStandIn, ThreadingHTTPServer]:
     state = PostmarkStandIn()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
+    class Handler(_JsonHandler):
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = json.loads(self.rfile.read(length))
+            payload = json.loads(self._body())
             state.requests.append(
                 {
                     "path": self.path,
@@ -126,15 +129,6 @@ def postmark_stand_in() -> tuple[PostmarkStandIn, ThreadingHTTPServer]:
                 },
             )
 
-        def _json(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = _serve(Handler)
+    state.url = f"{url}/"
     return state, server

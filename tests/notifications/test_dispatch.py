@@ -27,6 +27,18 @@ def sandbox(settings):
     settings.SEND_RETRY_BACKOFF_SECONDS = 0
 
 
+def accept(client, environment, auth, capture) -> str:
+    """Send without running the dispatch it enqueues; returns the tracking id."""
+    with capture(execute=False):
+        response = client.post(
+            f"/{environment.client_id}/sender",
+            data=BODY,
+            content_type="application/json",
+            headers=auth,
+        )
+    return response.json()["trackingId"]
+
+
 def test_every_channel_goes_received_sending_sent_with_content_as_sent(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
@@ -231,14 +243,7 @@ def test_a_notification_another_worker_holds_is_left_alone(
     import psycopg
     from django.db import connection
 
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(
-            f"/{environment.client_id}/sender",
-            data=BODY,
-            content_type="application/json",
-            headers=auth,
-        )
-    tracking_id = response.json()["trackingId"]
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
     notification = Outbox.objects.get(notification_id=tracking_id)
     key = int.from_bytes(notification.notification_id.bytes[:8], "big", signed=True)
     params = connection.get_connection_params()
@@ -258,14 +263,7 @@ def test_nothing_is_sent_for_an_environment_being_deleted(
 ):
     from accounts.deletion import environment_delete
 
-    with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(
-            f"/{environment.client_id}/sender",
-            data=BODY,
-            content_type="application/json",
-            headers=auth,
-        )
-    tracking_id = response.json()["trackingId"]
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False):
         environment_delete(environment=environment)
     assert notification_dispatch(notification_id=uuid.UUID(tracking_id)) == (

@@ -15,6 +15,14 @@ from tests.notifications.helpers import labels, send
 pytestmark = pytest.mark.django_db
 
 
+IN_APP_SEND = {
+    "notificationId": "order_tracking",
+    "user": {"id": "usr_1"},
+    "mergeTags": {"order_id": "A-1"},
+    "forceChannels": ["INAPP_WEB"],
+}
+
+
 def as_user(environment, user_id: str) -> dict:
     return {"authorization": basic(environment.client_id, user_id, user_hash(SECRET, user_id))}
 
@@ -137,12 +145,7 @@ def test_in_app_feed_fetch_marks_delivered_and_updates_are_engagement(
     client, environment, auth, order_tracking, settings, django_capture_on_commit_callbacks
 ):
     settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
-    body = {
-        "notificationId": "order_tracking",
-        "user": {"id": "usr_1"},
-        "mergeTags": {"order_id": "A-1"},
-        "forceChannels": ["INAPP_WEB"],
-    }
+    body = IN_APP_SEND
     notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
     assert labels(notification, Channel.IN_APP) == ["Sending", "Sent"]
     feed_url = f"/{environment.client_id}/users/usr_1/notifications/INAPP_WEB"
@@ -176,12 +179,7 @@ def test_retract_removes_the_users_in_app_notifications_of_that_type(
     client, environment, auth, order_tracking, settings, django_capture_on_commit_callbacks
 ):
     settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
-    body = {
-        "notificationId": "order_tracking",
-        "user": {"id": "usr_1"},
-        "mergeTags": {"order_id": "A-1"},
-        "forceChannels": ["INAPP_WEB"],
-    }
+    body = IN_APP_SEND
     send(client, environment, auth, body, django_capture_on_commit_callbacks)
     send(
         client,
