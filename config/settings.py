@@ -233,16 +233,14 @@ ANYMAIL = {
         "ANYMAIL_WEBHOOK_SECRET",
         default=[] if PRODUCTION else [f"sandbox:{_development_secret('anymail')}"],
     ),
-    # MAILGUN_WEBHOOK_SIGNING_KEY: Mailgun's HTTP webhook signing key (Mailgun callbacks are
-    # refused with 503 until it is set).
-    "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="") or None,
-    # SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY: SendGrid's signed event webhook public key
-    # (base64, without the PEM lines); when set, unsigned SendGrid callbacks are refused.
-    "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env.str(
-        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default=""
-    )
-    or None,
 }
+# MAILGUN_WEBHOOK_SIGNING_KEY: Mailgun's HTTP webhook signing key (Mailgun callbacks answer
+# 503 until it is set). SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY: SendGrid's signed event
+# webhook public key (base64, without the PEM lines); when set, unsigned SendGrid callbacks
+# are refused. anymail wants an unset key absent, not empty.
+for _name in ("MAILGUN_WEBHOOK_SIGNING_KEY", "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"):
+    if env.str(_name, default=""):
+        ANYMAIL[_name] = env.str(_name)
 # WEBHOOK_RETRY_WINDOW: seconds a callback whose message is not known yet is retried (with
 # backoff) before it is marked orphaned; a later Sent with that id still adopts it.
 WEBHOOK_RETRY_WINDOW = env.int("WEBHOOK_RETRY_WINDOW", default=900)

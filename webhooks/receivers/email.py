@@ -86,7 +86,12 @@ class AnymailInboxMixin:
             environment = callback_environment(request)
         except UnknownEnvironment:
             return self._refuse(request, "The env parameter names no environment.", 400)
-        if not self._authentic(request):
+        try:
+            authentic = self._authentic(request)
+        except AnymailConfigurationError as exc:
+            # A setting some validators ask for only when they run (Mandrill's key).
+            return self._refuse(request, str(exc).splitlines()[0], 503)
+        if not authentic:
             return self._refuse(request, "Missing or invalid webhook authentication.", 400)
         return callback_store(request, provider=self.provider, environment=environment)
 
@@ -95,6 +100,8 @@ class AnymailInboxMixin:
             self.run_validators(request)
         except AnymailWebhookValidationFailure:
             return False
+        except AnymailConfigurationError:
+            raise
         except AnymailError:
             # A validator could not read the body (SES parses it to compare SNS headers).
             # Authentic if its credentials are: then it is stored, and processing marks it
@@ -174,10 +181,19 @@ def _aware(moment: datetime | None, fallback: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _ses_delivery_delay(event: AnymailTrackingEvent) -> bool:
+    # WORKAROUND: anymail 15.1 normalises Amazon SES's DeliveryDelay event to "unknown"; it
+    # is SES's deferral (the message is retried), i.e. Failed - Delivery Delay.
+    esp_event = event.esp_event
+    return isinstance(esp_event, dict) and esp_event.get("eventType") == "DeliveryDelay"
+
+
 def _email_event(event: AnymailTrackingEvent, received_at: datetime) -> CallbackEvent | None:
     if not event.message_id:
         raise UnparseableCallback(f"A {event.event_type} event has no message id.")
     mapped = EMAIL_EVENTS.get(event.event_type)
+    if event.event_type == EventType.UNKNOWN and _ses_delivery_delay(event):
+        mapped = EMAIL_EVENTS[EventType.DEFERRED]
     kind, sub_kind = mapped or (None, "")
     reason = " ".join(
         str(part) for part in (event.reject_reason, event.description, event.mta_response) if part
