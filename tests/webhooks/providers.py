@@ -83,6 +83,10 @@ class Provider:
     single_event: tuple[str, str] = ("delivered", "")
     provider = "twilio"  # what the sending pipeline stores as Delivery.provider
 
+    def __init__(self, base_url: str = PUBLIC_BASE_URL):
+        # The address the provider was given (Twilio signs over it).
+        self.base_url = base_url
+
     def new_message_id(self) -> str:
         raise NotImplementedError
 
@@ -101,7 +105,7 @@ class TwilioProvider(Provider):
 
     def _signed(self, fields: dict, query: str) -> dict:
         path = self.path + (f"?{query}" if query else "")
-        signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + path, fields)
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(self.base_url + path, fields)
         return {
             "path": path,
             "data": urlencode(fields),
@@ -111,7 +115,7 @@ class TwilioProvider(Provider):
 
     def forge(self, request: dict) -> dict:
         signature = RequestValidator("not-the-token").compute_signature(
-            PUBLIC_BASE_URL + request["path"], {}
+            self.base_url + request["path"], {}
         )
         return request | {"headers": {"X-Twilio-Signature": signature}}
 
