@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
@@ -138,8 +139,7 @@ def _events_apply(entry: InboxEntry, events: Iterable[CallbackEvent]) -> _Outcom
             missing.append(event.provider_message_id)
             continue
         try:
-            with transaction.atomic():
-                outcome.recorded += _event_record(event, target)
+            outcome.recorded += _event_record(event, target)
         except Notification.DoesNotExist:
             missing.append(event.provider_message_id)
             continue
@@ -152,65 +152,56 @@ def _backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
 
 
-def _finish(entry: InboxEntry, now: datetime, **changes) -> None:
+def _finish(entry: InboxEntry, *, recorded: int = 0, **changes) -> bool:
+    """Record what became of a pending row; False when another worker finished it first."""
     changes.setdefault("next_attempt_at", None)
-    InboxEntry.objects.filter(id=entry.id, received_at=entry.received_at).update(**changes)
-
-
-def _lock_pending(inbox_id: int, received_at: datetime) -> InboxEntry | None:
-    # skip_locked: a second worker on the same row leaves it to the first.
-    return (
-        InboxEntry.objects.select_for_update(skip_locked=True)
-        .filter(id=inbox_id, received_at=received_at, state=InboxState.PENDING)
-        .first()
+    return bool(
+        InboxEntry.objects.filter(
+            id=entry.id, received_at=entry.received_at, state=InboxState.PENDING
+        ).update(
+            attempts=F("attempts") + 1,
+            events_recorded=F("events_recorded") + recorded,
+            **changes,
+        )
     )
 
 
 def inbox_process(*, inbox_id: int) -> str | None:
-    """Process one pending inbox row; returns its state afterwards (None: nothing to do)."""
+    """Process one pending inbox row; returns its state afterwards (None: nothing to do).
+
+    No transaction spans the row: each event is recorded in event_record's own, idempotent
+    on the provider's event id, and the row's state is set after them with a conditional
+    UPDATE. A worker dying in between leaves the row pending, and processing it again
+    records nothing twice; two workers on one row record each event once between them."""
     entry = InboxEntry.objects.filter(id=inbox_id, state=InboxState.PENDING).first()
     if entry is None:
         return None
+    now = timezone.now()
     try:
         events = inbox_events(entry)
-        parse_error = ""
     except UnparseableCallback as exc:
-        events, parse_error = [], str(exc)
-    now = timezone.now()
-    with transaction.atomic():
-        entry = _lock_pending(entry.id, entry.received_at)
-        if entry is None:
-            return None
-        attempts = entry.attempts + 1
-        if parse_error:
-            logger.info("Inbox row %s (%s) is unparseable.", entry.id, entry.provider)
-            _finish(entry, now, state=InboxState.UNPARSEABLE, attempts=attempts,
-                    processed_at=now, error=parse_error)  # fmt: skip
-            return InboxState.UNPARSEABLE
-        message_ids = list(dict.fromkeys(e.provider_message_id[:255] for e in events))
-        try:
-            outcome = _events_apply(entry, events)
-        except _Rejected as exc:
-            _finish(entry, now, state=InboxState.REJECTED, attempts=attempts, processed_at=now,
-                    message_ids=message_ids, error=str(exc))  # fmt: skip
-            return InboxState.REJECTED
-        common = {
-            "attempts": attempts,
-            "message_ids": message_ids,
-            "events_recorded": entry.events_recorded + outcome.recorded,
-        }
-        if outcome.environment_id and not entry.environment_id:
-            common["environment_id"] = outcome.environment_id
-        if not outcome.missing:
-            _finish(entry, now, state=InboxState.PROCESSED, processed_at=now, error="", **common)
-            return InboxState.PROCESSED
-        error = f"No delivery has message id {', '.join(m[:80] for m in outcome.missing[:3])}."
-        window = timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW)
-        if now - entry.received_at >= window:
-            _finish(entry, now, state=InboxState.ORPHANED, error=error, **common)
-            return InboxState.ORPHANED
-        _finish(entry, now, next_attempt_at=now + _backoff(attempts), error=error, **common)
-        return InboxState.PENDING
+        logger.info("Inbox row %s (%s) is unparseable.", entry.id, entry.provider)
+        _finish(entry, state=InboxState.UNPARSEABLE, processed_at=now, error=str(exc))
+        return InboxState.UNPARSEABLE
+    message_ids = list(dict.fromkeys(e.provider_message_id[:255] for e in events))
+    try:
+        outcome = _events_apply(entry, events)
+    except _Rejected as exc:
+        _finish(entry, state=InboxState.REJECTED, processed_at=now, message_ids=message_ids,
+                error=str(exc))  # fmt: skip
+        return InboxState.REJECTED
+    common = {"recorded": outcome.recorded, "message_ids": message_ids}
+    if outcome.environment_id and not entry.environment_id:
+        common["environment_id"] = outcome.environment_id
+    if not outcome.missing:
+        _finish(entry, state=InboxState.PROCESSED, processed_at=now, error="", **common)
+        return InboxState.PROCESSED
+    error = f"No delivery has message id {', '.join(m[:80] for m in outcome.missing[:3])}."
+    if now - entry.received_at >= timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW):
+        _finish(entry, state=InboxState.ORPHANED, error=error, **common)
+        return InboxState.ORPHANED
+    _finish(entry, next_attempt_at=now + _backoff(entry.attempts + 1), error=error, **common)
+    return InboxState.PENDING
 
 
 def _rows_reopen(rows: Iterable[InboxEntry], now: datetime) -> list[int]:
