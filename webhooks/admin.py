@@ -14,8 +14,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin import TenantScopedAdmin
-from logs.admin import EstimatedCountPaginator
+from logs.admin import ReadOnlyLogAdmin
 from webhooks.models import InboxEntry, InboxState
 from webhooks.receivers.email import email_providers
 from webhooks.services import inbox_replay
@@ -59,16 +58,12 @@ class DayFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboxEntry)
-class InboxEntryAdmin(TenantScopedAdmin):
-    environment_path = "environment"
+class InboxEntryAdmin(ReadOnlyLogAdmin):
+    # Read-only, tenant-scoped, never counted: as the log's own tables.
     list_display = ["id", "received_at", "provider", "state", "message_id_list", "environment",
                     "events_recorded", "attempts", "error"]  # fmt: skip
     list_select_related = ["environment__account"]
     list_filter = [ProviderFilter, "state", DayFilter]
-    search_fields = []
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
     actions = ["replay"]
     fields = ["received_at", "provider", "state", "environment", "path", "pretty_headers",
               "raw_body", "message_ids", "events_recorded", "attempts", "next_attempt_at",
@@ -80,15 +75,6 @@ class InboxEntryAdmin(TenantScopedAdmin):
             # Including callbacks that matched no environment (orphans, unparseable ones).
             return admin.ModelAdmin.get_queryset(self, request)
         return super().get_queryset(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_replay_permission(self, request):
         return request.user.has_perm("webhooks.change_inboxentry")

@@ -14,6 +14,12 @@ logger = logging.getLogger("webhooks")
 # A stored row is due for the sweeper after this long: by then the on-commit enqueue has
 # normally processed it, so the sweeper only picks up what the broker never got.
 SWEEP_GRACE = timedelta(seconds=30)
+ENQUEUE_RETRY = {
+    "max_retries": 2,
+    "interval_start": 0.0,
+    "interval_step": 0.15,
+    "interval_max": 0.15,
+}
 
 
 def inbox_store(
@@ -50,9 +56,9 @@ def inbox_process_enqueue(*, inbox_id: int) -> None:
     from webhooks.tasks import inbox_process_task
 
     try:
-        # retry=False: fail at once rather than hold the provider's request while Celery
-        # retries the connection; the row is already safe in PostgreSQL.
-        inbox_process_task.apply_async((inbox_id,), retry=False)
+        # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
+        # down never holds the provider's request: the row is already safe in PostgreSQL.
+        inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
         logger.warning(
             "Could not enqueue inbox row %s (%s); the sweeper will process it.",
