@@ -23,6 +23,7 @@ worker left unfinished.
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
@@ -35,14 +36,14 @@ logger = logging.getLogger(__name__)
 # Rows per DELETE: a few milliseconds of work, so each transaction stays short.
 BATCH_SIZE = 5_000
 # Children first, so a purge interrupted midway never leaves events without notifications.
-_PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
+PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
 # Advisory lock classes (the second key is the tenant's id): "tenant env", "tenant acct".
 _ENVIRONMENT_LOCK = 0x74656E76
 _ACCOUNT_LOCK = 0x74656E61
 # The final DELETE of a tenant row waits this long for a lock, then the purge retries later.
 _ROW_DELETE_LOCK_TIMEOUT = "2s"
 
-assert set(_PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
+assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
 
 
 def environment_delete(*, environment: Environment) -> None:
@@ -77,8 +78,10 @@ def environment_purge(*, environment_id: int, batch_size: int = BATCH_SIZE) -> b
         if not acquired:
             return False
         removed = sum(
-            _partition_purge(partition.name, environment_id, batch_size)
-            for table in _PURGE_ORDER
+            environment_rows_purge(
+                partition=partition.name, environment_id=environment_id, batch_size=batch_size
+            )
+            for table in PURGE_ORDER
             for partition in partition_list(table)
         )
         logger.info("Removed %d log rows of environment %d.", removed, environment_id)
@@ -116,7 +119,7 @@ def environment_row_delete(*, environment_id: int) -> bool:
     rows remain, e.g. written by a request that authenticated just before the mark."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{_ROW_DELETE_LOCK_TIMEOUT}'")
-        for table in _PURGE_ORDER:
+        for table in PURGE_ORDER:
             cursor.execute(
                 f"SELECT EXISTS (SELECT 1 FROM {table} WHERE environment_id = %s)",  # noqa: S608 (our table names)
                 [environment_id],
@@ -157,19 +160,30 @@ def _marked(model, pk: int, mark_with: str) -> bool:
     return False
 
 
-def _partition_purge(partition: str, environment_id: int, batch_size: int) -> int:
-    """Delete the environment's rows of one partition, `batch_size` at a time, each batch
-    committed on its own. The batch is found by the environment's index and deleted by
-    physical row address (a TID scan), so a batch costs about `batch_size` row visits."""
+def environment_rows_purge(
+    *,
+    partition: str,
+    environment_id: int,
+    batch_size: int = BATCH_SIZE,
+    column: str | None = None,
+    before: datetime | None = None,
+) -> int:
+    """Delete the environment's rows of one partition (only those whose `column` is before
+    `before`, when given: an account's shorter retention, logs/retention.py), `batch_size` at
+    a time, each batch committed on its own. The batch is found by the environment's index
+    and deleted by physical row address (a TID scan), so a batch costs about `batch_size` row
+    visits."""
     name = connection.ops.quote_name(partition)
+    older = f" AND {connection.ops.quote_name(column)} < %s" if column and before else ""
+    params = [environment_id, *([before] if older else []), batch_size]
     removed = 0
     while True:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {name} WHERE ctid = ANY(ARRAY("  # noqa: S608 (a partition name from pg_class, quoted)
-                    f"SELECT ctid FROM {name} WHERE environment_id = %s LIMIT %s))",
-                    [environment_id, batch_size],
+                    f"SELECT ctid FROM {name} WHERE environment_id = %s{older} LIMIT %s))",
+                    params,
                 )
                 count = cursor.rowcount
         except ProgrammingError as exc:

@@ -3,6 +3,8 @@ import string
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -33,6 +35,16 @@ class Account(models.Model):
     plan_monthly_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Notifications a month; empty for unlimited."
     )
+    # Days of logs this account keeps, when fewer than the install's LOG_RETENTION_DAYS:
+    # its older rows go nightly in batches (logs/retention.py). Empty: the install's.
+    retention_days = models.PositiveSmallIntegerField(
+        "retention (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Keep this account's logs fewer days than the install does; empty for the "
+        "install's retention.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Set when someone deletes the account: it is hidden at once and removed in the
     # background with its environments and their logs (accounts/deletion.py).
@@ -52,6 +64,16 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.retention_days is not None and self.retention_days > settings.LOG_RETENTION_DAYS:
+            raise ValidationError(
+                {
+                    "retention_days": f"At most {settings.LOG_RETENTION_DAYS} days (the install's "
+                    "LOG_RETENTION_DAYS); leave it empty to keep the install's retention."
+                }
+            )
 
 
 _CLIENT_ID_ALPHABET = string.ascii_lowercase + string.digits

@@ -141,6 +141,7 @@ INSTALLED_APPS = [
     "notifications",
     "logs",
     "webhooks",
+    "stream",
 ]
 
 MIDDLEWARE = [
@@ -396,6 +397,37 @@ CELERY_BEAT_SCHEDULE |= {
     "webhooks-orphans-adopt": {"task": "webhooks.tasks.orphans_adopt_task", "schedule": 60.0},
 }
 
+# Outbound event stream (stream/): signed POSTs of recorded events to subscribers' endpoints.
+# STREAM_RETRY_WINDOW_SECONDS: how long a message is retried before it is given up, and how
+# long a subscriber may fail every delivery before it is disabled (a day).
+STREAM_RETRY_WINDOW_SECONDS = env.float("STREAM_RETRY_WINDOW_SECONDS", default=86400.0)
+# STREAM_RETRY_BACKOFF_SECONDS: the first wait after a failed delivery, doubled after each
+# attempt up to STREAM_RETRY_MAX_BACKOFF_SECONDS.
+STREAM_RETRY_BACKOFF_SECONDS = env.float("STREAM_RETRY_BACKOFF_SECONDS", default=10.0)
+STREAM_RETRY_MAX_BACKOFF_SECONDS = env.float("STREAM_RETRY_MAX_BACKOFF_SECONDS", default=3600.0)
+# STREAM_TIMEOUT_SECONDS: how long a subscriber may take to answer one POST.
+STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=10.0)
+# STREAM_SWEEP_AFTER_SECONDS: a message no worker took within this long (the broker lost it)
+# is enqueued again by the sweeper, which beat runs every STREAM_SWEEP_INTERVAL_SECONDS.
+STREAM_SWEEP_AFTER_SECONDS = env.float("STREAM_SWEEP_AFTER_SECONDS", default=30.0)
+STREAM_SWEEP_INTERVAL_SECONDS = env.float("STREAM_SWEEP_INTERVAL_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE |= {
+    "stream-sweep": {
+        "task": "stream.tasks.stream_sweep_task",
+        "schedule": STREAM_SWEEP_INTERVAL_SECONDS,
+        "options": {"expires": STREAM_SWEEP_INTERVAL_SECONDS * 5},
+    },
+    # Finished stream messages go with the logs they came from.
+    "stream-messages-purge": {
+        "task": "stream.tasks.stream_messages_purge_task",
+        "schedule": crontab(hour=3, minute=50),
+    },
+}
+if STREAM_RETRY_WINDOW_SECONDS <= 0 or STREAM_RETRY_BACKOFF_SECONDS <= 0:
+    raise environ.ImproperlyConfigured(
+        "STREAM_RETRY_WINDOW_SECONDS and STREAM_RETRY_BACKOFF_SECONDS must be more than 0."
+    )
+
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
 # carries a secret or a message body: log ids and counts, never content.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -460,6 +492,9 @@ SETTINGS_FROM_ENVIRONMENT = [
     "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
+    "STREAM_RETRY_WINDOW_SECONDS", "STREAM_RETRY_BACKOFF_SECONDS",
+    "STREAM_RETRY_MAX_BACKOFF_SECONDS", "STREAM_TIMEOUT_SECONDS", "STREAM_SWEEP_AFTER_SECONDS",
+    "STREAM_SWEEP_INTERVAL_SECONDS",
 ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ of logs/vocabulary.py, whoever writes the row (COPY, SQL by hand, a future servi
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models.functions import Lower
@@ -270,3 +271,34 @@ class Event(models.Model):
     @property
     def label(self) -> str:
         return event_label(self.kind, self.sub_kind)
+
+
+class PurgeRun(models.Model):
+    """One run of the retention purge: install-wide (whole days dropped past
+    LOG_RETENTION_DAYS) or for one account with a shorter retention (its older rows deleted
+    in batches). Written by logs/retention.py; read-only in the console."""
+
+    class Scope(models.TextChoices):
+        INSTALL = "install", "Install-wide"
+        ACCOUNT = "account", "Account"
+
+    started_at = models.DateTimeField(default=now)
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    # The account's rows survive it as a name: the run stays on record.
+    account = models.ForeignKey(
+        "accounts.Account", null=True, blank=True, on_delete=models.DB_SET_NULL, related_name="+"
+    )
+    account_name = models.CharField("account", max_length=200, blank=True)
+    retention_days = models.PositiveSmallIntegerField()
+    partitions_dropped = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    rows_deleted = models.BigIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+    # What went wrong (busy partitions, a failed batch); empty when all went.
+    errors = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["-started_at"], name="purge_run_started")]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()} purge at {self.started_at:%Y-%m-%d %H:%M}"

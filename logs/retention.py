@@ -1,16 +1,25 @@
-"""Retention: whole days of logs past LOG_RETENTION_DAYS go, a partition at a time."""
+"""Retention: whole days of logs past LOG_RETENTION_DAYS go, a partition at a time; an
+account with a shorter retention loses its older rows in batches inside the days that remain.
+Every run is recorded as a PurgeRun (read-only in the console)."""
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
+from accounts.deletion import BATCH_SIZE, PURGE_ORDER, environment_rows_purge
+from accounts.models import Account, Environment
+from logs.models import PurgeRun
 from logs.partitions import (
     PARTITIONED_TABLES,
     Partition,
     PartitionBusy,
     partition_drop,
+    partition_list,
     partitions_before,
     partitions_detached_drop,
     partitions_ensure,
@@ -43,6 +52,20 @@ def retention_purge(
     expired = [p for table in PARTITIONED_TABLES for p in partitions_before(table, cutoff)]
     if dry_run:
         return RetentionPurge(partitions=expired)
+    started = time.monotonic()
+    purge = _partitions_drop(expired)
+    PurgeRun.objects.create(
+        started_at=now or timezone.now(),
+        scope=PurgeRun.Scope.INSTALL,
+        retention_days=retention_days,
+        partitions_dropped=[partition.name for partition in purge.partitions],
+        duration_ms=_elapsed_ms(started),
+        errors="".join(f"{p.name}: busy; a later purge retries\n" for p in purge.busy),
+    )
+    return purge
+
+
+def _partitions_drop(expired: list[Partition]) -> RetentionPurge:
     dropped, busy = [], []
     for partition in expired:
         try:
@@ -55,3 +78,61 @@ def retention_purge(
         else:
             dropped.append(partition)
     return RetentionPurge(partitions=dropped, busy=busy)
+
+
+def retention_purge_accounts(
+    *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> list[PurgeRun]:
+    """Apply every shorter account retention (one recorded run per account)."""
+    accounts = Account.objects.filter(
+        retention_days__isnull=False, retention_days__lt=settings.LOG_RETENTION_DAYS
+    )
+    return [
+        account_retention_purge(account=account, now=now, batch_size=batch_size)
+        for account in accounts
+    ]
+
+
+def account_retention_purge(
+    *, account: Account, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> PurgeRun:
+    """Delete the account's log rows older than its retention, partition by partition and
+    environment by environment, `batch_size` rows per short transaction (accounts/deletion.py),
+    so writers, its own included, never wait on it. Children first: an interrupted run never
+    leaves events without their notification. A failing partition is noted and skipped."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=account.retention_days)
+    environment_ids = list(Environment.objects.filter(account=account).values_list("pk", flat=True))
+    started, deleted, errors = time.monotonic(), 0, []
+    for table in PURGE_ORDER:
+        for partition in partition_list(table):
+            if partition.start is not None and partition.start >= cutoff:
+                continue  # a day wholly within the retention: nothing to look at
+            for environment_id in environment_ids:
+                try:
+                    deleted += environment_rows_purge(
+                        partition=partition.name,
+                        environment_id=environment_id,
+                        batch_size=batch_size,
+                        column=PARTITIONED_TABLES[table],
+                        before=cutoff,
+                    )
+                except DatabaseError as exc:
+                    # The type and SQLSTATE only: a message may quote row values.
+                    sqlstate = getattr(exc.__cause__, "sqlstate", "")
+                    errors.append(f"{partition.name}: {type(exc).__name__} {sqlstate}".strip())
+                    logger.warning("Account %s retention purge: %s", account.pk, errors[-1])
+    return PurgeRun.objects.create(
+        started_at=now,
+        scope=PurgeRun.Scope.ACCOUNT,
+        account=account,
+        account_name=account.name,
+        retention_days=account.retention_days,
+        rows_deleted=deleted,
+        duration_ms=_elapsed_ms(started),
+        errors="\n".join(errors),
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from logs.partitions import partitions_ensure
-from logs.retention import retention_purge
+from logs.retention import retention_purge, retention_purge_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,12 @@ def partitions_ensure_task() -> list[str]:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=PURGE_RETRIES)
 def retention_purge_task(self) -> list[str]:
-    """Beat runs this nightly: whole days past LOG_RETENTION_DAYS are dropped."""
+    """Beat runs this nightly: whole days past LOG_RETENTION_DAYS are dropped, then each
+    account with a shorter retention loses its older rows in batches (once a night: not
+    again on the retries, which are for busy partitions)."""
     purge = retention_purge(retention_days=settings.LOG_RETENTION_DAYS)
+    if not self.request.retries:
+        retention_purge_accounts()
     if purge.busy:
         names = ", ".join(partition.name for partition in purge.busy)
         if self.request.retries < self.max_retries:
