@@ -1,0 +1,217 @@
+"""The stream end to end in one process: events recorded through logs.services.event_record,
+outbox rows written with them, delivery run on commit (Celery eager: the same task calls a
+worker makes) to a real HTTP receiver that verifies every signature with standardwebhooks."""
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import override_settings
+from django.utils import timezone
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from logs.services import event_record
+from stream.models import MessageState, StreamAttempt, StreamMessage, Subscription
+from stream.services import (
+    message_replay,
+    message_sign,
+    messages_sweep,
+    subscription_create,
+    subscription_enable,
+)
+from tests.factories import EnvironmentFactory
+from tests.logs.factories import NotificationFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+FAST_RETRIES = {
+    "STREAM_RETRY_BACKOFF_SECONDS": 0.01,
+    "STREAM_RETRY_MAX_BACKOFF_SECONDS": 0.01,
+    "STREAM_SWEEP_AFTER_SECONDS": 0.01,
+}
+
+
+def subscribe(receiver, environment, **options):
+    subscription, secret = subscription_create(
+        environment=environment, url=receiver.url, **({"kinds": ["sent", "delivered",
+        "failed", "engagement", "received", "sending"]} | options)
+    )  # fmt: skip
+    receiver.secret = secret
+    return subscription
+
+
+def record(notification, kind, channel="email", sub_kind=""):
+    return event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=kind,
+        channel=channel,
+        sub_kind=sub_kind,
+        source="pipeline",
+        dedupe_key=f"test:{kind}:{channel}:{sub_kind}",
+    ).event
+
+
+def test_each_event_arrives_signed_in_order_with_the_standard_body(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment)
+    notification = NotificationFactory(environment=environment)
+
+    events = [record(notification, kind) for kind in ("sending", "sent", "delivered")]
+
+    assert receiver.rejected == 0
+    bodies = receiver.bodies()
+    assert [b["type"] for b in bodies] == [
+        "notification.sending",
+        "notification.sent",
+        "notification.delivered",
+    ]
+    assert [b["data"]["eventId"] for b in bodies] == [event.id for event in events]
+    last = bodies[-1]["data"]
+    assert last["trackingId"] == str(notification.id)
+    assert last["notificationType"] == notification.notification_type
+    assert last["userId"] == notification.user_id
+    assert (last["channel"], last["deliveryState"]) == ("email", "delivered")
+    headers = receiver.requests[0]
+    assert headers["webhook-id"].startswith("msg_")
+    assert headers["webhook-signature"].startswith("v1,")
+    assert StreamMessage.objects.filter(state=MessageState.DELIVERED).count() == 3
+    attempt = StreamAttempt.objects.first()
+    assert (attempt.status_code, attempt.error) == (204, "")
+
+
+def test_the_signature_covers_the_body(receiver):
+    """A subscriber's verify refuses a body changed in transit (the signature is real)."""
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"type":"notification.sent"}'
+    headers = message_sign(secret=secret, webhook_id="msg_1", sent_at=timezone.now(), body=body)
+    assert Webhook(secret).verify(body, headers) == {"type": "notification.sent"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(b'{"type":"notification.failed"}', headers)
+
+
+def test_kinds_and_sub_kinds_choose_what_is_sent(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment, kinds=["failed", "delivered"], sub_kinds=["bounce"])
+    other = EnvironmentFactory()  # its events are not this subscriber's
+    record(NotificationFactory(environment=other), "failed", sub_kind="bounce")
+    email, sms, call = (NotificationFactory(environment=environment) for _ in range(3))
+
+    record(email, "sent")
+    record(email, "failed", sub_kind="bounce")
+    record(sms, "failed", channel="sms", sub_kind="undelivered")
+    record(call, "delivered", channel="call", sub_kind="busy")
+
+    assert [b["type"] for b in receiver.bodies()] == [
+        "notification.failed.bounce",
+        "notification.delivered.busy",
+    ]
+
+
+def test_compatibility_mode_sends_the_reference_body(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(
+        receiver, environment, kinds=["failed", "engagement"], payload_format="notificationapi"
+    )
+    email, sms = (
+        NotificationFactory(environment=environment),
+        NotificationFactory(environment=environment),
+    )
+
+    record(email, "delivered")
+    record(email, "engagement", sub_kind="opened")
+    record(email, "engagement", sub_kind="clicked")
+    record(email, "engagement", sub_kind="complained")  # the reference has no type for it
+    record(sms, "failed", channel="sms", sub_kind="undelivered")
+
+    assert receiver.bodies() == [
+        {"eventType": event_type, "trackingId": str(n.id), "notificationId": "order_tracking",
+         "channel": channel, "userId": n.user_id}
+        for event_type, n, channel in (
+            ("OPEN", email, "EMAIL"), ("CLICK", email, "EMAIL"), ("SMS_FAILED", sms, "SMS")
+        )
+    ]  # fmt: skip
+
+
+@override_settings(**FAST_RETRIES)
+def test_with_the_receiver_down_every_event_arrives_once_back_in_order(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment)
+    notifications = [NotificationFactory(environment=environment) for _ in range(4)]
+    receiver.up = False
+
+    recorded = {n.id: [] for n in notifications}
+    for kind in ("sending", "sent", "delivered"):
+        for notification in notifications:  # interleaved, as traffic is
+            recorded[notification.id].append(record(notification, kind).id)
+
+    # Recording went on; only each notification's first event was tried, the rest wait.
+    assert StreamMessage.objects.count() == 12
+    tried = StreamMessage.objects.filter(attempt_count__gt=0)
+    assert sorted(tried.values_list("event_id", flat=True)) == sorted(
+        ids[0] for ids in recorded.values()
+    )
+    assert set(StreamAttempt.objects.values_list("status_code", flat=True)) == {503}
+    for _ in range(3):  # still down: retries fail, nothing overtakes
+        messages_sweep()
+    assert receiver.bodies() == []
+
+    receiver.up = True
+    for _ in range(20):
+        if not StreamMessage.objects.filter(state=MessageState.PENDING).exists():
+            break
+        messages_sweep()
+
+    arrived = {n.id: [] for n in notifications}
+    for body in receiver.bodies():
+        arrived[uuid.UUID(body["data"]["trackingId"])].append(body["data"]["eventId"])
+    assert arrived == recorded
+    assert receiver.rejected == 0
+
+
+@override_settings(**FAST_RETRIES, STREAM_RETRY_WINDOW_SECONDS=60)
+def test_a_subscriber_failing_for_the_window_is_disabled_with_a_notice(
+    celery_eager, receiver, caplog
+):
+    environment = EnvironmentFactory()
+    subscription = subscribe(receiver, environment)
+    receiver.up = False
+    notification = NotificationFactory(environment=environment)
+    record(notification, "sending")
+    subscription.refresh_from_db()
+    assert subscription.failing_since is not None and subscription.enabled
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=61), tick=True):
+        with caplog.at_level(logging.WARNING, logger="stream.services"):
+            messages_sweep()
+        subscription.refresh_from_db()
+        assert not subscription.enabled
+        assert "every delivery failed for 60 s" in subscription.disabled_reason
+        [notice] = [r.getMessage() for r in caplog.records if r.name == "stream.services"]
+        assert "disabled" in notice and receiver.url not in notice
+        assert StreamMessage.objects.get().state == MessageState.GIVEN_UP
+        record(notification, "sent")  # a disabled subscriber gets no new messages
+        assert StreamMessage.objects.count() == 1
+
+        receiver.up = True
+        StreamMessage.objects.update(state=MessageState.PENDING)  # as if still waiting
+        subscription_enable(subscription=subscription)
+    assert [b["type"] for b in receiver.bodies()] == ["notification.sending"]
+    assert Subscription.objects.get().failing_since is None
+
+
+def test_replay_sends_a_message_again_with_the_same_webhook_id(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment)
+    record(NotificationFactory(environment=environment), "sending")
+    message = StreamMessage.objects.get()
+
+    assert message_replay(message_ids=[message.pk]) == 1
+
+    assert [item["id"] for item in receiver.received] == [message.webhook_id] * 2
+    assert StreamAttempt.objects.filter(message=message).count() == 2
+    assert json.dumps(receiver.received[0]["body"]) == json.dumps(receiver.received[1]["body"])
