@@ -31,8 +31,9 @@ def superuser_client(client):
 
 
 def add_form(environment, **fields):
-    return {"environment": environment.pk, "url": "https://hooks.example.com/events",
-            "kinds": ["failed"], "payload_format": "standard", "enabled": "on"} | fields  # fmt: skip
+    url = "https://hooks.example.com/events"
+    return {"environment": environment.pk, "url": url, "kinds": ["failed"],
+            "payload_format": "standard", "enabled": "on"} | fields  # fmt: skip
 
 
 @pytest.mark.parametrize(
