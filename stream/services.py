@@ -9,6 +9,7 @@ import base64
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -314,19 +315,34 @@ def _post(message: StreamMessage) -> AttemptResult:
     ) | {"content-type": "application/json", "user-agent": USER_AGENT}
     started = time.monotonic()
     try:
-        response = httpx.post(
+        response = _http_client().post(
             message.subscription.url,
             content=body,
             headers=headers,
             timeout=settings.STREAM_TIMEOUT_SECONDS,
-            follow_redirects=False,  # a redirect could move a signed event off the endpoint
-            trust_env=False,
         )
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {str(exc)[:200]}"
         return AttemptResult(None, error, _elapsed_ms(started))
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return AttemptResult(response.status_code, error, _elapsed_ms(started))
+
+
+_clients: dict[int, httpx.Client] = {}
+
+
+def _http_client() -> httpx.Client:
+    """One client per process, kept: building one loads the CA bundle (about 100 ms), and
+    its pool reuses connections to busy subscribers. Keyed by pid: a forked Celery child
+    must not share its parent's sockets."""
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients[pid] = httpx.Client(
+            follow_redirects=False,  # a redirect could move a signed event off the endpoint
+            trust_env=False,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+    return _clients[pid]
 
 
 def _elapsed_ms(started: float) -> int:
