@@ -131,3 +131,23 @@ def test_batches_commit_as_they_go_and_writers_are_not_blocked():
     assert outcome["run"].rows_deleted == total
     assert not old_rows.filter(created_at__lt=now - timedelta(days=2)).exists()
     assert Notification.objects.filter(id__in=[n.id for n in written]).count() == 2
+
+
+@pytest.mark.django_db
+@override_settings(LOG_RETENTION_DAYS=7)
+def test_the_nightly_task_runs_the_install_purge_then_each_shorter_account():
+    from logs.tasks import retention_purge_task
+
+    now = timezone.now()
+    partitions_ensure(days_ahead=1, start=(now - timedelta(days=3)).date())
+    short = AccountFactory(retention_days=2)
+    AccountFactory(retention_days=7)  # the install's own: nothing more to do for it
+    old = _notification(EnvironmentFactory(account=short), now - timedelta(days=3))
+
+    retention_purge_task.apply()
+
+    assert sorted(PurgeRun.objects.values_list("scope", "account_name")) == [
+        ("account", short.name),
+        ("install", ""),
+    ]
+    assert _rows(old) == (0, 0, 0)

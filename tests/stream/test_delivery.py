@@ -215,3 +215,20 @@ def test_replay_sends_a_message_again_with_the_same_webhook_id(celery_eager, rec
     assert [item["id"] for item in receiver.received] == [message.webhook_id] * 2
     assert StreamAttempt.objects.filter(message=message).count() == 2
     assert json.dumps(receiver.received[0]["body"]) == json.dumps(receiver.received[1]["body"])
+
+
+def test_finished_messages_go_with_the_logs_and_pending_ones_stay(receiver):
+    from stream.services import messages_purge
+
+    environment = EnvironmentFactory()
+    subscription = subscribe(receiver, environment)
+    old = timezone.now() - timedelta(days=8)
+    for state in ("delivered", "given_up", "pending"):
+        StreamMessage.objects.create(
+            subscription=subscription, environment=environment, notification_id=uuid.uuid4(),
+            event_id=1, event_type="notification.sent", webhook_id=f"msg_{state}", body={},
+            created_at=old, retry_until=old, state=state,
+        )  # fmt: skip
+
+    assert messages_purge(older_than_days=7, batch_size=1) == 2
+    assert list(StreamMessage.objects.values_list("state", flat=True)) == ["pending"]
