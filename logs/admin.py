@@ -1,38 +1,41 @@
-"""Read-only registration of the log tables. Rows are written by the API, the pipeline and
-provider callbacks, never by hand. Lists are narrowed to the user's environments and never
-count the table (show_full_result_count = False)."""
+"""The support console, inside Django's admin.
 
-import json
-from functools import cached_property
+The Notification admin's list and change pages are the console's search and notification
+pages (logs/console/), with the user's timeline, the live timeline feed, reveal and export
+beside them. Deliveries and events are shown on the notification page only (masked there), so
+they have no admin of their own. Rows are written by the API, the pipeline and provider
+callbacks, never by hand.
+"""
+
+from functools import partial
 
 from django.contrib import admin
-from django.core.paginator import Paginator
+from django.urls import path
 
 from accounts.admin import TenantScopedAdmin
-from logs.models import Delivery, Event, Notification
+from logs.console import views
+from logs.console.models import ConsoleSettings, SecretReveal
+from logs.models import Notification
 
 
-class EstimatedCountPaginator(Paginator):
-    """Never COUNT(*)s a log table: counts exactly up to EXACT_UP_TO rows (one short index
-    scan), and beyond that takes PostgreSQL's planner estimate for the page links."""
-
-    EXACT_UP_TO = 1000
-
-    @cached_property
-    def count(self) -> int:
-        exact = len(self.object_list.values("pk")[: self.EXACT_UP_TO + 1])
-        if exact <= self.EXACT_UP_TO:
-            return exact
-        plan = self.object_list.explain(format="json")
-        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
-        return max(estimate, exact)
-
-
-class ReadOnlyLogAdmin(TenantScopedAdmin):
-    show_full_result_count = False
-    list_per_page = 50
-    paginator = EstimatedCountPaginator
+@admin.register(Notification)
+class NotificationAdmin(TenantScopedAdmin):
     environment_path = "environment"
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(partial(function, admin=self))
+
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("", view(views.search_view), name=f"{name}_changelist"),
+            path("user/", view(views.user_timeline_view), name=f"{name}_user"),
+            path("export.csv", view(views.export_view), name=f"{name}_export"),
+            path("<path:object_id>/change/", view(views.notification_view), name=f"{name}_change"),
+            path("<path:object_id>/events.json", view(views.events_view), name=f"{name}_events"),
+            path("<path:object_id>/reveal/", view(views.reveal_view), name=f"{name}_reveal"),
+            *super().get_urls(),
+        ]
 
     def has_add_permission(self, request):
         return False
@@ -44,20 +47,29 @@ class ReadOnlyLogAdmin(TenantScopedAdmin):
         return False
 
 
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyLogAdmin):
-    list_display = ["id", "notification_type", "user_id", "status", "created_at"]
-    list_filter = ["status"]
+@admin.register(ConsoleSettings)
+class ConsoleSettingsAdmin(TenantScopedAdmin):
+    """Owners and admins choose, per environment, which field names hold secrets."""
+
+    environment_path = "environment"
+    list_display = ["environment", "sensitive_words"]
 
 
-@admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyLogAdmin):
-    list_display = ["notification_id", "channel", "state", "state_detail", "provider",
-                    "provider_message_id", "notification_created_at"]  # fmt: skip
-    list_filter = ["channel", "state"]
+@admin.register(SecretReveal)
+class SecretRevealAdmin(TenantScopedAdmin):
+    """Who revealed which notification's masked values, and when. Written by the console only."""
 
+    environment_path = "environment"
+    list_display = ["revealed_at", "username", "notification_id", "environment"]
+    list_filter = ["environment"]
+    list_select_related = ["environment__account"]
+    show_full_result_count = False
 
-@admin.register(Event)
-class EventAdmin(ReadOnlyLogAdmin):
-    list_display = ["notification_id", "label", "channel", "occurred_at", "source"]
-    list_filter = ["kind", "sub_kind"]
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
