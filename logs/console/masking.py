@@ -27,8 +27,12 @@ def key_is_sensitive(key: str, words: Iterable[str]) -> bool:
     """Whether a field name names a secret: any word appears in it, ignoring case and
     separators ("resetToken", "reset-token" and "RESET_TOKEN" all contain "token").
     Substring matching masks "zip_code" too: hiding too much is the safe mistake."""
-    squashed = re.sub(r"[^a-z0-9]", "", str(key).lower())
-    return any(word and word in squashed for word in words)
+    squashed = _squash(key)
+    return any(word and _squash(word) in squashed for word in words)
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 def _leaves(value: Any) -> Iterable[str]:

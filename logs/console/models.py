@@ -57,6 +57,7 @@ class SecretReveal(models.Model):
 
     class Meta:
         app_label = "logs"
+        verbose_name = "masked-value reveal"
         ordering = ["-revealed_at"]
         indexes = [models.Index(fields=["environment", "-revealed_at"], name="reveal_env_time")]
 

@@ -84,6 +84,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
+                "verbose_name": "masked-value reveal",
                 "ordering": ["-revealed_at"],
                 "indexes": [
                     models.Index(fields=["environment", "-revealed_at"], name="reveal_env_time")
