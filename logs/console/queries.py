@@ -16,8 +16,10 @@ from notifications.models import NotificationType, UserPreference
 def notification_for_viewer(*, environment_ids: Sequence[int], tracking_id: uuid.UUID):
     """The notification if it is in one of the viewer's environments, else DoesNotExist (the
     view answers 404, as for an id that does not exist)."""
-    return Notification.objects.select_related("environment__account").get(
-        id=tracking_id, environment_id__in=list(environment_ids)
+    return (
+        Notification.objects.select_related("environment__account")
+        .defer("environment__client_secret_encrypted")
+        .get(id=tracking_id, environment_id__in=list(environment_ids))
     )
 
 

@@ -86,7 +86,12 @@ def _viewer(request, admin) -> Viewer:
         raise PermissionDenied
     return Viewer(
         user=request.user,
-        environments=list(environment_list_for_user(user=request.user)),
+        # Only what the console shows: never the environment's encrypted secret.
+        environments=list(
+            environment_list_for_user(user=request.user).only(
+                "id", "name", "account_id", "account__name"
+            )
+        ),
         roles=account_roles_for_user(user=request.user),
         zone=viewer_zone(request),
     )
