@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from logs.vocabulary import Channel, DeliveryState, EventSubKind, NotificationStatus
@@ -14,7 +15,7 @@ TZ_COOKIE = "console_tz"
 
 
 def viewer_zone(request) -> ZoneInfo:
-    name = request.COOKIES.get(TZ_COOKIE, "")
+    name = unquote(request.COOKIES.get(TZ_COOKIE, ""))  # the script URL-encodes the "/"
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -39,13 +40,14 @@ def stamp(moment: datetime | None, zone: ZoneInfo) -> Stamp | None:
     )
 
 
+# Symbols every system font has (no emoji font, no icon font download).
 CHANNEL_ICONS = {
     Channel.EMAIL: "✉",
-    Channel.SMS: "💬",
+    Channel.SMS: "✆",
     Channel.CALL: "☎",
-    Channel.IN_APP: "🔔",
-    Channel.PUSH: "📱",
-    Channel.WEB_PUSH: "🌐",
+    Channel.IN_APP: "◈",
+    Channel.PUSH: "⚑",
+    Channel.WEB_PUSH: "⊕",
 }
 # One tone per meaning, the same on every page: grey waits, blue moves, green arrived, red
 # failed, amber was skipped on purpose.

@@ -362,7 +362,7 @@ def test_times_show_seconds_the_viewers_zone_and_utc_on_hover(client, tenants):
     mine, _ = tenants
     notification = bounced_email(mine)
     client.force_login(console_user(mine))
-    client.cookies["console_tz"] = "Asia/Tokyo"
+    client.cookies["console_tz"] = "Asia%2FTokyo"  # as the browser stores it
     body = client.get(LIST).content.decode()
     local = notification.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
     assert f"{local:%Y-%m-%d %H:%M:%S} JST" in body
