@@ -43,7 +43,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, timezone_id="Europe/Paris")
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 900}, timezone_id="Europe/Paris"
+    )
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     yield page
