@@ -5,6 +5,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from logs.console.interpret import KEY_LABELS
 from logs.vocabulary import SUB_KINDS_BY_KIND, Channel, EventKind, EventSubKind, NotificationStatus
@@ -22,18 +25,44 @@ def event_choices() -> list[tuple[str, str]]:
     return choices
 
 
+class PlainSelect(forms.Select):
+    """A <select> rendered in Python: Django's template per option costs the list page a
+    fifth of its time for the ~80 options of its filters."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        selected = "" if value is None else str(value)
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (key, mark_safe(" selected") if str(key) == selected else "", label)
+                for key, label in self.choices
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', name, flatatt({"id": attrs.get("id")}), options
+        )
+
+
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=320, strip=True)
     search_as = forms.ChoiceField(
-        required=False, choices=[("", "Guess from the value"), *KEY_LABELS.items()]
+        required=False,
+        choices=[("", "Guess from the value"), *KEY_LABELS.items()],
+        widget=PlainSelect,
     )
-    environment = forms.TypedChoiceField(coerce=int, required=True)
+    environment = forms.TypedChoiceField(coerce=int, required=True, widget=PlainSelect)
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *NotificationStatus.choices]
+        required=False,
+        choices=[("", "Any status"), *NotificationStatus.choices],
+        widget=PlainSelect,
     )
-    type = forms.ChoiceField(required=False)
-    channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
-    event = forms.ChoiceField(required=False, choices=event_choices)
+    type = forms.ChoiceField(required=False, widget=PlainSelect)
+    channel = forms.ChoiceField(
+        required=False, choices=[("", "Any channel"), *Channel.choices], widget=PlainSelect
+    )
+    event = forms.ChoiceField(required=False, choices=event_choices(), widget=PlainSelect)
     date_from = forms.DateField(required=False, label="From (day)")
     date_to = forms.DateField(required=False, label="To (day, inclusive)")
 

@@ -8,6 +8,9 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
 from logs.vocabulary import Channel, DeliveryState, EventSubKind, NotificationStatus
 
 # The browser's zone (console.js stores Intl's answer in this cookie); UTC until it has.
@@ -41,6 +44,15 @@ def stamp(moment: datetime | None, zone: ZoneInfo) -> Stamp | None:
 
 
 # Symbols every system font has (no emoji font, no icon font download).
+def time_html(moment: Stamp | None) -> str:
+    """The same as templates/console/_time.html, for lists rendered in Python."""
+    if moment is None:
+        return "—"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', moment.iso, moment.utc, moment.local
+    )
+
+
 CHANNEL_ICONS = {
     Channel.EMAIL: "✉",
     Channel.SMS: "✆",
@@ -96,6 +108,21 @@ def channel_badge(delivery) -> ChannelBadge:
         state=delivery.state,
         state_label=state_label,
         tone=STATE_TONES.get(delivery.state, "wait"),
+    )
+
+
+def badges_html(badges: list[ChannelBadge]) -> str:
+    """One chip per channel (templates/console/_badges.html, for lists rendered in Python)."""
+    if not badges:
+        return mark_safe('<span class="muted">no channel yet</span>')
+    return format_html_join(
+        " ",
+        '<span class="chip tone-{}" title="{}: {}"><span aria-hidden="true">{}</span> '
+        "{} · {}</span>",
+        (
+            (b.tone, b.channel_label, b.state_label, b.icon, b.channel_label, b.state_label)
+            for b in badges
+        ),
     )
 
 

@@ -4,6 +4,7 @@ or the environments the viewer may see) and runs one query, whatever the number 
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from django.db.models import QuerySet
 
@@ -23,26 +24,32 @@ def notification_for_viewer(*, environment_ids: Sequence[int], tracking_id: uuid
     )
 
 
-def deliveries_by_notification(
+class ChannelState(NamedTuple):
+    channel: str
+    state: str
+    state_detail: str
+
+
+def channel_states_by_notification(
     *, environment_id: int, notifications: Iterable[Notification]
-) -> dict[uuid.UUID, list[Delivery]]:
+) -> dict[uuid.UUID, list[ChannelState]]:
     """The channels of a page of notifications, in one query: the notification ids and their
     days (the partition key, so PostgreSQL reads only those days' partitions)."""
     notifications = list(notifications)
-    found: dict[uuid.UUID, list[Delivery]] = defaultdict(list)
+    found: dict[uuid.UUID, list[ChannelState]] = defaultdict(list)
     if not notifications:
         return found
-    deliveries = (
+    rows = (
         Delivery.objects.filter(
             environment_id=environment_id,
             notification_id__in=[n.id for n in notifications],
             notification_created_at__in=sorted({n.created_at for n in notifications}),
         )
-        .only("notification_id", "channel", "state", "state_detail")
         .order_by("notification_id", "channel")
+        .values_list("notification_id", "channel", "state", "state_detail")
     )
-    for delivery in deliveries:
-        found[delivery.notification_id].append(delivery)
+    for notification_id, *state in rows:
+        found[notification_id].append(ChannelState(*state))
     return found
 
 
