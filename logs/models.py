@@ -25,6 +25,8 @@ from django.db.models.functions import Lower
 from django.utils.timezone import now
 
 from logs.vocabulary import (
+    REQUEST_LEVEL_SUB_KINDS_BY_KIND,
+    SUB_KINDS_BY_CHANNEL,
     SUB_KINDS_BY_KIND,
     Channel,
     DeliveryState,
@@ -50,6 +52,18 @@ def _sub_kind_fits_kind() -> models.CheckConstraint:
     for kind, sub_kinds in sorted(SUB_KINDS_BY_KIND.items()):
         fits |= models.Q(kind=kind, sub_kind__in=sorted(sub_kinds))
     return models.CheckConstraint(condition=fits, name="event_sub_kind_fits_kind")
+
+
+def _sub_kind_fits_channel(field: str, name: str) -> models.CheckConstraint:
+    # The service refuses "Delivered - Busy" on an email; this keeps a hand-written INSERT or
+    # a bulk load from slipping one in. A blank channel (request-level event) carries only
+    # the sub-kinds a request-level outcome may have.
+    fits = models.Q(**{field: ""}) | models.Q(
+        channel="", **{f"{field}__in": sorted(REQUEST_LEVEL_SUB_KINDS_BY_KIND[EventKind.IGNORED])}
+    )
+    for channel, sub_kinds in sorted(SUB_KINDS_BY_CHANNEL.items()):
+        fits |= models.Q(channel=channel, **{f"{field}__in": sorted(sub_kinds)})
+    return models.CheckConstraint(condition=fits, name=name)
 
 
 class Notification(models.Model):
@@ -149,6 +163,7 @@ class Delivery(models.Model):
             _one_of("channel", Channel, "delivery_channel_valid"),
             _one_of("state", DeliveryState, "delivery_state_valid"),
             _one_of("state_detail", EventSubKind, "delivery_state_detail_valid"),
+            _sub_kind_fits_channel("state_detail", "delivery_state_detail_fits_channel"),
         ]
         indexes = [
             # Webhooks look a delivery up by the provider's id without knowing the tenant.
@@ -226,6 +241,7 @@ class Event(models.Model):
             ),
             # Also keeps out unknown sub-kinds: each known one belongs to a kind.
             _sub_kind_fits_kind(),
+            _sub_kind_fits_channel("sub_kind", "event_sub_kind_fits_channel"),
         ]
         indexes = [
             # Kind and sub-kind searches read these newest first. A sub-kind is rare within
