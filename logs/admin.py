@@ -14,7 +14,7 @@ from django.urls import path
 
 from accounts.admin import TenantScopedAdmin
 from logs.console import views
-from logs.console.models import ConsoleSettings, SecretReveal
+from logs.console.models import ConsoleSettings, RevealRecord
 from logs.models import Notification
 
 
@@ -55,8 +55,8 @@ class ConsoleSettingsAdmin(TenantScopedAdmin):
     list_display = ["environment", "sensitive_words"]
 
 
-@admin.register(SecretReveal)
-class SecretRevealAdmin(TenantScopedAdmin):
+@admin.register(RevealRecord)
+class RevealRecordAdmin(TenantScopedAdmin):
     """Who revealed which notification's masked values, and when. Written by the console only."""
 
     environment_path = "environment"

@@ -40,7 +40,7 @@ class ConsoleSettings(models.Model):
         return f"Console settings of {self.environment}"
 
 
-class SecretReveal(models.Model):
+class RevealRecord(models.Model):
     """One reveal of a notification's masked values: who, when, which notification."""
 
     environment = models.ForeignKey(

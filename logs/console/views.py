@@ -29,7 +29,7 @@ from logs.console import queries
 from logs.console.forms import SearchForm, environment_from
 from logs.console.interpret import KEY_LABELS
 from logs.console.masking import Masker, masker_build
-from logs.console.models import SecretReveal
+from logs.console.models import RevealRecord
 from logs.console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
@@ -401,7 +401,7 @@ def reveal_view(request, object_id, *, admin):
     if not viewer.may_reveal(notification.environment):
         raise PermissionDenied("Only the account's owners and admins may reveal masked values.")
     with transaction.atomic():
-        SecretReveal.objects.create(
+        RevealRecord.objects.create(
             environment=notification.environment,
             user=request.user,
             username=request.user.get_username(),

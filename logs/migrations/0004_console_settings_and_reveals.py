@@ -1,5 +1,5 @@
 # The console's own tables (logs/console/models.py): per-environment masking words and the
-# audit of reveals. Hand-renumbered 0004 so it does not collide with the log's own 0003.
+# audit of reveals.
 
 import django.contrib.postgres.fields
 import django.db.models.deletion
@@ -13,7 +13,7 @@ import logs.console.models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("logs", "0002_keys_with_environment_and_checks"),
+        ("logs", "0003_sub_kinds_fit_channels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
-            name="SecretReveal",
+            name="RevealRecord",
             fields=[
                 (
                     "id",

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership
-from logs.console.models import ConsoleSettings, SecretReveal
+from logs.console.models import ConsoleSettings, RevealRecord
 from logs.selectors import Cursor
 from logs.services import event_record, notification_create
 from tests.logs.console.conftest import bounced_email, console_user
@@ -263,7 +263,7 @@ def test_owners_and_admins_reveal_and_each_reveal_is_recorded(client, tenants, r
     assert revealed.status_code == 200
     assert "tok_5ecr3t_abcdef" in revealed.content.decode()
     assert "no-store" in revealed["Cache-Control"]
-    [record] = SecretReveal.objects.all()
+    [record] = RevealRecord.objects.all()
     assert (record.user, record.notification_id, record.environment) == (
         user,
         notification.id,
@@ -279,7 +279,7 @@ def test_support_and_viewers_cannot_reveal(client, tenants, role):
     client.force_login(console_user(mine, role=role))
     response = client.post(page_of(notification).replace("change/", "reveal/"))
     assert response.status_code == 403
-    assert not SecretReveal.objects.exists()
+    assert not RevealRecord.objects.exists()
 
 
 @pytest.mark.django_db
