@@ -116,13 +116,14 @@ class ListedNotification:
     badges_html: str
     tone: str
     url: str
+    user_url: str
 
 
 def _rows(viewer: Viewer, environment_id: int, notifications: list) -> list[ListedNotification]:
     states = queries.channel_states_by_notification(
         environment_id=environment_id, notifications=notifications
     )
-    base = _url("changelist")
+    base, user_base = _url("changelist"), _url("user")
     return [
         ListedNotification(
             notification=n,
@@ -130,6 +131,7 @@ def _rows(viewer: Viewer, environment_id: int, notifications: list) -> list[List
             badges_html=badges_html([channel_badge(state) for state in states.get(n.id, [])]),
             tone=status_tone(n.status),
             url=f"{base}{n.id}/change/",
+            user_url=f"{user_base}?{urlencode({'environment': environment_id, 'user': n.user_id})}",
         )
         for n in notifications
     ]

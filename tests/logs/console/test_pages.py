@@ -382,3 +382,13 @@ def test_a_malformed_tracking_id_in_the_url_is_a_404(client, tenants):
 def test_cursor_round_trip_is_what_pages_use():
     cursor = Cursor(timezone.now(), uuid.uuid4())
     assert Cursor.decode(cursor.encode()) == cursor
+
+
+@pytest.mark.django_db
+def test_a_user_id_search_links_to_the_users_timeline(client, tenants):
+    mine, _ = tenants
+    bounced_email(mine, user_id="usr/with space")
+    client.force_login(console_user(mine))
+    body = client.get(LIST, {"q": "usr/with space"}).content.decode()
+    assert f"{USER}?environment={mine.id}&amp;user=usr%2Fwith+space" in body
+    assert "Open this user&#x27;s timeline" in body or "Open this user's timeline" in body
