@@ -18,8 +18,21 @@ from logs.console.models import ConsoleSettings, RevealRecord
 from logs.models import Notification
 
 
+class WrittenElsewhere:
+    """Rows written by the log's services or the console itself, never by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Notification)
-class NotificationAdmin(TenantScopedAdmin):
+class NotificationAdmin(WrittenElsewhere, TenantScopedAdmin):
     environment_path = "environment"
 
     def get_urls(self):
@@ -37,15 +50,6 @@ class NotificationAdmin(TenantScopedAdmin):
             *super().get_urls(),
         ]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ConsoleSettings)
 class ConsoleSettingsAdmin(TenantScopedAdmin):
@@ -56,20 +60,10 @@ class ConsoleSettingsAdmin(TenantScopedAdmin):
 
 
 @admin.register(RevealRecord)
-class RevealRecordAdmin(TenantScopedAdmin):
+class RevealRecordAdmin(WrittenElsewhere, TenantScopedAdmin):
     """Who revealed which notification's masked values, and when. Written by the console only."""
 
     environment_path = "environment"
     list_display = ["revealed_at", "username", "notification_id", "environment"]
-    list_filter = ["environment"]
     list_select_related = ["environment__account"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

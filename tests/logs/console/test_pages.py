@@ -392,3 +392,21 @@ def test_a_user_id_search_links_to_the_users_timeline(client, tenants):
     body = client.get(LIST, {"q": "usr/with space"}).content.decode()
     assert f"{USER}?environment={mine.id}&amp;user=usr%2Fwith+space" in body
     assert "Open this user&#x27;s timeline" in body or "Open this user's timeline" in body
+
+
+@pytest.mark.django_db
+def test_reveal_records_and_console_settings_are_per_tenant(client, tenants):
+    mine, theirs = tenants
+    for environment in (mine, theirs):
+        ConsoleSettings.objects.create(environment=environment, sensitive_words=["pin"])
+        RevealRecord.objects.create(
+            environment=environment,
+            username=f"owner-of-{environment.id}",
+            notification_id=uuid.uuid4(),
+        )
+    client.force_login(console_user(mine, role=Membership.Role.OWNER))
+    reveals = client.get("/admin/logs/revealrecord/").content.decode()
+    assert f"owner-of-{mine.id}" in reveals and f"owner-of-{theirs.id}" not in reveals
+    settings_list = client.get("/admin/logs/consolesettings/").content.decode()
+    assert f"/admin/logs/consolesettings/{mine.console_settings.id}/" in settings_list
+    assert f"/admin/logs/consolesettings/{theirs.console_settings.id}/" not in settings_list
