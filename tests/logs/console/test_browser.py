@@ -16,11 +16,6 @@ from logs.services import event_record, notification_create
 from tests.logs.console.conftest import PASSWORD, bounced_email, console_user
 from tests.notifications.factories import UserPreferenceFactory
 
-# WORKAROUND: Playwright's sync API runs an asyncio loop in this thread, and Django refuses
-# ORM calls from a thread with a running loop. The test's ORM calls are plain synchronous
-# setup, never concurrent with the loop's work.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,10 +30,22 @@ WAIT_MS = 30_000
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not at {CHROMIUM}: install it (apt-get install chromium).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # WORKAROUND: Playwright's sync API runs an asyncio loop in this thread, and Django
+    # refuses ORM calls from a thread with a running loop. The tests' ORM calls are plain
+    # synchronous setup, never concurrent with the loop's work. Set only while the browser
+    # runs: a subprocess started by another test (manage.py check --deploy) must not see it.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
