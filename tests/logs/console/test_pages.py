@@ -410,3 +410,27 @@ def test_reveal_records_and_console_settings_are_per_tenant(client, tenants):
     settings_list = client.get("/admin/logs/consolesettings/").content.decode()
     assert f"/admin/logs/consolesettings/{mine.console_settings.id}/" in settings_list
     assert f"/admin/logs/consolesettings/{theirs.console_settings.id}/" not in settings_list
+
+
+@pytest.mark.django_db
+def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, monkeypatch):
+    from logs import selectors
+    from logs.console import views
+
+    monkeypatch.setattr(selectors, "SEARCH_BUDGET_ROUNDS", 1)
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    mine, _ = tenants
+    wanted = bounced_email(mine, created_at=timezone.now() - timedelta(hours=2))
+    for i in range(8):
+        sms(mine, user_id=f"usr_ok_{i}", minutes_ago=10 + i)  # newer, and not failures
+    client.force_login(console_user(mine))
+    response = client.get(LIST, {"event": "sent", "status": "failure"})
+    body = response.content.decode()
+    assert "Searched back to" in body and "“Older” keeps looking" in body
+    assert page_of(wanted) not in body
+    for _ in range(10):  # each page looks further back; the match is found in a few
+        if page_of(wanted) in body or not response.context["older_url"]:
+            break
+        response = client.get(LIST + response.context["older_url"])
+        body = response.content.decode()
+    assert page_of(wanted) in body
