@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "logs.tasks.retention_purge_task",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Resume removing deleted environments and accounts a dead worker left unfinished.
+    "accounts-tenant-deletions-resume": {
+        "task": "accounts.tasks.tenant_deletions_resume_task",
+        "schedule": 600.0,
+    },
 }
 
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
