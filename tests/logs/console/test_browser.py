@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Membership
-from bench.seed import seed_logs
+from logs.demo import seed_logs
 from logs.services import event_record, notification_create
 from tests.logs.console.conftest import PASSWORD, bounced_email, console_user
 from tests.notifications.factories import UserPreferenceFactory
@@ -69,14 +69,9 @@ def log_in(page, live_server, user):
 
 
 def demo_data(environment):
-    """What `make run`'s demo shows: seeded traffic of every type and outcome (bench/seed.py,
-    the generator behind seed_logs), moved into this environment, plus the ticket's bounce."""
-    from logs.models import Delivery, Event, Notification
-
-    summary = seed_logs(notifications=60, days=1, environments=1, seed=7, analyze=False)
-    [seeded] = summary.environment_ids
-    for model in (Notification, Delivery, Event):
-        model.objects.filter(environment_id=seeded).update(environment_id=environment.id)
+    """What the demo shows (`seed_logs --account`, logs/demo): traffic of every type and
+    outcome in the support user's account, plus the ticket's bounce."""
+    seed_logs(notifications=60, days=1, account=environment.account.name, seed=7, analyze=False)
     UserPreferenceFactory(environment=environment, user_id="usr_alice",
                           notification_type="newsletter")  # fmt: skip
     bounced_email(environment, created_at=timezone.now() - timedelta(days=2))
