@@ -64,3 +64,28 @@ class RevealRecord(models.Model):
     def __str__(self) -> str:
         when = f"{self.revealed_at:%Y-%m-%d %H:%M:%S}"
         return f"{self.username} revealed {self.notification_id} at {when}"
+
+
+class ResendLink(models.Model):
+    """A notification resent from the console: the original and the new one, so each
+    timeline links to the other."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    # Tracking ids, not foreign keys: the log is partitioned and purged by day.
+    original_id = models.UUIDField("original tracking id")
+    resend_id = models.UUIDField("resend tracking id", unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DB_SET_NULL, null=True, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        app_label = "logs"
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["original_id"], name="resend_original")]
+
+    def __str__(self) -> str:
+        return f"{self.original_id} resent as {self.resend_id} by {self.username}"

@@ -6,10 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from logs.console.masking import DEFAULT_SENSITIVE_WORDS
-from logs.console.models import ConsoleSettings
+from logs.console.models import ConsoleSettings, ResendLink
 from logs.models import Delivery, Event, Notification
 from notifications.models import NotificationType, UserPreference
 
@@ -62,6 +62,16 @@ def events_after(*, notification: Notification, after_id: int = 0) -> QuerySet[E
         environment_id=notification.environment_id,
         id__gt=after_id,
     ).order_by("occurred_at", "id")
+
+
+def resend_links(*, notification: Notification) -> list[ResendLink]:
+    """The links that name this notification, as the original or as a resend."""
+    return list(
+        ResendLink.objects.filter(
+            Q(original_id=notification.id) | Q(resend_id=notification.id),
+            environment_id=notification.environment_id,
+        )
+    )
 
 
 def sensitive_words_for(*, environment_id: int) -> list[str]:

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -25,11 +24,10 @@ from django.urls import reverse
 
 from accounts.models import Environment, Membership
 from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environment_list_for_user
-from logs.console import queries
+from logs.console import queries, services
 from logs.console.forms import SearchForm, environment_from
 from logs.console.interpret import KEY_LABELS
 from logs.console.masking import Masker, masker_build
-from logs.console.models import RevealRecord
 from logs.console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
@@ -52,11 +50,15 @@ from logs.console.search import (
 from logs.models import Notification
 from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
 from logs.vocabulary import Channel, NotificationStatus
+from notifications.services import NotFound
+from notifications.wire import RequestInvalid
 
 PAGE_SIZE = 50
 # An export streams at most this many rows; narrow the filters for more.
 EXPORT_MAX = 100_000
+# Support and above export and resend; viewers only read.
 EXPORT_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.SUPPORT)
+RESEND_ROLES = EXPORT_ROLES
 
 
 @dataclass
@@ -78,6 +80,9 @@ class Viewer:
 
     def may_export(self, environment: Environment) -> bool:
         return self.role(environment) in EXPORT_ROLES
+
+    def may_resend(self, environment: Environment) -> bool:
+        return self.role(environment) in RESEND_ROLES
 
     def may_reveal(self, environment: Environment) -> bool:
         return self.role(environment) in MANAGER_ROLES
@@ -377,6 +382,9 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "has_secrets": bool(masker.secrets),
         "revealed": revealed,
         "may_reveal": viewer.may_reveal(environment),
+        "may_resend": viewer.may_resend(environment),
+        "resend_url": _url("resend", notification.id),
+        **_resend_links(viewer, notification),
         "polling": notification.status == NotificationStatus.RECEIVED,
         "events_url": _url("events", notification.id),
         "reveal_url": _url("reveal", notification.id),
@@ -384,6 +392,42 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
             "user", params={"environment": environment.id, "user": notification.user_id}
         ),
     }
+
+
+def _resend_links(viewer: Viewer, notification: Notification) -> dict:
+    """This notification's place among resends: what it resends, and its resends."""
+    links = queries.resend_links(notification=notification)
+    base = _url("changelist")
+
+    def line(link, tracking_id):
+        return {
+            "url": f"{base}{tracking_id}/change/",
+            "tracking_id": tracking_id,
+            "by": link.username,
+            "at": stamp(link.created_at, viewer.zone),
+        }
+
+    return {
+        "resend_of": [line(k, k.original_id) for k in links if k.resend_id == notification.id],
+        "resent_as": [line(k, k.resend_id) for k in links if k.original_id == notification.id],
+    }
+
+
+def resend_view(request, object_id, *, admin):
+    """Support and above send a notification's original request again (POST)."""
+    if request.method != "POST":
+        return redirect(_url("change", object_id))
+    viewer = _viewer(request, admin)
+    notification = _notification(viewer, object_id)
+    if not viewer.may_resend(notification.environment):
+        raise PermissionDenied("Viewers do not resend: ask an owner, admin or support member.")
+    try:
+        resend_id = services.notification_resend(notification=notification, user=request.user)
+    except (RequestInvalid, NotFound) as exc:
+        messages.error(request, f"This notification cannot be resent: {exc}")
+        return redirect(_url("change", notification.id))
+    messages.success(request, f"Resent as a new notification ({resend_id}).")
+    return redirect(_url("change", resend_id))
 
 
 def notification_view(request, object_id, *, admin):
@@ -402,13 +446,7 @@ def reveal_view(request, object_id, *, admin):
     notification = _notification(viewer, object_id)
     if not viewer.may_reveal(notification.environment):
         raise PermissionDenied("Only the account's owners and admins may reveal masked values.")
-    with transaction.atomic():
-        RevealRecord.objects.create(
-            environment=notification.environment,
-            user=request.user,
-            username=request.user.get_username(),
-            notification_id=notification.id,
-        )
+    services.reveal_record(notification=notification, user=request.user)
     context = _notification_context(request, admin, viewer, notification, revealed=True)
     response = TemplateResponse(request, "console/notification.html", context)
     response["Cache-Control"] = "no-store"

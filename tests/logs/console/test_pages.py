@@ -434,3 +434,57 @@ def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, 
         response = client.get(LIST + response.context["older_url"])
         body = response.content.decode()
     assert page_of(wanted) in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Membership.Role.SUPPORT, Membership.Role.ADMIN])
+def test_support_and_above_resend_and_the_two_timelines_link(client, tenants, role):
+    from logs.console.models import ResendLink
+    from logs.models import Notification
+
+    mine, _ = tenants
+    NotificationTypeFactory(environment=mine, key="password_reset")
+    original = bounced_email(mine)
+    user = console_user(mine, role=role)
+    client.force_login(user)
+    assert "↻ Resend" in client.get(page_of(original)).content.decode()
+    response = client.post(page_of(original).replace("change/", "resend/"), follow=True)
+    [link] = ResendLink.objects.all()
+    resent = Notification.objects.get(id=link.resend_id)
+    assert (resent.user_id, resent.email, resent.merge_tags) == (
+        original.user_id,
+        original.email,
+        original.merge_tags,
+    )
+    assert resent.request == original.request
+    assert link.user == user and link.original_id == original.id
+    new_page = response.content.decode()
+    assert f'Resend of <a href="{page_of(original)}">' in new_page
+    assert "tok_5ecr3t_abcdef" not in new_page  # the new one is masked too
+    old_page = client.get(page_of(original)).content.decode()
+    assert f'Resent as <a href="{page_of(resent)}">' in old_page
+
+
+@pytest.mark.django_db
+def test_viewers_cannot_resend_and_other_tenants_get_404(client, tenants):
+    from logs.console.models import ResendLink
+
+    mine, theirs = tenants
+    NotificationTypeFactory(environment=mine, key="password_reset")
+    original = bounced_email(mine)
+    client.force_login(console_user(mine, role=Membership.Role.VIEWER))
+    assert "↻ Resend" not in client.get(page_of(original)).content.decode()
+    assert client.post(page_of(original).replace("change/", "resend/")).status_code == 403
+    client.force_login(console_user(theirs, role=Membership.Role.OWNER))
+    assert client.post(page_of(original).replace("change/", "resend/")).status_code == 404
+    assert not ResendLink.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_notification_that_cannot_be_resent_says_why(client, tenants):
+    mine, _ = tenants
+    original = bounced_email(mine)  # its type is not in the catalogue
+    client.force_login(console_user(mine))
+    response = client.post(page_of(original).replace("change/", "resend/"), follow=True)
+    assert response.status_code == 200
+    assert "This notification cannot be resent" in response.content.decode()

@@ -15,9 +15,9 @@ from tests.notifications.factories import UserPreferenceFactory
 
 # Every page: session, user, the user's permissions (2), environments, roles. The list: +
 # catalogue, the page, its deliveries. The notification page: + notification, masking words,
-# deliveries, events. The user's timeline: the list + preferences, contact details.
+# deliveries, events, resend links. The user's timeline: + preferences, contact details.
 LIST_MAX = 9
-PAGE_MAX = 10
+PAGE_MAX = 11
 USER_MAX = 11
 
 

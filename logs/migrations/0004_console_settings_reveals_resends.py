@@ -1,5 +1,5 @@
-# The console's own tables (logs/console/models.py): per-environment masking words and the
-# audit of reveals.
+# The console's own tables (logs/console/models.py): per-environment masking words, the
+# audit of reveals, and the links between a notification and its resends.
 
 import django.contrib.postgres.fields
 import django.db.models.deletion
@@ -12,7 +12,7 @@ import logs.console.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0001_initial"),
+        ("accounts", "0002_tenant_deleting"),
         ("logs", "0003_sub_kinds_fit_channels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -48,6 +48,45 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "console settings",
                 "verbose_name_plural": "console settings",
+            },
+        ),
+        migrations.CreateModel(
+            name="ResendLink",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("original_id", models.UUIDField(verbose_name="original tracking id")),
+                ("resend_id", models.UUIDField(unique=True, verbose_name="resend tracking id")),
+                ("username", models.CharField(max_length=150)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.DB_CASCADE,
+                        related_name="+",
+                        to="accounts.environment",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.DB_SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["created_at"],
+                "indexes": [models.Index(fields=["original_id"], name="resend_original")],
             },
         ),
         migrations.CreateModel(
