@@ -181,6 +181,8 @@ def _search_context(request, admin, *, user_id: str = "") -> dict:
         form.add_error(None, str(exc))
         return context
     params = _kept_params(form, outcome)
+    if user_id:
+        params["user"] = user_id  # the user's timeline pages and exports stay on the user
     page = outcome.page
     context.update(
         environment=environment,
@@ -523,8 +525,10 @@ def _export_chunk(writer, environment_id: int, chunk: list[Notification]):
 
 
 def export_view(request, *, admin):
-    """The current filtered list as CSV, streamed (capped at EXPORT_MAX rows)."""
-    context = _search_context(request, admin)
+    """The current filtered list (or user's timeline) as CSV, streamed (capped at EXPORT_MAX
+    rows)."""
+    user_id = request.GET.get("user", "").strip()
+    context = _search_context(request, admin, user_id=user_id)
     environment = context.get("environment")
     if environment is None:
         messages.error(request, "Fix the search before exporting it.")
@@ -533,6 +537,8 @@ def export_view(request, *, admin):
         raise PermissionDenied("Viewers do not export: ask an owner, admin or support member.")
     form, outcome = context["form"], context["outcome"]
     filters = form.filter_kwargs(context["zone"])
+    if user_id:
+        filters["user_ids"] = [user_id]
     if outcome.searched_as is not None:
         filters.update(outcome.searched_as.filters)
     response = StreamingHttpResponse(

@@ -488,3 +488,21 @@ def test_a_notification_that_cannot_be_resent_says_why(client, tenants):
     response = client.post(page_of(original).replace("change/", "resend/"), follow=True)
     assert response.status_code == 200
     assert "This notification cannot be resent" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_user_timeline_pages_and_exports_stay_on_the_user(client, tenants, monkeypatch):
+    from logs.console import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    mine, _ = tenants
+    older = sms(mine, user_id="usr_frank", minutes_ago=5)
+    sms(mine, user_id="usr_frank", minutes_ago=3)
+    sms(mine, user_id="usr_grace", minutes_ago=4)
+    client.force_login(console_user(mine))
+    first = client.get(USER, {"environment": mine.id, "user": "usr_frank"})
+    second = client.get(USER + first.context["older_url"])
+    assert second.status_code == 200 and page_of(older) in second.content.decode()
+    export = client.get(first.context["export_url"])
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert {row["user_id"] for row in rows} == {"usr_frank"} and len(rows) == 2
