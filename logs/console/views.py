@@ -415,14 +415,25 @@ def _resend_links(viewer: Viewer, notification: Notification) -> dict:
     }
 
 
+def _acted_on(request, admin, object_id, allowed, refusal: str):
+    """The viewer and the notification a POSTed action applies to, once the viewer's role in
+    its account allows the action (`allowed(viewer, environment)`); 404 outside their
+    accounts, 403 for a role without it."""
+    viewer = _viewer(request, admin)
+    notification = _notification(viewer, object_id)
+    if not allowed(viewer, notification.environment):
+        raise PermissionDenied(refusal)
+    return viewer, notification
+
+
 def resend_view(request, object_id, *, admin):
     """Support and above send a notification's original request again (POST)."""
     if request.method != "POST":
         return redirect(_url("change", object_id))
-    viewer = _viewer(request, admin)
-    notification = _notification(viewer, object_id)
-    if not viewer.may_resend(notification.environment):
-        raise PermissionDenied("Viewers do not resend: ask an owner, admin or support member.")
+    _, notification = _acted_on(
+        request, admin, object_id, Viewer.may_resend,
+        "Viewers do not resend: ask an owner, admin or support member.",
+    )  # fmt: skip
     try:
         resend_id = services.notification_resend(notification=notification, user=request.user)
     except (RequestInvalid, NotFound) as exc:
@@ -444,10 +455,10 @@ def reveal_view(request, object_id, *, admin):
     recorded first, so no one reads a secret without a trace."""
     if request.method != "POST":
         return redirect(_url("change", object_id))
-    viewer = _viewer(request, admin)
-    notification = _notification(viewer, object_id)
-    if not viewer.may_reveal(notification.environment):
-        raise PermissionDenied("Only the account's owners and admins may reveal masked values.")
+    viewer, notification = _acted_on(
+        request, admin, object_id, Viewer.may_reveal,
+        "Only the account's owners and admins may reveal masked values.",
+    )  # fmt: skip
     services.reveal_record(notification=notification, user=request.user)
     context = _notification_context(request, admin, viewer, notification, revealed=True)
     response = TemplateResponse(request, "console/notification.html", context)
