@@ -8,6 +8,7 @@ HTTPS-only cookies, HSTS, JSON logs on stdout).
 
 import hashlib
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
     "config",
     "accounts",
     "notifications",
@@ -189,6 +191,47 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema at /api/schema/ and its page at /api/docs/ (public: they document the
+# API, they reveal no data).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notification log API",
+    "DESCRIPTION": (
+        "Read the notification log: NotificationAPI's query_logs (POST /{clientId}/logs/query, "
+        "as its server SDKs call it) and the REST API under /api/v1/. Authenticate with "
+        "`Authorization: Basic base64(clientId:clientSecret)`, `Basic base64(clientId:apiKey)` "
+        "or `Bearer apiKey`; reading logs needs the `read` scope. Errors are JSON with a "
+        "`message` that says what to fix. Requests are rate-limited per credential (429 with "
+        "Retry-After)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {"EventSubKindEnum": "logs.vocabulary.EventSubKind"},
+}
+
+# LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as
+# "<count>/<second|minute|hour|day>"; beyond it the API answers 429 with Retry-After.
+LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
+LOGS_API_THROTTLE_CACHE = "default"
+# LOGS_API_MAX_DATE_RANGE_DAYS: the longest date range one logs API request may cover.
+LOGS_API_MAX_DATE_RANGE_DAYS = env.int("LOGS_API_MAX_DATE_RANGE_DAYS", default=31)
+
+# The cache: Redis at REDIS_URL (shared by every process: the API's rate limits count there),
+# else this process's memory (development without Redis).
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "nlc",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 # Celery. Tasks are acknowledged after they run and re-queued when a worker dies, so the
@@ -264,6 +307,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
+    "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS",
 ]  # fmt: skip
 
 
@@ -285,6 +329,13 @@ def _check_setting_names() -> None:
 _check_setting_names()
 if LOG_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("LOG_RETENTION_DAYS must be at least 1 (days of logs kept).")
+if LOGS_API_MAX_DATE_RANGE_DAYS < 1:
+    raise environ.ImproperlyConfigured("LOGS_API_MAX_DATE_RANGE_DAYS must be at least 1.")
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGS_API_THROTTLE_RATE):
+    raise environ.ImproperlyConfigured(
+        f"LOGS_API_THROTTLE_RATE={LOGS_API_THROTTLE_RATE!r} is not a rate: write e.g. "
+        "600/minute (count/second, minute, hour or day)."
+    )
 if LOG_PARTITIONS_AHEAD < 1:
     raise environ.ImproperlyConfigured("LOG_PARTITIONS_AHEAD must be at least 1.")
 if not PUBLIC_BASE_URL.startswith(("http://", "https://")):

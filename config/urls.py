@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from accounts import api as accounts_api
 from config import health
@@ -13,4 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
     path("admin/", admin.site.urls),
+    # The logs API (/api/v1/logs…, /api/schema/, /api/docs/) and NotificationAPI's
+    # /{clientId}/logs/query; last, since its client-id route matches any first segment.
+    path("", include("logs.api.urls")),
 ]

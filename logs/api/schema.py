@@ -1,0 +1,52 @@
+"""drf-spectacular extensions: how our credentials and /api/v1/environment (an APIView of
+accounts/, which answers a plain dict) appear in the OpenAPI schema. Imported by
+logs/api/urls.py, so they are registered before any schema is generated."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+
+
+class EnvironmentAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.EnvironmentAuthentication"
+    name = ["basicAuth", "bearerAuth"]
+
+    def get_security_requirement(self, auto_schema):
+        # Either header works (OR): Basic clientId:clientSecret or clientId:apiKey, or Bearer.
+        return [{"basicAuth": []}, {"bearerAuth": []}]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "basic",
+                "description": "base64(clientId:clientSecret) or base64(clientId:apiKey).",
+            },
+            {"type": "http", "scheme": "bearer", "description": "An API key."},
+        ]
+
+
+class EnvironmentViewSchema(OpenApiViewExtension):
+    target_class = "accounts.api.EnvironmentView"
+
+    def view_replacement(self):
+        class Fixed(self.target_class):
+            @extend_schema(
+                operation_id="environment",
+                summary="Which environment and scopes a credential reaches",
+                tags=["credentials"],
+                responses=inline_serializer(
+                    "Environment",
+                    {
+                        "clientId": serializers.CharField(),
+                        "environment": serializers.CharField(),
+                        "account": serializers.CharField(),
+                        "scopes": serializers.ListField(child=serializers.CharField()),
+                        "apiKey": serializers.CharField(allow_null=True),
+                    },
+                ),
+            )
+            def get(self, request):
+                return super().get(request)
+
+        return Fixed
