@@ -335,15 +335,15 @@ def request_filter_compile(expressions: list[str]) -> CompiledFilter:
     nodes = []
     for number, expression in enumerate(expressions):
         if not isinstance(expression, str):
-            raise RequestFilterError(f"requestFilter[{number}] must be a string.")
+            raise RequestFilterError(f"requestFilter[{number}]: it must be a string.")
         if "\x00" in expression or not _is_unicode(expression):
             raise RequestFilterError(
-                f"requestFilter[{number}] holds a NUL character or a lone surrogate: "
+                f"requestFilter[{number}]: it holds a NUL character or a lone surrogate: "
                 "send plain UTF-8 text."
             )
         if len(expression) > MAX_EXPRESSION_LENGTH:
             raise RequestFilterError(
-                f"requestFilter[{number}] is longer than {MAX_EXPRESSION_LENGTH} characters."
+                f"requestFilter[{number}]: it is longer than {MAX_EXPRESSION_LENGTH} characters."
             )
         try:
             nodes.append(_Parser(expression).parse())
