@@ -1,5 +1,9 @@
 """API-wide conventions: every error is JSON with a `message` that says what to fix."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -27,3 +31,20 @@ def _first_error(errors, path: str = "") -> str:
     if isinstance(errors, list) and errors:
         return _first_error(errors[0], path)
     return f"{path}: {errors}" if path else str(errors)
+
+
+def bad_request(request, exception):
+    """Django's own 400 (SuspiciousOperation: too many query parameters, a body too big, a
+    bad Host) as JSON with a message, except in the console, which keeps its HTML page."""
+    if request.path.startswith("/admin/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, TooManyFieldsSent):
+        message = (
+            f"Too many query or form parameters (more than "
+            f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}): send fewer values."
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        message = "The request body is too large: send a smaller one."
+    else:
+        message = "The request is not valid."
+    return JsonResponse({"message": message}, status=400)

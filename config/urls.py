@@ -4,6 +4,9 @@ from django.urls import include, path
 from accounts import api as accounts_api
 from config import health
 
+# Django's own 400s (too many parameters, a body too big) answer JSON outside the console.
+handler400 = "config.api.bad_request"
+
 admin.site.site_header = "Notification log"
 admin.site.site_title = "Notification log"
 admin.site.index_title = "Console"

@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -63,6 +64,11 @@ def _errors(status_codes: dict[int, str]) -> dict:
     }
 
 
+# A query string longer than the server's limit (gunicorn: 4,094 bytes a request line) is
+# refused by the server itself, before the API, and not as JSON.
+TOO_LONG = {
+    414: OpenApiResponse(description="The query string is too long: send fewer values per request.")
+}
 ERRORS = _errors(
     {
         400: "Bad input: `message` names the field and what to send instead.",
@@ -87,6 +93,9 @@ class LogsAPIView(APIView):
     # Parameters this view accepts in the query string; anything else is a typo to report.
     query_serializer: type[serializers.Serializer] | None = None
     content_negotiation_class = _IgnoreFormatParameter
+    # JSON bodies only: NotificationAPI's SDKs send JSON, and a form-encoded body would make
+    # an empty field mean "absent" instead of a 400.
+    parser_classes = [JSONParser]
 
     def handle_exception(self, exc):
         if isinstance(exc, BadRequest):
@@ -101,6 +110,10 @@ class LogsAPIView(APIView):
                 f"{unknown[0]}: unknown query parameter; this endpoint takes "
                 f"{', '.join(sorted(known))}."
             )
+        for name, values in request.query_params.lists():
+            if "" in values:
+                # DRF would read an empty value as "absent"; say so rather than guess.
+                raise BadRequest(f"{name}: empty value; give a value or leave {name} out.")
         query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return query.validated_data
@@ -129,7 +142,7 @@ candidates: keep following it."""
         summary="List notification logs",
         description=LIST_DESCRIPTION,
         parameters=[LogListQuery],
-        responses={200: LogPageSerializer, **ERRORS},
+        responses={200: LogPageSerializer, **ERRORS, **TOO_LONG},
         examples=[examples.LOG_PAGE, examples.BAD_STATUS],
         tags=["logs"],
     )
@@ -174,7 +187,7 @@ class LogListView(LogsAPIView):
             UserLogListQuery,
             OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="Your user id."),
         ],
-        responses={200: LogPageSerializer, **ERRORS},
+        responses={200: LogPageSerializer, **ERRORS, **TOO_LONG},
         examples=[examples.LOG_PAGE],
         tags=["logs"],
     )
@@ -237,6 +250,7 @@ class LogDetailView(LogsAPIView):
                 examples=[examples.EXPORT_CSV],
             ),
             **ERRORS,
+            **TOO_LONG,
         },
         tags=["logs"],
     )

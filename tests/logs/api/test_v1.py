@@ -203,6 +203,8 @@ def test_export_of_more_rows_than_a_chunk_is_complete(api, environment):
         ("stauts=failure", "stauts"),
         ("userId=a%00b", "userId"),
         ("format=csv", "format"),  # only the export takes a format
+        ("email=", "email"),
+        ("status=failure&status=", "status"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, query, names):
