@@ -1,6 +1,14 @@
 """What the logs API answers. Field names are camelCase, as NotificationAPI's wire protocol
 and /api/v1/environment spell them; times are ISO 8601 UTC in /api/v1 and epoch milliseconds
-in NotificationAPI's logs/query, as its SDKs expect."""
+in NotificationAPI's logs/query, as its SDKs expect.
+
+The serializers below describe every answer (drf-spectacular reads them for the schema). The
+two hot paths, a page of the list and a page of logs/query (up to 1,000 records), are built by
+the plain functions at the end instead, about ten times faster than DRF serializers; a test
+checks that both give the same answer for the same notifications.
+"""
+
+from datetime import datetime
 
 from rest_framework import serializers
 
@@ -133,3 +141,58 @@ class LogQueryResponseSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     message = serializers.CharField(help_text="What is wrong and how to fix it.")
+
+
+# -- the hot paths, without DRF's per-field machinery -------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    # DRF's DateTimeField format: ISO 8601, UTC as "Z".
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def log_summary(notification) -> dict:
+    """LogSerializer's answer for one notification (with `api_deliveries` set)."""
+    return {
+        "trackingId": str(notification.id),
+        "type": notification.notification_type,
+        "userId": notification.user_id,
+        "email": notification.email,
+        "number": notification.number,
+        "status": notification.status,
+        "createdAt": _iso(notification.created_at),
+        "updatedAt": _iso(notification.updated_at),
+        "deliveries": [
+            {"channel": d.channel, "state": d.state, "stateDetail": d.state_detail}
+            for d in notification.api_deliveries
+        ],
+    }
+
+
+def _record_event(event) -> dict:
+    return {
+        "type": EventKind(event.kind).label,
+        "subType": (
+            EventSubKind(event.sub_kind).label.split(" - ", 1)[-1] if event.sub_kind else None
+        ),
+        "channel": CHANNEL_WIRE_NAMES.get(event.channel),
+        "time": _epoch_ms(event.occurred_at),
+        "detail": event.detail,
+    }
+
+
+def log_record(notification, *, client_id: str) -> dict:
+    """LogRecordSerializer's answer for one notification (with `api_deliveries` and
+    `api_timeline` set)."""
+    return {
+        "trackingId": str(notification.id),
+        "notificationId": notification.notification_type,
+        "userId": notification.user_id,
+        "envId": client_id,
+        "channels": [CHANNEL_WIRE_NAMES[d.channel] for d in notification.api_deliveries],
+        "status": notification.status,
+        "request": notification.request,
+        "createdAt": _epoch_ms(notification.created_at),
+        "events": [_record_event(event) for event in notification.api_timeline],
+    }

@@ -40,7 +40,8 @@ from logs.api.serializers import (
     LogDetailSerializer,
     LogPageSerializer,
     LogQueryResponseSerializer,
-    LogRecordSerializer,
+    log_record,
+    log_summary,
 )
 from logs.api.throttling import CredentialRateThrottle
 from logs.models import Notification
@@ -165,9 +166,10 @@ class LogListView(LogsAPIView):
         query = self.validated_query(request)
         page = self.search(request, query)
         token = cursor_token(environment_id=request.auth.environment.pk, cursor=page.next_cursor)
-        body = LogPageSerializer(
-            {"results": _with_details(page, timeline=False), "next": token}
-        ).data
+        body = {
+            "results": [log_summary(n) for n in _with_details(page, timeline=False)],
+            "next": token,
+        }
         response = Response(body)
         if token:
             params = {k: v for k, v in request.query_params.lists() if k != "cursor"}
@@ -306,11 +308,10 @@ class LogQueryView(LogsAPIView):
         )
         page = self.search(environment.pk, search)
         answer = {
-            "logs": LogRecordSerializer(
-                _with_details(page, timeline=True),
-                many=True,
-                context={"client_id": environment.client_id},
-            ).data
+            "logs": [
+                log_record(n, client_id=environment.client_id)
+                for n in _with_details(page, timeline=True)
+            ]
         }
         token = cursor_token(environment_id=environment.pk, cursor=page.next_cursor)
         if token:
