@@ -219,6 +219,9 @@ LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
 LOGS_API_THROTTLE_CACHE = "default"
 # LOGS_API_MAX_DATE_RANGE_DAYS: the longest date range one logs API request may cover.
 LOGS_API_MAX_DATE_RANGE_DAYS = env.int("LOGS_API_MAX_DATE_RANGE_DAYS", default=31)
+# LOGS_API_QUERY_TIMEOUT_MS: the longest a logs/query search with a requestFilter may run in
+# PostgreSQL; past it the caller gets a 400 asking to narrow the search.
+LOGS_API_QUERY_TIMEOUT_MS = env.int("LOGS_API_QUERY_TIMEOUT_MS", default=10_000)
 
 # The cache: Redis at REDIS_URL (shared by every process: the API's rate limits count there),
 # else this process's memory (development without Redis).
@@ -307,7 +310,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
-    "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS",
+    "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
 
 
@@ -329,6 +332,8 @@ def _check_setting_names() -> None:
 _check_setting_names()
 if LOG_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("LOG_RETENTION_DAYS must be at least 1 (days of logs kept).")
+if LOGS_API_QUERY_TIMEOUT_MS < 1:
+    raise environ.ImproperlyConfigured("LOGS_API_QUERY_TIMEOUT_MS must be at least 1.")
 if LOGS_API_MAX_DATE_RANGE_DAYS < 1:
     raise environ.ImproperlyConfigured("LOGS_API_MAX_DATE_RANGE_DAYS must be at least 1.")
 if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGS_API_THROTTLE_RATE):

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Cast
+from psycopg.errors import QueryCanceled
 
 from logs.api.query_filter import CompiledFilter
 from logs.models import Delivery, Event, Notification
@@ -85,11 +87,30 @@ def log_page(
         queryset = queryset.filter(
             TupleLessThan(Tuple(F("created_at"), F("id")), (after.created_at, after.id))
         )
-    rows = list(queryset[: limit + 1])
+    rows = _bounded(queryset[: limit + 1])
     if len(rows) > limit:
         last = rows[limit - 1]
         return NotificationPage(rows[:limit], Cursor(last.created_at, last.id))
     return NotificationPage(rows, None)
+
+
+class SearchTooSlow(Exception):
+    """A requestFilter search ran past LOGS_API_QUERY_TIMEOUT_MS."""
+
+
+def _bounded(queryset) -> list:
+    # A requestFilter no index answers is checked row by row over the date range: bound it,
+    # so one broad query cannot hold a connection and a core for minutes.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SET LOCAL statement_timeout = %s", [str(settings.LOGS_API_QUERY_TIMEOUT_MS)]
+            )
+            return list(queryset)
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, QueryCanceled):
+            raise SearchTooSlow from None
+        raise
 
 
 def _same_notifications(notifications: list[Notification]) -> Q:

@@ -1,6 +1,7 @@
 """The logs API: /api/v1/logs… (REST, `read` scope) and NotificationAPI's
 POST /{clientId}/logs/query. Each view validates its input, calls one selector and answers."""
 
+import functools
 from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
@@ -34,7 +35,7 @@ from logs.api.params import (
     page_cursor,
     v1_filters,
 )
-from logs.api.search import log_page, page_deliveries, page_events
+from logs.api.search import SearchTooSlow, log_page, page_deliveries, page_events
 from logs.api.serializers import (
     ErrorSerializer,
     LogDetailSerializer,
@@ -88,6 +89,11 @@ class _IgnoreFormatParameter(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+@functools.cache
+def _parameter_names(query_serializer: type[serializers.Serializer]) -> frozenset[str]:
+    return frozenset(query_serializer().fields)
+
+
 class LogsAPIView(APIView):
     permission_classes = [IsAuthenticated, scope_required("read")]
     throttle_classes = [CredentialRateThrottle]
@@ -104,7 +110,7 @@ class LogsAPIView(APIView):
         return super().handle_exception(exc)
 
     def validated_query(self, request) -> dict:
-        known = set(self.query_serializer().fields)
+        known = _parameter_names(self.query_serializer)
         unknown = sorted(set(request.query_params) - known)
         if unknown:
             raise BadRequest(
@@ -322,10 +328,17 @@ class LogQueryView(LogsAPIView):
     def search(environment_id: int, search: LogSearch) -> NotificationPage:
         if not search.visible:
             return NotificationPage()
-        return log_page(
-            environment_id=environment_id,
-            filters=search.filters,
-            request_filter=search.request_filter,
-            after=search.after,
-            limit=search.limit,
-        )
+        try:
+            return log_page(
+                environment_id=environment_id,
+                filters=search.filters,
+                request_filter=search.request_filter,
+                after=search.after,
+                limit=search.limit,
+            )
+        except SearchTooSlow:
+            raise BadRequest(
+                "requestFilter: the search took too long over this date range; narrow "
+                "dateRangeFilter or add filters (userFilter, notificationFilter, trackingIds), "
+                "or use an equality on a request property (it is answered from an index)."
+            ) from None

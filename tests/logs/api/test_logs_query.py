@@ -211,3 +211,25 @@ def test_another_environment_never_sees_these_logs(environment, other_environmen
     response = other.post(f"/{environment.client_id}/logs/query", {}, format="json")
     assert response.status_code == 401
     assert "another environment" in response.json()["message"]
+
+
+def test_a_request_filter_search_past_the_time_limit_is_a_400(api, environment, settings):
+    import uuid as uuid_
+
+    from logs.models import Notification
+
+    Notification.objects.bulk_create(
+        Notification(
+            id=uuid_.uuid4(), environment=environment, notification_type="bulk",
+            user_id=f"u{n}", request={"mergeTags": {"code": f"code-{n:06d}"}},
+            created_at=T0 + timedelta(seconds=n), updated_at=T0,
+        )
+        for n in range(20_000)
+    )  # fmt: skip
+    body = {"requestFilter": ['request.mergeTags.code = "*-nothing"']}
+    settings.LOGS_API_QUERY_TIMEOUT_MS = 1
+    response = query(api, environment, body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("requestFilter: the search took too long")
+    settings.LOGS_API_QUERY_TIMEOUT_MS = 60_000
+    assert tracking_ids(query(api, environment, body)) == []
