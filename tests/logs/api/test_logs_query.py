@@ -88,6 +88,8 @@ def test_tracking_ids_dates_and_env_id(api, environment, logs):
     assert tracking_ids(query(api, environment, {"dateRangeFilter": dates})) == expect(logs, 2, 1)
     body = {"envIdFilter": [environment.client_id, "someoneelse0000000000000000"]}
     assert len(tracking_ids(query(api, environment, body))) == 4
+    body = {"envIdFilter": ["someoneelse0000000000000000"]}
+    assert tracking_ids(query(api, environment, body)) == []
     body = {"requestFilter": [f'trackingId = "{str(logs[3].id).upper()}"']}
     assert tracking_ids(query(api, environment, body)) == expect(logs, 3)
 
