@@ -1,11 +1,38 @@
+import secrets
 from functools import reduce
 
 from django.contrib import admin, messages
-from django.http import Http404
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 
 from accounts.models import Account, ApiKey, Environment, Membership
-from accounts.selectors import MANAGER_ROLES, account_list_for_user, environment_list_for_user
+from accounts.selectors import (
+    MANAGER_ROLES,
+    account_list_for_user,
+    account_roles_for_user,
+    environment_list_for_user,
+    member_is_manageable_by,
+    member_list_for_user,
+    role_manages,
+)
 from accounts.services import api_key_issue, api_key_revoke, environment_secret_issue
+
+
+def _lookup_target(model, lookup: str):
+    """The model a `__`-separated lookup from `model` leads to ("pk": the model itself)."""
+    if lookup == "pk":
+        return model
+    for name in lookup.split("__"):
+        field = model._meta.get_field(name)  # FieldDoesNotExist on a typo
+        if field.related_model is None:
+            raise FieldDoesNotExist(f"{model.__name__}.{name} is not a relation")
+        model = field.related_model
+    return model
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -14,12 +41,55 @@ class TenantScopedAdmin(admin.ModelAdmin):
     exist: never a redirect or a 403 that would confirm it exists.
 
     Set `environment_path` (the lookup from the model to its Environment) or `account_path`
-    (to its Account) and the list holds only rows of the user's accounts. Django's model
-    permissions say what a user may do at all; the role says where: only an account's owners
-    and admins (MANAGER_ROLES) change, delete or add its rows, others see them read-only."""
+    (to its Account; "pk" on Account itself) and the list holds only rows of the user's
+    accounts. Django's model permissions say what a user may do at all; the role says where:
+    only an account's owners and admins (MANAGER_ROLES) change, delete or add its rows, others
+    see them read-only.
+
+    Scoping fails closed: an admin that names neither path (nor sets `not_tenant_data`, for a
+    model that belongs to no tenant) stops start-up instead of listing every tenant's rows."""
 
     environment_path: str | None = None
     account_path: str | None = None
+    # True only for a model that holds no tenant's data; say why next to it.
+    not_tenant_data: bool = False
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        # Admins are built when the admin site is set up (django.setup()), so a forgotten
+        # path stops every process at start-up: web, worker and manage.py alike.
+        self._check_tenant_path()
+
+    def _check_tenant_path(self) -> None:
+        name = f"{type(self).__name__} (admin of {self.model._meta.label})"
+        paths = {
+            "environment_path": (self.environment_path, Environment),
+            "account_path": (self.account_path, Account),
+        }
+        named = {attribute: value for attribute, value in paths.items() if value[0]}
+        if self.not_tenant_data:
+            if named:
+                raise ImproperlyConfigured(
+                    f"{name} sets not_tenant_data and {', '.join(named)}: choose one."
+                )
+            return
+        if len(named) != 1:
+            raise ImproperlyConfigured(
+                f"{name} must set exactly one of environment_path (the lookup from the model to "
+                "its Environment) or account_path (to its Account, 'pk' on Account itself), or "
+                "not_tenant_data = True for a model that belongs to no tenant. Without it the "
+                "console would show every tenant's rows."
+            )
+        [(attribute, (lookup, expected))] = named.items()
+        try:
+            target = _lookup_target(self.model, lookup)
+        except FieldDoesNotExist as exc:
+            target = f"nothing ({exc})"
+        if target is not expected:
+            raise ImproperlyConfigured(
+                f"{name}.{attribute} = {lookup!r} must lead from {self.model.__name__} to "
+                f"{expected.__name__}; it leads to {getattr(target, '__name__', target)}."
+            )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -29,7 +99,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if self.account_path:
             accounts = account_list_for_user(user=request.user)
             return queryset.filter(**{f"{self.account_path}__in": accounts})
-        return queryset
+        if self.not_tenant_data:
+            return queryset
+        # Unreachable after __init__'s check; here so a later edit cannot fail open.
+        raise ImproperlyConfigured(f"{type(self).__name__} names no tenant path.")
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -46,26 +119,27 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def account_lookup(self) -> str:
-        """The lookup from this model to its Account ("" for Account itself)."""
+        """The lookup from this model to its Account ("pk" for Account itself)."""
         if self.environment_path:
             return f"{self.environment_path}__account"
         return self.account_path or ""
 
+    def account_of(self, obj) -> Account:
+        lookup = self.account_lookup()
+        return obj if lookup == "pk" else reduce(getattr, lookup.split("__"), obj)
+
     def managed(self, request, queryset):
         """The rows of `queryset` in accounts the user manages."""
-        if request.user.is_superuser:
+        if request.user.is_superuser or self.not_tenant_data:
             return queryset
         accounts = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
-        lookup = self.account_lookup()
-        return queryset.filter(**{f"{lookup}__in" if lookup else "pk__in": accounts})
+        return queryset.filter(**{f"{self.account_lookup()}__in": accounts})
 
     def _manages(self, request, obj) -> bool:
-        if request.user.is_superuser:
+        if request.user.is_superuser or self.not_tenant_data:
             return True
-        path = self.account_lookup()
-        account = reduce(getattr, path.split("__"), obj) if path else obj
         managed = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
-        return managed.filter(pk=account.pk).exists()
+        return managed.filter(pk=self.account_of(obj).pk).exists()
 
     def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
@@ -83,11 +157,58 @@ class TenantScopedAdmin(admin.ModelAdmin):
             )
 
 
+class ShowsSecretOnce(admin.ModelAdmin):
+    """Shows a new secret once, on a page of its own, never in a Django message: messages
+    live in a cookie (the default storage), where a secret would sit readable in the browser
+    and in any proxy's logs. The secret waits in the server-side session under a one-time
+    token; the page takes it out as it shows it, with Cache-Control: no-store."""
+
+    SESSION_PREFIX = "accounts.secret_once."
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_secret_once"
+        view = self.admin_site.admin_view(self.secret_once_view)
+        return [path("secret/<str:token>/", view, name=name), *super().get_urls()]
+
+    def secret_keep(self, request, *, title: str, secrets_shown: list[tuple[str, str]]) -> str:
+        """Keep (label, secret) pairs for one showing and return the page's address."""
+        token = secrets.token_urlsafe(16)
+        request.session[self.SESSION_PREFIX + token] = {"title": title, "secrets": secrets_shown}
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_secret_once"
+        # On the request, so response_add can send the browser to the page after an add.
+        request.secret_once_url = reverse(name, args=[token])
+        return request.secret_once_url
+
+    def response_add(self, request, obj, post_url_continue=None):
+        url = getattr(request, "secret_once_url", None)
+        if url:
+            return HttpResponseRedirect(url)
+        return super().response_add(request, obj, post_url_continue)
+
+    def secret_once_view(self, request, token: str):
+        shown = request.session.pop(self.SESSION_PREFIX + token, None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": shown["title"] if shown else "Secret no longer available",
+            "secrets_shown": shown["secrets"] if shown else None,
+            "changelist_url": reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+            ),
+        }
+        response = TemplateResponse(
+            request, "admin/accounts/secret_once.html", context, status=200 if shown else 410
+        )
+        add_never_cache_headers(response)  # includes no-store: no cache keeps a copy
+        return response
+
+
 @admin.register(Account)
 class AccountAdmin(TenantScopedAdmin):
     list_display = ["name", "plan_monthly_limit", "created_at"]
     search_fields = ["name"]
     show_full_result_count = False
+    account_path = "pk"
 
     def get_queryset(self, request):
         return account_list_for_user(user=request.user)
@@ -100,7 +221,7 @@ class AccountAdmin(TenantScopedAdmin):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(TenantScopedAdmin):
+class EnvironmentAdmin(ShowsSecretOnce, TenantScopedAdmin):
     list_display = ["name", "account", "client_id", "created_at"]
     list_select_related = ["account"]
     search_fields = ["name", "=client_id"]
@@ -113,27 +234,30 @@ class EnvironmentAdmin(TenantScopedAdmin):
         secret = None if change else environment_secret_issue(environment=obj, save=False)
         super().save_model(request, obj, form, change)
         if secret:
-            messages.warning(
+            self.secret_keep(
                 request,
-                f"Client id {obj.client_id}, client secret {secret}. Copy the secret now: it is "
-                "stored encrypted and will not be shown again.",
+                title=f"Environment {obj} created",
+                secrets_shown=[(f"Client secret of client id {obj.client_id}", secret)],
             )
 
     @admin.action(description="Rotate client secret (the old one stops working)")
     def rotate_client_secret(self, request, queryset):
         managed = self.managed(request, queryset)
         self.skipped_message(request, queryset.count() - managed.count())
-        for environment in managed:
-            secret = environment_secret_issue(environment=environment)
-            messages.warning(
-                request,
-                f"New client secret for {environment}: {secret}. Copy it now: it will not be "
-                "shown again.",
+        rotated = [
+            (f"New client secret of {environment} (client id {environment.client_id})",
+             environment_secret_issue(environment=environment))
+            for environment in managed
+        ]  # fmt: skip
+        if rotated:
+            return HttpResponseRedirect(
+                self.secret_keep(request, title="Client secrets rotated", secrets_shown=rotated)
             )
+        return None
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(TenantScopedAdmin):
+class ApiKeyAdmin(ShowsSecretOnce, TenantScopedAdmin):
     list_display = ["prefix", "name", "environment", "scopes", "created_at", "last_used_at",
                     "revoked_at"]  # fmt: skip
     list_select_related = ["environment__account"]
@@ -150,10 +274,10 @@ class ApiKeyAdmin(TenantScopedAdmin):
         plain = None if change else api_key_issue(api_key=obj)
         super().save_model(request, obj, form, change)
         if plain:
-            messages.warning(
+            self.secret_keep(
                 request,
-                f"API key {plain}. Copy it now: only its hash is stored and it will not be "
-                "shown again.",
+                title=f"API key {obj.prefix}… created",
+                secrets_shown=[(f"API key for {obj.environment}", plain)],
             )
 
     @admin.action(description="Revoke selected keys")
@@ -174,3 +298,75 @@ class MembershipAdmin(TenantScopedAdmin):
     account_path = "account"
     # A dropdown would list every user of every tenant: the user is entered by id instead.
     raw_id_fields = ["user"]
+
+    def _manages(self, request, obj) -> bool:
+        # Beyond managing the account: only its owners touch an owner's membership.
+        if not super()._manages(request, obj):
+            return False
+        if request.user.is_superuser:
+            return True
+        role = account_roles_for_user(user=request.user).get(obj.account_id)
+        return role_manages(manager_role=role, member_role=obj.role)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        viewer = request.user
+
+        class MembershipForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                account, role = cleaned.get("account"), cleaned.get("role")
+                if viewer.is_superuser or not (account and role):
+                    return cleaned
+                manager_role = account_roles_for_user(user=viewer).get(account.pk)
+                if not role_manages(manager_role=manager_role, member_role=role):
+                    self.add_error(
+                        "role",
+                        f"Only an owner of {account} can make someone an owner: choose admin, "
+                        "support or viewer, or ask an owner.",
+                    )
+                return cleaned
+
+        return MembershipForm
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ConsoleUserAdmin(UserAdmin):
+    """Django's user admin, scoped like the rest of the console: staff see the members of their
+    accounts (another tenant's user answers 404), superusers everyone. A member is changed or
+    removed only by someone who manages every account they belong to (an admin never an
+    owner); only superusers create users (a new user belongs to no account yet, so no one
+    else could see it) or grant superuser status, groups and permissions."""
+
+    show_full_result_count = False
+    PRIVILEGE_FIELDS = ["is_superuser", "groups", "user_permissions"]
+
+    def get_queryset(self, request):
+        return member_list_for_user(user=request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No user with this id in your accounts.")
+        return obj
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        return [*readonly, *self.PRIVILEGE_FIELDS]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or member_is_manageable_by(user=request.user, member=obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or member_is_manageable_by(user=request.user, member=obj))

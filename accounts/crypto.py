@@ -15,6 +15,11 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(key.encode()) for key in settings.SECRETS_ENCRYPTION_KEYS])
 
 
+def _newest_fernet() -> Fernet:
+    # Not cached: used only by rotation, and it must follow the settings as _fernet does.
+    return Fernet(settings.SECRETS_ENCRYPTION_KEYS[0].encode())
+
+
 def secret_encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
@@ -27,6 +32,29 @@ def secret_decrypt(token: str) -> str:
             "Cannot decrypt a stored secret: SECRETS_ENCRYPTION_KEY does not include the key "
             "it was encrypted with."
         ) from exc
+
+
+def _decrypts(fernet: Fernet | MultiFernet, token: str) -> bool:
+    try:
+        fernet.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def secret_is_readable(token: str) -> bool:
+    """Some configured key decrypts it."""
+    return _decrypts(_fernet(), token)
+
+
+def secret_is_current(token: str) -> bool:
+    """The newest key (the first of SECRETS_ENCRYPTION_KEY) decrypts it."""
+    return _decrypts(_newest_fernet(), token)
+
+
+def secret_reencrypt(token: str) -> str:
+    """The same secret encrypted under the newest key (any configured key may read `token`)."""
+    return _fernet().rotate(token.encode()).decode()
 
 
 def secret_hash(secret: str) -> str:

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.crypto import secret_encrypt, secret_hash
+from accounts.crypto import (
+    secret_encrypt,
+    secret_hash,
+    secret_is_current,
+    secret_is_readable,
+    secret_reencrypt,
+)
 from accounts.models import Account, ApiKey, Environment
 
 
@@ -73,3 +79,40 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+@dataclass(frozen=True)
+class SecretsReencrypted:
+    """What environment_secrets_reencrypt did: counts only, never a secret."""
+
+    reencrypted: int
+    already_current: int
+
+
+class SecretsUnreadable(ValueError):
+    pass
+
+
+@transaction.atomic
+def environment_secrets_reencrypt() -> SecretsReencrypted:
+    """Re-encrypt every environment's client secret under the newest key of
+    SECRETS_ENCRYPTION_KEY, so the older keys can be removed. Idempotent. All or nothing: if a
+    secret cannot be read with any configured key, nothing is written."""
+    # Locked so a rotation in the console cannot be overwritten by the old secret.
+    environments = list(
+        Environment.objects.select_for_update().only("pk", "client_secret_encrypted").order_by("pk")
+    )
+    unreadable = [e.pk for e in environments if not secret_is_readable(e.client_secret_encrypted)]
+    if unreadable:
+        raise SecretsUnreadable(
+            f"No key in SECRETS_ENCRYPTION_KEY decrypts the client secret of environment(s) with "
+            f"id {', '.join(map(str, unreadable))}: add the key they were encrypted with (after "
+            "the newest) and run again. Nothing was changed."
+        )
+    stale = [e for e in environments if not secret_is_current(e.client_secret_encrypted)]
+    for environment in stale:
+        environment.client_secret_encrypted = secret_reencrypt(environment.client_secret_encrypted)
+    Environment.objects.bulk_update(stale, ["client_secret_encrypted"], batch_size=500)
+    return SecretsReencrypted(
+        reencrypted=len(stale), already_current=len(environments) - len(stale)
+    )

@@ -135,6 +135,13 @@ SEARCHES = [
         must_find=False,
     ),
     Search(
+        "two_channels",
+        _constant(("sms", "call"), ("email", "in_app"), ("sms", "email")),
+        lambda v: NotificationFilters(channels=list(v)),
+        lambda v: _related(Delivery, channel__in=list(v)),
+        must_find=False,
+    ),
+    Search(
         "event_sub_kind",
         _constant("bounce", "undelivered", "no_answer", "complained"),
         lambda v: NotificationFilters(event_sub_kind=v),

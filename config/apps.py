@@ -1,6 +1,27 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, pre_migrate
+
+
+def _lift_statement_timeout(*, using, **kwargs) -> None:
+    # Migrations may rewrite or index large tables: the web requests' statement limit would
+    # cancel them half-way. Sent once per app; SET is idempotent.
+    from config.db import statement_timeout_lift
+
+    statement_timeout_lift(using=using)
+
+
+def _restore_statement_timeout(*, using, **kwargs) -> None:
+    from config.db import statement_timeout_restore
+
+    statement_timeout_restore(using=using)
 
 
 class ConfigConfig(AppConfig):
     name = "config"
     verbose_name = "Configuration"
+
+    def ready(self) -> None:
+        pre_migrate.connect(_lift_statement_timeout, dispatch_uid="config.lift_statement_timeout")
+        post_migrate.connect(
+            _restore_statement_timeout, dispatch_uid="config.restore_statement_timeout"
+        )

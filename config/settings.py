@@ -52,10 +52,20 @@ SECRET_KEY = (
 # DEBUG: show tracebacks in the browser. Default on in development, always off in production.
 DEBUG = False if PRODUCTION else env.bool("DEBUG", default=not TESTING)
 
-# ALLOWED_HOSTS: comma-separated host names this service answers to.
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
-)
+# ALLOWED_HOSTS: comma-separated host names this service answers to. Required in production,
+# where an empty list would start and then answer 400 to every request.
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.list(
+        "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+    )
+    if host.strip()
+]
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise environ.ImproperlyConfigured(
+        "Set ALLOWED_HOSTS in production: the comma-separated host names this service answers "
+        "to, e.g. ALLOWED_HOSTS=console.example.com (without it every request answers 400)."
+    )
 
 # PUBLIC_BASE_URL: the URL the outside world reaches this service at (scheme and host, no
 # trailing slash). Provider webhook signatures are computed over it, so behind a proxy it must
@@ -76,18 +86,41 @@ LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 # separated, newest first (older keys still decrypt, for rotation). Generate one with
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 # Required in production; in development it is derived from SECRET_KEY.
-SECRETS_ENCRYPTION_KEYS = env.list("SECRETS_ENCRYPTION_KEY", default=[])
+_GENERATE_FERNET_KEY = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+SECRETS_ENCRYPTION_KEYS = [
+    key.strip() for key in env.list("SECRETS_ENCRYPTION_KEY", default=[]) if key.strip()
+]
 if not SECRETS_ENCRYPTION_KEYS:
     if PRODUCTION:
         raise environ.ImproperlyConfigured(
-            'Set SECRETS_ENCRYPTION_KEY to a Fernet key in production: python -c "from '
-            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+            f"Set SECRETS_ENCRYPTION_KEY to a Fernet key in production: {_GENERATE_FERNET_KEY}"
         )
     import base64
 
     SECRETS_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
     ]
+
+
+def _check_fernet_keys(keys: list[str]) -> None:
+    # Checked here, not at the first authentication (which would answer 500): a bad key stops
+    # start-up. The message names the key's position, never its value.
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:  # binascii.Error (bad base64) is a ValueError too
+            raise environ.ImproperlyConfigured(
+                f"SECRETS_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key (32 "
+                "url-safe base64-encoded bytes; keys are comma-separated, newest first). "
+                f"Generate one with: {_GENERATE_FERNET_KEY}"
+            ) from None
+
+
+_check_fernet_keys(SECRETS_ENCRYPTION_KEYS)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -153,6 +186,31 @@ else:
 # DATABASE_CONN_MAX_AGE: seconds a connection is kept open between requests.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# DATABASE_STATEMENT_TIMEOUT, DATABASE_LOCK_TIMEOUT: milliseconds a statement may run, and may
+# wait for a lock, before PostgreSQL cancels it (0: no limit). Sized for web requests: a stuck
+# query or a queue behind a lock fails fast instead of holding a worker. Maintenance that
+# legitimately runs long lifts the statement limit on its own connection
+# (config.db.statement_timeout_lifted; `migrate` does it by itself).
+DATABASE_STATEMENT_TIMEOUT = env.int("DATABASE_STATEMENT_TIMEOUT", default=30_000)
+DATABASE_LOCK_TIMEOUT = env.int("DATABASE_LOCK_TIMEOUT", default=5_000)
+for _name, _value in [
+    ("DATABASE_STATEMENT_TIMEOUT", DATABASE_STATEMENT_TIMEOUT),
+    ("DATABASE_LOCK_TIMEOUT", DATABASE_LOCK_TIMEOUT),
+]:
+    if _value < 0:
+        raise environ.ImproperlyConfigured(f"{_name} is in milliseconds, 0 or more (0: no limit).")
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+# libpq's `options` sets these for the whole session at connect time, before any query.
+_options["options"] = " ".join(
+    filter(
+        None,
+        [
+            _options.get("options", ""),
+            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT}",
+            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT}",
+        ],
+    )
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -310,6 +368,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
 

@@ -3,11 +3,18 @@
 All three tables are range-partitioned by day on the notification's `created_at` (deliveries
 and events carry it as `notification_created_at`), so a notification's rows live in one day
 and retention drops whole days. PostgreSQL requires the partition column in every primary
-key and unique constraint: the database key is (id, created_at) while Django sees `id` alone,
-and relations between the partitioned tables are plain columns (`db_constraint=False`). The
+key and unique constraint: the database key holds the id and the day while Django sees `id`
+alone, and relations between the partitioned tables are plain columns (`db_constraint=False`). The
 tables are created by hand-written SQL in the migrations (logs/partitions.py has the DDL);
 indexes and constraints below are ordinary Django operations that PostgreSQL propagates to
 every partition.
+
+Every primary key and unique constraint also holds `environment_id`, the column the log is
+meant to be distributed by on Citus (which requires it in each of them). It comes last: keys
+are (id, created_at, environment_id) and (id, notification_created_at, environment_id), so a
+lookup by id (and day) is still a range of the primary key index, with no second index to
+keep up. CHECK constraints keep every channel, kind, sub-kind, status and state to the words
+of logs/vocabulary.py, whoever writes the row (COPY, SQL by hand, a future service).
 """
 
 import uuid
@@ -18,6 +25,9 @@ from django.db.models.functions import Lower
 from django.utils.timezone import now
 
 from logs.vocabulary import (
+    REQUEST_LEVEL_SUB_KINDS_BY_KIND,
+    SUB_KINDS_BY_CHANNEL,
+    SUB_KINDS_BY_KIND,
     Channel,
     DeliveryState,
     EventKind,
@@ -30,6 +40,30 @@ from logs.vocabulary import (
 def _newest_first(*leading: str) -> list:
     # Every search index ends with the keyset-pagination order: newest first, id breaks ties.
     return [*leading, models.F("created_at").desc(), models.F("id").desc()]
+
+
+def _one_of(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
+    # Generated from the vocabulary: a new word there shows up as a migration to write.
+    return models.CheckConstraint(condition=models.Q(**{f"{field}__in": choices.values}), name=name)
+
+
+def _sub_kind_fits_kind() -> models.CheckConstraint:
+    fits = models.Q(sub_kind="")
+    for kind, sub_kinds in sorted(SUB_KINDS_BY_KIND.items()):
+        fits |= models.Q(kind=kind, sub_kind__in=sorted(sub_kinds))
+    return models.CheckConstraint(condition=fits, name="event_sub_kind_fits_kind")
+
+
+def _sub_kind_fits_channel(field: str, name: str) -> models.CheckConstraint:
+    # The service refuses "Delivered - Busy" on an email; this keeps a hand-written INSERT or
+    # a bulk load from slipping one in. A blank channel (request-level event) carries only
+    # the sub-kinds a request-level outcome may have.
+    fits = models.Q(**{field: ""}) | models.Q(
+        channel="", **{f"{field}__in": sorted(REQUEST_LEVEL_SUB_KINDS_BY_KIND[EventKind.IGNORED])}
+    )
+    for channel, sub_kinds in sorted(SUB_KINDS_BY_CHANNEL.items()):
+        fits |= models.Q(channel=channel, **{f"{field}__in": sorted(sub_kinds)})
+    return models.CheckConstraint(condition=fits, name=name)
 
 
 class Notification(models.Model):
@@ -59,6 +93,7 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [_one_of("status", NotificationStatus, "notification_status_valid")]
         indexes = [
             models.Index(*_newest_first("environment"), name="notif_env_created"),
             models.Index(*_newest_first("environment", "user_id"), name="notif_env_user"),
@@ -122,9 +157,13 @@ class Delivery(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["notification", "channel", "notification_created_at"],
+                fields=["notification", "channel", "notification_created_at", "environment"],
                 name="delivery_unique_channel",
             ),
+            _one_of("channel", Channel, "delivery_channel_valid"),
+            _one_of("state", DeliveryState, "delivery_state_valid"),
+            _one_of("state_detail", EventSubKind, "delivery_state_detail_valid"),
+            _sub_kind_fits_channel("state_detail", "delivery_state_detail_fits_channel"),
         ]
         indexes = [
             # Webhooks look a delivery up by the provider's id without knowing the tenant.
@@ -191,9 +230,18 @@ class Event(models.Model):
         ordering = ["occurred_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["notification", "dedupe_key", "notification_created_at"],
+                fields=["notification", "dedupe_key", "notification_created_at", "environment"],
                 name="event_unique_dedupe",
             ),
+            _one_of("kind", EventKind, "event_kind_valid"),
+            # Blank: a request-level event (Received, or a Failed/Ignored before any channel).
+            models.CheckConstraint(
+                condition=models.Q(channel="") | models.Q(channel__in=Channel.values),
+                name="event_channel_valid",
+            ),
+            # Also keeps out unknown sub-kinds: each known one belongs to a kind.
+            _sub_kind_fits_kind(),
+            _sub_kind_fits_channel("sub_kind", "event_sub_kind_fits_channel"),
         ]
         indexes = [
             # Kind and sub-kind searches read these newest first. A sub-kind is rare within

@@ -3,13 +3,19 @@
 Every selector takes the tenant (an environment id) and reads newest first with keyset
 pagination on (created_at, id), so page 1,000 costs what page 1 does and nothing counts the
 table. Each filter is served by an index that starts with the environment and ends with the
-newest-first order (see logs/models.py):
+newest-first order (see logs/models.py). `notification_page` chooses one of three strategies:
 
-- notification columns (tracking id, user id, email, phone number, type, status, dates):
+- notification columns only (tracking id, user id, email, phone number, type, status, dates):
   one index scan on logs_notification, stopping after one page;
-- channel, event kind/sub-kind and provider message id live on deliveries and events: their
-  index gives the notification ids newest first (driving), and the page's notifications are
-  then fetched by primary key within the partitions those ids fall in.
+- a channel, event kind/sub-kind or provider message id (on deliveries and events) and at
+  most dates besides: its index gives the notification ids newest first (several channels:
+  one index range each, merged in order), and the page's notifications are fetched by key
+  within the partitions those ids fall in, in the same query;
+- the same with notification filters besides: candidates are read in bounded rounds and
+  checked against the notifications; a page is full unless the matches ran out, or it says
+  that it stopped early and how far back it looked.
+
+Nothing sorts more than a page's worth of rows: tests/logs/test_plans.py checks each plan.
 """
 
 import base64
@@ -18,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Lower
 
 from logs.models import Delivery, Event, Notification
@@ -35,11 +41,11 @@ from logs.vocabulary import (
 
 PAGE_SIZE_MAX = 1000
 EMAIL_PREFIX_MIN = 3
-# A driving scan fetches this many candidate ids per round, times the page size, and gives
-# up after this many rounds when other filters keep rejecting candidates (a short page with a
-# next cursor, never a scan of the whole table).
-_DRIVE_FACTOR = 2
-_DRIVE_ROUNDS = 8
+# A child-driven search whose other filters reject candidates reads this many pages' worth
+# of candidates per round, for at most this many rounds per page: the work a page may cost is
+# bounded, and a page that stopped early says so (NotificationPage.stopped_early).
+_CANDIDATES_PER_ROUND = 4
+SEARCH_BUDGET_ROUNDS = 10
 _KIND_OF_SUB_KIND = {sub: kind for kind, subs in SUB_KINDS_BY_KIND.items() for sub in subs}
 
 
@@ -144,6 +150,12 @@ class NotificationPage:
     notifications: list[Notification] = field(default_factory=list)
     # Set when more rows may follow; pass it back as `after` for the next page.
     next_cursor: Cursor | None = None
+    # A page is full (`limit` rows) unless the matches ran out, or the search used up its
+    # budget: then `stopped_early` is True, the page may be short or even empty, and
+    # `searched_back_to` says how far back it looked (notifications created at or after it
+    # were all examined); `next_cursor` continues from there.
+    stopped_early: bool = False
+    searched_back_to: datetime | None = None
 
 
 def _in_or_eq(name: str, values: Sequence) -> Q:
@@ -208,36 +220,154 @@ def _events(filters: NotificationFilters) -> QuerySet:
 
 
 def _before(cursor: Cursor | None, created: str, id_: str) -> Q:
+    """Rows after the cursor in newest-first order: (created, id) < (cursor.created_at,
+    cursor.id). The first term is the index range, the rest only re-checks the rows that share
+    the cursor's instant, so the plan stays one index range scan."""
     if cursor is None:
         return Q()
-    return Q(TupleLessThan(Tuple(F(created), F(id_)), (cursor.created_at, cursor.id)))
+    return Q(**{f"{created}__lte": cursor.created_at}) & (
+        Q(**{f"{created}__lt": cursor.created_at}) | Q(**{f"{id_}__lt": cursor.id})
+    )
 
 
-def _driving(
+def _driving_branches(
     environment_id: int, filters: NotificationFilters
-) -> tuple[QuerySet | None, NotificationFilters]:
-    """The child-table index that yields this search's notification ids newest first, and
-    the filters left for the notifications themselves; (None, filters) when the notification
-    table's own indexes serve the search best."""
+) -> tuple[list[QuerySet], NotificationFilters] | None:
+    """The child-table index ranges that yield this search's notifications newest first (one
+    per channel when several are asked for: each is one ordered index range, where an IN over
+    them would have to sort), and the filters left for the notifications themselves; None
+    when the notification table's own indexes serve the search best."""
     if filters.tracking_ids:
-        return None, filters  # a handful of primary-key lookups beats any scan
+        return None  # a handful of primary-key lookups beats any scan
     if filters.provider_message_id:
-        driving = Delivery.objects.filter(provider_message_id=filters.provider_message_id)
+        driving = [Delivery.objects.filter(provider_message_id=filters.provider_message_id)]
         rest = replace(filters, provider_message_id="")
     elif filters.event_kind or filters.event_sub_kind:
-        driving = _events(filters)
+        driving = [_events(filters)]
         rest = replace(filters, event_kind="", event_sub_kind="")
     elif filters.channels:
-        driving = Delivery.objects.filter(_in_or_eq("channel", filters.channels))
+        driving = [Delivery.objects.filter(channel=channel) for channel in filters.channels]
         rest = replace(filters, channels=())
     else:
-        return None, filters
-    driving = driving.filter(environment_id=environment_id)
+        return None
+    dates = Q(environment_id=environment_id)
     if filters.created_from:
-        driving = driving.filter(notification_created_at__gte=filters.created_from)
+        dates &= Q(notification_created_at__gte=filters.created_from)
     if filters.created_to:
-        driving = driving.filter(notification_created_at__lt=filters.created_to)
-    return driving.order_by("-notification_created_at", "-notification_id"), rest
+        dates &= Q(notification_created_at__lt=filters.created_to)
+    return [branch.filter(dates) for branch in driving], rest
+
+
+def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int) -> tuple[str, list]:
+    """SQL for the newest `count` distinct (created_at, id) of notifications the branches
+    name, after the cursor, newest first, and its parameters. Each branch reads one index
+    range and stops after `count`; several branches are merged in order (Merge Append), so
+    nothing is sorted and no more than `count` rows per branch are read."""
+    parts, params = [], []
+    for branch in branches:
+        sql, branch_params = (
+            branch.filter(_before(after, "notification_created_at", "notification_id"))
+            .order_by("-notification_created_at", "-notification_id")
+            .values_list("notification_created_at", "notification_id")
+            .distinct()[:count]
+            .query.sql_with_params()
+        )
+        parts.append(f"({sql})")
+        params.extend(branch_params)
+    if len(parts) == 1:
+        return parts[0], params
+    # Django cannot express DISTINCT over a UNION; the SQL is Django's own, values are params.
+    merged = " UNION ALL ".join(parts)
+    return (
+        f'SELECT * FROM ({merged}) AS "merged" ("created_at", "id") '  # noqa: S608
+        f"GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC LIMIT {int(count)}",
+        params,
+    )
+
+
+def _page_from_notifications(
+    environment_id: int, filters: NotificationFilters, after: Cursor | None, limit: int
+) -> NotificationPage:
+    """Strategy 1: every filter is on the notification itself, served by one of its indexes
+    read newest first and stopped after a page."""
+    queryset = notification_queryset(environment_id=environment_id, filters=filters)
+    rows = list(queryset.filter(_before(after, "created_at", "id"))[: limit + 1])
+    return _page(rows, limit)
+
+
+def _page_from_children(
+    environment_id: int, branches: list[QuerySet], after: Cursor | None, limit: int
+) -> NotificationPage:
+    """Strategy 2: the child index decides alone (other than dates, which it applies itself),
+    so every candidate matches. One query reads a page plus one from the child index and
+    fetches those notifications by their full key, which lets PostgreSQL prune partitions
+    while it runs."""
+    sql, params = _candidates_sql(branches, after, limit + 1)
+    # Django has no two-column IN (subquery): a RawSQL of Django's own SQL, values as params.
+    in_page = RawSQL(  # noqa: S611
+        f'("logs_notification"."created_at", "logs_notification"."id") IN ({sql})',
+        params,
+        output_field=BooleanField(),
+    )
+    rows = list(Notification.objects.filter(environment_id=environment_id).filter(in_page))
+    return _page(rows, limit)
+
+
+def _page_from_children_filtered(
+    environment_id: int,
+    branches: list[QuerySet],
+    rest: NotificationFilters,
+    after: Cursor | None,
+    limit: int,
+) -> NotificationPage:
+    """Strategy 3: the child index gives candidates newest first and the notification filters
+    reject some. Candidates are read in rounds of a few pages' worth, up to SEARCH_BUDGET_ROUNDS
+    rounds; a page is full unless the candidates ran out, or it says it stopped early and how
+    far back it looked (its cursor resumes there)."""
+    batch = (limit + 1) * _CANDIDATES_PER_ROUND
+    matched: list[Notification] = []
+    position = after
+    for _ in range(SEARCH_BUDGET_ROUNDS):
+        candidates = _candidates(branches, position, batch)
+        matched.extend(_matching(environment_id, rest, candidates))
+        if candidates:
+            position = Cursor(*candidates[-1])
+        if len(matched) > limit or len(candidates) < batch:
+            return _page(matched, limit)
+    # The budget ran out: resume after the last candidate examined, and say how far back
+    # this page looked when it is short.
+    page = _page(matched, limit)
+    if page.next_cursor is None:
+        page.next_cursor = position
+        page.stopped_early = len(page.notifications) < limit
+        page.searched_back_to = position.created_at
+    return page
+
+
+def _candidates(
+    branches: list[QuerySet], after: Cursor | None, count: int
+) -> list[tuple[datetime, uuid.UUID]]:
+    sql, params = _candidates_sql(branches, after, count)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _matching(
+    environment_id: int, filters: NotificationFilters, candidates: list[tuple[datetime, uuid.UUID]]
+) -> list[Notification]:
+    if not candidates:
+        return []
+    return list(
+        notification_queryset(environment_id=environment_id, filters=filters)
+        .filter(
+            id__in=[notification_id for _, notification_id in candidates],
+            # The partition key: only the partitions of these candidates are read.
+            created_at__gte=candidates[-1][0],
+            created_at__lte=candidates[0][0],
+        )
+        .order_by()  # sorted by _page; lets PostgreSQL probe the keys in any order
+    )
 
 
 def notification_page(
@@ -247,68 +377,20 @@ def notification_page(
     after: Cursor | None = None,
     limit: int = 50,
 ) -> NotificationPage:
-    """One page of the environment's notifications matching `filters`, newest first."""
+    """One page of the environment's notifications matching `filters`, newest first: chooses
+    the strategy that answers from an index and reads about a page of rows."""
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise ValueError(f"The page size must be between 1 and {PAGE_SIZE_MAX} (got {limit}).")
     filters = filters.normalized()
-    driving, rest = _driving(environment_id, filters)
+    driving = _driving_branches(environment_id, filters)
     if driving is None:
-        queryset = notification_queryset(environment_id=environment_id, filters=filters)
-        rows = list(queryset.filter(_before(after, "created_at", "id"))[: limit + 1])
-        return _page(rows, limit)
-    if driving.query.is_empty():
+        return _page_from_notifications(environment_id, filters, after, limit)
+    branches, rest = driving
+    if any(branch.query.is_empty() for branch in branches):
         return NotificationPage()  # e.g. a sub-kind with a kind it does not belong to
-
     if _dates_only(rest):
-        # Every candidate matches: one query reads a page plus one from the child index and
-        # fetches those notifications by their full key (id, created_at), which lets
-        # PostgreSQL prune partitions while it runs.
-        candidates = (
-            driving.filter(_before(after, "notification_created_at", "notification_id"))
-            .values_list("notification_id", "notification_created_at")
-            .distinct()[: limit + 1]
-        )
-        sql, params = candidates.query.sql_with_params()
-        # Django has no two-column IN (subquery); the SQL is Django's own, values are params.
-        in_page = RawSQL(  # noqa: S611
-            f'("logs_notification"."id", "logs_notification"."created_at") IN ({sql})',
-            params,
-            output_field=BooleanField(),
-        )
-        rows = list(Notification.objects.filter(environment_id=environment_id).filter(in_page))
-        return _page(rows, limit)
-
-    # Other filters will reject some candidates: read ahead in rounds.
-    batch = limit * _DRIVE_FACTOR
-    matched: list[Notification] = []
-    position = after
-    for _ in range(_DRIVE_ROUNDS):
-        candidates = list(
-            driving.filter(_before(position, "notification_created_at", "notification_id"))
-            .values_list("notification_created_at", "notification_id")
-            .distinct()[:batch]
-        )
-        if candidates:
-            oldest, newest = candidates[-1][0], candidates[0][0]
-            found = (
-                notification_queryset(environment_id=environment_id, filters=rest)
-                .filter(
-                    id__in=[notification_id for _, notification_id in candidates],
-                    # The partition key: only the partitions of these candidates are read.
-                    created_at__gte=oldest,
-                    created_at__lte=newest,
-                )
-                .order_by()  # sorted below; lets PostgreSQL probe the keys in any order
-            )
-            matched.extend(found)
-            position = Cursor(*candidates[-1])
-        if len(matched) > limit or len(candidates) < batch:
-            return _page(matched, limit)
-    # Other filters rejected most candidates: answer what was found with a cursor at the
-    # last candidate examined, so the next page resumes there instead of scanning on.
-    page = _page(matched, limit)
-    page.next_cursor = position
-    return page
+        return _page_from_children(environment_id, branches, after, limit)
+    return _page_from_children_filtered(environment_id, branches, rest, after, limit)
 
 
 def _dates_only(filters: NotificationFilters) -> bool:

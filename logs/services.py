@@ -1,14 +1,21 @@
 """Writes to the log. One action per state change: the event row, the delivery state and the
 notification status change together, in one transaction, under a row lock on the
 notification, so two workers recording events of one notification at once cannot lose an
-update (each recomputes from every event, after the other's commit)."""
+update (each recomputes from every event, after the other's commit).
+
+`event_record` is a short sequence of named steps: validate everything before anything is
+written, choose the dedupe key, lock the notification, find the same event already recorded,
+upsert the channel's delivery, insert the event, and recompute the delivery's state and the
+notification's status from every event (logs.status holds the rules)."""
 
 import hashlib
 import json
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.db import transaction
@@ -23,7 +30,14 @@ from logs.partitions import (
     partitions_ensure,
 )
 from logs.status import EventFact, delivery_outcome, notification_status
-from logs.vocabulary import EventKind
+from logs.vocabulary import (
+    REQUEST_LEVEL_SUB_KINDS_BY_KIND,
+    REQUEST_OUTCOME_KINDS,
+    SUB_KINDS_BY_CHANNEL,
+    SUB_KINDS_BY_KIND,
+    Channel,
+    EventKind,
+)
 
 # Delivery columns an event may set along the way (the provider's id on Sent, the error on
 # Failed, the rendered content on Sending). Anything else is refused.
@@ -51,6 +65,9 @@ _DELIVERY_SAVED = DELIVERY_FIELDS | {
     "failed_at",
     "updated_at",
 }
+# A notification's creation time as a caller may know it: epoch milliseconds (JavaScript's
+# Date, most JSON APIs) lose the microseconds PostgreSQL keeps, truncated or rounded.
+_CREATED_AT_PRECISION = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,17 @@ class RecordedEvent:
     created: bool
 
 
+# --- the payload hash ---------------------------------------------------------------------------
+
+# Times providers write in their payloads as text: ISO 8601 with an offset ("…T12:00:00Z",
+# "…T13:00:00+01:00") and RFC 2822 (Twilio's `Timestamp`: "Fri, 20 Nov 2026 12:00:00 +0000").
+# A time without an offset names no instant and is left as written.
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)")
+_RFC_2822_TIME = re.compile(
+    r"[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
+)
+
+
 def event_dedupe_key(
     *,
     kind: str,
@@ -71,21 +99,65 @@ def event_dedupe_key(
     source: str,
     payload: Any,
 ) -> str:
-    """A stable key for an event the provider gave no id for: a hash of what it says."""
+    """A stable key for an event the provider gave no id for: a hash of what it says.
+
+    Every time in it is hashed in UTC, the payload's included (datetime objects and time
+    strings with an offset, at any depth): the same instant written in two zones is the same
+    event. An occurred_at in UTC and a payload without times hash as they always did."""
     canonical = json.dumps(
         [
             kind,
             sub_kind,
             channel,
-            occurred_at.isoformat() if occurred_at else None,
+            _utc_text(occurred_at) if occurred_at else None,
             source,
-            payload,
+            _times_mapped(payload, _utc_text, in_text=True),
         ],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
     )
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _times_mapped(value: Any, convert: Callable[[datetime], str], *, in_text: bool) -> Any:
+    """`value` with every datetime in it (at any depth) replaced by `convert(datetime)`, and
+    with `in_text` every string that writes an instant too."""
+    if isinstance(value, Mapping):
+        return {key: _times_mapped(item, convert, in_text=in_text) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_times_mapped(item, convert, in_text=in_text) for item in value]
+    if isinstance(value, datetime):
+        return convert(value)
+    if in_text and isinstance(value, str) and (moment := _time_in_text(value)) is not None:
+        return convert(moment)
+    return value
+
+
+def _time_in_text(text: str) -> datetime | None:
+    try:
+        if _ISO_TIME.fullmatch(text):
+            return datetime.fromisoformat(text)
+        if _RFC_2822_TIME.fullmatch(text):
+            return parsedate_to_datetime(text)
+    except ValueError:  # shaped like a time but not one (a 61st minute): plain text
+        pass
+    return None
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.utcoffset() is None:
+        return moment.isoformat()  # naive: names no instant, so nothing to normalise
+    return moment.astimezone(UTC).isoformat()
+
+
+def _payload_storable(payload: Any) -> Any:
+    # JSON has no datetime: one given inside a payload is stored as ISO 8601, in its own
+    # zone. Strings are kept exactly as the provider wrote them.
+    return _times_mapped(payload, datetime.isoformat, in_text=False)
+
+
+# --- services -----------------------------------------------------------------------------------
 
 
 def notification_create(
@@ -132,32 +204,6 @@ def notification_create(
     return notification
 
 
-def _lock_notification(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
-    queryset = Notification.objects.select_for_update().filter(id=notification_id)
-    if created_at is not None:
-        # The partition key: lets PostgreSQL look in one day's partition only.
-        queryset = queryset.filter(created_at=created_at)
-    return queryset.get()
-
-
-def _delivery_refresh(delivery: Delivery, now: datetime) -> None:
-    events = Event.objects.filter(
-        notification_id=delivery.notification_id,
-        notification_created_at=delivery.notification_created_at,
-        channel=delivery.channel,
-    ).values_list("kind", "sub_kind", "occurred_at", "dedupe_key")
-    outcome = delivery_outcome(
-        (EventFact(kind=k, sub_kind=s, occurred_at=t, key=d) for k, s, t, d in events),
-        reports_delivery=delivery.reports_delivery,
-    )
-    delivery.state = outcome.state
-    delivery.state_detail = outcome.sub_kind
-    delivery.sent_at = outcome.sent_at
-    delivery.delivered_at = outcome.delivered_at
-    delivery.failed_at = outcome.failed_at
-    delivery.updated_at = now
-
-
 def event_record(
     *,
     notification_id: uuid.UUID,
@@ -176,25 +222,32 @@ def event_record(
     """Record one event of a notification, idempotently, and bring its delivery state and
     the notification's status up to date.
 
+    `channel` is a logs.vocabulary.Channel value, and `sub_kind` must fit it
+    (SUB_KINDS_BY_CHANNEL). Without a channel the event belongs to the whole request: its
+    Received, or a request-level Failed (no sub-kind) or Ignored, which decides the status
+    by itself (logs.status.notification_status). `notification_created_at`, when given,
+    narrows the lookup to one day's partition; to the millisecond is precise enough.
+
     The same event twice (same provider event id, else same dedupe key, else same payload
     hash) is recorded once; the second call returns `created=False` and changes nothing.
-    Raises Notification.DoesNotExist when the notification is not (yet) known.
+    Raises ValueError, before anything is written, on input that does not fit, and
+    Notification.DoesNotExist when the notification is not (yet) known.
     """
-    unknown = set(delivery_fields or {}) - DELIVERY_FIELDS
-    if unknown:
-        raise ValueError(
-            f"event_record cannot set {', '.join(sorted(unknown))} on a delivery; allowed: "
-            f"{', '.join(sorted(DELIVERY_FIELDS))}."
-        )
-    if kind != EventKind.RECEIVED and not channel:
-        raise ValueError(f"A {kind!r} event belongs to a channel: pass channel=.")
-    if len(dedupe_key) > _DEDUPE_KEY_MAX:
-        raise ValueError(f"dedupe_key is longer than {_DEDUPE_KEY_MAX} characters.")
     now = timezone.now()
+    _event_validate(
+        kind=kind,
+        sub_kind=sub_kind,
+        channel=channel,
+        occurred_at=occurred_at or now,
+        notification_created_at=notification_created_at,
+        dedupe_key=dedupe_key,
+        delivery_fields=delivery_fields or {},
+    )
+    # The caller's key, else the provider's event id, else a hash of what the event says.
     # WORKAROUND: providers retry a callback with no event id and often no time of their own
     # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
     # it, so a retry recorded later hashes the same.
-    dedupe_key = (
+    dedupe_key = _dedupe_key_fitted(
         dedupe_key
         or (f"{source}:{provider_event_id}" if provider_event_id else "")
         or event_dedupe_key(
@@ -206,65 +259,212 @@ def event_record(
             payload=payload,
         )
     )
-    if len(dedupe_key) > _DEDUPE_KEY_MAX:
-        # A long provider event id: its digest is just as unique and fits the column.
-        dedupe_key = "sha256:" + hashlib.sha256(dedupe_key.encode()).hexdigest()
-    occurred_at = occurred_at or now
-    # Validates kind/sub-kind pairs and the time zone before anything is written.
-    EventFact(kind=kind, sub_kind=sub_kind, occurred_at=occurred_at)
-
     with transaction.atomic():
-        notification = _lock_notification(notification_id, notification_created_at)
-        existing = Event.objects.filter(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            dedupe_key=dedupe_key,
-        ).first()
-        delivery = None
-        if channel:
-            delivery, _ = Delivery.objects.get_or_create(
-                notification_id=notification.id,
-                notification_created_at=notification.created_at,
-                channel=channel,
-                defaults={"environment_id": notification.environment_id, "updated_at": now},
-            )
+        notification = _notification_lock(notification_id, notification_created_at)
+        existing = _event_find(notification, dedupe_key)
+        delivery = _delivery_upsert(notification, channel, now) if channel else None
         if existing is not None:
             return RecordedEvent(notification, delivery, existing, created=False)
-
-        event = Event.objects.create(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            delivery=delivery,
-            environment_id=notification.environment_id,
+        event = _event_insert(
+            notification,
+            delivery,
             kind=kind,
             sub_kind=sub_kind,
             channel=channel,
-            occurred_at=occurred_at,
+            occurred_at=occurred_at or now,
             recorded_at=now,
             source=source,
             provider_event_id=provider_event_id,
             dedupe_key=dedupe_key,
             detail=detail,
-            payload=payload,
+            payload=_payload_storable(payload),
         )
         if delivery is not None:
-            for name, value in (delivery_fields or {}).items():
-                setattr(delivery, name, value)
-            _delivery_refresh(delivery, now)
-            # Updates name the partition key so PostgreSQL touches one partition, not all.
-            Delivery.objects.filter(
-                id=delivery.id, notification_created_at=delivery.notification_created_at
-            ).update(**{name: getattr(delivery, name) for name in _DELIVERY_SAVED})
-
-        states = Delivery.objects.filter(
-            notification_id=notification.id, notification_created_at=notification.created_at
-        ).values_list("state", "reports_delivery")
-        notification.status = notification_status(states)
-        notification.updated_at = now
-        Notification.objects.filter(id=notification.id, created_at=notification.created_at).update(
-            status=notification.status, updated_at=now
-        )
+            _delivery_update(delivery, delivery_fields or {}, now)
+        _notification_recompute(notification, now)
     return RecordedEvent(notification, delivery, event, created=True)
+
+
+# --- event_record's steps -----------------------------------------------------------------------
+
+
+def _event_validate(
+    *,
+    kind: str,
+    sub_kind: str,
+    channel: str,
+    occurred_at: datetime,
+    notification_created_at: datetime | None,
+    dedupe_key: str,
+    delivery_fields: Mapping[str, Any],
+) -> None:
+    """Refuse, before anything is written, what the log cannot hold, saying what to pass."""
+    _delivery_fields_validate(delivery_fields, channel)
+    # The kind, the sub-kind's kind and the time zone, as the status rules will need them.
+    EventFact(kind=kind, sub_kind=sub_kind, occurred_at=occurred_at)
+    if channel:
+        _channel_fit_validate(kind, sub_kind, channel)
+    else:
+        _request_level_validate(kind, sub_kind)
+    if notification_created_at is not None and notification_created_at.utcoffset() is None:
+        raise ValueError(
+            f"notification_created_at {notification_created_at!r} is naive: pass an aware "
+            "datetime (e.g. datetime.fromtimestamp(epoch_ms / 1000, UTC))."
+        )
+    if len(dedupe_key) > _DEDUPE_KEY_MAX:
+        raise ValueError(f"dedupe_key is longer than {_DEDUPE_KEY_MAX} characters.")
+
+
+def _delivery_fields_validate(delivery_fields: Mapping[str, Any], channel: str) -> None:
+    if unknown := set(delivery_fields) - DELIVERY_FIELDS:
+        raise ValueError(
+            f"event_record cannot set {', '.join(sorted(unknown))} on a delivery; allowed: "
+            f"{', '.join(sorted(DELIVERY_FIELDS))}."
+        )
+    if delivery_fields and not channel:
+        raise ValueError(
+            "delivery_fields describe one channel's delivery and an event without a channel "
+            "has none: pass channel=, or put the reason in detail=."
+        )
+
+
+def _channel_fit_validate(kind: str, sub_kind: str, channel: str) -> None:
+    kind, sub_kind, channel = str(kind), str(sub_kind), str(channel)  # enum members print oddly
+    if channel not in SUB_KINDS_BY_CHANNEL:
+        raise ValueError(
+            f"Unknown channel {channel!r}: use one of {_quoted(Channel.values)} "
+            "(logs.vocabulary.Channel), or no channel for an outcome of the whole request."
+        )
+    if sub_kind and sub_kind not in SUB_KINDS_BY_CHANNEL[channel]:
+        owners = [name for name, allowed in SUB_KINDS_BY_CHANNEL.items() if sub_kind in allowed]
+        fitting = SUB_KINDS_BY_KIND.get(kind, frozenset()) & SUB_KINDS_BY_CHANNEL[channel]
+        raise ValueError(
+            f"Sub-kind {sub_kind!r} does not fit channel {channel!r}: it belongs to "
+            f"{_quoted(owners)}. A {kind!r} event on {channel!r} takes "
+            f"{_sub_kind_choices(fitting)} (logs.vocabulary.SUB_KINDS_BY_CHANNEL)."
+        )
+
+
+def _request_level_validate(kind: str, sub_kind: str) -> None:
+    kind, sub_kind = str(kind), str(sub_kind)  # enum members print oddly
+    if kind not in REQUEST_LEVEL_SUB_KINDS_BY_KIND:
+        raise ValueError(
+            f"A {kind!r} event belongs to a channel: pass channel= (one of "
+            f"{_quoted(Channel.values)}). Only {_quoted(REQUEST_LEVEL_SUB_KINDS_BY_KIND)} may "
+            "be recorded without one: they belong to the whole request."
+        )
+    allowed = REQUEST_LEVEL_SUB_KINDS_BY_KIND[kind]
+    if sub_kind and sub_kind not in allowed:
+        owners = [name for name, subs in SUB_KINDS_BY_CHANNEL.items() if sub_kind in subs]
+        raise ValueError(
+            f"Sub-kind {sub_kind!r} names what a channel's provider reported, so it needs "
+            f"channel= ({_quoted(owners)}); a request-level {kind!r} event takes "
+            f"{_sub_kind_choices(allowed)}."
+        )
+
+
+def _quoted(values: Any) -> str:
+    return ", ".join(repr(str(value)) for value in values)
+
+
+def _sub_kind_choices(sub_kinds: frozenset[str]) -> str:
+    if not sub_kinds:
+        return "no sub-kind (sub_kind='')"
+    return f"no sub-kind or one of {_quoted(sorted(sub_kinds))}"
+
+
+def _dedupe_key_fitted(key: str) -> str:
+    if len(key) > _DEDUPE_KEY_MAX:
+        # A long provider event id: its digest is just as unique and fits the column.
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
+    queryset = Notification.objects.select_for_update().filter(id=notification_id)
+    if created_at is not None:
+        # The partition key lets PostgreSQL look in one day's partition only. A caller may
+        # know it to the millisecond only (truncated or rounded), so look within a
+        # millisecond either side: the id decides which row, the time only prunes partitions.
+        queryset = queryset.filter(
+            created_at__gt=created_at - _CREATED_AT_PRECISION,
+            created_at__lt=created_at + _CREATED_AT_PRECISION,
+        )
+    return queryset.get()
+
+
+def _event_find(notification: Notification, dedupe_key: str) -> Event | None:
+    return Event.objects.filter(
+        environment_id=notification.environment_id,
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        dedupe_key=dedupe_key,
+    ).first()
+
+
+def _delivery_upsert(notification: Notification, channel: str, now: datetime) -> Delivery:
+    delivery, _ = Delivery.objects.get_or_create(
+        environment_id=notification.environment_id,
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        channel=channel,
+        defaults={"updated_at": now},
+    )
+    return delivery
+
+
+def _event_insert(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
+    return Event.objects.create(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,
+        delivery=delivery,
+        **columns,
+    )
+
+
+def _delivery_update(delivery: Delivery, fields: Mapping[str, Any], now: datetime) -> None:
+    """Set the caller's delivery fields and the state its events add up to, and save."""
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    events = Event.objects.filter(
+        environment_id=delivery.environment_id,
+        notification_id=delivery.notification_id,
+        notification_created_at=delivery.notification_created_at,
+        channel=delivery.channel,
+    ).values_list("kind", "sub_kind", "occurred_at", "dedupe_key")
+    outcome = delivery_outcome(
+        (EventFact(kind=k, sub_kind=s, occurred_at=t, key=d) for k, s, t, d in events),
+        reports_delivery=delivery.reports_delivery,
+    )
+    delivery.state = outcome.state
+    delivery.state_detail = outcome.sub_kind
+    delivery.sent_at = outcome.sent_at
+    delivery.delivered_at = outcome.delivered_at
+    delivery.failed_at = outcome.failed_at
+    delivery.updated_at = now
+    # Updates name the partition key so PostgreSQL touches one partition, not all.
+    Delivery.objects.filter(
+        id=delivery.id, notification_created_at=delivery.notification_created_at
+    ).update(**{name: getattr(delivery, name) for name in _DELIVERY_SAVED})
+
+
+def _notification_recompute(notification: Notification, now: datetime) -> None:
+    """The status from every channel's state and every request-level outcome."""
+    day = {
+        "environment_id": notification.environment_id,
+        "notification_id": notification.id,
+        "notification_created_at": notification.created_at,
+    }
+    states = Delivery.objects.filter(**day).values_list("state", "reports_delivery")
+    request_outcomes = Event.objects.filter(
+        **day, channel="", kind__in=REQUEST_OUTCOME_KINDS
+    ).values_list("kind", flat=True)
+    notification.status = notification_status(states, request_outcomes=request_outcomes)
+    notification.updated_at = now
+    Notification.objects.filter(id=notification.id, created_at=notification.created_at).update(
+        status=notification.status, updated_at=now
+    )
 
 
 def retention_purge(

@@ -23,6 +23,20 @@ Precedence of the rules, strongest first:
    arrives after Sent leaves the delivery sent).
 
 Engagement (opened, clicked, complained, unsubscribed) is recorded and never changes a state.
+
+A notification's status (`notification_status`) comes from its channels' states and from its
+request-level outcomes: Failed or Ignored events without a channel, recorded when the request
+itself was refused or stopped before any channel was chosen (bad parameters, an unknown type,
+the plan limit). Strongest first:
+
+1. A request-level Failed: failure, whatever the channels say. The request itself was refused,
+   and a Failed without a sub-kind is final.
+2. Any channel that was not ignored failed: failure, even while others are still pending.
+3. Every channel that was not ignored reached the user (delivered, or sent for a provider that
+   never reports delivery): success. This holds vacuously when every channel was ignored, and
+   when there is no channel at all but a request-level Ignored: a request-level Ignored counts
+   exactly as one more ignored channel, so it never changes what the channels decide.
+4. Received otherwise, including no channel and no request-level outcome (not dispatched yet).
 """
 
 from collections.abc import Iterable
@@ -30,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from logs.vocabulary import (
+    REQUEST_OUTCOME_KINDS,
     SUB_KINDS_BY_KIND,
     DeliveryState,
     EventKind,
@@ -181,23 +196,35 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def notification_status(deliveries: Iterable[tuple[str, bool]]) -> str:
-    """A notification's status from (delivery state, provider reports delivery) per channel.
-
-    Failure as soon as any channel that was not ignored failed, even while others are still
-    pending; success when every such channel reached the user; all channels ignored counts as
-    success (the Ignored events say why); received otherwise, including no channels at all.
-    """
+def notification_status(
+    deliveries: Iterable[tuple[str, bool]], *, request_outcomes: Iterable[str] = ()
+) -> str:
+    """A notification's status from (delivery state, provider reports delivery) per channel
+    and the kinds of its request-level outcomes ("failed", "ignored": the kinds of its events
+    without a channel, Received aside); the rules are in the module docstring."""
     channels = [(DeliveryState(state), reports) for state, reports in deliveries]
-    if not channels:
+    outcomes = {_request_outcome(kind) for kind in request_outcomes}
+    if EventKind.FAILED in outcomes:
+        return NotificationStatus.FAILURE
+    if not channels and not outcomes:
         return NotificationStatus.RECEIVED
     attempted = [(state, reports) for state, reports in channels if state != DeliveryState.IGNORED]
     if any(state == DeliveryState.FAILED for state, _ in attempted):
         return NotificationStatus.FAILURE
-    # Vacuously true when every channel was ignored.
+    # Vacuously true when every channel was ignored, or only the request was.
     if all(_reached_user(state, reports) for state, reports in attempted):
         return NotificationStatus.SUCCESS
     return NotificationStatus.RECEIVED
+
+
+def _request_outcome(kind: str) -> EventKind:
+    if kind not in REQUEST_OUTCOME_KINDS:
+        raise ValueError(
+            f"{str(kind)!r} is not a request-level outcome: pass the kinds of the "
+            "notification's events without a channel other than Received "
+            f"({', '.join(repr(k.value) for k in sorted(REQUEST_OUTCOME_KINDS))})."
+        )
+    return EventKind(kind)
 
 
 def _reached_user(state: str, reports_delivery: bool) -> bool:

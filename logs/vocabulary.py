@@ -2,7 +2,8 @@
 
 Labels are exactly what the console shows. A sub-kind belongs to one kind, so its label is
 the full phrase ("Failed - Bounce", "Delivered - No Answer"): a filter or a timeline line reads
-the same everywhere. Plain constants, no database: the status rules import them too.
+the same everywhere; it also fits some channels only (SUB_KINDS_BY_CHANNEL). Plain constants,
+no database: the status rules import them too.
 """
 
 from django.db import models
@@ -101,3 +102,44 @@ def event_label(kind: str, sub_kind: str = "") -> str:
     if sub_kind:
         return EventSubKind(sub_kind).label
     return EventKind(kind).label
+
+
+# Which sub-kinds an event on each channel may carry (an empty sub-kind is always allowed).
+# Bounce and a delivery delay happen to an email, Busy to a call: a sub-kind names what a
+# channel's provider reported, so it must fit the channel as well as the kind
+# (SUB_KINDS_BY_KIND). The reasons a channel is not sent (Ignored) fit every channel.
+_IGNORED_REASONS = SUB_KINDS_BY_KIND[EventKind.IGNORED]
+SUB_KINDS_BY_CHANNEL: dict[str, frozenset[str]] = {
+    Channel.EMAIL: _IGNORED_REASONS
+    | {
+        EventSubKind.BOUNCE,
+        EventSubKind.DELIVERY_DELAY,
+        EventSubKind.OPENED,
+        EventSubKind.CLICKED,
+        EventSubKind.COMPLAINED,
+        EventSubKind.UNSUBSCRIBED,
+    },
+    Channel.SMS: _IGNORED_REASONS | {EventSubKind.UNDELIVERED, EventSubKind.INFRASTRUCTURE},
+    Channel.CALL: _IGNORED_REASONS
+    | {
+        EventSubKind.COMPLETED,
+        EventSubKind.BUSY,
+        EventSubKind.NO_ANSWER,
+        EventSubKind.CANNOT_REACH,
+    },
+    Channel.IN_APP: _IGNORED_REASONS,
+    Channel.PUSH: _IGNORED_REASONS,
+    Channel.WEB_PUSH: _IGNORED_REASONS,
+}
+
+# The kinds an event may have without a channel, each with the sub-kinds it may carry there.
+# Such an event belongs to the whole request: its Received, or an outcome reached before any
+# channel was chosen (bad parameters or an unknown type: Failed with no sub-kind, which has
+# no channel-specific reason; the plan limit or a preference: Ignored).
+REQUEST_LEVEL_SUB_KINDS_BY_KIND: dict[str, frozenset[str]] = {
+    EventKind.RECEIVED: frozenset(),
+    EventKind.FAILED: frozenset(),
+    EventKind.IGNORED: _IGNORED_REASONS,
+}
+# Of those, the outcomes: they decide a notification's status (logs.status.notification_status).
+REQUEST_OUTCOME_KINDS = frozenset({EventKind.FAILED, EventKind.IGNORED})

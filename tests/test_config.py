@@ -12,7 +12,11 @@ from urllib.parse import quote
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
+from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
+from django.db import connection, connections
 from django.test import override_settings
+
+from config.db import statement_timeout_lifted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,6 +125,7 @@ def test_production_profile_passes_check_deploy_without_warnings(redis_url):
         ("SECRETS_ENCRYPTION_KEY", "Set SECRETS_ENCRYPTION_KEY to a Fernet key in production"),
         ("REDIS_URL", "Set REDIS_URL in production"),
         ("PUBLIC_BASE_URL", "Set the PUBLIC_BASE_URL environment variable"),
+        ("ALLOWED_HOSTS", "Set ALLOWED_HOSTS in production"),
     ],
 )
 def test_production_profile_refuses_to_start_without_a_required_setting(redis_url, missing, says):
@@ -167,3 +172,115 @@ def test_production_logs_are_json_lines_on_stdout(redis_url):
     assert entry["logger"] == "x"
     assert entry["message"] == "hello"
     assert "hello" not in result.stderr
+
+
+def test_production_refuses_an_empty_allowed_hosts(redis_url):
+    # Set but empty (ALLOWED_HOSTS= or a stray comma) would start and answer 400 to everything.
+    for value in ("", " , "):
+        result = manage("check", env=production(redis_url, ALLOWED_HOSTS=value))
+
+        assert result.returncode != 0
+        assert "Set ALLOWED_HOSTS in production" in last_line(result.stderr)
+
+
+@pytest.mark.parametrize("profile", ["production", "development"])
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [
+        ("not-a-fernet-key", "key 1 of 1 is not a Fernet key"),
+        (f"{Fernet.generate_key().decode()},c2hvcnQ=", "key 2 of 2 is not a Fernet key"),
+    ],
+    ids=["malformed", "second-of-two-malformed"],
+)
+def test_a_malformed_encryption_key_stops_start_up_saying_how_to_make_one(
+    redis_url, profile, keys, says
+):
+    result = manage(
+        "check", env={**production(redis_url), "APP_PROFILE": profile,
+                      "SECRETS_ENCRYPTION_KEY": keys},
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    message = last_line(result.stderr)
+    assert "ImproperlyConfigured: SECRETS_ENCRYPTION_KEY" in message
+    assert says in message
+    assert "Fernet.generate_key()" in message
+    assert "not-a-fernet-key" not in message and "c2hvcnQ=" not in message
+
+
+# Database session limits
+
+
+def session_setting(connection, name: str) -> str:
+    """The setting in milliseconds, as text ("0": no limit)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setting FROM pg_settings WHERE name = %s", [name])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_new_web_connection_carries_the_statement_and_lock_timeouts():
+    # A connection of its own, as a web worker opens one (the test's connection ran migrate).
+    connection = connections.create_connection("default")
+    try:
+        statement_timeout = session_setting(connection, "statement_timeout")
+        lock_timeout = session_setting(connection, "lock_timeout")
+    finally:
+        connection.close()
+
+    assert int(statement_timeout) == settings.DATABASE_STATEMENT_TIMEOUT > 0
+    assert int(lock_timeout) == settings.DATABASE_LOCK_TIMEOUT > 0
+
+
+def test_default_timeouts_suit_web_requests():
+    result = manage(
+        "shell", "--verbosity", "0", "-c",
+        "from django.conf import settings as s; "
+        "print(s.DATABASE_STATEMENT_TIMEOUT, s.DATABASE_LOCK_TIMEOUT)",
+        env={"DATABASE_STATEMENT_TIMEOUT": None, "DATABASE_LOCK_TIMEOUT": None},
+    )  # fmt: skip
+
+    assert result.stdout.split() == ["30000", "5000"], result.stderr
+
+
+def test_a_statement_past_the_timeout_is_cancelled(redis_url):
+    result = manage(
+        "shell", "--verbosity", "0", "-c",
+        "from django.db import connection\n"
+        "cursor = connection.cursor()\n"
+        "cursor.execute('SHOW lock_timeout'); print('lock', cursor.fetchone()[0])\n"
+        "cursor.execute('SELECT pg_sleep(5)')",
+        env={"DATABASE_STATEMENT_TIMEOUT": "300", "DATABASE_LOCK_TIMEOUT": "1500"},
+    )  # fmt: skip
+
+    assert "lock 1500ms" in result.stdout
+    assert result.returncode != 0
+    assert "canceling statement due to statement timeout" in result.stderr
+
+
+@pytest.mark.django_db
+def test_long_maintenance_lifts_the_statement_timeout_for_its_own_block():
+    before = session_setting(connection, "statement_timeout")
+    with statement_timeout_lifted():
+        assert session_setting(connection, "statement_timeout") == "0"
+        # The lock limit stays: long work still never queues every writer behind it.
+        assert session_setting(connection, "lock_timeout") != "0"
+    assert session_setting(connection, "statement_timeout") == before != "0"
+
+
+@pytest.mark.django_db
+def test_migrate_runs_without_the_statement_timeout_and_restores_it():
+    before = session_setting(connection, "statement_timeout")
+    emit_pre_migrate_signal(verbosity=0, interactive=False, db="default")
+    during = session_setting(connection, "statement_timeout")
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    assert during == "0"
+    assert session_setting(connection, "statement_timeout") == before != "0"
+
+
+def test_a_negative_timeout_is_refused():
+    result = manage("check", env={"DATABASE_LOCK_TIMEOUT": "-1"})
+
+    assert result.returncode != 0
+    assert "DATABASE_LOCK_TIMEOUT is in milliseconds" in last_line(result.stderr)

@@ -20,7 +20,12 @@ LOG_PAGE = OpenApiExample(
     "A page",
     response_only=True,
     status_codes=["200"],
-    value={"results": [_LOG], "next": "MjAyNi0xMS0yNlQwOToxNTowMi4xMjArMDA6MDB8NmYxYzJi:sig"},
+    value={
+        "results": [_LOG],
+        "next": "MjAyNi0xMS0yNlQwOToxNTowMi4xMjArMDA6MDB8NmYxYzJi:sig",
+        "stoppedEarly": False,
+        "searchedBackTo": None,
+    },
 )
 
 BAD_STATUS = OpenApiExample(

@@ -45,6 +45,15 @@ class LogPageSerializer(serializers.Serializer):
     next = serializers.CharField(
         allow_null=True, help_text="Pass as `cursor` for the next page; null on the last."
     )
+    stoppedEarly = serializers.BooleanField(
+        help_text="True when the search used up its budget before filling the page: the page "
+        "may be short (even empty) and `next` continues from where it stopped."
+    )
+    searchedBackTo = serializers.DateTimeField(
+        allow_null=True,
+        help_text="With stoppedEarly: every notification created at or after this time was "
+        "examined.",
+    )
 
 
 class DeliverySerializer(DeliverySummarySerializer):
@@ -146,7 +155,7 @@ class ErrorSerializer(serializers.Serializer):
 # -- the hot paths, without DRF's per-field machinery -------------------------------------------
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     # DRF's DateTimeField format: ISO 8601, UTC as "Z".
     text = moment.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
@@ -161,8 +170,8 @@ def log_summary(notification) -> dict:
         "email": notification.email,
         "number": notification.number,
         "status": notification.status,
-        "createdAt": _iso(notification.created_at),
-        "updatedAt": _iso(notification.updated_at),
+        "createdAt": iso(notification.created_at),
+        "updatedAt": iso(notification.updated_at),
         "deliveries": [
             {"channel": d.channel, "state": d.state, "stateDetail": d.state_detail}
             for d in notification.api_deliveries

@@ -41,6 +41,7 @@ from logs.api.serializers import (
     LogDetailSerializer,
     LogPageSerializer,
     LogQueryResponseSerializer,
+    iso,
     log_record,
     log_summary,
 )
@@ -175,6 +176,8 @@ class LogListView(LogsAPIView):
         body = {
             "results": [log_summary(n) for n in _with_details(page, timeline=False)],
             "next": token,
+            "stoppedEarly": page.stopped_early,
+            "searchedBackTo": iso(page.searched_back_to) if page.searched_back_to else None,
         }
         response = Response(body)
         if token:

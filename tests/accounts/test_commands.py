@@ -5,6 +5,7 @@ import re
 from io import StringIO
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -12,6 +13,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from accounts.models import Account, ApiKey, Environment, Membership
+from tests.accounts.test_crypto import encryption_keys
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +236,56 @@ def test_bootstrap_demo_is_refused_in_production():
     assert "refused in production" in str(excinfo.value)
     assert not Account.objects.filter(name="Demo").exists()
     assert not User.objects.exists()
+
+
+# rotate_secrets: every client secret re-encrypted under the newest key
+
+
+def stored_token(environment) -> str:
+    return Environment.objects.values_list("client_secret_encrypted", flat=True).get(
+        pk=environment.pk
+    )
+
+
+def test_rotate_secrets_moves_every_secret_to_the_newest_key_so_old_keys_can_go():
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with encryption_keys(old):
+        first = EnvironmentFactory(client_secret="first-secret-before-rotation")
+        second = EnvironmentFactory(client_secret="second-secret-before-rotation")
+    with encryption_keys(new):
+        current = EnvironmentFactory(client_secret="already-under-the-new-key")
+    current_token = stored_token(current)
+
+    with encryption_keys(new, old):
+        output = run("rotate_secrets")
+        again = run("rotate_secrets")
+
+    assert "Re-encrypted 2 client secret(s) under the newest key; 1 already were" in output
+    assert "Re-encrypted 0 client secret(s) under the newest key; 3 already were" in again
+    assert stored_token(current) == current_token  # untouched, not re-encrypted again
+    for text in (output, again):
+        assert "secret-before-rotation" not in text and "already-under" not in text
+    # The old key is retired: the new one alone reads every secret.
+    with encryption_keys(new):
+        assert Environment.objects.get(pk=first.pk).client_secret() == (
+            "first-secret-before-rotation"
+        )
+        assert Environment.objects.get(pk=second.pk).client_secret() == (
+            "second-secret-before-rotation"
+        )
+
+
+def test_rotate_secrets_changes_nothing_when_a_secret_is_unreadable():
+    lost, old, new = (Fernet.generate_key().decode() for _ in range(3))
+    with encryption_keys(old):
+        readable = EnvironmentFactory()
+    with encryption_keys(lost):
+        unreadable = EnvironmentFactory()
+    before = stored_token(readable)
+
+    with encryption_keys(new, old), pytest.raises(CommandError) as excinfo:
+        run("rotate_secrets")
+
+    assert f"id {unreadable.pk}" in str(excinfo.value)
+    assert "Nothing was changed" in str(excinfo.value)
+    assert stored_token(readable) == before

@@ -1,5 +1,8 @@
-"""Every support search is an index lookup: the plans of the queries each selector runs, on
-seeded data with fresh statistics, contain no sequential scan of a partition that has rows."""
+"""Every support search is an index lookup that reads about a page: the plans of the queries
+each selector runs, on seeded data with fresh statistics and run for real (EXPLAIN ANALYZE),
+contain no sequential scan of a partition that has rows, no Sort of more than a few pages of
+rows, and no scan that reads more than a few pages of rows (a filter rejecting most of an
+index range counts as reading it)."""
 
 import json
 
@@ -9,7 +12,22 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bench.seed import seed_logs
-from logs.selectors import NotificationFilters, notification_page, notification_timeline
+from logs.models import Delivery
+from logs.selectors import (
+    NotificationFilters,
+    notification_get,
+    notification_page,
+    notification_timeline,
+)
+from logs.services import event_record
+
+PAGE = 50
+# "Far more rows than the page": a node may handle a few pages' worth (a filtered search
+# reads candidates in rounds of a few pages), never the whole match.
+READ_BOUND = 10 * (PAGE + 1)
+# A lookup by key descends one B-tree (a few pages) and reads its row(s).
+LOOKUP_PAGES = 10
+SCANS = {"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Bitmap Index Scan"}
 
 
 @pytest.fixture
@@ -34,16 +52,61 @@ def _rows_in(relation: str) -> float:
         return cursor.fetchone()[0]
 
 
-def _sequential_scans(sql: str) -> list[str]:
+def _explain(sql: str, *, analyze: bool) -> dict:
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        cursor.execute(f"EXPLAIN ({options}) {sql}")
         plan = cursor.fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)
+    return plan[0]["Plan"]
+
+
+def _sequential_scans(sql: str) -> list[str]:
     return [
-        node["Relation Name"]
-        for node in _plan_nodes(plan[0]["Plan"])
+        f"sequential scan of {node['Relation Name']}"
+        for node in _plan_nodes(_explain(sql, analyze=False))
         if node["Node Type"] == "Seq Scan" and _rows_in(node["Relation Name"]) > 0
     ]
+
+
+def _rows_read(node: dict) -> float:
+    # What a node went through, not what it passed on: rows a filter threw away were read too.
+    per_loop = sum(
+        node.get(key, 0)
+        for key in ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck")
+    )
+    return per_loop * node.get("Actual Loops", 1)
+
+
+def _plan_faults(sql: str) -> list[str]:
+    """What in this query's plan, run for real, reads far more than a page or no index."""
+    faults = _sequential_scans(sql)
+    for node in _plan_nodes(_explain(sql, analyze=True)):
+        kind = node["Node Type"]
+        if kind == "Sort":
+            sorted_rows = sum(_rows_read(child) for child in node.get("Plans", []))
+            if sorted_rows > READ_BOUND:
+                faults.append(f"Sort of {sorted_rows:.0f} rows")
+        elif kind in SCANS and _rows_read(node) > READ_BOUND:
+            where = node.get("Relation Name") or node.get("Index Name")
+            faults.append(f"{kind} of {where} reading {_rows_read(node):.0f} rows")
+    return faults
+
+
+def _wide_lookups(sql: str) -> list[str]:
+    """Scans that touch more index and table pages than finding a few rows by key takes. An
+    index whose leading column the query does not name is still used, but read whole: the
+    rows it returns look fine, the pages it reads do not."""
+    faults = []
+    for node in _plan_nodes(_explain(sql, analyze=True)):
+        if node["Node Type"] not in SCANS:
+            continue
+        pages = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+        per_loop = pages / max(node.get("Actual Loops", 1), 1)
+        if per_loop > LOOKUP_PAGES:
+            where = node.get("Index Name") or node.get("Relation Name")
+            faults.append(f"{node['Node Type']} of {where}: {per_loop:.0f} pages")
+    return faults
 
 
 def _searches(sample) -> dict[str, NotificationFilters]:
@@ -59,35 +122,106 @@ def _searches(sample) -> dict[str, NotificationFilters]:
         "type": NotificationFilters(notification_types=[sample.notification_types[0]]),
         "status": NotificationFilters(statuses=["failure"]),
         "channel": NotificationFilters(channels=["sms"]),
+        "two channels": NotificationFilters(channels=["sms", "call"]),
         "event kind": NotificationFilters(event_kind="failed"),
         "event sub-kind": NotificationFilters(event_sub_kind="bounce"),
         "channel and status": NotificationFilters(channels=["email"], statuses=["failure"]),
+        "two channels and status": NotificationFilters(
+            channels=["sms", "call"], statuses=["failure"]
+        ),
         "newest first": NotificationFilters(),
     }
 
 
 @pytest.mark.django_db
-def test_no_search_scans_a_partition_sequentially(seeded):
+def test_every_search_reads_about_a_page_from_an_index(seeded):
     environment_id, sample = seeded
     offenders = {}
     for name, filters in _searches(sample).items():
         with CaptureQueriesContext(connection) as queries:
-            page = notification_page(environment_id=environment_id, filters=filters, limit=50)
+            page = notification_page(environment_id=environment_id, filters=filters, limit=PAGE)
             # Page two too: the keyset condition must keep the index usable.
             if page.next_cursor:
                 notification_page(
-                    environment_id=environment_id, filters=filters, after=page.next_cursor
+                    environment_id=environment_id,
+                    filters=filters,
+                    after=page.next_cursor,
+                    limit=PAGE,
                 )
             if page.notifications:
                 list(notification_timeline(notification=page.notifications[0]))
         assert page.notifications, f"the seeded data has no match for {name}"
-        scans = [scan for query in queries for scan in _sequential_scans(query["sql"])]
-        if scans:
-            offenders[name] = scans
-    assert not offenders, f"sequential scans of partitions with rows: {offenders}"
+        faults = [fault for query in queries for fault in _plan_faults(query["sql"])]
+        if faults:
+            offenders[name] = faults
+    assert not offenders, f"searches reading far more than a page: {offenders}"
+
+
+@pytest.mark.django_db
+def test_lookups_by_id_use_the_primary_key(seeded):
+    """environment_id joined the keys (last): a notification by tracking id, a delivery by
+    the provider's id and event_record's row lock still find their row through an index."""
+    environment_id, sample = seeded
+    with CaptureQueriesContext(connection) as queries:
+        notification = notification_get(
+            environment_id=environment_id, tracking_id=sample.tracking_ids[0]
+        )
+        list(Delivery.objects.filter(provider_message_id=sample.provider_message_ids[0]))
+        event_record(
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            kind="sent",
+            channel="email",
+            source="plan-test",
+        )
+    selects = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert any("FOR UPDATE" in sql for sql in selects), "event_record no longer locks a row"
+    faults = {sql[:150]: _sequential_scans(sql) + _wide_lookups(sql) for sql in selects}
+    assert not any(faults.values()), f"lookups that read more than their rows: {faults}"
+
+
+@pytest.mark.django_db
+def test_the_check_catches_a_lookup_reading_a_whole_index(seeded):
+    """A primary key led by environment_id, looked up by id alone: an index scan returning
+    one row, and every page of the index read to find it."""
+    _, sample = seeded
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE logs_notification DROP CONSTRAINT logs_notification_pkey, "
+            "ADD CONSTRAINT logs_notification_pkey PRIMARY KEY (environment_id, id, created_at)"
+        )
+        cursor.execute("ANALYZE logs_notification")
+    tracking_id = sample.tracking_ids[0]
+    faults = _wide_lookups(f"SELECT * FROM logs_notification WHERE id = '{tracking_id}'")
+    assert any("pkey" in fault for fault in faults), faults
 
 
 @pytest.mark.django_db
 def test_the_check_catches_a_sequential_scan(seeded):
     """The plan walk above is not vacuous: an unindexed search is reported."""
-    assert _sequential_scans("SELECT * FROM logs_notification WHERE timezone = 'Europe/Paris'")
+    assert _plan_faults("SELECT * FROM logs_notification WHERE timezone = 'Europe/Paris'")
+
+
+@pytest.mark.django_db
+def test_the_check_catches_a_sort_of_every_candidate(seeded):
+    """The shape the two-channel search had: an IN over the channel index, which PostgreSQL
+    cannot read in order, so it gathers and sorts every candidate for one page."""
+    environment_id, _ = seeded
+    faults = _plan_faults(
+        "SELECT DISTINCT notification_created_at, notification_id FROM logs_delivery "
+        f"WHERE environment_id = {environment_id} AND channel IN ('sms', 'call') "
+        f"ORDER BY 1 DESC, 2 DESC LIMIT {PAGE + 1}"
+    )
+    assert any(fault.startswith("Sort of") for fault in faults), faults
+
+
+@pytest.mark.django_db
+def test_the_check_catches_an_index_scan_reading_far_more_than_the_page(seeded):
+    """An index read in order whose filter rejects every row: the planner hopes to stop after
+    a page (it guesses a third of the rows match) and reads the whole range instead."""
+    environment_id, _ = seeded
+    faults = _plan_faults(
+        f"SELECT * FROM logs_notification WHERE environment_id = {environment_id} "
+        "AND length(user_id) < 0 ORDER BY created_at DESC, id DESC LIMIT 50"
+    )
+    assert any(fault.startswith("Index Scan") for fault in faults), faults

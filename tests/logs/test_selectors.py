@@ -4,7 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from logs.selectors import Cursor, NotificationFilters, notification_get, notification_page
+from logs.selectors import (
+    SEARCH_BUDGET_ROUNDS,
+    Cursor,
+    NotificationFilters,
+    notification_get,
+    notification_page,
+)
 from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
 
@@ -86,11 +92,23 @@ def _walk(environment, filters, limit):
             environment_id=environment.id, filters=filters, after=cursor, limit=limit
         )
         seen.extend(n.id for n in page.notifications)
+        _assert_full_or_says_why(page, limit)
         pages += 1
         assert pages < 200, "pagination does not terminate"
         if page.next_cursor is None:
             return seen
         cursor = Cursor.decode(page.next_cursor.encode())
+
+
+def _assert_full_or_says_why(page, limit):
+    """A page is full unless the matches ran out, or it says it stopped early and how far
+    back it looked (everything it holds is at least that recent)."""
+    if page.next_cursor is None or len(page.notifications) == limit:
+        return
+    assert page.stopped_early, f"a short page ({len(page.notifications)}) with a next cursor"
+    assert page.searched_back_to is not None
+    assert all(n.created_at >= page.searched_back_to for n in page.notifications)
+    assert page.next_cursor.created_at == page.searched_back_to
 
 
 def _random_filters(rng, facts) -> NotificationFilters:
@@ -163,6 +181,54 @@ def test_a_rare_match_behind_many_rejections_is_still_reached_through_pages():
     event_record(notification_id=rare.id, kind="sent", channel="email", source="x")
     filters = NotificationFilters(channels=["email"], user_ids=["usr_rare"])
     assert _walk(environment, filters, limit=1) == [rare.id]
+
+
+@pytest.mark.django_db
+def test_a_rare_match_far_back_gives_pages_that_say_they_stopped_early():
+    """A sub-kind search narrowed by user: the bounces of other users come first, more than
+    one page may examine. The first page must not look like "no more results": it says it
+    stopped early and how far back it looked, and its cursor goes on from there."""
+    environment = EnvironmentFactory()
+    rare = notification_create(
+        environment_id=environment.id, notification_type="welcome", user_id="usr_rare",
+        created_at=T0,
+    )  # fmt: skip
+    _bounce(rare)
+    examined_per_page = SEARCH_BUDGET_ROUNDS * 4 * 2  # rounds x candidates per round (limit 1)
+    for n in range(examined_per_page + 5):
+        created_at = T0 + timedelta(minutes=1 + n)
+        other = notification_create(
+            environment_id=environment.id, notification_type="welcome", user_id=f"usr_{n}",
+            created_at=created_at,
+        )  # fmt: skip
+        _bounce(other)
+    filters = NotificationFilters(event_sub_kind="bounce", user_ids=["usr_rare"])
+    first = notification_page(environment_id=environment.id, filters=filters, limit=1)
+    assert first.notifications == []
+    assert first.stopped_early
+    newest = T0 + timedelta(minutes=examined_per_page + 5)
+    assert first.searched_back_to == newest - timedelta(minutes=examined_per_page - 1)
+    assert _walk(environment, filters, limit=1) == [rare.id]
+
+
+def _bounce(notification):
+    event_record(
+        notification_id=notification.id, kind="failed", sub_kind="bounce", channel="email",
+        source="x", occurred_at=notification.created_at,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_two_channels_page_through_their_merged_index_ranges():
+    """One notification on both channels is served once; ties on created_at keep their order."""
+    rng = random.Random(11)
+    environment = EnvironmentFactory()
+    facts = _build(environment, 40, rng)
+    ordered = sorted(facts, key=lambda f: (f["n"].created_at, f["n"].id), reverse=True)
+    filters = NotificationFilters(channels=["sms", "call"])
+    expected = [f["n"].id for f in ordered if f["channels"] & {"sms", "call"}]
+    for limit in (1, 2, 5):
+        assert _walk(environment, filters, limit) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,16 @@
+import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as django_timezone
 
 from logs.models import Delivery, Event, Notification
+from logs.partitions import partition_name
 from logs.services import event_record, notification_create
+from logs.vocabulary import SUB_KINDS_BY_KIND, Channel
 from tests.factories import EnvironmentFactory
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -293,3 +298,311 @@ def test_a_very_long_provider_event_id_is_recorded_and_still_deduplicated():
     assert not event_record(**kwargs).created
     with pytest.raises(ValueError, match="longer than 255"):
         event_record(**kwargs, dedupe_key="k" * 300)
+
+
+# --- request-level outcomes (issue 6, item 2) ---------------------------------------------------
+
+
+def _deliveries(notification):
+    return Delivery.objects.filter(notification_id=notification.id)
+
+
+@pytest.mark.django_db
+def test_a_request_level_failure_without_channels_marks_failure():
+    notification = _notification()
+
+    result = event_record(
+        notification_id=notification.id, kind="failed", source="api",
+        detail="Bad parameters: mergeTags.orderId is missing.",
+    )  # fmt: skip
+
+    assert result.created and result.delivery is None
+    assert (result.event.channel, result.event.label) == ("", "Failed")
+    assert not _deliveries(notification).exists()
+    assert _refetch(notification).status == "failure"
+
+
+@pytest.mark.django_db
+def test_a_request_level_plan_limit_without_channels_marks_success():
+    notification = _notification()
+
+    event_record(
+        notification_id=notification.id, kind="ignored", sub_kind="plan_limit", source="pipeline"
+    )
+
+    assert not _deliveries(notification).exists()
+    assert _refetch(notification).status == "success"
+
+
+@pytest.mark.django_db
+def test_a_request_level_failure_still_decides_after_a_channel_is_delivered():
+    notification = _notification()
+    event_record(notification_id=notification.id, kind="failed", source="api")
+    event_record(notification_id=notification.id, kind="delivered", channel="email", source="x")
+
+    assert _deliveries(notification).get().state == "delivered"
+    assert _refetch(notification).status == "failure"
+
+
+@pytest.mark.django_db
+def test_a_request_level_ignored_leaves_a_pending_channel_to_decide():
+    notification = _notification()
+    event_record(notification_id=notification.id, kind="sent", channel="sms", source="twilio")
+    event_record(
+        notification_id=notification.id, kind="ignored", sub_kind="user_preference",
+        source="pipeline",
+    )  # fmt: skip
+    assert _refetch(notification).status == "received"
+
+    event_record(notification_id=notification.id, kind="delivered", channel="sms", source="twilio")
+    assert _refetch(notification).status == "success"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(kind="sent"), "'sent' event belongs to a channel: pass channel="),
+        (dict(kind="engagement", sub_kind="opened"), "belongs to a channel: pass channel="),
+        (dict(kind="failed", sub_kind="bounce"), r"needs channel= \('email'\)"),
+        (dict(kind="delivered", sub_kind="busy"), "belongs to a channel"),
+        (
+            dict(kind="failed", delivery_fields={"error_message": "bad"}),
+            "event without a channel has none: pass channel=, or put the reason in detail=",
+        ),
+    ],
+)
+def test_a_channel_less_event_that_needs_a_channel_is_refused(kwargs, message):
+    notification = _notification()
+
+    with pytest.raises(ValueError, match=message):
+        event_record(notification_id=notification.id, source="api", **kwargs)
+
+    assert Event.objects.filter(notification_id=notification.id).count() == 1  # Received
+    assert _refetch(notification).status == "received"
+
+
+# --- sub-kinds fit their channel (issue 6, item 3) ----------------------------------------------
+
+# Written out from the product's vocabulary (DESIGN.md), not derived from the table under test.
+_EMAIL, _SMS, _CALL = {"email"}, {"sms"}, {"call"}
+CHANNELS_OF_SUB_KIND = {
+    "bounce": _EMAIL, "delivery_delay": _EMAIL, "opened": _EMAIL, "clicked": _EMAIL,
+    "complained": _EMAIL, "unsubscribed": _EMAIL,
+    "undelivered": _SMS, "infrastructure": _SMS,
+    "completed": _CALL, "busy": _CALL, "no_answer": _CALL, "cannot_reach": _CALL,
+    "dashboard_preference": set(Channel.values), "user_preference": set(Channel.values),
+    "plan_limit": set(Channel.values),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_every_sub_kind_is_accepted_on_its_channels_and_refused_on_the_others():
+    notification = _notification()
+    accepted, refused = set(), set()
+    for kind, sub_kinds in SUB_KINDS_BY_KIND.items():
+        for sub_kind in sub_kinds:
+            for channel in Channel.values:
+                try:
+                    event_record(
+                        notification_id=notification.id, kind=kind, sub_kind=sub_kind,
+                        channel=channel, source="x",
+                    )  # fmt: skip
+                    accepted.add((sub_kind, channel))
+                except ValueError as error:
+                    assert "does not fit channel" in str(error)
+                    refused.add((sub_kind, channel))
+
+    expected = {(sub, ch) for sub, channels in CHANNELS_OF_SUB_KIND.items() for ch in channels}
+    assert accepted == expected
+    assert accepted.isdisjoint(refused)
+    assert Event.objects.filter(notification_id=notification.id).count() == 1 + len(expected)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "sub_kind", "channel", "message"),
+    [
+        (
+            "delivered", "busy", "email",
+            "Sub-kind 'busy' does not fit channel 'email': it belongs to 'call'. "
+            "A 'delivered' event on 'email' takes no sub-kind (sub_kind='')",
+        ),
+        (
+            "failed", "bounce", "sms",
+            "'bounce' does not fit channel 'sms': it belongs to 'email'. A 'failed' event on "
+            "'sms' takes no sub-kind or one of 'infrastructure', 'undelivered'",
+        ),
+        ("engagement", "opened", "call", "'opened' does not fit channel 'call'"),
+        ("failed", "cannot_reach", "in_app", "'cannot_reach' does not fit channel 'in_app'"),
+    ],
+)  # fmt: skip
+def test_a_sub_kind_of_another_channel_is_refused_saying_what_to_use(
+    kind, sub_kind, channel, message
+):
+    notification = _notification()
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        event_record(
+            notification_id=notification.id, kind=kind, sub_kind=sub_kind, channel=channel,
+            source="x",
+        )  # fmt: skip
+
+    assert not _deliveries(notification).exists()
+    assert Event.objects.filter(notification_id=notification.id).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("channel", ["mail", "EMAIL", "whatsapp", " "])
+def test_an_unknown_channel_is_refused(channel):
+    notification = _notification()
+
+    with pytest.raises(ValueError, match=f"Unknown channel {channel!r}: use one of 'email', "):
+        event_record(notification_id=notification.id, kind="sent", channel=channel, source="x")
+
+    assert not _deliveries(notification).exists()
+
+
+# --- deduplication across zones and millisecond times (issue 6, item 4) -------------------------
+
+TOKYO = timezone(timedelta(hours=9))
+NEW_YORK = timezone(timedelta(hours=-5))
+
+
+def _recorded_twice(first: dict, second: dict) -> int:
+    """How many events two callbacks of the same delivered SMS leave."""
+    notification = _notification()
+    for payload_and_time in (first, second):
+        event_record(
+            notification_id=notification.id, kind="delivered", channel="sms", source="twilio",
+            **payload_and_time,
+        )  # fmt: skip
+    return Event.objects.filter(notification_id=notification.id, kind="delivered").count()
+
+
+@pytest.mark.django_db
+def test_the_same_instant_in_two_zones_is_recorded_once():
+    payload = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    at = T0 + timedelta(seconds=7)
+
+    assert (
+        _recorded_twice(
+            dict(occurred_at=at, payload=payload),
+            dict(occurred_at=at.astimezone(TOKYO), payload=payload),
+        )
+        == 1
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("2026-11-20T12:00:07Z", "2026-11-20T21:00:07+09:00"),
+        ("2026-11-20T12:00:07.250000+00:00", "2026-11-20 07:00:07.25-05:00"),
+        ("Fri, 20 Nov 2026 12:00:07 +0000", "Fri, 20 Nov 2026 13:00:07 +0100"),
+        (T0 + timedelta(seconds=7), (T0 + timedelta(seconds=7)).astimezone(NEW_YORK)),
+    ],
+    ids=["iso-z-vs-tokyo", "iso-fraction-vs-new-york", "rfc-2822", "datetime-objects"],
+)
+def test_times_nested_in_the_payload_are_compared_in_utc(first, second):
+    def payload(moment):
+        return {"MessageSid": "SM1", "events": [{"status": "delivered", "at": moment}]}
+
+    assert _recorded_twice(dict(payload=payload(first)), dict(payload=payload(second))) == 1
+
+
+@pytest.mark.django_db
+def test_different_instants_in_the_payload_are_two_events():
+    def payload(moment):
+        return {"MessageSid": "SM1", "Timestamp": moment}
+
+    assert (
+        _recorded_twice(
+            dict(payload=payload("2026-11-20T12:00:07Z")),
+            dict(payload=payload("2026-11-20T12:00:07+09:00")),
+        )
+        == 2
+    )
+
+
+@pytest.mark.django_db
+def test_a_datetime_inside_a_payload_is_stored_as_iso_text_in_its_own_zone():
+    notification = _notification()
+    at = (T0 + timedelta(seconds=7)).astimezone(TOKYO)
+
+    result = event_record(
+        notification_id=notification.id, kind="sent", channel="email", source="x",
+        payload={"esp": {"timestamp": at}, "raw": "2026-11-20T12:00:07Z"},
+    )  # fmt: skip
+
+    stored = Event.objects.get(id=result.event.id).payload
+    assert stored == {"esp": {"timestamp": at.isoformat()}, "raw": "2026-11-20T12:00:07Z"}
+
+
+def _epoch_ms_time(moment: datetime, *, rounded: bool = False) -> datetime:
+    """The creation time as an API client knows it: epoch milliseconds, as a datetime."""
+    micros = int(moment.timestamp() * 1_000_000)
+    milliseconds = round(micros / 1000) if rounded else micros // 1000
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rounded", [False, True], ids=["truncated", "rounded"])
+def test_a_creation_time_known_to_the_millisecond_finds_the_notification(rounded):
+    created_at = T0 + timedelta(microseconds=123_789)
+    notification = _notification(created_at=created_at)
+    known = _epoch_ms_time(created_at, rounded=rounded)
+    assert known != created_at
+
+    result = event_record(
+        notification_id=notification.id, notification_created_at=known, kind="sent",
+        channel="email", source="x",
+    )  # fmt: skip
+
+    assert result.created
+    assert result.delivery.notification_created_at == created_at
+
+
+@pytest.mark.django_db
+def test_a_creation_time_two_milliseconds_off_does_not_match():
+    created_at = T0 + timedelta(microseconds=123_789)
+    notification = _notification(created_at=created_at)
+
+    with pytest.raises(Notification.DoesNotExist):
+        event_record(
+            notification_id=notification.id, kind="sent", channel="email", source="x",
+            notification_created_at=created_at - timedelta(milliseconds=2),
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_millisecond_lookup_reads_one_day_partition():
+    created_at = django_timezone.now()
+    notification = _notification(created_at=created_at)
+
+    with CaptureQueriesContext(connection) as queries:
+        event_record(
+            notification_id=notification.id, kind="sent", channel="email", source="x",
+            notification_created_at=_epoch_ms_time(created_at),
+        )  # fmt: skip
+
+    lock = next(q["sql"] for q in queries if "FOR UPDATE" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {lock}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    read = set(re.findall(r"logs_notification_\w+", plan))
+    day = partition_name("logs_notification", created_at.astimezone(UTC).date())
+    # Only that day's partition and its indexes: no other day, no DEFAULT.
+    assert read and all(name.startswith(day) for name in read), plan
+
+
+@pytest.mark.django_db
+def test_a_naive_creation_time_is_refused():
+    notification = _notification()
+
+    with pytest.raises(ValueError, match=r"notification_created_at .* is naive"):
+        event_record(
+            notification_id=notification.id, kind="sent", channel="email", source="x",
+            notification_created_at=T0.replace(tzinfo=None),
+        )  # fmt: skip

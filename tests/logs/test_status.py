@@ -79,6 +79,8 @@ not_ignored_event_lists = st.lists(
 )
 channels = st.tuples(st.sampled_from([state.value for state in DeliveryState]), st.booleans())
 channel_lists = st.lists(channels, max_size=6)
+# The kinds of a notification's request-level outcomes (its events without a channel).
+request_outcome_lists = st.lists(st.sampled_from([EventKind.FAILED, EventKind.IGNORED]), max_size=4)
 
 
 # --- properties: delivery_outcome --------------------------------------------------------------
@@ -177,6 +179,56 @@ def test_an_ignored_only_channel_makes_a_received_notification_a_success(reports
         notification_status([(DeliveryState.IGNORED, reports_delivery)])
         == NotificationStatus.SUCCESS
     )
+
+
+# --- properties: request-level outcomes -------------------------------------------------------
+
+
+@PROPERTY
+@given(deliveries=channel_lists, outcomes=request_outcome_lists)
+def test_a_request_level_failed_means_failure_whatever_the_channels(deliveries, outcomes):
+    outcomes = [*outcomes, EventKind.FAILED]
+    assert notification_status(deliveries, request_outcomes=outcomes) == NotificationStatus.FAILURE
+
+
+@PROPERTY
+@given(
+    deliveries=channel_lists,
+    ignored=st.lists(st.just(EventKind.IGNORED), min_size=1, max_size=3),
+    reports_delivery=st.booleans(),
+)
+def test_a_request_level_ignored_counts_as_one_more_ignored_channel(
+    deliveries, ignored, reports_delivery
+):
+    as_channel = [*deliveries, (DeliveryState.IGNORED, reports_delivery)]
+    assert notification_status(deliveries, request_outcomes=ignored) == notification_status(
+        as_channel
+    )
+
+
+@PROPERTY
+@given(outcomes=request_outcome_lists.filter(bool))
+def test_a_request_level_outcome_without_channels_leaves_received(outcomes):
+    expected = (
+        NotificationStatus.FAILURE if EventKind.FAILED in outcomes else NotificationStatus.SUCCESS
+    )
+    assert notification_status([], request_outcomes=outcomes) == expected
+
+
+@PROPERTY
+@given(data=st.data(), deliveries=channel_lists, outcomes=request_outcome_lists)
+def test_request_outcomes_count_as_a_set(data, deliveries, outcomes):
+    reordered = data.draw(st.permutations(outcomes))
+    repeated = data.draw(st.lists(st.sampled_from(outcomes), max_size=3)) if outcomes else []
+    assert notification_status(
+        deliveries, request_outcomes=[*reordered, *repeated]
+    ) == notification_status(deliveries, request_outcomes=outcomes)
+
+
+@PROPERTY
+@given(deliveries=channel_lists)
+def test_no_request_outcome_leaves_the_channels_to_decide(deliveries):
+    assert notification_status(deliveries, request_outcomes=[]) == notification_status(deliveries)
 
 
 # --- named cases: delivery_outcome -------------------------------------------------------------
@@ -470,6 +522,46 @@ STATUS_CASES = [
 ]
 
 
+REQUEST_CASES = [
+    pytest.param([], [K.FAILED], NotificationStatus.FAILURE, id="bad parameters alone is failure"),
+    pytest.param(
+        [], [K.IGNORED], NotificationStatus.SUCCESS, id="plan limit before any channel is success"
+    ),
+    pytest.param(
+        [(DELIVERED, True)],
+        [K.FAILED],
+        NotificationStatus.FAILURE,
+        id="request failed wins over a delivered channel",
+    ),
+    pytest.param(
+        [], [K.IGNORED, K.FAILED], NotificationStatus.FAILURE, id="request failed and ignored"
+    ),
+    pytest.param(
+        [(SENT, True)],
+        [K.IGNORED],
+        NotificationStatus.RECEIVED,
+        id="request ignored leaves a channel awaiting delivery to decide",
+    ),
+    pytest.param(
+        [(FAILED, True)],
+        [K.IGNORED],
+        NotificationStatus.FAILURE,
+        id="request ignored does not hide a failed channel",
+    ),
+    pytest.param(
+        [(IGNORED, True), (DELIVERED, False)],
+        [K.IGNORED],
+        NotificationStatus.SUCCESS,
+        id="request ignored, channel ignored, channel delivered is success",
+    ),
+]
+
+
+@pytest.mark.parametrize(("deliveries", "outcomes", "expected"), REQUEST_CASES)
+def test_notification_status_with_request_outcomes(deliveries, outcomes, expected):
+    assert notification_status(deliveries, request_outcomes=outcomes) == expected
+
+
 @pytest.mark.parametrize(("deliveries", "expected"), STATUS_CASES)
 def test_notification_status(deliveries, expected):
     assert notification_status(deliveries) == expected
@@ -496,3 +588,9 @@ def test_naive_time_is_refused():
 def test_unknown_delivery_state_is_refused():
     with pytest.raises(ValueError, match="'bounced'"):
         notification_status([("bounced", True)])
+
+
+@pytest.mark.parametrize("kind", ["received", "sent", "bounced"])
+def test_a_request_outcome_other_than_failed_or_ignored_is_refused(kind):
+    with pytest.raises(ValueError, match=f"{kind!r} is not a request-level outcome"):
+        notification_status([], request_outcomes=[kind])

@@ -12,7 +12,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("logs", "0001_initial")]
+    dependencies = [("logs", "0003_sub_kinds_fit_channels")]
 
     operations = [
         migrations.RunSQL(
