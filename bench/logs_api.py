@@ -20,6 +20,7 @@ for the servers started here.
 
 import base64
 import itertools
+import logging
 import os
 import random
 import time
@@ -35,6 +36,7 @@ from bench.server import start_gunicorn
 from logs.models import Notification
 
 PAGE = 50
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
 # Query parameters of GET /api/v1/logs for each search of bench/selectors.py.
 API_PARAMS = {
     "tracking_id": lambda v: {"trackingId": str(v)},
@@ -46,6 +48,7 @@ API_PARAMS = {
     "type": lambda v: {"type": v},
     "status": lambda v: {"status": v},
     "channel": lambda v: {"channel": v},
+    "two_channels": lambda v: {"channel": list(v)},
     "event_sub_kind": lambda v: {"eventSubKind": v},
     "event_kind": lambda v: {"eventKind": v},
 }
@@ -114,6 +117,8 @@ class ApiList(_ApiScenario):
             )
         }
         for search in SEARCHES:
+            if search.name not in API_PARAMS:
+                raise BenchmarkError(f"bench/logs_api.py: no API parameters for {search.name}")
             values = search.values(self.summary, self.environment.pk)
             random.Random(search.name).shuffle(values)
             cycle = itertools.cycle(values)
