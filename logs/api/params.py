@@ -142,19 +142,19 @@ class LogFiltersQuery(serializers.Serializer):
         return attrs
 
 
+def _page_size(default: int, help_text: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=default, help_text=help_text
+    )
+
+
+def _page_token(help_text: str) -> serializers.CharField:
+    return serializers.CharField(required=False, max_length=500, help_text=help_text)
+
+
 class LogListQuery(LogFiltersQuery):
-    limit = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=PAGE_SIZE_MAX,
-        default=V1_PAGE_SIZE,
-        help_text=f"Page size, 1 to {PAGE_SIZE_MAX}.",
-    )
-    cursor = serializers.CharField(
-        required=False,
-        max_length=500,
-        help_text="The `next` cursor of the previous page, unchanged.",
-    )
+    limit = _page_size(V1_PAGE_SIZE, f"Page size, 1 to {PAGE_SIZE_MAX}.")
+    cursor = _page_token("The `next` cursor of the previous page, unchanged.")
 
 
 class UserLogListQuery(LogListQuery):
@@ -280,18 +280,11 @@ class LogQueryRequest(serializers.Serializer):
         allow_blank=True,
         help_text="Not supported: answers 400. Use requestFilter.",
     )
-    limit = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=PAGE_SIZE_MAX,
-        default=COMPAT_PAGE_SIZE,
-        help_text=f"Extension: page size, 1 to {PAGE_SIZE_MAX} (default {COMPAT_PAGE_SIZE}).",
+    limit = _page_size(
+        COMPAT_PAGE_SIZE,
+        f"Extension: page size, 1 to {PAGE_SIZE_MAX} (default {COMPAT_PAGE_SIZE}).",
     )
-    nextToken = serializers.CharField(
-        required=False,
-        max_length=500,
-        help_text="Extension: the nextToken of the previous answer, unchanged.",
-    )
+    nextToken = _page_token("Extension: the nextToken of the previous answer, unchanged.")
 
     def validate_customFilter(self, value):
         raise serializers.ValidationError(

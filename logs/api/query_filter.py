@@ -77,13 +77,6 @@ class _Token:
     position: int
 
 
-@dataclass(frozen=True)
-class _Node:
-    jsonpath: str
-    uses_tracking_id: bool
-    indexable: bool
-
-
 def _tokenize(expression: str) -> list[_Token]:
     tokens, position = [], 0
     while position < len(expression):
@@ -160,7 +153,7 @@ class _Parser:
         return None
 
     # -- grammar ---------------------------------------------------------------------------
-    def parse(self) -> _Node:
+    def parse(self) -> CompiledFilter:
         if not self.tokens:
             raise RequestFilterError(
                 'the expression is empty: write e.g. request.mergeTags.item="Krabby Patty".'
@@ -170,26 +163,26 @@ class _Parser:
             self._fail("'&&', '||' or the end of the expression")
         return node
 
-    def _expression(self, depth: int) -> _Node:
+    def _expression(self, depth: int) -> CompiledFilter:
         return self._chain(depth, "||", self._term)
 
-    def _term(self, depth: int) -> _Node:
+    def _term(self, depth: int) -> CompiledFilter:
         return self._chain(depth, "&&", self._factor)
 
-    def _chain(self, depth: int, operator: str, operand) -> _Node:
+    def _chain(self, depth: int, operator: str, operand) -> CompiledFilter:
         nodes = [operand(depth)]
         while (token := self._peek()) is not None and token.text == operator:
             self.index += 1
             nodes.append(operand(depth))
         if len(nodes) == 1:
             return nodes[0]
-        return _Node(
+        return CompiledFilter(
             f" {operator} ".join(f"({n.jsonpath})" for n in nodes),
             any(n.uses_tracking_id for n in nodes),
             all(n.indexable for n in nodes),
         )
 
-    def _factor(self, depth: int) -> _Node:
+    def _factor(self, depth: int) -> CompiledFilter:
         if depth > MAX_DEPTH:
             raise RequestFilterError(f"parentheses nest deeper than {MAX_DEPTH} {self._where()}.")
         token = self._peek()
@@ -203,7 +196,7 @@ class _Parser:
             return node
         return self._comparison()
 
-    def _comparison(self) -> _Node:
+    def _comparison(self) -> CompiledFilter:
         path, root, indexable_path = self._property()
         tracking = root == "trackingId"
         if self._keyword("IS"):
@@ -213,21 +206,25 @@ class _Parser:
                 self._fail("NULL, TRUE or FALSE after IS")
             if negate:
                 # Present and something else: a missing property is not "not null".
-                return _Node(f"exists({path} ? (@ != {word.lower()}))", tracking, False)
-            return _Node(f"{path} == {word.lower()}", tracking, indexable_path and not tracking)
+                return CompiledFilter(f"exists({path} ? (@ != {word.lower()}))", tracking, False)
+            return CompiledFilter(
+                f"{path} == {word.lower()}", tracking, indexable_path and not tracking
+            )
         if self._keyword("NOT"):
             if self._keyword("EXISTS") is None:
                 self._fail("EXISTS after NOT")
-            return _Node(f"!(exists({path}))", tracking, False)
+            return CompiledFilter(f"!(exists({path}))", tracking, False)
         if self._keyword("EXISTS"):
-            return _Node(f"exists({path})", tracking, False)
+            return CompiledFilter(f"exists({path})", tracking, False)
         token = self._peek()
         if token is None or token.kind != "op" or token.text in ("&&", "||"):
             self._fail("an operator (=, !=, >, >=, <, <=, IS, NOT EXISTS)")
         operator = self._take().text
         return self._compare(path, operator, tracking, indexable_path)
 
-    def _compare(self, path: str, operator: str, tracking: bool, indexable_path: bool) -> _Node:
+    def _compare(
+        self, path: str, operator: str, tracking: bool, indexable_path: bool
+    ) -> CompiledFilter:
         token = self._peek()
         if token is None or token.kind not in ("dquote", "squote", "number", "word"):
             self._fail(f"a value after '{operator}'")
@@ -245,10 +242,10 @@ class _Parser:
                     f"{token.position + 1} is a string: write a number, or use = or !=."
                 )
         if wildcard:
-            node = _Node(f"{path} like_regex {literal}", tracking, False)
+            node = CompiledFilter(f"{path} like_regex {literal}", tracking, False)
         else:
             jsonpath_operator = "==" if operator in ("=", "==", "!=") else operator
-            node = _Node(
+            node = CompiledFilter(
                 f"{path} {jsonpath_operator} {literal}",
                 tracking,
                 indexable_path and not tracking and jsonpath_operator == "==",
@@ -317,8 +314,8 @@ def _tracking_id_text(text: str) -> str:
         return text
 
 
-def _negate(node: _Node) -> _Node:
-    return _Node(f"!({node.jsonpath})", node.uses_tracking_id, False)
+def _negate(node: CompiledFilter) -> CompiledFilter:
+    return CompiledFilter(f"!({node.jsonpath})", node.uses_tracking_id, False)
 
 
 def _is_unicode(text: str) -> bool:
@@ -350,8 +347,7 @@ def request_filter_compile(expressions: list[str]) -> CompiledFilter:
         except RequestFilterError as exc:
             raise RequestFilterError(f"requestFilter[{number}]: {exc}") from None
     if len(nodes) == 1:
-        node = nodes[0]
-        return CompiledFilter(node.jsonpath, node.uses_tracking_id, node.indexable)
+        return nodes[0]
     return CompiledFilter(
         " || ".join(f"({n.jsonpath})" for n in nodes),
         any(n.uses_tracking_id for n in nodes),
