@@ -3,8 +3,15 @@ accounts/, which answers a plain dict) appear in the OpenAPI schema. Imported by
 logs/api/urls.py, so they are registered before any schema is generated."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
+
+from logs.api.serializers import ErrorSerializer
 
 
 class EnvironmentAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -35,16 +42,34 @@ class EnvironmentViewSchema(OpenApiViewExtension):
                 operation_id="environment",
                 summary="Which environment and scopes a credential reaches",
                 tags=["credentials"],
-                responses=inline_serializer(
-                    "Environment",
-                    {
-                        "clientId": serializers.CharField(),
-                        "environment": serializers.CharField(),
-                        "account": serializers.CharField(),
-                        "scopes": serializers.ListField(child=serializers.CharField()),
-                        "apiKey": serializers.CharField(allow_null=True),
-                    },
-                ),
+                examples=[
+                    OpenApiExample(
+                        "A read-only API key",
+                        response_only=True,
+                        value={
+                            "clientId": "6ok6imq9unr2budgiebjdaa6oi",
+                            "environment": "production",
+                            "account": "Acme",
+                            "scopes": ["read"],
+                            "apiKey": "nlk_3f9a1c2b4d5e",
+                        },
+                    )
+                ],
+                responses={
+                    200: inline_serializer(
+                        "Environment",
+                        {
+                            "clientId": serializers.CharField(),
+                            "environment": serializers.CharField(),
+                            "account": serializers.CharField(),
+                            "scopes": serializers.ListField(child=serializers.CharField()),
+                            "apiKey": serializers.CharField(allow_null=True),
+                        },
+                    ),
+                    401: OpenApiResponse(
+                        ErrorSerializer, description="Missing or invalid credentials."
+                    ),
+                },
             )
             def get(self, request):
                 return super().get(request)
