@@ -196,7 +196,8 @@ class ApiQuery(_ApiScenario):
             if len(logs) != PAGE:
                 raise BenchmarkError(f"{name}: expected a full page of order_tracking")
 
-        prefixes = itertools.cycle([o[:4] for o in order_ids])
+        # "ORD-123*": about one order id in a thousand, found only by reading the rows.
+        prefixes = itertools.cycle([o[:7] for o in order_ids])
 
         def by_wildcard():
             self._query(
@@ -213,7 +214,10 @@ class ApiQuery(_ApiScenario):
                 by_type, repeat=repeat, baseline=name, note="notificationId = 1/3 of rows"
             ),
             f"{name}.request_filter_wildcard": time_calls(
-                by_wildcard, repeat=repeat, baseline=name, note="orderId = 'ABCD*' (no index)"
+                by_wildcard,
+                repeat=min(repeat, 10),
+                baseline=name,
+                note="orderId = 'ORD-123*' (no index: reads rows)",
             ),
         }
 
