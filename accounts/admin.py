@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 
+from accounts.deletion import account_delete, environment_delete
 from accounts.models import Account, ApiKey, Environment, Membership
 from accounts.selectors import (
     MANAGER_ROLES,
@@ -203,6 +204,16 @@ class ShowsSecretOnce(admin.ModelAdmin):
         return response
 
 
+def background_deletion_summary(objs) -> tuple[list, dict, set, list]:
+    """What the delete confirmation page lists for a tenant. Django's default collects every
+    related row to show it, here every log row (millions, loaded into memory, and refused for
+    want of a delete permission on the read-only logs); the logs are removed in the
+    background instead (accounts/deletion.py), so the page says so and collects nothing."""
+    note = "its logs, API keys and settings are removed in the background"
+    shown = [f"{obj} ({note})" for obj in objs]
+    return shown, {}, set(), []
+
+
 @admin.register(Account)
 class AccountAdmin(TenantScopedAdmin):
     list_display = ["name", "plan_monthly_limit", "created_at"]
@@ -212,6 +223,17 @@ class AccountAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return account_list_for_user(user=request.user)
+
+    def get_deleted_objects(self, objs, request):
+        return background_deletion_summary(objs)
+
+    def delete_model(self, request, obj):
+        # Hidden at once; its environments' logs are removed in the background.
+        account_delete(account=obj)
+
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            account_delete(account=account)
 
     def get_readonly_fields(self, request, obj=None):
         # The plan is the operator's to set, not the tenant's own members'.
@@ -239,6 +261,17 @@ class EnvironmentAdmin(ShowsSecretOnce, TenantScopedAdmin):
                 title=f"Environment {obj} created",
                 secrets_shown=[(f"Client secret of client id {obj.client_id}", secret)],
             )
+
+    def get_deleted_objects(self, objs, request):
+        return background_deletion_summary(objs)
+
+    def delete_model(self, request, obj):
+        # Hidden and refused at once; its logs are removed in the background.
+        environment_delete(environment=obj)
+
+    def delete_queryset(self, request, queryset):
+        for environment in queryset:
+            environment_delete(environment=environment)
 
     @admin.action(description="Rotate client secret (the old one stops working)")
     def rotate_client_secret(self, request, queryset):

@@ -9,18 +9,46 @@ from django.utils import timezone
 from accounts.crypto import secret_decrypt
 
 
+class LiveManager(models.Manager):
+    """The default manager of tenants: rows being deleted are not there. Every queryset
+    that reaches a person (admin, selectors, credential lookups, foreign-key choices) starts
+    here, so a tenant vanishes everywhere at once when it is marked, before its logs are
+    removed in the background (accounts/deletion.py). `all_objects` sees every row."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleting_at=None)
+
+
+class EveryRowManager(models.Manager):
+    """Every row, those being deleted included: for the deletion itself and the checks
+    that must see them."""
+
+
 class Account(models.Model):
     """A company using the service: the tenant people belong to."""
 
-    name = models.CharField(max_length=200, unique=True)
+    # Unique among live accounts: a name is free again as soon as its account is deleted.
+    name = models.CharField(max_length=200)
     # Notifications a month the plan allows; empty means unlimited.
     plan_monthly_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Notifications a month; empty for unlimited."
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set when someone deletes the account: it is hidden at once and removed in the
+    # background with its environments and their logs (accounts/deletion.py).
+    deleting_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveManager()
+    all_objects = EveryRowManager()
 
     class Meta:
         ordering = ["name"]
+        base_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(deleting_at=None), name="account_unique_name"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -44,11 +72,22 @@ class Environment(models.Model):
     # Fernet token (see accounts/crypto.py); the plain secret is shown once at creation.
     client_secret_encrypted = models.TextField(editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set when the environment (or its account) is deleted: hidden and refused at once, its
+    # logs removed in the background in small batches, then the row (accounts/deletion.py).
+    deleting_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveManager()
+    all_objects = EveryRowManager()
 
     class Meta:
         ordering = ["account__name", "name"]
+        base_manager_name = "all_objects"
         constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="environment_unique_name")
+            models.UniqueConstraint(
+                fields=["account", "name"],
+                condition=models.Q(deleting_at=None),
+                name="environment_unique_name",
+            )
         ]
 
     def __str__(self) -> str:
@@ -56,6 +95,13 @@ class Environment(models.Model):
 
     def client_secret(self) -> str:
         return secret_decrypt(self.client_secret_encrypted)
+
+
+class LiveApiKeyManager(models.Manager):
+    """API keys of environments being deleted are not there (see LiveManager)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(environment__deleting_at=None)
 
 
 class ApiKey(models.Model):
@@ -80,8 +126,12 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = LiveApiKeyManager()
+    all_objects = EveryRowManager()
+
     class Meta:
         ordering = ["-created_at"]
+        base_manager_name = "all_objects"
         verbose_name = "API key"
 
     def __str__(self) -> str:

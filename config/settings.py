@@ -82,6 +82,11 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=7)
 # LOG_PARTITIONS_AHEAD: daily partitions created ahead of today (beat and `migrate` keep them).
 LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 
+# LOG_PARTITION_LOCK_TIMEOUT_MS: the longest a partition change (creating or dropping a day)
+# waits for its locks, all together, before it gives way and retries later; so also the
+# longest a writer queues behind one. Keep it below PostgreSQL's deadlock_timeout (1 s).
+LOG_PARTITION_LOCK_TIMEOUT_MS = env.int("LOG_PARTITION_LOCK_TIMEOUT_MS", default=300)
+
 # SECRETS_ENCRYPTION_KEY: Fernet key(s) encrypting environment client secrets at rest, comma-
 # separated, newest first (older keys still decrypt, for rotation). Generate one with
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
@@ -315,6 +320,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "logs.tasks.retention_purge_task",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Resume removing deleted environments and accounts a dead worker left unfinished.
+    "accounts-tenant-deletions-resume": {
+        "task": "accounts.tasks.tenant_deletions_resume_task",
+        "schedule": 600.0,
+    },
 }
 
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
@@ -369,6 +379,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
+    "LOG_PARTITION_LOCK_TIMEOUT_MS",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
 
@@ -402,6 +413,11 @@ if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGS_API_TH
     )
 if LOG_PARTITIONS_AHEAD < 1:
     raise environ.ImproperlyConfigured("LOG_PARTITIONS_AHEAD must be at least 1.")
+if not 10 <= LOG_PARTITION_LOCK_TIMEOUT_MS < 1000:
+    raise environ.ImproperlyConfigured(
+        "LOG_PARTITION_LOCK_TIMEOUT_MS must be from 10 to 999 (milliseconds; below "
+        "PostgreSQL's deadlock_timeout, so a partition change always gives way to writers)."
+    )
 if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise environ.ImproperlyConfigured(
         f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with http:// or https://"

@@ -1,21 +1,58 @@
-"""Daily range partitions of the log tables: create them ahead, list and drop them for the
-retention purge.
+"""Daily range partitions of the log tables: create them ahead, list them, and detach and drop
+them for the retention purge, without ever stalling the writers.
 
 Every partitioned table has a DEFAULT partition (created by the migrations), so an insert
-never fails for want of a day partition. When a day partition is created for a day that
-already has rows in DEFAULT (seeded history, a clock far off, beat down for days), those rows
-are moved into the new partition in the same transaction, so every row stays findable and
-DEFAULT stays small.
+never fails for want of a day partition. A day is created in one short transaction for the
+three tables together:
+
+1. each day table is built as a plain table `LIKE` its parent (columns, defaults, CHECK and
+   NOT NULL constraints, indexes: whatever the parent has today), with a CHECK constraint
+   matching the partition bound so that ATTACH can skip scanning it;
+2. the locks are taken, every wait bounded by one budget of LOG_PARTITION_LOCK_TIMEOUT_MS
+   (`lock_timeout`): the tables the foreign keys reference (SHARE ROW EXCLUSIVE, as ATTACH
+   clones the keys), the parents, then each DEFAULT partition (ACCESS EXCLUSIVE, which
+   ATTACH takes anyway, so that nothing lands in DEFAULT between the move and the attach);
+3. rows of that day waiting in DEFAULT are moved into the day tables, which are attached
+   (ATTACH still scans DEFAULT to prove it holds none of the day: DEFAULT must stay small,
+   which is what creating days ahead and moving stranded rows is for).
+
+How hard the parents are locked depends on the day. A day that is still in the future and has
+nothing in DEFAULT gets SHARE UPDATE EXCLUSIVE, which no reader or writer conflicts with.
+A day that has begun or has rows in DEFAULT gets EXCLUSIVE (reads go on, writes wait for the
+milliseconds of the move): without it a statement planned before the ATTACH commits and
+waiting on DEFAULT would, once it runs, miss the moved rows (`SELECT … FOR UPDATE` finds
+nothing) or fail its insert into DEFAULT with a partition-constraint error (seen on
+PostgreSQL 15). Parents are locked in the order writers touch them (notification first).
+
+A lock that is not free within the budget aborts the attempt, which is retried a few times
+with backoff and then left for the next run (beat runs hourly); PostgreSQL's deadlock
+detector never has to act, because the budget is shorter than `deadlock_timeout` (1 s), so
+the partition manager always gives way to the writer. Every change also takes an advisory
+lock, so partition managers (migrate, beat, seed_logs, the purge) run one at a time.
+
+Only tables named `<table>_pYYYYMMDD` whose bound is exactly that UTC day are ever managed;
+DEFAULT and anything else attached by hand are left alone.
 """
 
+import logging
+import random
 import re
+import time as clock
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection, transaction
+import psycopg.errors
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
-# Table -> its partition column (the notification's created_at).
+logger = logging.getLogger(__name__)
+
+# Table -> its partition column (the notification's created_at). Order matters: the order
+# in which writers (event_record) touch them, so the partition manager locks them alike.
 PARTITIONED_TABLES: dict[str, str] = {
     "logs_notification": "created_at",
     "logs_delivery": "notification_created_at",
@@ -24,6 +61,28 @@ PARTITIONED_TABLES: dict[str, str] = {
 # Serialises partition changes between processes (migrate, beat, seed_logs).
 _ADVISORY_LOCK_KEY = 0x6C6F6773  # "logs"
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+_DAY_NAME = re.compile(r"^(?P<table>.+)_p(?P<day>\d{8})$")
+# Bounded retry: attempts per change and the first pause (doubled each time, with jitter).
+_ATTEMPTS = 4
+_BACKOFF_SECONDS = 0.1
+# A day that starts within this margin may already be receiving writes (clocks differ).
+_SOON = timedelta(hours=1)
+# Marks a day table the purge detached but could not drop yet, so a later purge drops it
+# (and never a table of the same shape someone else left there).
+_DETACHED_COMMENT = "detached by logs.partitions; dropped by the next retention purge"
+# Errors after which an attempt is retried: a lock not free within the budget; a deadlock
+# (only if deadlock_timeout was set below the budget); rows that reached DEFAULT for a
+# future day while it was being attached (the next attempt moves them).
+_RETRYABLE = (
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.CheckViolation,
+)
+
+
+class PartitionBusy(Exception):
+    """A partition change gave way to the database's other users: a lock it needed was not
+    free within LOG_PARTITION_LOCK_TIMEOUT_MS on any attempt. Nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +97,16 @@ class Partition:
     def is_default(self) -> bool:
         return self.start is None
 
+    @property
+    def is_day(self) -> bool:
+        """One of ours: named `<table>_pYYYYMMDD` and bounded by exactly that UTC day."""
+        if self.start is None:
+            return False
+        day = self.start.date()
+        return (self.start, self.end) == _day_bounds(day) and self.name == partition_name(
+            self.table, day
+        )
+
 
 def partition_name(table: str, day: date) -> str:
     return f"{table}_p{day:%Y%m%d}"
@@ -46,6 +115,18 @@ def partition_name(table: str, day: date) -> str:
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
+
+
+def _sql(template: str, **parts: sql.Composable) -> str:
+    """A statement with every identifier and literal quoted by psycopg."""
+    return sql.SQL(template).format(**parts).as_string(None)
+
+
+def _ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+# --- reading the catalogue -------------------------------------------------------------------
 
 
 def partition_list(table: str) -> list[Partition]:
@@ -66,103 +147,382 @@ def partition_list(table: str) -> list[Partition]:
         if match:
             start, end = (datetime.fromisoformat(value) for value in match.groups())
             partitions.append(Partition(table, name, start.astimezone(UTC), end.astimezone(UTC)))
-        else:
+        elif bound == "DEFAULT":
             partitions.append(Partition(table, name, None, None))
+        # Anything else (MINVALUE/MAXVALUE bounds) was attached by hand: not ours to list.
     return sorted(
         partitions, key=lambda p: (p.is_default, p.start or datetime.min.replace(tzinfo=UTC))
     )
 
 
-def _exists(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        return cursor.fetchone()[0]
+def _relation_state(cursor, name: str) -> str:
+    """'absent', 'partition' (attached), or 'table' (a plain table of that name)."""
+    cursor.execute(
+        "SELECT relispartition FROM pg_class WHERE oid = to_regclass(%s)", [_quote(name)]
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return "absent"
+    return "partition" if row[0] else "table"
 
 
-def _create_day_partition(table: str, column: str, day: date) -> bool:
-    """Create one day partition of `table`, in its own transaction. Returns False when it
-    already exists."""
-    name = partition_name(table, day)
-    start, end = _day_bounds(day)
-    default = f"{table}_default"
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-        if _exists(name):
-            return False
-        # Writers go through the parent: this lock holds them (reads go on) until the day is
-        # attached, so no row can land in DEFAULT between the check or the move below and
-        # the attach, which PostgreSQL would refuse. It is held for milliseconds, except
-        # when a day's rows have to be moved out of DEFAULT.
-        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {column} >= %s AND {column} < %s)",  # noqa: S608 (names are ours)
-            [start, end],
-        )
-        if not cursor.fetchone()[0]:
-            cursor.execute(
-                f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM (%s) TO (%s)",
-                [start, end],
-            )
-            return True
-        # PostgreSQL refuses a new partition whose range has rows in DEFAULT: build the day
-        # as a plain table, move the rows over, then attach it (which adds the indexes and
-        # foreign keys of the parent).
-        cursor.execute(
-            f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-        )
-        cursor.execute(
-            f"WITH moved AS (DELETE FROM {default} WHERE {column} >= %s AND {column} < %s "  # noqa: S608
-            f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",
-            [start, end],
-        )
-        cursor.execute(
-            f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
-            [start, end],
-        )
-    return True
+def _quote(name: str) -> str:
+    return sql.Identifier(name).as_string(None)
+
+
+def _referenced_tables(cursor, tables: list[str]) -> list[str]:
+    """Tables the parents' foreign keys point at: ATTACH and DETACH lock them."""
+    cursor.execute(
+        """
+        SELECT DISTINCT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid
+        WHERE k.contype = 'f' AND k.conrelid = ANY(%s::regclass[])
+        ORDER BY 1
+        """,
+        [[_quote(table) for table in tables]],
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def _days_in_default(table: str, column: str) -> set[date]:
     """Days that have rows in DEFAULT (normally none: beat was down, or a clock was off)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT ({column} AT TIME ZONE 'UTC')::date FROM {table}_default"  # noqa: S608
+            _sql(
+                "SELECT DISTINCT ({column} AT TIME ZONE 'UTC')::date FROM {default}",
+                column=_ident(column),
+                default=_ident(f"{table}_default"),
+            )
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+# --- bounded lock waits ----------------------------------------------------------------------
+
+
+class _LockBudget:
+    """One lock_timeout shared by every lock wait of a transaction: PostgreSQL applies
+    lock_timeout to each wait separately, so a change taking six locks could otherwise make
+    a writer queued behind it wait six times as long. The clock starts at the first lock
+    that others can queue behind (building the new tables locks nothing of theirs)."""
+
+    def __init__(self, cursor, milliseconds: int) -> None:
+        self.cursor = cursor
+        self.milliseconds = milliseconds
+        self.deadline: float | None = None
+
+    def _left_ms(self) -> int:
+        if self.deadline is None:
+            self.deadline = clock.monotonic() + self.milliseconds / 1000
+        return int((self.deadline - clock.monotonic()) * 1000)
+
+    def lock(self, tables: list[str], mode: str) -> None:
+        """LOCK TABLE ONLY (a parent's partitions are not locked with it), within the budget."""
+        if not tables:
+            return
+        left = self._left_ms()
+        if left < 1:
+            raise PartitionBusy(f"the {self.milliseconds} ms lock budget ran out")
+        self._set_timeout(left)
+        only = sql.SQL(", ").join(sql.SQL("ONLY {}").format(_ident(t)) for t in tables)
+        self.cursor.execute(_sql("LOCK TABLE {tables} IN " + mode + " MODE", tables=only))
+
+    def arm(self) -> None:
+        """Before DDL that may take a lock not taken above: wait at most what is left."""
+        self._set_timeout(max(self._left_ms(), 1))
+
+    def _set_timeout(self, milliseconds: int) -> None:
+        self.cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"])
+
+
+@contextmanager
+def _ddl_transaction() -> Iterator[_LockBudget]:
+    """A transaction (a savepoint inside an outer one) holding the partition managers'
+    advisory lock, with every lock wait bounded by the budget. Restores the session's own
+    lock_timeout and statement_timeout after, for callers inside an outer transaction."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
+        lock_timeout, statement_timeout = cursor.fetchone()
+        # Managers wait for each other without a bound: none of them holds a lock a writer
+        # needs while it waits here.
+        cursor.execute("SELECT set_config('lock_timeout', '0', true)")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+        # Moving stranded rows may take longer than a web request's statement_timeout.
+        cursor.execute("SELECT set_config('statement_timeout', '0', true)")
+        yield _LockBudget(cursor, settings.LOG_PARTITION_LOCK_TIMEOUT_MS)
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true), "
+            "set_config('statement_timeout', %s, true)",
+            [lock_timeout, statement_timeout],
+        )
+
+
+def _retrying[T](what: str, change: Callable[[], T]) -> T:
+    """Run `change` (one _ddl_transaction), retrying a busy attempt a few times with backoff.
+    Raises PartitionBusy when every attempt gave way."""
+    pause = _BACKOFF_SECONDS
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return change()
+        except PartitionBusy:
+            pass
+        except DatabaseError as exc:
+            if not isinstance(exc.__cause__, _RETRYABLE):
+                raise
+        if attempt < _ATTEMPTS:
+            clock.sleep(pause * (1 + random.random()))  # noqa: S311 (jitter, not a secret)
+            pause *= 2
+    raise PartitionBusy(
+        f"{what}: a lock was not free within {settings.LOG_PARTITION_LOCK_TIMEOUT_MS} ms "
+        f"on {_ATTEMPTS} attempts"
+    )
+
+
+# --- creating a day --------------------------------------------------------------------------
+
+
+def _day_is_live(day: date) -> bool:
+    """Whether writes to this day may be in flight: it has begun, or begins very soon."""
+    return _day_bounds(day)[0] <= timezone.now() + _SOON
+
+
+def _in_day(column: str, day: date) -> sql.Composed:
+    """`column` within the day: the partition bound, as a condition."""
+    start, end = _day_bounds(day)
+    return sql.SQL("{column} >= {start} AND {column} < {end}").format(
+        column=_ident(column), start=sql.Literal(start), end=sql.Literal(end)
+    )
+
+
+def _default_has_day(cursor, table: str, column: str, day: date) -> bool:
+    cursor.execute(
+        _sql(
+            "SELECT EXISTS (SELECT 1 FROM {default} WHERE {in_day})",
+            default=_ident(f"{table}_default"),
+            in_day=_in_day(column, day),
+        )
+    )
+    return cursor.fetchone()[0]
+
+
+def _day_table_build(cursor, table: str, column: str, day: date) -> None:
+    """The day as a plain table shaped like the parent, with its bound as a CHECK."""
+    name = partition_name(table, day)
+    cursor.execute(
+        _sql(
+            "CREATE TABLE {name} (LIKE {parent} INCLUDING ALL)",
+            name=_ident(name),
+            parent=_ident(table),
+        )
+    )
+    # PostgreSQL skips ATTACH's validation scan when a valid CHECK implies the bound.
+    cursor.execute(
+        _sql(
+            "ALTER TABLE {name} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL AND {in_day})",
+            name=_ident(name),
+            check=_ident(f"{name}_bound"),
+            column=_ident(column),
+            in_day=_in_day(column, day),
+        )
+    )
+
+
+def _columns(cursor, table: str) -> list[str]:
+    cursor.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum",
+        [_quote(table)],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _day_rows_move(cursor, table: str, column: str, day: date) -> None:
+    """Move the day's rows from DEFAULT (locked by the caller) into the day table."""
+    columns = sql.SQL(", ").join(_ident(c) for c in _columns(cursor, table))
+    cursor.execute(
+        _sql(
+            "WITH moved AS (DELETE FROM {default} WHERE {in_day} RETURNING {columns}) "
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM moved",
+            default=_ident(f"{table}_default"),
+            in_day=_in_day(column, day),
+            columns=columns,
+            name=_ident(partition_name(table, day)),
+        )
+    )
+
+
+def _day_table_attach(cursor, table: str, day: date) -> None:
+    name = partition_name(table, day)
+    start, end = _day_bounds(day)
+    cursor.execute(
+        _sql(
+            "ALTER TABLE {parent} ATTACH PARTITION {name} FOR VALUES FROM ({start}) TO ({end})",
+            parent=_ident(table),
+            name=_ident(name),
+            start=sql.Literal(start),
+            end=sql.Literal(end),
+        )
+    )
+    # The bound is now the partition constraint: the copy would only cost every insert.
+    # Nobody else can see the table before this transaction commits, so this waits on none.
+    cursor.execute(
+        _sql(
+            "ALTER TABLE {name} DROP CONSTRAINT {check}",
+            name=_ident(name),
+            check=_ident(f"{name}_bound"),
+        )
+    )
+
+
+def _day_create_once(day: date) -> list[str]:
+    """One attempt at creating `day` for every table that lacks it; the names created."""
+    with _ddl_transaction() as budget:
+        cursor = budget.cursor
+        tables = {}
+        for table, column in PARTITIONED_TABLES.items():
+            state = _relation_state(cursor, partition_name(table, day))
+            if state == "table":
+                raise PartitionBusy(
+                    f"{partition_name(table, day)} exists but is not attached (left by an "
+                    "interrupted purge, which drops it)"
+                )
+            if state == "absent":
+                tables[table] = column
+        if not tables:
+            return []
+        for table, column in tables.items():
+            _day_table_build(cursor, table, column, day)
+        guarded = _day_is_live(day) or any(
+            _default_has_day(cursor, table, column, day) for table, column in tables.items()
+        )
+        budget.lock(_referenced_tables(cursor, list(tables)), "SHARE ROW EXCLUSIVE")
+        budget.lock(list(tables), "EXCLUSIVE" if guarded else "SHARE UPDATE EXCLUSIVE")
+        budget.lock([f"{table}_default" for table in tables], "ACCESS EXCLUSIVE")
+        budget.arm()
+        for table, column in tables.items():
+            if guarded:
+                _day_rows_move(cursor, table, column, day)
+            _day_table_attach(cursor, table, day)
+        return [partition_name(table, day) for table in tables]
+
+
+def partition_create(*, day: date) -> list[str]:
+    """Create `day` for every log table that lacks it, moving its rows out of DEFAULT; the
+    names created. Raises PartitionBusy when its locks stayed busy (nothing changed)."""
+    return _retrying(f"creating {day}", lambda: _day_create_once(day))
 
 
 def partitions_ensure(*, days_ahead: int, start: date | None = None) -> list[str]:
     """Create the day partitions of every log table from `start` (default: today, UTC)
     through today + `days_ahead`, and for every day that has rows waiting in DEFAULT (which
     are moved into it). Idempotent; each day is its own short transaction, so one busy day
-    never holds back the others. Returns the names created."""
+    never holds back the others. A day whose locks stay busy is skipped with a warning and
+    created by the next run. Returns the names created."""
     today = timezone.now().astimezone(UTC).date()
     first = min(start or today, today)
-    ahead = {first + timedelta(days=n) for n in range((today - first).days + days_ahead + 1)}
-    created = []
+    days = {first + timedelta(days=n) for n in range((today - first).days + days_ahead + 1)}
     for table, column in PARTITIONED_TABLES.items():
-        # Future days first: they are empty and cheap, and keep new traffic out of DEFAULT.
-        for day in sorted(ahead | _days_in_default(table, column), reverse=True):
-            if _create_day_partition(table, column, day):
-                created.append(partition_name(table, day))
+        days |= _days_in_default(table, column)
+    created = []
+    # Future days first: they are empty and cheap, and keep new traffic out of DEFAULT.
+    for day in sorted(days, reverse=True):
+        try:
+            created += partition_create(day=day)
+        except PartitionBusy as exc:
+            logger.warning("Log partitions for %s not created; the next run retries: %s", day, exc)
     return created
 
 
+# --- dropping a day --------------------------------------------------------------------------
+
+
 def partitions_before(table: str, cutoff: datetime) -> list[Partition]:
-    """Day partitions of `table` that end at or before `cutoff`: whole days past retention."""
-    return [p for p in partition_list(table) if not p.is_default and p.end <= cutoff]
+    """Day partitions of `table` that end at or before `cutoff`: whole days past retention.
+    Only ours (`<table>_pYYYYMMDD`, one UTC day); never DEFAULT."""
+    return [p for p in partition_list(table) if p.is_day and p.end <= cutoff]
+
+
+def _detach_once(partition: Partition) -> bool:
+    """Detach one day partition; False when it is not attached (any more)."""
+    with _ddl_transaction() as budget:
+        cursor = budget.cursor
+        if _relation_state(cursor, partition.name) != "partition":
+            return False
+        # Foreign-key checks are deferred to commit; PostgreSQL cannot detach or drop a table
+        # with checks pending (rows written earlier in an enclosing transaction): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # WORKAROUND: DETACH … CONCURRENTLY would spare the parent its ACCESS EXCLUSIVE lock,
+        # but PostgreSQL refuses it when the table has a DEFAULT partition (and inside a
+        # transaction block). The plain DETACH holds the parent for milliseconds, under the
+        # budget like everything else.
+        budget.lock(_referenced_tables(cursor, [partition.table]), "SHARE ROW EXCLUSIVE")
+        budget.lock([partition.table], "ACCESS EXCLUSIVE")
+        budget.lock([f"{partition.table}_default"], "ACCESS EXCLUSIVE")
+        budget.arm()
+        cursor.execute(
+            _sql(
+                "ALTER TABLE {parent} DETACH PARTITION {name}",
+                parent=_ident(partition.table),
+                name=_ident(partition.name),
+            )
+        )
+        cursor.execute(
+            _sql("COMMENT ON TABLE {name} IS {comment}", name=_ident(partition.name),
+                 comment=sql.Literal(_DETACHED_COMMENT))
+        )  # fmt: skip
+    return True
+
+
+def _drop_detached_once(name: str) -> None:
+    # A separate transaction from the detach: dropping the table's foreign keys takes ACCESS
+    # EXCLUSIVE on the referenced tables (accounts_environment), held here for milliseconds
+    # instead of for the whole detach.
+    with _ddl_transaction() as budget:
+        if _relation_state(budget.cursor, name) != "table":
+            return
+        budget.arm()
+        budget.cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        budget.cursor.execute(_sql("DROP TABLE {name}", name=_ident(name)))
 
 
 def partition_drop(partition: Partition) -> None:
-    """Detach and drop one day partition: the whole day goes at once, never row by row."""
-    if partition.is_default:
-        raise ValueError("The DEFAULT partition is never dropped.")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-        if not _exists(partition.name):
-            return
-        # Foreign-key checks are deferred to commit; PostgreSQL cannot drop a table with
-        # checks pending (rows written earlier in an enclosing transaction), so run them now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f"ALTER TABLE {partition.table} DETACH PARTITION {partition.name}")
-        cursor.execute(f"DROP TABLE {partition.name}")
+    """Detach and drop one day partition: the whole day goes at once, never row by row.
+    Raises PartitionBusy when a lock stayed busy: nothing is lost, the next purge finishes
+    it (a day detached but not yet dropped is dropped by partitions_detached_drop)."""
+    if partition.is_default or not partition.is_day:
+        raise ValueError(
+            f"{partition.name} is not a day partition of {partition.table}; only "
+            f"{partition.table}_pYYYYMMDD partitions are dropped, never DEFAULT."
+        )
+    _retrying(f"detaching {partition.name}", lambda: _detach_once(partition))
+    _retrying(f"dropping {partition.name}", lambda: _drop_detached_once(partition.name))
+
+
+def partitions_detached_drop() -> list[str]:
+    """Drop the day tables an earlier purge detached but could not drop (it marked them).
+    Returns the names dropped; a table still busy is left for the next purge."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition
+              AND obj_description(c.oid, 'pg_class') = %s
+            """,
+            [_DETACHED_COMMENT],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    dropped = []
+    for name in names:
+        match = _DAY_NAME.match(name)
+        if not match or match["table"] not in PARTITIONED_TABLES:
+            continue
+        try:
+            _retrying(f"dropping {name}", lambda name=name: _drop_detached_once(name))
+        except PartitionBusy as exc:
+            logger.warning(
+                "Detached log table %s not dropped; the next purge retries: %s", name, exc
+            )
+            continue
+        dropped.append(name)
+    return dropped

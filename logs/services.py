@@ -22,13 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
-from logs.partitions import (
-    PARTITIONED_TABLES,
-    Partition,
-    partition_drop,
-    partitions_before,
-    partitions_ensure,
-)
+from logs.signals import event_recorded
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
@@ -190,7 +184,7 @@ def notification_create(
             created_at=created_at,
             updated_at=created_at,
         )
-        Event.objects.create(
+        received = Event.objects.create(
             notification=notification,
             notification_created_at=created_at,
             environment_id=environment_id,
@@ -201,6 +195,7 @@ def notification_create(
             dedupe_key="received",
             detail="The request was accepted.",
         )
+        event_recorded.send(Event, notification=notification, delivery=None, event=received)
     return notification
 
 
@@ -282,6 +277,7 @@ def event_record(
         if delivery is not None:
             _delivery_update(delivery, delivery_fields or {}, now)
         _notification_recompute(notification, now)
+        event_recorded.send(Event, notification=notification, delivery=delivery, event=event)
     return RecordedEvent(notification, delivery, event, created=True)
 
 
@@ -465,22 +461,3 @@ def _notification_recompute(notification: Notification, now: datetime) -> None:
     Notification.objects.filter(id=notification.id, created_at=notification.created_at).update(
         status=notification.status, updated_at=now
     )
-
-
-def retention_purge(
-    *, retention_days: int, now: datetime | None = None, dry_run: bool = False
-) -> list[Partition]:
-    """Drop every day of logs that ended more than `retention_days` ago, whole partitions at
-    a time (notifications, deliveries and events of a day go together). Rows waiting in
-    DEFAULT are first moved into their days, so they age out like the rest. Returns the
-    partitions dropped (with dry_run: those that would be)."""
-    if retention_days < 1:
-        raise ValueError("retention_days must be at least 1 (LOG_RETENTION_DAYS).")
-    cutoff = (now or timezone.now()) - timedelta(days=retention_days)
-    if not dry_run:
-        partitions_ensure(days_ahead=0)
-    expired = [p for table in PARTITIONED_TABLES for p in partitions_before(table, cutoff)]
-    if not dry_run:
-        for partition in expired:
-            partition_drop(partition)
-    return expired

@@ -1,18 +1,40 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from logs.partitions import partitions_ensure
-from logs.services import retention_purge
+from logs.retention import retention_purge
+
+logger = logging.getLogger(__name__)
+
+# A purge that found a day busy (its locks were taken by writers or long readers) tries
+# again this much later, a few times, then leaves it for the next night.
+PURGE_RETRY_SECONDS = 15 * 60
+PURGE_RETRIES = 4
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def partitions_ensure_task() -> list[str]:
-    """Beat runs this hourly so tomorrow's partitions always exist well before midnight UTC."""
+    """Beat runs this hourly so tomorrow's partitions always exist well before midnight UTC.
+    A day whose locks stay busy is skipped (with a warning) and created by the next run."""
     return partitions_ensure(days_ahead=settings.LOG_PARTITIONS_AHEAD)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def retention_purge_task() -> list[str]:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=PURGE_RETRIES)
+def retention_purge_task(self) -> list[str]:
     """Beat runs this nightly: whole days past LOG_RETENTION_DAYS are dropped."""
-    expired = retention_purge(retention_days=settings.LOG_RETENTION_DAYS)
-    return [partition.name for partition in expired]
+    purge = retention_purge(retention_days=settings.LOG_RETENTION_DAYS)
+    if purge.busy:
+        names = ", ".join(partition.name for partition in purge.busy)
+        if self.request.retries < self.max_retries:
+            logger.warning(
+                "Retention purge: %d partition(s) busy (%s); retrying in %d s",
+                len(purge.busy), names, PURGE_RETRY_SECONDS,
+            )  # fmt: skip
+            raise self.retry(countdown=PURGE_RETRY_SECONDS)
+        logger.warning(
+            "Retention purge: %d partition(s) still busy (%s); left for the next night",
+            len(purge.busy), names,
+        )  # fmt: skip
+    return [partition.name for partition in purge.partitions]

@@ -176,6 +176,7 @@ def test_a_day_is_created_while_writers_keep_inserting_into_it():
     writers go on; every row written is found, in the new partition, and none fails."""
     import threading
 
+    before = {p.name for table in PARTITIONED_TABLES for p in partition_list(table)}
     environment = EnvironmentFactory()
     day = _today() + timedelta(days=25)
     moment = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
@@ -219,5 +220,39 @@ def test_a_day_is_created_while_writers_keep_inserting_into_it():
     # Leave nothing behind for the tests after this one (transactional test, real tables).
     for table in PARTITIONED_TABLES:
         for partition in partition_list(table):
-            if partition.start and partition.start.date() == day:
+            if partition.is_day and partition.name not in before:
                 partition_drop(partition)
+
+
+def _constraints_and_indexes(table: str) -> tuple[set[str], int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('c', 'f')",
+            [table],
+        )
+        constraints = {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass", [table])
+        return constraints, cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_new_day_follows_whatever_its_parent_has():
+    # Another change may add constraints and indexes to the log tables: a day made later
+    # must carry them (ATTACH refuses a table missing a CHECK of its parent).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE logs_event ADD CONSTRAINT event_source_set CHECK (source <> '')"
+        )
+        cursor.execute("CREATE INDEX event_source ON logs_event (source)")
+    day = _today() + timedelta(days=50)
+
+    created = partitions_ensure(days_ahead=50)
+
+    name = partition_name("logs_event", day)
+    assert name in created
+    constraints, indexes = _constraints_and_indexes(name)
+    parent_constraints, parent_indexes = _constraints_and_indexes("logs_event")
+    assert "CHECK (((source)::text <> ''::text))" in constraints
+    assert constraints == parent_constraints  # foreign keys too; the bound CHECK is gone
+    assert indexes == parent_indexes  # the copies were attached, none built twice

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bench.seed import seed_logs
+from logs.demo import seed_logs
 from logs.models import Delivery
 from logs.selectors import (
     NotificationFilters,

@@ -3,11 +3,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from logs.models import Event, Notification
-from logs.partitions import partition_list, partition_name, partitions_ensure
-from logs.services import event_record, notification_create, retention_purge
+from logs.partitions import partition_drop, partition_list, partition_name, partitions_ensure
+from logs.retention import retention_purge
+from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
 
 
@@ -46,7 +48,7 @@ def _names():
 def test_dry_run_lists_whole_days_past_retention_and_drops_nothing(history):
     old, _, _ = history
     expired = retention_purge(retention_days=7, dry_run=True)
-    names = {p.name for p in expired}
+    names = {p.name for p in expired.partitions}
     assert partition_name("logs_notification", _day(-9)) in names
     assert partition_name("logs_event", _day(-9)) in names
     assert partition_name("logs_notification", _day(-7)) not in names
@@ -64,7 +66,8 @@ def test_purge_drops_old_days_with_their_events_and_keeps_the_rest(history):
         p.name for p in partition_list("logs_delivery")
     }
     before = _names()
-    assert retention_purge(retention_days=7) == []  # idempotent
+    again = retention_purge(retention_days=7)  # idempotent
+    assert again.partitions == [] and again.busy == []
     assert _names() == before
 
 
@@ -85,3 +88,31 @@ def test_purge_logs_command_reports_and_refuses_a_bad_retention(history):
     assert partition_name("logs_notification", _day(-9)) in out.getvalue()
     with pytest.raises(Exception, match="at least 1"):
         call_command("purge_logs", "--days", "0", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_purge_drops_only_our_day_partitions_never_one_attached_by_hand():
+    def attach(name, first, last):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'CREATE TABLE "{name}" PARTITION OF logs_event FOR VALUES FROM (%s) TO (%s)',
+                [_at(first) - timedelta(hours=10), _at(last) - timedelta(hours=10)],
+            )
+
+    attach("logs_event_archive", _day(-31), _day(-30))
+    attach("logs_event_p20000101", _day(-41), _day(-40))  # our pattern, not its day
+    attach(partition_name("logs_event", _day(-52)), _day(-52), _day(-50))  # two days
+
+    purge = retention_purge(retention_days=7)
+
+    names = {p.name for p in partition_list("logs_event")}
+    assert {
+        "logs_event_archive",
+        "logs_event_p20000101",
+        partition_name("logs_event", _day(-52)),
+    } <= names
+    assert not {p.name for p in purge.partitions} & names
+    for partition in partition_list("logs_event"):
+        if partition.name == "logs_event_archive" or partition.is_default:
+            with pytest.raises(ValueError, match="never DEFAULT"):
+                partition_drop(partition)

@@ -1,4 +1,4 @@
-"""The data generator (bench/seed.py): counts, consistency with the status rules, realism.
+"""The demo data generator (logs/demo/): counts, consistency with the status rules, realism.
 
 One small seed per class, made once inside a transaction that is rolled back at the end; each
 test then runs in a savepoint of it.
@@ -12,14 +12,21 @@ from datetime import UTC, datetime, timedelta
 
 import phonenumbers
 import pytest
-from django.core.management import call_command
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, TextField, Value
+from django.db.models.functions import Concat
 
-from accounts.models import Environment
-from bench.seed import TYPES, _ForkedChunks, _generate, _Plan, _Result, seed_logs
+from accounts.models import Account, Environment
+from accounts.selectors import environment_list_for_user
+from logs.demo import seed_logs
+from logs.demo.catalogue import TYPES
+from logs.demo.generator import Plan, Result, generate
+from logs.demo.loader import ForkedChunks
 from logs.models import Delivery, Event, Notification
 from logs.partitions import PARTITIONED_TABLES, partition_list
+from logs.services import event_dedupe_key, event_record
 
 END = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
 DAYS = 3
@@ -176,7 +183,25 @@ class TestSmallSeed:
         assert not provider_events.filter(
             Q(provider_event_id="") | Q(payload__isnull=True)
         ).exists()
-        assert not provider_events.exclude(dedupe_key=F("provider_event_id")).exists()
+        # Dedupe keys are event_record's: "<source>:<provider event id>" for a provider's,
+        # "received" for the request, the payload hash for the pipeline's own.
+        assert not provider_events.exclude(
+            dedupe_key=Concat(
+                F("source"), Value(":"), F("provider_event_id"), output_field=TextField()
+            )
+        ).exists()
+        assert set(Event.objects.filter(kind="received").values_list("dedupe_key", flat=True)) == {
+            "received"
+        }
+        for row in Event.objects.filter(source="pipeline")[:300]:
+            assert row.dedupe_key == event_dedupe_key(
+                kind=row.kind,
+                sub_kind=row.sub_kind,
+                channel=row.channel,
+                occurred_at=row.occurred_at,
+                source=row.source,
+                payload=row.payload,
+            ), row.id
         # Pipeline and API events have no payload; every line has a detail.
         assert not Event.objects.filter(
             source__in=["api", "pipeline"], payload__isnull=False
@@ -196,6 +221,28 @@ class TestSmallSeed:
             twilio.payload["MessageSid"]
             == Delivery.objects.get(pk=twilio.delivery_id).provider_message_id
         )
+
+    def test_replayed_events_are_recognised_as_duplicates(self):
+        """A provider's callback or a pipeline step recorded again through event_record
+        finds the seeded event and changes nothing."""
+        provider_event = Event.objects.exclude(source__in=["api", "pipeline"]).first()
+        pipeline_event = Event.objects.filter(source="pipeline", kind="sending").first()
+        for row in (provider_event, pipeline_event):
+            before = Event.objects.filter(notification_id=row.notification_id).count()
+            recorded = event_record(
+                notification_id=row.notification_id,
+                notification_created_at=row.notification_created_at,
+                kind=row.kind,
+                sub_kind=row.sub_kind,
+                channel=row.channel,
+                source=row.source,
+                occurred_at=row.occurred_at,
+                provider_event_id=row.provider_event_id,
+                payload=row.payload,
+            )
+            assert not recorded.created, row.source
+            assert recorded.event.id == row.id
+            assert Event.objects.filter(notification_id=row.notification_id).count() == before
 
     def test_rows_spread_over_the_days_in_day_partitions(self, seeded):
         assert seeded.start == END - timedelta(days=DAYS) and seeded.end == END
@@ -337,7 +384,7 @@ def assert_consistent_with_status_rules() -> None:
         assert notification.status == expected_status, notification.id
 
 
-def _plan(**overrides) -> _Plan:
+def _plan(**overrides) -> Plan:
     start = int(END.timestamp() * 1000)
     values = {
         "notifications": 1_500,
@@ -349,14 +396,14 @@ def _plan(**overrides) -> _Plan:
         "event_base": 1,
         "chunk_size": 400,
     }
-    return _Plan(**{**values, **overrides})
+    return Plan(**{**values, **overrides})
 
 
-def _rows(chunks) -> tuple[list, _Result]:
+def _rows(chunks) -> tuple[list, Result]:
     rows = []
     result = None
     for item in chunks:
-        if isinstance(item, _Result):
+        if isinstance(item, Result):
             result = item
         else:
             rows.append(item)
@@ -364,18 +411,18 @@ def _rows(chunks) -> tuple[list, _Result]:
 
 
 def test_generation_is_deterministic_inline_or_forked():
-    inline, inline_result = _rows(_generate(_plan()))
-    forked, forked_result = _rows(_ForkedChunks(_plan()))
+    inline, inline_result = _rows(generate(_plan()))
+    forked, forked_result = _rows(ForkedChunks(_plan()))
     assert inline == forked
     assert inline_result.statuses == forked_result.statuses
     assert inline_result.samples == forked_result.samples
-    other, _ = _rows(_generate(_plan(seed=4)))
+    other, _ = _rows(generate(_plan(seed=4)))
     assert other != inline
     assert [n for n, *_ in inline] == [400, 400, 400, 300]
 
 
 def test_generated_text_is_valid_copy_input():
-    rows, _ = _rows(_generate(_plan(notifications=300, chunk_size=300)))
+    rows, _ = _rows(generate(_plan(notifications=300, chunk_size=300)))
     (_, deliveries, events, notification_text, delivery_text, event_text) = rows[0]
     for text, columns, count in (
         (notification_text, 14, 300),
@@ -434,3 +481,37 @@ def test_seed_logs_command_reports_what_it_made():
     assert "e.g. tracking id: " in text
     assert "email delivered" in text
     assert Notification.objects.count() == 300
+
+
+@pytest.mark.django_db
+def test_seed_logs_account_fills_what_the_demo_support_user_sees():
+    """`make run` prints the command; the support user of the Demo account then finds the
+    seeded notifications in the environments the console shows them."""
+    bootstrap = io.StringIO()
+    call_command("bootstrap_demo", stdout=bootstrap)
+    assert "seed_logs --account Demo" in bootstrap.getvalue()
+    out = io.StringIO()
+    call_command("seed_logs", notifications=200, days=1, account="Demo", seed=5, stdout=out)
+    assert "Environment" in out.getvalue() and "Demo / production" in out.getvalue()
+    support = get_user_model().objects.get(username="support")
+    visible = environment_list_for_user(user=support)
+    assert Notification.objects.filter(environment__in=visible).count() == 200
+    assert not Notification.objects.exclude(environment__in=visible).exists()
+    assert not Environment.objects.filter(account__name__startswith="Seed account").exists()
+
+
+@pytest.mark.django_db
+def test_seed_logs_account_without_environment_gets_production():
+    account = Account.objects.create(name="Acme")
+    call_command("seed_logs", notifications=50, days=1, account="Acme", stdout=io.StringIO())
+    environment = Environment.objects.get(account=account)
+    assert environment.name == "production"
+    assert Notification.objects.filter(environment=environment).count() == 50
+
+
+@pytest.mark.django_db
+def test_seed_logs_unknown_account_says_what_to_do():
+    with pytest.raises(CommandError, match=r"No account is called 'Nope'.*bootstrap_demo"):
+        call_command("seed_logs", notifications=10, days=1, account="Nope", stdout=io.StringIO())
+    assert not Notification.objects.exists()
+    assert not Account.objects.filter(name="Nope").exists()

@@ -1,6 +1,7 @@
 """Set up the demo that `make run` serves: an account, its production environment, a
 superuser and a support user. Creates only what is missing, so a second run changes nothing;
-passwords and the client secret are printed only when created. Refused in production."""
+passwords and the client secret are printed only when created, and on the first run how to
+fill the demo account with logs (seed_logs --account Demo). Refused in production."""
 
 import secrets
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
                 "bootstrap_demo creates users with printed passwords and is refused in "
                 "production. Use createsuperuser and create_environment instead."
             )
-        account, _ = Account.objects.get_or_create(name=DEMO_ACCOUNT)
+        account, account_created = Account.objects.get_or_create(name=DEMO_ACCOUNT)
         if not Environment.objects.filter(account=account, name="production").exists():
             created = environment_create(account=account, name="production")
             self.stdout.write(
@@ -57,3 +58,9 @@ class Command(BaseCommand):
             support.groups.add(group)
             Membership.objects.create(user=support, account=account, role=Membership.Role.SUPPORT)
             self.stdout.write(f"Support user created: support / {password}")
+        if account_created:
+            self.stdout.write(
+                f"Logs for the demo: seed the {DEMO_ACCOUNT} account (the support user sees it): "
+                f".venv/bin/python manage.py seed_logs --account {DEMO_ACCOUNT} "
+                "--notifications 10000 --days 7"
+            )

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from logs.services import retention_purge
+from logs.retention import retention_purge
 
 
 class Command(BaseCommand):
@@ -23,11 +23,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, days: int, dry_run: bool, **options):
         try:
-            expired = retention_purge(retention_days=days, dry_run=dry_run)
+            purge = retention_purge(retention_days=days, dry_run=dry_run)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         verb = "Would drop" if dry_run else "Dropped"
-        day_count = len({p.start for p in expired})
-        self.stdout.write(f"{verb} {len(expired)} partition(s), {day_count} day(s) of logs.")
-        for partition in expired:
+        day_count = len({p.start for p in purge.partitions})
+        self.stdout.write(
+            f"{verb} {len(purge.partitions)} partition(s), {day_count} day(s) of logs."
+        )
+        for partition in purge.partitions:
             self.stdout.write(f"  {partition.name:40} {partition.start:%Y-%m-%d}")
+        if purge.busy:
+            names = ", ".join(partition.name for partition in purge.busy)
+            raise CommandError(
+                f"{len(purge.busy)} partition(s) past retention were busy and not dropped "
+                f"({names}): their locks were not free within LOG_PARTITION_LOCK_TIMEOUT_MS. "
+                "Run purge_logs again later; the nightly purge retries them too."
+            )

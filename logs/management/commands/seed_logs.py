@@ -3,20 +3,27 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from bench.seed import seed_logs
+from accounts.models import Account
+from logs.demo import seed_logs
 
 
 class Command(BaseCommand):
     help = (
         "Fill the log with realistic notifications, deliveries and events created over the last "
         "--days days, in --environments seed environments ('Seed account N / production', "
-        "created or reused), for demos and benchmarks."
+        "created or reused) or in every environment of --account NAME (e.g. Demo, so its "
+        "support user sees them in the console), for demos and benchmarks."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--notifications", type=int, required=True)
         parser.add_argument("--days", type=int, default=7)
         parser.add_argument("--environments", type=int, default=3)
+        parser.add_argument(
+            "--account",
+            help="Fill this existing account's environments (a 'production' one is created if "
+            "it has none) instead of the seed accounts, e.g. --account Demo.",
+        )
         parser.add_argument(
             "--seed", type=int, default=0, help="Random seed: the same seed gives the same data."
         )
@@ -26,7 +33,9 @@ class Command(BaseCommand):
             help="Skip VACUUM (ANALYZE) of the log tables at the end.",
         )
 
-    def handle(self, *args, notifications, days, environments, seed, no_analyze, **options):
+    def handle(
+        self, *args, notifications, days, environments, account, seed, no_analyze, **options
+    ):
         if settings.PRODUCTION:
             raise CommandError(
                 "seed_logs writes made-up notifications and is refused in production "
@@ -46,14 +55,18 @@ class Command(BaseCommand):
                 elapsed = time.perf_counter() - started
                 self.stdout.write(f"  {done:,} / {total:,} notifications ({elapsed:.1f} s)")
 
-        summary = seed_logs(
-            notifications=notifications,
-            days=days,
-            environments=environments,
-            seed=seed,
-            analyze=not no_analyze,
-            progress=progress,
-        )
+        try:
+            summary = seed_logs(
+                notifications=notifications,
+                days=days,
+                environments=environments,
+                account=account,
+                seed=seed,
+                analyze=not no_analyze,
+                progress=progress,
+            )
+        except Account.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"Seeded {summary.notifications:,} notifications, {summary.deliveries:,} "

@@ -1,0 +1,168 @@
+"""Partition changes: creating a day, and dropping a day of logs next to deleting it.
+
+`partition.create` times logs.partitions.partition_create for an empty future day (what beat
+does every day, for the three log tables together). `retention.drop_day` times
+logs.partitions.partition_drop of one day's notifications, deliveries and events; its
+baseline `retention.delete_day` deletes the same amount of data (a day seeded alike) the way
+a purge without partitions would: batched DELETEs by primary key, each batch its own
+transaction. Days are seeded by logs.demo (a day's share of the selectors' million at full
+size) before the seven days the selectors use, and every day partition made here is dropped
+when the scenario ends.
+"""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from bench.harness import BenchmarkError, Measurement, Run, Scenario, register, time_calls
+from logs.demo import seed_logs
+from logs.partitions import PARTITIONED_TABLES, partition_create, partition_drop, partition_list
+
+# 1,000,000 notifications over 7 days, as the selectors seed them: one day's worth.
+DAY_SMOKE = {"notifications": 300, "repeat": 2, "batch": 100}
+DAY_FULL = {"notifications": 143_000, "repeat": 2, "batch": 10_000}
+# The days bench/selectors.py seeds (its FULL["days"]): never touched here.
+SELECTOR_DAYS = 7
+
+
+def _today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    return start, start + timedelta(days=1)
+
+
+def _drop_days(days: set[date]) -> None:
+    for table in PARTITIONED_TABLES:
+        for partition in partition_list(table):
+            if partition.is_day and partition.start.date() in days:
+                partition_drop(partition)
+
+
+def _drop_days_before(first_kept: date) -> None:
+    # Seeding a day creates every day from it to today: those older than the selectors'
+    # seven go again (empty partitions would still be planned for by unpruned queries).
+    _drop_days(
+        {
+            p.start.date()
+            for p in partition_list("logs_notification")
+            if p.is_day and p.start.date() < first_kept
+        }
+    )
+
+
+def _rows_of_day(day: date) -> int:
+    start, end = _bounds(day)
+    total = 0
+    with connection.cursor() as cursor:
+        for table, column in PARTITIONED_TABLES.items():
+            cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} >= %s AND {column} < %s",  # noqa: S608 (our names)
+                [start, end],
+            )
+            total += cursor.fetchone()[0]
+    return total
+
+
+@register
+class PartitionCreate(Scenario):
+    name = "partition.create"
+    description = "create an empty future day of the three log tables (LIKE, ATTACH)"
+    smoke_size = {"repeat": 3}
+    full_size = {"repeat": 20}
+
+    def measure(self, run: Run):
+        days = [_today() + timedelta(days=200 + n) for n in range(self.size["repeat"] + 1)]
+        run.defer(_drop_days, set(days))
+        pending = iter(days)
+
+        def create():
+            day = next(pending)
+            created = partition_create(day=day)
+            if len(created) != len(PARTITIONED_TABLES):
+                raise BenchmarkError(f"creating {day} made {created}, not one per table")
+
+        return time_calls(
+            create, repeat=self.size["repeat"], unit="ms/day", note="3 tables, empty day"
+        )
+
+
+class _DayPurge(Scenario):
+    smoke_size = DAY_SMOKE
+    full_size = DAY_FULL
+    first_offset = 0
+
+    def setup(self, run: Run) -> None:
+        # Days before the selectors' seven, a different set for each scenario.
+        self.days = [
+            _today() - timedelta(days=self.first_offset + n) for n in range(self.size["repeat"])
+        ]
+        run.defer(_drop_days_before, _today() - timedelta(days=SELECTOR_DAYS))
+        self.rows = {}
+        for n, day in enumerate(self.days):
+            seed_logs(
+                notifications=self.size["notifications"], days=1, environments=1,
+                seed=self.first_offset + n,
+                end=_bounds(day)[0] + timedelta(hours=23, minutes=59),
+            )  # fmt: skip
+            self.rows[day] = _rows_of_day(day)
+            if self.rows[day] < self.size["notifications"]:
+                raise BenchmarkError(f"seeding {day} wrote {self.rows[day]} rows")
+
+    def purge(self, day: date) -> None:
+        raise NotImplementedError
+
+    def measure(self, run: Run):
+        samples = []
+        for day in self.days:
+            started = time.perf_counter()
+            self.purge(day)
+            samples.append((time.perf_counter() - started) * 1000)
+            if _rows_of_day(day):
+                raise BenchmarkError(f"{self.name}: rows of {day} are still there")
+        rows = sum(self.rows.values()) // len(self.rows)
+        return Measurement.from_samples(
+            samples, "ms/day", note=f"{rows:,} rows a day (3 tables)", rows_per_day=rows
+        )
+
+
+@register
+class DeleteDay(_DayPurge):
+    name = "retention.delete_day"
+    description = "delete one day of logs with batched DELETEs (no partitions to drop)"
+    first_offset = 20
+
+    def purge(self, day: date) -> None:
+        start, end = _bounds(day)
+        with connection.cursor() as cursor:
+            for table, column in reversed(PARTITIONED_TABLES.items()):
+                while True:
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE (id, {column}) IN (SELECT id, {column} "  # noqa: S608 (our names)
+                        f"FROM {table} WHERE {column} >= %s AND {column} < %s LIMIT %s)",
+                        [start, end, self.size["batch"]],
+                    )
+                    if cursor.rowcount == 0:
+                        break
+
+
+@register
+class DropDay(_DayPurge):
+    name = "retention.drop_day"
+    baseline = "retention.delete_day"
+    description = "drop one day of logs: detach and drop its three partitions"
+    first_offset = 30
+
+    def purge(self, day: date) -> None:
+        dropped = 0
+        for table in reversed(PARTITIONED_TABLES):
+            for partition in partition_list(table):
+                if partition.is_day and partition.start.date() == day:
+                    partition_drop(partition)
+                    dropped += 1
+        if dropped != len(PARTITIONED_TABLES):
+            raise BenchmarkError(f"{day}: {dropped} partitions dropped, not one per table")

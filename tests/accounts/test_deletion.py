@@ -1,0 +1,358 @@
+"""Deleting a tenant: hidden and refused at once, its logs removed in the background in
+short batches partition by partition, the tenant rows last, other tenants' writers never
+held up."""
+
+import base64
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.deletion import (
+    account_purge,
+    environment_delete,
+    environment_purge,
+    environment_row_delete,
+)
+from accounts.models import Account, ApiKey, Environment, Membership
+from accounts.selectors import account_list_for_user, environment_list_for_user
+from accounts.tasks import tenant_deletions_resume_task
+from logs.demo import seed_logs
+from logs.models import Delivery, Event, Notification
+from logs.services import notification_create
+from tests.factories import (
+    AccountFactory,
+    ApiKeyFactory,
+    EnvironmentFactory,
+    MembershipFactory,
+    UserFactory,
+)
+
+LOG_MODELS = (Notification, Delivery, Event)
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def log_rows(environment_id: int) -> int:
+    return sum(model.objects.filter(environment_id=environment_id).count() for model in LOG_MODELS)
+
+
+def mark_deleting(*environments: Environment, account: Account | None = None) -> None:
+    """Mark as environment_delete / account_delete do, without enqueueing the purge: these
+    tests run it themselves (and no worker elsewhere may race them for it)."""
+    now = timezone.now()
+    Environment.all_objects.filter(pk__in=[e.pk for e in environments]).update(deleting_at=now)
+    if account is not None:
+        Account.all_objects.filter(pk=account.pk).update(deleting_at=now)
+
+
+# --- hidden and refused at once ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_deleted_environment_is_hidden_in_the_console_and_refused_by_the_api(
+    client, django_capture_on_commit_callbacks
+):
+    environment = EnvironmentFactory(name="doomed", client_secret="doomed-secret-0123456789")
+    api_key = ApiKeyFactory(environment=environment)
+    notification = notification_create(environment_id=environment.id, notification_type="welcome",
+                                       user_id="usr_1")  # fmt: skip
+    keep = EnvironmentFactory(account=environment.account, name="kept")
+    admin = UserFactory(is_superuser=True)
+    client.force_login(admin)
+    bearer = {"authorization": f"Bearer {api_key.plain}"}
+    assert client.get("/api/v1/environment", headers=bearer).status_code == 200
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(
+            f"/admin/accounts/environment/{environment.pk}/delete/", {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert len(callbacks) == 1  # the purge, enqueued on commit
+
+    client.get(response.url)  # the success message, shown once
+    # Still in the database (the purge has not run), invisible everywhere.
+    assert Environment.all_objects.filter(pk=environment.pk).exists()
+    assert Notification.objects.filter(pk=notification.pk).exists()
+    changelist = client.get("/admin/accounts/environment/").content.decode()
+    assert "doomed" not in changelist and "kept" in changelist
+    assert client.get(f"/admin/accounts/environment/{environment.pk}/change/").status_code == 404
+    logs_page = client.get("/admin/logs/notification/").content.decode()
+    assert str(notification.pk) not in logs_page
+    assert client.get(f"/admin/logs/notification/{notification.pk}/change/").status_code == 404
+    assert client.get("/admin/accounts/apikey/").content.decode().count(api_key.prefix) == 0
+    assert list(environment_list_for_user(user=admin)) == [keep]
+    # Its credentials answer 401, the client secret and the API key alike.
+    for authorization in (
+        basic(environment.client_id, "doomed-secret-0123456789"),
+        f"Bearer {api_key.plain}",
+        basic(environment.client_id, api_key.plain),
+    ):
+        response = client.get("/api/v1/environment", headers={"authorization": authorization})
+        assert response.status_code == 401, authorization
+
+
+@pytest.mark.django_db
+def test_deleted_account_and_its_environments_vanish_for_members(
+    client, django_capture_on_commit_callbacks
+):
+    account = AccountFactory(name="Doomed Inc")
+    environment = EnvironmentFactory(account=account, client_secret="doomed-secret-0123456789")
+    member = UserFactory()
+    MembershipFactory(user=member, account=account, role=Membership.Role.OWNER)
+    client.force_login(UserFactory(is_superuser=True))
+
+    with django_capture_on_commit_callbacks():
+        response = client.post(f"/admin/accounts/account/{account.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    client.get(response.url)  # the success message, shown once
+
+    assert not account_list_for_user(user=member).exists()
+    assert not environment_list_for_user(user=member).exists()
+    assert "Doomed Inc" not in client.get("/admin/accounts/account/").content.decode()
+    response = client.get(
+        "/api/v1/environment",
+        headers={"authorization": basic(environment.client_id, "doomed-secret-0123456789")},
+    )
+    assert response.status_code == 401
+    # The name is free again at once.
+    assert Account.objects.create(name="Doomed Inc").pk != account.pk
+
+
+@pytest.mark.django_db
+def test_delete_confirmation_page_collects_no_log_rows(client, django_assert_max_num_queries):
+    environment = EnvironmentFactory(name="doomed")
+    for n in range(3):
+        notification_create(environment_id=environment.id, notification_type="welcome",
+                            user_id=f"usr_{n}")  # fmt: skip
+    client.force_login(UserFactory(is_superuser=True))
+    with django_assert_max_num_queries(8):
+        response = client.get(f"/admin/accounts/environment/{environment.pk}/delete/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "removed in the background" in text and "welcome to" not in text
+
+
+@pytest.mark.django_db
+def test_delete_selected_action_marks_every_selected_environment(client):
+    first, second = EnvironmentFactory(), EnvironmentFactory()
+    client.force_login(UserFactory(is_superuser=True))
+    response = client.post(
+        "/admin/accounts/environment/",
+        {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Environment.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    marked = Environment.all_objects.filter(pk__in=[first.pk, second.pk])
+    assert marked.count() == 2 and not marked.filter(deleting_at=None).exists()
+
+
+# --- removed in the background -----------------------------------------------------------------
+
+
+@pytest.fixture
+def two_environments(transactional_db):
+    """An account with two environments holding seeded logs over two days (so several
+    partitions), committed: the purge commits batch by batch."""
+    account = Account.objects.create(name="Two Envs")
+    doomed = EnvironmentFactory(account=account, name="doomed")
+    kept = EnvironmentFactory(account=account, name="kept")
+    ApiKeyFactory(environment=doomed)
+    seed_logs(notifications=1_500, days=2, account="Two Envs", seed=3, analyze=False)
+    return doomed, kept
+
+
+def test_purge_removes_the_logs_in_short_batches_partition_by_partition(two_environments):
+    doomed, kept = two_environments
+    doomed_rows, kept_rows = log_rows(doomed.id), log_rows(kept.id)
+    assert doomed_rows > 1_000 and kept_rows > 1_000
+    mark_deleting(doomed)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert environment_purge(environment_id=doomed.id, batch_size=250) is True
+
+    batches = [q["sql"] for q in queries if "ctid" in q["sql"]]
+    # Every batch deletes from one partition (never a parent table), at most 250 rows.
+    partition = re.compile(r'^DELETE FROM "logs_(event|delivery|notification)_(p\d{8}|default)" ')
+    assert batches and all(partition.match(sql) for sql in batches), batches[:3]
+    assert all("LIMIT 250" in sql for sql in batches)
+    assert len(batches) >= doomed_rows / 250
+    assert log_rows(doomed.id) == 0
+    assert log_rows(kept.id) == kept_rows
+    assert not Environment.all_objects.filter(pk=doomed.id).exists()
+    assert not ApiKey.all_objects.filter(environment_id=doomed.id).exists()
+    assert Environment.objects.filter(pk=kept.id).exists()
+    # Safe to run twice.
+    assert environment_purge(environment_id=doomed.id, batch_size=250) is True
+
+
+def test_account_purge_removes_every_environment_then_the_account(two_environments):
+    doomed, kept = two_environments
+    account = doomed.account
+    mark_deleting(*account.environments.all(), account=account)
+    assert account_purge(account_id=account.id, batch_size=1_000) is True
+    assert log_rows(doomed.id) == log_rows(kept.id) == 0
+    assert not Environment.all_objects.filter(account_id=account.id).exists()
+    assert not Account.all_objects.filter(pk=account.id).exists()
+    assert not Membership.objects.filter(account_id=account.id).exists()
+
+
+def test_the_environment_row_goes_only_when_no_log_row_is_left(two_environments):
+    """The final DELETE never leaves the cascade any log rows to delete."""
+    doomed, _ = two_environments
+    mark_deleting(doomed)
+    assert environment_row_delete(environment_id=doomed.id) is False
+    assert Environment.all_objects.filter(pk=doomed.id).exists()
+    assert log_rows(doomed.id) > 0
+
+
+def test_a_live_environment_is_never_purged(two_environments):
+    doomed, _ = two_environments
+    rows = log_rows(doomed.id)
+    with pytest.raises(ValueError, match="not being deleted"):
+        environment_purge(environment_id=doomed.id)
+    assert log_rows(doomed.id) == rows
+
+
+def test_a_second_purge_of_the_same_tenant_steps_aside(two_environments):
+    doomed, _ = two_environments
+    mark_deleting(doomed)
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # another worker purging it
+            cursor.execute("SELECT pg_advisory_lock(%s::int4, %s::int4)", [0x74656E76, doomed.id])
+        assert environment_purge(environment_id=doomed.id) is False
+        assert log_rows(doomed.id) > 0
+    finally:
+        other.close()
+    assert environment_purge(environment_id=doomed.id) is True
+
+
+@pytest.fixture
+def celery_worker(redis_url, transactional_db):
+    """A real Celery worker (its own process) on the test database and this Redis."""
+    from config.celery import app
+
+    app.control.purge()  # tasks of earlier runs, for tenants of databases long gone
+    database = connection.settings_dict
+    url = (f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+           f"{database['NAME']}")  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+         "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
+        env={**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url},
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=30)
+
+
+def wait_until(condition, seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_worker_purges_deleted_tenants_and_resumes_lost_ones(two_environments, celery_worker):
+    """The admin's deletion enqueues the purge; a deletion whose task was lost (marked, never
+    enqueued) is picked up by the resume task beat runs."""
+    doomed, kept = two_environments
+    kept_rows = log_rows(kept.id)
+    lost = EnvironmentFactory()
+    notification_create(environment_id=lost.id, notification_type="welcome", user_id="usr_1")
+    Environment.all_objects.filter(pk=lost.pk).update(deleting_at=timezone.now())
+
+    environment_delete(environment=doomed)  # committed: enqueued at once
+    tenant_deletions_resume_task.delay()
+
+    gone = Environment.all_objects.filter(pk__in=[doomed.pk, lost.pk])
+    assert wait_until(lambda: not gone.exists()), "the worker did not finish the purges"
+    assert log_rows(doomed.id) == log_rows(lost.id) == 0
+    assert log_rows(kept.id) == kept_rows
+    assert celery_worker.poll() is None
+
+
+# --- other tenants keep writing ------------------------------------------------------------------
+
+
+def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environments):
+    """A writer for another environment inserts notifications (with their Received event)
+    on its own connection while the purge runs: every insert finishes within a bound, none
+    is lost, and no transaction of the purge spans more than a fraction of it."""
+    doomed, kept = two_environments
+    mark_deleting(doomed)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        purge_pid = cursor.fetchone()[0]
+    stop = threading.Event()
+    latencies: list[float] = []
+    longest_transaction: list[float] = [0.0]
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                notification_create(environment_id=kept.id, notification_type="welcome",
+                                    user_id=f"usr_{uuid.uuid4().hex[:8]}")  # fmt: skip
+                latencies.append(time.perf_counter() - started)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def monitor() -> None:
+        # How long the purge's current transaction has been open, sampled.
+        watcher = connections.create_connection("default")
+        try:
+            with watcher.cursor() as cursor:
+                while not stop.is_set():
+                    cursor.execute(
+                        "SELECT extract(epoch FROM clock_timestamp() - xact_start) "
+                        "FROM pg_stat_activity WHERE pid = %s AND xact_start IS NOT NULL",
+                        [purge_pid],
+                    )
+                    row = cursor.fetchone()
+                    if row and row[0] is not None:
+                        longest_transaction[0] = max(longest_transaction[0], float(row[0]))
+                    time.sleep(0.005)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            watcher.close()
+
+    before = Notification.objects.filter(environment_id=kept.id).count()
+    threads = [threading.Thread(target=writer), threading.Thread(target=monitor)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    try:
+        assert environment_purge(environment_id=doomed.id, batch_size=100) is True
+    finally:
+        purge_seconds = time.perf_counter() - started
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    # Many short transactions, not one spanning the purge (as a cascade from the
+    # Environment row would be).
+    assert longest_transaction[0] < purge_seconds / 4, (longest_transaction[0], purge_seconds)
+    assert len(latencies) >= 5, "the writer must have run while the purge did"
+    # Generous: a loaded 2-core machine, but nowhere near the purge's own duration.
+    assert max(latencies) < 2.0, max(latencies)
+    assert Notification.objects.filter(environment_id=kept.id).count() == before + len(latencies)
