@@ -132,6 +132,14 @@ class ApiList(_ApiScenario):
                 baseline=self.name,
             )
         rows[f"{self.name}.created_range"] = self._created_range(repeat)
+        # What any authenticated request costs here (credentials, middleware, HTTP): the part
+        # of each row above that is not the search.
+        rows[f"{self.name}.auth_floor"] = time_calls(
+            lambda: _ok(self.client.get("/api/v1/environment"), "GET /api/v1/environment"),
+            repeat=repeat,
+            baseline=self.name,
+            note="GET /api/v1/environment",
+        )
         return rows
 
     def _created_range(self, repeat: int) -> Measurement:
