@@ -245,7 +245,7 @@ class DateRangeFilter(serializers.Serializer):
     )
 
 
-class LogQueryRequest(serializers.Serializer):
+class LogQuery(serializers.Serializer):
     """NotificationAPI's query_logs body. Different filters AND; the values of one OR."""
 
     dateRangeFilter = DateRangeFilter(required=False)
@@ -310,7 +310,7 @@ def _from_ms(value: int | None) -> datetime | None:
 
 
 def compat_search(data: dict, *, environment_id: int, client_id: str) -> LogSearch:
-    """A LogSearch from a validated LogQueryRequest."""
+    """A LogSearch from a validated LogQuery."""
     dates = data.get("dateRangeFilter") or {}
     end = _from_ms(dates.get("endTime"))
     filters = NotificationFilters(

@@ -27,7 +27,7 @@ from logs.api.params import (
     BadRequest,
     LogExportQuery,
     LogListQuery,
-    LogQueryRequest,
+    LogQuery,
     LogSearch,
     UserLogListQuery,
     checked,
@@ -292,7 +292,7 @@ class LogExportView(LogsAPIView):
                 "client_id", str, OpenApiParameter.PATH, description="The environment's client id."
             )
         ],
-        request=LogQueryRequest,
+        request=LogQuery,
         responses={200: LogQueryResponseSerializer, **ERRORS},
         examples=[*examples.QUERY_REQUESTS, examples.QUERY_RESPONSE, examples.BAD_REQUEST_FILTER],
         tags=["NotificationAPI compatibility"],
@@ -302,14 +302,14 @@ class LogQueryView(LogsAPIView):
     def post(self, request, client_id: str):
         if not isinstance(request.data, dict):
             raise BadRequest("The body must be a JSON object of filters, e.g. {}.")
-        unknown = sorted(set(request.data) - set(LogQueryRequest().fields))
+        unknown = sorted(set(request.data) - set(LogQuery().fields))
         if unknown:
             raise BadRequest(
                 f"{unknown[0]}: not a query_logs field; use dateRangeFilter, "
                 "notificationFilter, channelFilter, userFilter, statusFilter, trackingIds, "
                 "requestFilter, envIdFilter, limit or nextToken."
             )
-        body = LogQueryRequest(data=request.data)
+        body = LogQuery(data=request.data)
         body.is_valid(raise_exception=True)
         environment = request.auth.environment
         search = compat_search(
