@@ -75,6 +75,10 @@ def _choice_list(help_text: str, choices) -> serializers.ListField:
     )
 
 
+# A user id as the API takes it, in a query parameter or the path.
+USER_ID = serializers.CharField(max_length=255)
+
+
 class LogFiltersQuery(serializers.Serializer):
     """The filters of /api/v1/logs and its export. Different parameters AND; a parameter
     repeated (`status=failure&status=received`) ORs its values."""

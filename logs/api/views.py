@@ -24,6 +24,7 @@ from logs.api import examples
 from logs.api.cursors import cursor_token
 from logs.api.export import CONTENT_TYPES, export_stream
 from logs.api.params import (
+    USER_ID,
     BadRequest,
     LogExportQuery,
     LogListQuery,
@@ -162,12 +163,15 @@ class LogListView(LogsAPIView):
         environment_id = request.auth.environment.pk
         return log_page(
             environment_id=environment_id,
-            filters=checked(v1_filters(query, user_id=self.kwargs.get("user_id"))),
+            filters=checked(v1_filters(query, user_id=self.path_user_id())),
             after=page_cursor(
                 environment_id=environment_id, token=query.get("cursor"), field="cursor"
             ),
             limit=query["limit"],
         )
+
+    def path_user_id(self) -> str | None:
+        return None
 
     def get(self, request, **kwargs):
         query = self.validated_query(request)
@@ -205,6 +209,13 @@ class LogListView(LogsAPIView):
 )
 class UserLogListView(LogListView):
     query_serializer = UserLogListQuery
+
+    def path_user_id(self) -> str | None:
+        # The same rules as the userId parameter (length, no NUL or lone surrogate).
+        try:
+            return USER_ID.run_validation(self.kwargs["user_id"])
+        except serializers.ValidationError as exc:
+            raise BadRequest(f"userId: {exc.detail[0]}") from None
 
 
 @extend_schema_view(

@@ -128,6 +128,13 @@ def test_user_logs_are_the_users_only(api, logs):
     assert ids(api.get("/api/v1/users/u-1/logs?channel=sms")) == expect(logs, 2)
 
 
+@pytest.mark.parametrize("user_id", ["a%00b", "x" * 256])
+def test_a_path_user_id_the_parameter_would_refuse_is_a_400(api, user_id):
+    response = api.get(f"/api/v1/users/{user_id}/logs")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("userId: ")
+
+
 def test_user_id_with_a_slash_is_read_from_the_path(api, environment):
     log = make_log(environment, user_id="team/7")
     assert ids(api.get("/api/v1/users/team%2F7/logs")) == [str(log.id)]
