@@ -1,3 +1,4 @@
+import base64
 import csv
 import io
 import json
@@ -323,3 +324,21 @@ def test_throttle_answers_429_with_retry_after_per_credential(settings, environm
     # Another credential of the same environment has its own allowance.
     key = read_key(environment)
     assert bearer_client(key.plain).get("/api/v1/logs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic " + base64.b64encode(b"a\x00b:secret").decode(),
+        "Basic " + base64.b64encode(b"client:nlk_a\x00b_c").decode(),
+        "Bearer nlk_a\x00b_c",
+    ],
+)
+def test_a_nul_in_the_credentials_is_a_401_not_a_500(header):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/v1/logs")
+    assert response.status_code == 401
+    assert "NUL" in response.json()["message"]
