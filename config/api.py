@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import JsonResponse
 from django.views import defaults
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -48,3 +50,14 @@ def bad_request(request, exception):
     else:
         message = "The request is not valid."
     return JsonResponse({"message": message}, status=400)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with a body nested too deeply for Python's decoder (a RecursionError,
+    so a 500) answered as the parse error it is."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error: the body is nested too deeply.") from None

@@ -14,12 +14,12 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import scope_required
+from config.api import JSONParser
 from logs.api import examples
 from logs.api.cursors import cursor_token
 from logs.api.export import CONTENT_TYPES, export_stream

@@ -175,6 +175,7 @@ def test_bad_input_is_a_400_naming_the_field(api, environment, body, says):
         b'"text"',
         b"{not json",
         b"null",
+        b"[" * 100_000,  # deeper than Python's JSON decoder goes
         # A lone surrogate (valid JSON, not valid text) in a value and in a requestFilter.
         b'{"userFilter": ["x\\ud800"]}',
         b'{"requestFilter": ["request.a = \'x\\ud800\'"]}',
