@@ -35,6 +35,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_DEPTH = 20
@@ -230,7 +231,7 @@ class _Parser:
             self._fail(f"a value after '{operator}'")
         self.index += 1
         if token.kind == "number":
-            literal, wildcard = token.text, False
+            literal, wildcard = _number_literal(token), False
         else:
             text, wildcard = _unquote(token.text[1:-1] if token.kind != "word" else _bare(token))
             if tracking and not wildcard:
@@ -304,6 +305,17 @@ def _bare(token: _Token) -> str:
             f'quote it ("{token.text}") or use IS {token.text.upper()}.'
         )
     return token.text
+
+
+def _number_literal(token: _Token) -> str:
+    # jsonpath takes JSON's number syntax: "007" must be written 7, and PostgreSQL's numeric
+    # has a range.
+    number = Decimal(token.text)
+    if not -1000 <= number.adjusted() <= 1000:
+        raise RequestFilterError(
+            f"the number {token.text[:30]!r} at character {token.position + 1} is out of range."
+        )
+    return str(number)
 
 
 def _tracking_id_text(text: str) -> str:

@@ -2,6 +2,7 @@
 
 import json
 
+import hypothesis
 import pytest
 from django.db import connection
 
@@ -49,6 +50,9 @@ def matches(expression: str, document=DOCUMENT, tracking_id="00000000-0000-0000-
         ('request.mergeTags.item != "Kelp"', True),
         ('request.mergeTags.missing != "Kelp"', True),  # missing is != anything
         ("request.mergeTags.qty = 3", True),
+        ("request.mergeTags.qty = 003", True),
+        ("request.mergeTags.qty = 3.0e0", True),
+        ("request.mergeTags.qty > -1e999", True),
         ("request.mergeTags.qty > 2 && request.mergeTags.qty <= 3", True),
         ("request.mergeTags.qty >= 4", False),
         ("request.mergeTags.price < 4.6", True),
@@ -161,6 +165,7 @@ def test_which_shapes_an_index_can_answer(expressions, indexable):
         ("&& request.a = 1", "expected a property"),
         ("(" * 30 + "request.a = 1" + ")" * 30, "nest deeper"),
         ("request.a = 'x\x00'", "NUL character"),
+        ("request.a = 1e99999", "out of range"),
         ("request.a = '" + "x" * 2100 + "'", "longer than"),
     ],
 )
@@ -169,3 +174,74 @@ def test_malformed_expression_says_where_parsing_stopped(expression, says):
         request_filter_compile(["request.ok = 1", expression])
     assert str(error.value).startswith("requestFilter[1]: ")
     assert says in str(error.value)
+
+
+_PIECES = [
+    "request", "$.", ".", "mergeTags", "a", '"k y"', "[0]", "[*]", "trackingId", " ", "=", "!=",
+    ">", ">=", "<", "<=", "==", "&&", "||", "(", ")", '"', "'", "*", "\\", "IS", "NOT", "NULL",
+    "TRUE", "FALSE", "EXISTS", "0", "007", "-1.5e3", "1e9999", "x", "é", "😀", "$", "@", "?",
+]  # fmt: skip
+
+
+@pytest.mark.django_db
+@hypothesis.settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@hypothesis.given(
+    pieces=hypothesis.strategies.lists(hypothesis.strategies.sampled_from(_PIECES), max_size=14)
+)
+def test_any_input_is_refused_with_a_message_or_compiles_to_a_jsonpath_postgresql_accepts(pieces):
+    expression = "".join(pieces)
+    try:
+        compiled = request_filter_compile([expression])
+    except RequestFilterError as error:
+        assert str(error).startswith("requestFilter[0]: ")
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT jsonb_path_match('{}'::jsonb, %s::jsonpath, '{\"trackingId\": \"x\"}', true)",
+            [compiled.jsonpath],
+        )
+
+
+_st = hypothesis.strategies
+_paths = _st.builds(
+    lambda prefix, parts: prefix + "request" + "".join(parts),
+    _st.sampled_from(["", "$."]),
+    _st.lists(_st.sampled_from([".a", ".mergeTags", '."k y"', "[0]", "[*]", ".é"]), min_size=1),
+) | _st.just("trackingId")
+_values = _st.sampled_from(
+    ['"x"', "'y*'", '"a\\"b"', "007", "-1.5e3", "0", "word", '"*"', '"\\\\"', '"😀"']
+)
+_conditions = _st.one_of(
+    _st.builds(
+        lambda p, o, v: f"{p} {o} {v}", _paths, _st.sampled_from(["=", "!=", "=="]), _values
+    ),
+    _st.builds(lambda p, o: f"{p} {o} 3", _paths, _st.sampled_from([">", ">=", "<", "<="])),
+    _st.builds(
+        lambda p, w: f"{p} {w}",
+        _paths,
+        _st.sampled_from(["IS NULL", "IS TRUE", "is false", "IS NOT NULL", "EXISTS", "NOT EXISTS"]),
+    ),
+)
+_expressions = _st.recursive(
+    _conditions,
+    lambda inner: _st.builds(
+        lambda a, op, b, paren: f"({a} {op} {b})" if paren else f"{a} {op} {b}",
+        inner,
+        _st.sampled_from(["&&", "||"]),
+        inner,
+        _st.booleans(),
+    ),
+    max_leaves=6,
+)
+
+
+@pytest.mark.django_db
+@hypothesis.settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@hypothesis.given(expression=_expressions)
+def test_every_expression_of_the_grammar_compiles_to_a_jsonpath_postgresql_accepts(expression):
+    compiled = request_filter_compile([expression])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT jsonb_path_match(%s::jsonb, %s::jsonpath, \'{"trackingId": "x"}\', true)',
+            [json.dumps(DOCUMENT), compiled.jsonpath],
+        )
