@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import api as accounts_api
 from config import health
+from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
 # Django's own 400s (too many parameters, a body too big) answer JSON outside the console.
 handler400 = "config.api.bad_request"
@@ -15,8 +16,11 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
+    *notifications_api_v1,
     path("admin/", admin.site.urls),
     # The logs API (/api/v1/logs…, /api/schema/, /api/docs/) and NotificationAPI's
-    # /{clientId}/logs/query; last, since its client-id route matches any first segment.
+    # /{clientId}/logs/query, then the other NotificationAPI-compatible routes
+    # (/{clientId}/...): last, they start with a variable.
     path("", include("logs.api.urls")),
+    path("", include("notifications.urls")),
 ]

@@ -16,6 +16,8 @@ from logs.api.serializers import ErrorSerializer
 
 class EnvironmentAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.EnvironmentAuthentication"
+    # Also the endpoints that admit NotificationAPI's user-hash form (Basic too).
+    match_subclasses = True
     name = ["basicAuth", "bearerAuth"]
 
     def get_security_requirement(self, auto_schema):
