@@ -16,8 +16,6 @@ from logs.api.serializers import ErrorSerializer
 
 class EnvironmentAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.EnvironmentAuthentication"
-    # Also the endpoints that admit NotificationAPI's user-hash form (Basic too).
-    match_subclasses = True
     name = ["basicAuth", "bearerAuth"]
 
     def get_security_requirement(self, auto_schema):
@@ -33,6 +31,24 @@ class EnvironmentAuthenticationScheme(OpenApiAuthenticationExtension):
             },
             {"type": "http", "scheme": "bearer", "description": "An API key."},
         ]
+
+
+class UserHashAuthenticationScheme(OpenApiAuthenticationExtension):
+    # The send API's endpoints an end user's app may call: the server credentials, or
+    # NotificationAPI's user hash.
+    target_class = "notifications.api._UserHashAuthentication"
+    name = "userHashAuth"
+
+    def get_security_requirement(self, auto_schema):
+        return [{"basicAuth": []}, {"bearerAuth": []}, {"userHashAuth": []}]
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "base64(clientId:userId:H), H = base64(HMAC-SHA256(clientSecret, "
+            "userId)) or base64(SHA-256(clientSecret + userId)).",
+        }
 
 
 class EnvironmentViewSchema(OpenApiViewExtension):
