@@ -13,9 +13,9 @@ urlpatterns = [
     # Before the tracking id route: "export" is not a tracking id.
     path("api/v1/logs/export", views.LogExportView.as_view(), name="api-logs-export"),
     path("api/v1/logs/<str:tracking_id>", views.LogDetailView.as_view(), name="api-log"),
-    # A user id may hold any character, "/" included (sent percent-encoded).
+    # A user id may hold any character, "/" and line breaks included (sent percent-encoded).
     re_path(
-        r"^api/v1/users/(?P<user_id>.+)/logs$",
+        r"^api/v1/users/(?P<user_id>[\s\S]+)/logs$",
         views.UserLogListView.as_view(),
         name="api-user-logs",
     ),

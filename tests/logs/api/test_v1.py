@@ -136,9 +136,11 @@ def test_a_path_user_id_the_parameter_would_refuse_is_a_400(api, user_id):
     assert response.json()["message"].startswith("userId: ")
 
 
-def test_user_id_with_a_slash_is_read_from_the_path(api, environment):
+def test_user_id_with_a_slash_or_a_line_break_is_read_from_the_path(api, environment):
     log = make_log(environment, user_id="team/7")
     assert ids(api.get("/api/v1/users/team%2F7/logs")) == [str(log.id)]
+    log = make_log(environment, user_id="two\nlines")
+    assert ids(api.get("/api/v1/users/two%0Alines/logs")) == [str(log.id)]
 
 
 def test_detail_has_deliveries_with_content_and_a_labelled_timeline(api, logs):
