@@ -19,17 +19,11 @@ from logs.api.query_filter import CompiledFilter, RequestFilterError, request_fi
 from logs.phone import phone_normalize
 from logs.selectors import PAGE_SIZE_MAX, Cursor, NotificationFilters
 from logs.vocabulary import Channel, EventKind, EventSubKind, NotificationStatus
+from notifications.wire import CHANNEL_FROM_WIRE, CHANNEL_TO_WIRE
 
-# NotificationAPI's channel names on the wire, and ours.
-WIRE_CHANNELS = {
-    "EMAIL": Channel.EMAIL,
-    "SMS": Channel.SMS,
-    "CALL": Channel.CALL,
-    "INAPP_WEB": Channel.IN_APP,
-    "PUSH": Channel.PUSH,
-    "WEB_PUSH": Channel.WEB_PUSH,
-}
-CHANNEL_WIRE_NAMES = {ours: wire for wire, ours in WIRE_CHANNELS.items()}
+# NotificationAPI's channel names on the wire, and ours: the send API's table.
+WIRE_CHANNELS = CHANNEL_FROM_WIRE
+CHANNEL_WIRE_NAMES = CHANNEL_TO_WIRE
 COMPAT_PAGE_SIZE = 100
 V1_PAGE_SIZE = 50
 _MAX_TIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
