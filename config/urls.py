@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
     *notifications_api_v1,
     path("admin/", admin.site.urls),
+    path("webhooks/", include("webhooks.urls")),
     # The logs API (/api/v1/logs…, /api/schema/, /api/docs/) and NotificationAPI's
     # /{clientId}/logs/query, then the other NotificationAPI-compatible routes
     # (/{clientId}/...): last, they start with a variable.
