@@ -12,7 +12,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("logs", "0003_sub_kinds_fit_channels")]
+    dependencies = [("logs", "0004_console_settings_reveals_resends")]
 
     operations = [
         migrations.RunSQL(
