@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from accounts.admin import ShowsSecretOnce, TenantScopedAdmin
 from accounts.crypto import secret_encrypt
 from accounts.selectors import environment_list_for_user
-from logs.admin import ReadOnlyLogAdmin
+from logs.admin import ReadOnlyLogAdmin, WrittenElsewhere
 from logs.models import PurgeRun
 from stream.forms import SubscriptionForm
 from stream.models import StreamAttempt, StreamMessage, Subscription
@@ -107,7 +107,7 @@ class StreamMessageAdmin(ReadOnlyLogAdmin):
 
 
 @admin.register(PurgeRun)
-class PurgeRunAdmin(TenantScopedAdmin):
+class PurgeRunAdmin(WrittenElsewhere, TenantScopedAdmin):
     """Read-only. An install-wide run belongs to no account: superusers see it."""
 
     account_path = "account"
@@ -128,12 +128,3 @@ class PurgeRunAdmin(TenantScopedAdmin):
     @admin.display(description="Errors", boolean=True)
     def has_errors(self, obj):
         return bool(obj.errors)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

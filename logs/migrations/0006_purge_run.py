@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0003_account_retention_days"),
-        ("logs", "0003_sub_kinds_fit_channels"),
+        ("logs", "0005_notification_request_gin"),
     ]
 
     operations = [
