@@ -249,7 +249,11 @@ class CallbacksFreshness(Scenario):
             local.client = client
             body, headers = sms_callback(sid)
             sent_at[sid] = time.monotonic()
-            response = client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+            try:
+                response = client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                return
             if response.status_code != 200:
                 errors.append(f"HTTP {response.status_code}")
 
