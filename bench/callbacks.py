@@ -153,7 +153,7 @@ class CallbacksAccepted(Scenario):
     name = "callbacks.accepted"
     baseline = "floor.throughput"
     description = "signed Twilio callbacks verified, stored in the inbox and enqueued, per second"
-    smoke_size = {"duration": 2, "warmup": 0.5, "connections": 4, "workers": 2, "threads": 4,
+    smoke_size = {"duration": 1, "warmup": 0.5, "connections": 4, "workers": 2, "threads": 4,
                   "max_requests": 20_000}  # fmt: skip
     full_size = {"duration": 10, "warmup": 2, "connections": 16, "workers": 2, "threads": 4,
                  "max_requests": 200_000}  # fmt: skip
@@ -201,7 +201,7 @@ class CallbacksFreshness(Scenario):
     description = "POST of a callback -> its event readable, at a sustained rate, one worker"
     # concurrency: the worker's processes (--set callbacks.freshness.concurrency=2 for
     # Celery's default on this 2-core machine).
-    smoke_size = {"rate": 50, "duration": 2, "senders": 4, "concurrency": 1}
+    smoke_size = {"rate": 20, "duration": 1, "senders": 4, "concurrency": 1}
     full_size = {"rate": 200, "duration": 20, "senders": 8, "concurrency": 1}
 
     def setup(self, run: Run) -> None:
