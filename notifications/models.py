@@ -1,10 +1,12 @@
 """The catalogue (notification types and their channel templates) and user preferences.
 
-The send pipeline that reads them arrives in a later issue; here they are the data it needs.
+Also the send pipeline's own tables: end users (identify), sub-notifications, per-environment
+providers, send idempotency keys, the outbox, plan usage, the in-app feed and the sandbox's record.
 """
 
 from django.db import models
 from django.utils import timezone
+from django.utils.timezone import now
 
 from logs.vocabulary import Channel
 
@@ -94,3 +96,219 @@ class UserPreference(models.Model):
     def __str__(self) -> str:
         channel = self.get_channel_display() if self.channel else "all channels"
         return f"{self.user_id}: {self.notification_type} ({channel}) {self.get_delivery_display()}"
+
+
+class EndUser(models.Model):
+    """An end user as the integrator identified them (NotificationAPI's identify_user): the
+    addresses a send falls back to when it omits them."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="end_users"
+    )
+    user_id = models.CharField("user id", max_length=255)
+    email = models.CharField(max_length=320, blank=True)
+    # E.164 (logs.phone.phone_normalize), like the log's numbers.
+    number = models.CharField("phone number", max_length=32, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    push_tokens = models.JSONField(default=list, blank=True)
+    web_push_tokens = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name = "end user"
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "user_id"], name="end_user_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+
+class SubNotification(models.Model):
+    """A category within a notification type that a user can turn off on its own
+    (NotificationAPI's subNotificationId), e.g. one per project a user follows."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="sub_notifications"
+    )
+    notification_type = models.CharField("notification id", max_length=100)
+    sub_notification_id = models.CharField("sub-notification id", max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["notification_type", "sub_notification_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "notification_type", "sub_notification_id"],
+                name="sub_notification_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.sub_notification_id
+
+
+class ChannelProvider(models.Model):
+    """An environment's choice of provider for one channel, overriding the settings'
+    SEND_PROVIDER_<CHANNEL> (e.g. the sandbox for a staging environment)."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="channel_providers"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    provider = models.CharField(max_length=20)
+
+    class Meta:
+        ordering = ["environment", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "channel"], name="channel_provider_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.provider}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from notifications.providers import PROVIDERS_BY_CHANNEL
+
+        allowed = PROVIDERS_BY_CHANNEL.get(self.channel, ())
+        if self.provider not in allowed:
+            raise ValidationError(
+                {
+                    "provider": f"{self.provider!r} cannot send {self.get_channel_display()}: "
+                    f"use {' or '.join(allowed)}."
+                }
+            )
+
+
+class SendIdempotencyKey(models.Model):
+    """An `Idempotency-Key` a send used, and the notification it created. Unpartitioned (a
+    key is unique across days); rows older than LOG_RETENTION_DAYS are purged nightly."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    notification_id = models.UUIDField("tracking id")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "key"], name="send_idempotency_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="send_idempotency_created")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Outbox(models.Model):
+    """A notification accepted but not yet dispatched: the durable hand-off to Celery.
+
+    Written in the send's transaction, deleted when dispatch has finished. The sweeper
+    re-enqueues a row whose `next_sweep_at` passed: no worker took it (broker down, message
+    lost), its worker died mid-dispatch (the lease ran out), or its scheduled time came.
+    """
+
+    notification_id = models.UUIDField("tracking id", unique=True)
+    notification_created_at = models.DateTimeField()
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    # When dispatch may start (the schedule, else the send's time).
+    due_at = models.DateTimeField()
+    # When the sweeper next looks at the row: due_at plus a grace period, or the end of a
+    # running dispatch's lease.
+    next_sweep_at = models.DateTimeField()
+    sweeps = models.PositiveIntegerField(default=0)
+    # The plan's monthly count includes this notification (counted once, even if re-run).
+    plan_counted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "outbox"
+        indexes = [models.Index(fields=["next_sweep_at"], name="outbox_next_sweep")]
+
+    def __str__(self) -> str:
+        return str(self.notification_id)
+
+
+class PlanUsage(models.Model):
+    """Notifications an account sent in a calendar month (UTC), counted at dispatch so the
+    plan limit is one indexed row, not a COUNT over the log."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.DB_CASCADE, related_name="+")
+    month = models.DateField()  # the first day of the month
+    notifications = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "month"], name="plan_usage_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m}: {self.notifications}"
+
+
+class InAppNotification(models.Model):
+    """One item of a user's in-app feed (the in-app channel's "provider")."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    user_id = models.CharField(max_length=255)
+    notification_id = models.UUIDField("tracking id")
+    notification_created_at = models.DateTimeField()
+    notification_type = models.CharField(max_length=100)
+    sub_notification_id = models.CharField(max_length=255, blank=True)
+    title = models.TextField(blank=True)
+    url = models.TextField(blank=True)
+    image = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+    # First fetched by the user's client (Delivered), opened, clicked, archived.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "in-app notification"
+        constraints = [
+            models.UniqueConstraint(fields=["notification_id"], name="in_app_notification_unique")
+        ]
+        indexes = [
+            models.Index(
+                "environment", "user_id", models.F("created_at").desc(), name="in_app_feed"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title or str(self.notification_id)
+
+
+class SandboxMessage(models.Model):
+    """What the sandbox provider accepted: the stand-in for a provider's own record, so the
+    demo and the tests can see what "went out" (and count duplicates)."""
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    notification_id = models.UUIDField("tracking id")
+    destination = models.CharField(max_length=320)
+    subject = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["notification_id"], name="sandbox_message_notif")]
+
+    def __str__(self) -> str:
+        return self.provider_message_id

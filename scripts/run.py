@@ -38,9 +38,13 @@ def main() -> int:
             print("DATABASE_URL unset: starting the embedded PostgreSQL in .var/postgres/")
         manage("migrate", "--noinput", "--verbosity", "0")
         manage("bootstrap_demo")
+        # A catalogue and a few dozen sends through the sandbox, so the console opens on real
+        # timelines (once; with REDIS_URL the worker below dispatches them).
+        manage("demo_send")
         print()
         print(f"  Console:  http://{ADDRESS}/admin/")
         print(f"  API:      http://{ADDRESS}/api/v1/   health: http://{ADDRESS}/readyz")
+        print(f"  Send:     POST http://{ADDRESS}/<client id>/sender (sandbox providers)")
         if redis_url:
             print("  Celery:   worker and beat running against REDIS_URL")
         else:

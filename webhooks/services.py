@@ -8,7 +8,7 @@ or on two workers at once, records nothing twice.
 
 A callback can beat our own Sent write: its message id is not known yet. The row stays
 pending and is retried with backoff (by the sweeper) for WEBHOOK_RETRY_WINDOW, then marked
-orphaned; `inbox_adopt` (called when a Sent is recorded) and `orphans_adopt` (beat) bring it
+orphaned; `inbox_adopt` (run on commit of every Sent that names a message id: webhooks.apps) and `orphans_adopt` (beat) bring it
 back once the id exists.
 """
 
@@ -227,7 +227,7 @@ def _enqueuer(inbox_id: int) -> Callable[[], None]:
 
 def inbox_adopt(*, provider_message_id: str) -> None:
     """Process again the callbacks that waited for `provider_message_id` (orphaned, or still
-    retrying). The sending pipeline calls this on commit after recording a Sent with that id;
+    retrying). Run on commit of every Sent recorded with that id (webhooks.apps);
     safe to call for any id, any number of times."""
     if not provider_message_id:
         return

@@ -606,3 +606,32 @@ def test_a_naive_creation_time_is_refused():
             notification_id=notification.id, kind="sent", channel="email", source="x",
             notification_created_at=T0.replace(tzinfo=None),
         )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_recorded_is_sent_once_per_new_event_inside_its_transaction():
+    """Receivers (outbound stream, rollups) see every new event once, duplicates never, and
+    what they write commits or rolls back with the event."""
+    from logs.signals import event_recorded
+
+    seen = []
+
+    def receiver(sender, *, notification, delivery, event, **kwargs):
+        seen.append((event.kind, delivery.channel if delivery else "", notification.status,
+                     connection.in_atomic_block))  # fmt: skip
+
+    event_recorded.connect(receiver)
+    try:
+        notification = _notification()
+        for _ in range(2):  # the second is a duplicate: not sent again
+            event_record(
+                notification_id=notification.id,
+                kind="sent",
+                channel="email",
+                source="pipeline",
+                dedupe_key="sent:email",
+                delivery_fields={"reports_delivery": False},
+            )
+    finally:
+        event_recorded.disconnect(receiver)
+    assert seen == [("received", "", "received", True), ("sent", "email", "success", True)]

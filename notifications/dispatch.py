@@ -1,0 +1,562 @@
+"""Dispatch: from an accepted notification to a provider call per channel, and the sweeper
+that makes the hand-off durable.
+
+Per channel, in this order: the dashboard flag (ChannelTemplate.enabled) → the user's
+preference → the plan's monthly limit, each an Ignored event with its sub-kind; then the
+content is rendered (python-liquid) and the address checked, a failure of either a Failed
+event naming the tag or field; then Sending, the provider call outside any transaction, and
+Sent with the provider's message id or Failed with its error.
+
+Safe to run twice: one worker at a time holds a notification (a PostgreSQL advisory lock,
+released by the server if the worker dies), a channel that already has an outcome is
+skipped, and the outbox row is deleted only when every channel is done. Transient provider
+errors are retried in the task with exponential backoff; each attempt is a Sending event
+whose detail says why the previous one failed, and only the last failure is a Failed event
+(a Failed without sub-kind is final for the status rules).
+"""
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import formataddr
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.html import strip_tags
+
+from logs.models import Delivery, Event, Notification
+from logs.services import event_record
+from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
+from notifications import selectors
+from notifications.models import ChannelTemplate, Outbox, PlanUsage, UserPreference
+from notifications.providers import (
+    Accepted,
+    OutgoingMessage,
+    Provider,
+    ProviderError,
+    provider_for_channel,
+)
+from notifications.rendering import Content, RenderError, content_render
+from notifications.services import dispatch_enqueue
+from notifications.wire import CHANNEL_TO_WIRE, SendRequest, send_request_parse
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "pipeline"
+# A channel in one of these states has its outcome: a re-run leaves it alone.
+_DONE = frozenset(
+    {DeliveryState.IGNORED, DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.FAILED}
+)
+_MAX_SWEEP_DOUBLINGS = 6  # re-enqueues of a waiting row back off up to 64 times the grace period
+
+
+class _CannotSend(Exception):
+    """The channel cannot be sent (no template, render error, no address): Failed."""
+
+
+@dataclass
+class _Dispatch:
+    notification: Notification
+    outbox: Outbox
+    send_request: SendRequest
+    templates: dict[str, ChannelTemplate]
+    preferences: list[UserPreference]
+    states: dict[str, str]
+    plan_allowed: bool | None = None
+    channel_label: dict[str, str] = field(default_factory=lambda: dict(Channel.choices))
+
+
+@contextlib.contextmanager
+def _notification_lock(notification_id: uuid.UUID) -> Iterator[bool]:
+    """A session-level advisory lock: held across the provider calls without holding a
+    transaction open, and released by PostgreSQL when a killed worker's connection drops."""
+    key = int.from_bytes(notification_id.bytes[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _lease_renew(notification_id: uuid.UUID) -> None:
+    # While a worker is on it, the sweeper leaves the row alone; if the worker dies, the
+    # lease runs out and the sweeper hands the notification to another.
+    Outbox.objects.filter(notification_id=notification_id).update(
+        next_sweep_at=timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    )
+
+
+def _outbox_claim(notification_id: uuid.UUID) -> Outbox | None:
+    now = timezone.now()
+    claimed = Outbox.objects.filter(notification_id=notification_id, due_at__lte=now).update(
+        next_sweep_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    )
+    # Nothing claimed: already dispatched (row gone) or not due yet (the schedule moved).
+    return Outbox.objects.get(notification_id=notification_id) if claimed else None
+
+
+def notification_dispatch(*, notification_id: uuid.UUID) -> str:
+    """Dispatch every channel of a notification; returns what happened, for the task log."""
+    with _notification_lock(notification_id) as locked:
+        if not locked:
+            return "busy: another worker holds it"
+        outbox = _outbox_claim(notification_id)
+        if outbox is None:
+            return "nothing to do: dispatched already, or not due"
+        try:
+            dispatch = _dispatch_load(outbox)
+        except Notification.DoesNotExist:
+            # Its day was purged (retention) before it went out: nothing left to send.
+            Outbox.objects.filter(pk=outbox.pk).delete()
+            return "notification purged"
+        if dispatch.notification.environment.deleting_at is not None:
+            # The tenant is being deleted (accounts.deletion): send nothing more for it.
+            Outbox.objects.filter(pk=outbox.pk).delete()
+            return "environment being deleted"
+        channels = _channels(dispatch)
+        if not channels:
+            _record_no_channels(dispatch)
+        for channel in channels:
+            if dispatch.states.get(channel) not in _DONE:
+                _channel_dispatch(dispatch, channel)
+        Outbox.objects.filter(pk=outbox.pk).delete()
+        return "dispatched"
+
+
+def _dispatch_load(outbox: Outbox) -> _Dispatch:
+    notification = Notification.objects.select_related("environment__account").get(
+        id=outbox.notification_id, created_at=outbox.notification_created_at
+    )
+    templates = {
+        template.channel: template
+        for template in ChannelTemplate.objects.filter(
+            notification_type__environment_id=notification.environment_id,
+            notification_type__key=notification.notification_type,
+        )
+    }
+    preferences = list(
+        selectors.user_preferences(
+            environment=notification.environment,
+            user_id=notification.user_id,
+            notification_type=notification.notification_type,
+        )
+    )
+    states = dict(
+        Delivery.objects.filter(
+            notification_id=notification.id, notification_created_at=notification.created_at
+        ).values_list("channel", "state")
+    )
+    return _Dispatch(
+        notification=notification,
+        outbox=outbox,
+        # Validated when it was accepted; parsed again for the options it carries.
+        send_request=send_request_parse(notification.request),
+        templates=templates,
+        preferences=preferences,
+        states=states,
+    )
+
+
+def _channels(dispatch: _Dispatch) -> list[str]:
+    """forceChannels when given, else the type's channels and any with inline content."""
+    chosen = dispatch.send_request.force_channels
+    if chosen is None:
+        chosen = set(dispatch.templates) | set(dispatch.send_request.content)
+    return [channel for channel in Channel.values if channel in chosen]
+
+
+def _record_no_channels(dispatch: _Dispatch) -> None:
+    # A request-level outcome: nothing to send on any channel, so the status is final.
+    notification = dispatch.notification
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=EventKind.FAILED,
+        source=SOURCE,
+        dedupe_key="failed:no_channels",
+        detail=f"{notification.notification_type!r} has no channel templates (or no longer "
+        "exists): add a template in the console, or send forceChannels with inline content.",
+    )
+
+
+def _record(
+    dispatch: _Dispatch,
+    channel: str,
+    kind: str,
+    *,
+    dedupe_key: str,
+    detail: str,
+    sub_kind: str = "",
+    delivery_fields: dict | None = None,
+    payload: dict | None = None,
+) -> None:
+    notification = dispatch.notification
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=kind,
+        sub_kind=sub_kind,
+        channel=channel,
+        source=SOURCE,
+        dedupe_key=dedupe_key,
+        detail=detail,
+        delivery_fields=delivery_fields,
+        payload=payload,
+    )
+
+
+def _channel_dispatch(dispatch: _Dispatch, channel: str) -> None:
+    ignored = _ignored_reason(dispatch, channel)
+    if ignored is not None:
+        sub_kind, detail = ignored
+        _record(
+            dispatch,
+            channel,
+            EventKind.IGNORED,
+            sub_kind=sub_kind,
+            detail=detail,
+            dedupe_key=f"ignored:{channel}",
+        )
+        return
+    provider = provider_for_channel(
+        environment_id=dispatch.notification.environment_id, channel=channel
+    )
+    try:
+        if provider.name == "none":
+            raise _CannotSend("no provider configured for this channel")
+        message = _message_build(dispatch, channel)
+    except _CannotSend as exc:
+        _record(
+            dispatch,
+            channel,
+            EventKind.FAILED,
+            detail=str(exc),
+            dedupe_key=f"failed:{channel}",
+            delivery_fields={"error_code": "bad_parameters", "error_message": str(exc)},
+        )
+        return
+    _attempts(dispatch, channel, provider, message)
+
+
+# Ignored: the dashboard flag, then the user's preference, then the plan limit.
+
+
+def _ignored_reason(dispatch: _Dispatch, channel: str) -> tuple[str, str] | None:
+    label = dispatch.channel_label[channel]
+    notification = dispatch.notification
+    template = dispatch.templates.get(channel)
+    if template is not None and not template.enabled:
+        return (
+            EventSubKind.DASHBOARD_PREFERENCE,
+            f"The {label} channel of {notification.notification_type!r} is turned off in the "
+            "console.",
+        )
+    preference = _preference_for(dispatch, channel)
+    if preference is not None and preference.delivery == UserPreference.Delivery.OFF:
+        return (
+            EventSubKind.USER_PREFERENCE,
+            f"User {notification.user_id!r} turned {label} off for "
+            f"{notification.notification_type!r}.",
+        )
+    if not _plan_allows(dispatch):
+        limit = notification.environment.account.plan_monthly_limit
+        return (
+            EventSubKind.PLAN_LIMIT,
+            f"The account's plan allows {limit} notifications a month and they are used up.",
+        )
+    return None
+
+
+def _preference_for(dispatch: _Dispatch, channel: str) -> UserPreference | None:
+    """The most specific preference that applies: one naming the sub-notification beats one
+    for the whole type, and one naming the channel beats one for every channel."""
+    sub_id = dispatch.send_request.sub_notification_id
+    applicable = [
+        preference
+        for preference in dispatch.preferences
+        if preference.channel in ("", channel) and preference.sub_notification_id in ("", sub_id)
+    ]
+    if not applicable:
+        return None
+    return max(applicable, key=lambda p: (bool(p.sub_notification_id), bool(p.channel)))
+
+
+def _plan_allows(dispatch: _Dispatch) -> bool:
+    """Count the notification against its account's month once, the first time a channel
+    gets this far; a re-run finds it counted (Outbox.plan_counted)."""
+    account = dispatch.notification.environment.account
+    if account.plan_monthly_limit is None:
+        return True
+    if dispatch.plan_allowed is None:
+        dispatch.plan_allowed = _plan_count(
+            account.id, account.plan_monthly_limit, dispatch.outbox.pk
+        )
+    return dispatch.plan_allowed
+
+
+def _plan_count(account_id: int, limit: int, outbox_pk: int) -> bool:
+    month = timezone.now().date().replace(day=1)
+    with transaction.atomic():
+        outbox = Outbox.objects.select_for_update().get(pk=outbox_pk)
+        if outbox.plan_counted:
+            return True
+        PlanUsage.objects.bulk_create(
+            [PlanUsage(account_id=account_id, month=month)], ignore_conflicts=True
+        )
+        # One conditional UPDATE: concurrent workers can never push the count past the limit.
+        counted = PlanUsage.objects.filter(
+            account_id=account_id, month=month, notifications__lt=limit
+        ).update(notifications=F("notifications") + 1)
+        if counted:
+            Outbox.objects.filter(pk=outbox_pk).update(plan_counted=True)
+        return bool(counted)
+
+
+# Content and address.
+
+
+def _template_parts(dispatch: _Dispatch, channel: str) -> dict[str, str]:
+    template = dispatch.templates.get(channel)
+    inline = dispatch.send_request.content.get(channel, {})
+    if template is None and not inline:
+        raise _CannotSend(
+            f"{dispatch.notification.notification_type!r} has no "
+            f"{dispatch.channel_label[channel]} template: add one in the console or send "
+            f"inline content for {CHANNEL_TO_WIRE[channel]}."
+        )
+    parts = {"subject": "", "html": "", "text": ""}
+    if template is not None:
+        parts.update(subject=template.subject, html=template.html, text=template.text)
+        if channel == Channel.IN_APP:
+            # The in-app title: the template's subject, else its text.
+            parts.update(text=template.subject or template.text, subject="", html="")
+    parts.update(
+        {k: v for k, v in inline.items() if k in ("subject", "html", "text", "url", "image")}
+    )
+    if channel == Channel.EMAIL and "html" in inline and "text" not in inline:
+        parts["text"] = ""  # the template's text part belongs to the template's html
+    return parts
+
+
+def _content(dispatch: _Dispatch, channel: str) -> Content:
+    notification = dispatch.notification
+    try:
+        content = content_render(
+            parts=_template_parts(dispatch, channel),
+            merge_tags=notification.merge_tags,
+            replace=dispatch.send_request.replace,
+        )
+    except RenderError as exc:
+        raise _CannotSend(str(exc)) from None
+    if channel == Channel.EMAIL and not content.text and content.html:
+        # The plain-text part of an HTML-only template, so every client has something.
+        content = Content(
+            subject=content.subject, html=content.html, text=strip_tags(content.html).strip()
+        )
+    return content
+
+
+_MISSING_ADDRESS = {
+    Channel.EMAIL: ("email", "user.email"),
+    Channel.SMS: ("number", "user.number"),
+    Channel.CALL: ("number", "user.number"),
+}
+
+
+def _destination(dispatch: _Dispatch, channel: str) -> str:
+    if channel not in _MISSING_ADDRESS:
+        return dispatch.notification.user_id
+    column, field_name = _MISSING_ADDRESS[channel]
+    address = getattr(dispatch.notification, column)
+    if not address:
+        raise _CannotSend(
+            f"No {field_name} for user {dispatch.notification.user_id!r}: send {field_name} "
+            "or identify the user (POST /{clientId}/users/{userId}) first."
+        )
+    return address
+
+
+def _message_build(dispatch: _Dispatch, channel: str) -> OutgoingMessage:
+    notification = dispatch.notification
+    destination = _destination(dispatch, channel)
+    content = _content(dispatch, channel)
+    options = dispatch.send_request.email_options
+    inline = dispatch.send_request.content.get(channel, {})
+    from_address = inline.get("from_address") or options.from_address
+    from_name = inline.get("from_name") or options.from_name
+    from_email = ""
+    if from_address or from_name:
+        from_email = formataddr((from_name, from_address or settings.DEFAULT_FROM_EMAIL))
+    return OutgoingMessage(
+        environment_id=notification.environment_id,
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        notification_type=notification.notification_type,
+        channel=channel,
+        user_id=notification.user_id,
+        sub_notification_id=dispatch.send_request.sub_notification_id,
+        destination=destination,
+        content=content,
+        from_email=from_email,
+        reply_to=options.reply_to,
+        cc=options.cc,
+        bcc=options.bcc,
+    )
+
+
+# Attempts.
+
+
+def _previous_attempts(dispatch: _Dispatch, channel: str) -> int:
+    return Event.objects.filter(
+        notification_id=dispatch.notification.id,
+        notification_created_at=dispatch.notification.created_at,
+        channel=channel,
+        kind=EventKind.SENDING,
+    ).count()
+
+
+def _attempts(
+    dispatch: _Dispatch, channel: str, provider: Provider, message: OutgoingMessage
+) -> None:
+    maximum = settings.SEND_MAX_ATTEMPTS
+    first = _previous_attempts(dispatch, channel) + 1
+    why = "" if first == 1 else "; the previous attempt was interrupted"
+    error: ProviderError | None = None
+    for attempt in range(first, maximum + 1):
+        _lease_renew(dispatch.notification.id)
+        _record_sending(dispatch, channel, provider, message, attempt, why)
+        try:
+            accepted = provider.send(message)
+        except ProviderError as exc:
+            error = exc
+            if exc.transient and attempt < maximum:
+                why = f"; attempt {attempt} failed: {_error_text(exc)}"
+                time.sleep(settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** (attempt - first))
+                continue
+            break
+        _record_sent(dispatch, channel, provider, accepted)
+        provider.after_sent(message, accepted)
+        return
+    _record_failed(dispatch, channel, provider, error, maximum)
+
+
+def _error_text(error: ProviderError) -> str:
+    return f"{error.message} (code {error.code})" if error.code else error.message
+
+
+def _record_sending(
+    dispatch: _Dispatch,
+    channel: str,
+    provider: Provider,
+    message: OutgoingMessage,
+    attempt: int,
+    why: str,
+) -> None:
+    content = message.content
+    _record(
+        dispatch,
+        channel,
+        EventKind.SENDING,
+        dedupe_key=f"sending:{channel}:{attempt}",
+        detail=f"Attempt {attempt} of {settings.SEND_MAX_ATTEMPTS} via {provider.name}{why}.",
+        delivery_fields={
+            "provider": provider.name,
+            "destination": message.destination,
+            "subject": content.subject,
+            "html": content.html,
+            "text": content.text,
+        },
+        payload=_envelope(message),
+    )
+
+
+def _envelope(message: OutgoingMessage) -> dict | None:
+    """What the delivery's columns do not hold of what was handed over: an email's sender
+    and other recipients (the console shows them on the Sending line)."""
+    if message.channel != Channel.EMAIL:
+        return None
+    return {
+        "from": message.from_email or settings.DEFAULT_FROM_EMAIL,
+        "to": [message.destination],
+        "cc": message.cc,
+        "bcc": message.bcc,
+        "reply_to": message.reply_to,
+    }
+
+
+def _record_sent(dispatch: _Dispatch, channel: str, provider: Provider, accepted: Accepted) -> None:
+    _record(
+        dispatch,
+        channel,
+        EventKind.SENT,
+        dedupe_key=f"sent:{channel}",
+        detail=f"Accepted by {provider.name} as {accepted.provider_message_id}.",
+        delivery_fields={
+            "provider_message_id": accepted.provider_message_id,
+            "reports_delivery": accepted.reports_delivery,
+            "error_code": "",
+            "error_message": "",
+        },
+    )
+
+
+def _record_failed(
+    dispatch: _Dispatch, channel: str, provider: Provider, error: ProviderError | None, maximum: int
+) -> None:
+    if error is None:
+        # Every attempt was used by runs that died mid-call (worker killed): stop here
+        # rather than loop; the provider may or may not have the message.
+        error = ProviderError(
+            f"Gave up after {maximum} attempts; the last was interrupted before {provider.name} "
+            "answered.",
+            code="interrupted",
+        )
+    retried = " after retries" if error.transient else ""
+    _record(
+        dispatch,
+        channel,
+        EventKind.FAILED,
+        dedupe_key=f"failed:{channel}",
+        detail=f"{provider.name} refused{retried}: {_error_text(error)}",
+        delivery_fields={"error_code": error.code, "error_message": error.message},
+    )
+
+
+# The sweeper.
+
+
+def outbox_sweep(*, now: datetime | None = None, limit: int = 1000) -> list[uuid.UUID]:
+    """Enqueue outbox rows whose time has come: sends no worker took within
+    OUTBOX_SWEEP_AFTER_SECONDS (broker down or message lost), dispatches whose worker died
+    (lease expired), and scheduled sends now due. Rows locked by another sweeper are
+    skipped, and each row's next look backs off, so a long queue is not flooded."""
+    now = now or timezone.now()
+    grace = settings.OUTBOX_SWEEP_AFTER_SECONDS
+    with transaction.atomic():
+        rows = list(
+            Outbox.objects.select_for_update(skip_locked=True)
+            .filter(next_sweep_at__lte=now)
+            .order_by("next_sweep_at")[:limit]
+        )
+        for row in rows:
+            row.next_sweep_at = now + timedelta(
+                seconds=grace * 2 ** min(row.sweeps, _MAX_SWEEP_DOUBLINGS)
+            )
+            row.sweeps += 1
+        Outbox.objects.bulk_update(rows, ["next_sweep_at", "sweeps"])
+        ids = [row.notification_id for row in rows]
+        transaction.on_commit(lambda: [dispatch_enqueue(i) for i in ids])
+    if ids:
+        logger.info("Outbox sweeper enqueued %d notification(s)", len(ids))
+    return ids

@@ -1,0 +1,458 @@
+"""Writes of the send pipeline's front half: accepting a send (the durable hand-off),
+schedules, end users, preferences, sub-notifications and the in-app feed.
+
+A send is one transaction: the notification, its Received event (logs.services), the outbox
+row and the idempotency key; the dispatch task is enqueued on commit. If the broker is down
+the enqueue fails quietly and the outbox sweeper sends it later: nothing accepted is lost.
+"""
+
+import contextlib
+import difflib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from accounts.models import Environment
+from logs.models import Notification
+from logs.services import event_record, notification_create
+from logs.vocabulary import Channel, EventKind
+from notifications import selectors
+from notifications.models import (
+    EndUser,
+    InAppNotification,
+    NotificationType,
+    Outbox,
+    SandboxMessage,
+    SendIdempotencyKey,
+    SubNotification,
+    UserPreference,
+)
+from notifications.wire import InAppUpdate, Preference, Recipient, ScheduleUpdate, SendRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATE_ID = "default"
+
+
+class NotFound(LookupError):
+    """Answered with 404; the message says what was not found and what exists."""
+
+
+class Conflict(ValueError):
+    """Answered with 409: the object exists but is past the point this change applies to."""
+
+
+@dataclass(frozen=True)
+class SendAccepted:
+    notification_id: uuid.UUID
+    # Warnings for a 202 (e.g. an unknown templateId fell back to the default).
+    warnings: list[str] = field(default_factory=list)
+    # True when an Idempotency-Key repeat answered an earlier send.
+    replayed: bool = False
+
+
+def dispatch_enqueue(notification_id: uuid.UUID) -> None:
+    """Hand a notification to a worker. Called on commit; never raises for a broker outage:
+    the outbox row stays and the sweeper enqueues it once the broker is back."""
+    from notifications.tasks import notification_dispatch_task
+
+    try:
+        # retry=False: with the broker down, fail at once rather than hold the request.
+        notification_dispatch_task.apply_async(args=[str(notification_id)], retry=False)
+    except (BrokerError, OSError) as exc:
+        logger.warning(
+            "Broker unreachable (%s); the outbox sweeper will dispatch notification %s",
+            type(exc).__name__,
+            notification_id,
+        )
+
+
+def _type_get(environment: Environment, key: str) -> NotificationType:
+    found = selectors.notification_type_get(environment=environment, key=key)
+    if found is not None:
+        return found
+    keys = selectors.notification_types(environment=environment).values_list("key", flat=True)
+    close = difflib.get_close_matches(key, list(keys), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(k) for k in close)}?" if close else ""
+    raise NotFound(
+        f"Unknown notificationId {key!r} in this environment.{hint} Create the notification "
+        "type in the console (Notification types) first."
+    )
+
+
+def _idempotent_replay(
+    environment: Environment, key: str, *, within_retention: bool = True
+) -> uuid.UUID | None:
+    keys = SendIdempotencyKey.objects.filter(environment=environment, key=key)
+    if within_retention:
+        keys = keys.filter(
+            created_at__gte=timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
+        )
+    return keys.values_list("notification_id", flat=True).first()
+
+
+def _recipient_completed(environment: Environment, recipient: Recipient) -> Recipient:
+    """Fill the addresses a send omitted from the identified end user, if any. A send that
+    names both addresses skips the lookup (one query less on the hot path)."""
+    if recipient.email and recipient.number:
+        return recipient
+    known = selectors.end_user_get(environment=environment, user_id=recipient.user_id)
+    if known is None:
+        return recipient
+    return Recipient(
+        user_id=recipient.user_id,
+        email=recipient.email or known.email,
+        number=recipient.number or known.number,
+        timezone=recipient.timezone or known.timezone,
+        push_tokens=recipient.push_tokens or known.push_tokens,
+        web_push_tokens=recipient.web_push_tokens or known.web_push_tokens,
+    )
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def notification_send(
+    *,
+    environment: Environment,
+    send_request: SendRequest,
+    raw_request: dict,
+    idempotency_key: str = "",
+    source: str = "api",
+) -> SendAccepted:
+    """Accept a send: write it durably and enqueue its dispatch on commit.
+
+    Raises NotFound for an unknown notification type. With an idempotency key already used
+    (within the log retention), answers the first send's tracking id and writes nothing.
+    """
+    if idempotency_key:
+        earlier = _idempotent_replay(environment, idempotency_key)
+        if earlier is not None:
+            return SendAccepted(earlier, replayed=True)
+    notification_type = _type_get(environment, send_request.notification_type)
+    warnings = []
+    if send_request.template_id and send_request.template_id != DEFAULT_TEMPLATE_ID:
+        warnings.append(
+            f"templateId {send_request.template_id!r} does not exist; the default template "
+            f"of {notification_type.key!r} was used."
+        )
+    recipient = _recipient_completed(environment, send_request.recipient)
+    now = timezone.now()
+    due_at = max(send_request.schedule or now, now)
+    try:
+        with transaction.atomic():
+            notification = notification_create(
+                environment_id=environment.id,
+                notification_type=notification_type.key,
+                user_id=recipient.user_id,
+                email=recipient.email,
+                number=recipient.number,
+                timezone_name=recipient.timezone,
+                merge_tags=send_request.merge_tags,
+                request=raw_request,
+                created_at=now,
+                source=source,
+            )
+            if idempotency_key or send_request.schedule:
+                Notification.objects.filter(id=notification.id, created_at=now).update(
+                    idempotency_key=idempotency_key, scheduled_for=send_request.schedule
+                )
+            Outbox.objects.create(
+                notification_id=notification.id,
+                notification_created_at=now,
+                environment=environment,
+                due_at=due_at,
+                next_sweep_at=(
+                    due_at
+                    if due_at > now
+                    else now + timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+                ),
+                created_at=now,
+            )
+            if idempotency_key:
+                _idempotency_key_claim(environment, idempotency_key, notification.id)
+            if due_at <= now:
+                transaction.on_commit(lambda: dispatch_enqueue(notification.id))
+    except _KeyTaken:
+        # A concurrent send with the same key committed first (or an expired key the nightly
+        # purge has not removed yet): answer its tracking id.
+        earlier = _idempotent_replay(environment, idempotency_key, within_retention=False)
+        return SendAccepted(earlier, replayed=True)
+    return SendAccepted(notification.id, warnings=warnings)
+
+
+def _idempotency_key_claim(environment: Environment, key: str, notification_id) -> None:
+    # A savepoint, so a duplicate key rolls back to here and then the whole send, cleanly.
+    # PostgreSQL makes a concurrent insert of the same key wait for the first transaction,
+    # so the loser sees the winner's committed row.
+    try:
+        with transaction.atomic():
+            SendIdempotencyKey.objects.create(
+                environment=environment, key=key, notification_id=notification_id
+            )
+    except IntegrityError:
+        raise _KeyTaken from None
+
+
+def _outbox_for_schedule(environment: Environment, tracking_id: uuid.UUID) -> Outbox:
+    outbox = (
+        Outbox.objects.select_for_update()
+        .filter(environment=environment, notification_id=tracking_id)
+        .first()
+    )
+    if outbox is None:
+        if Notification.objects.filter(environment=environment, id=tracking_id).exists():
+            raise Conflict(
+                f"Notification {tracking_id} is not scheduled any more: it was sent or its "
+                "schedule was deleted."
+            )
+        raise NotFound(f"No notification with tracking id {tracking_id} in this environment.")
+    if outbox.due_at <= timezone.now():
+        raise Conflict(f"Notification {tracking_id} is already due and being sent.")
+    return outbox
+
+
+def schedule_update(
+    *, environment: Environment, tracking_id: uuid.UUID, update: ScheduleUpdate
+) -> None:
+    """Move a scheduled send and/or change its merge tags, while it has not gone out."""
+    now = timezone.now()
+    with transaction.atomic():
+        outbox = _outbox_for_schedule(environment, tracking_id)
+        changes: dict = {"updated_at": now}
+        if update.merge_tags is not None:
+            changes["merge_tags"] = update.merge_tags
+        if update.schedule is not None:
+            due_at = max(update.schedule, now)
+            changes["scheduled_for"] = update.schedule
+            outbox.due_at = due_at
+            outbox.next_sweep_at = due_at
+            outbox.save(update_fields=["due_at", "next_sweep_at"])
+        Notification.objects.filter(
+            id=tracking_id, created_at=outbox.notification_created_at
+        ).update(**changes)
+
+
+def schedule_delete(*, environment: Environment, tracking_id: uuid.UUID) -> None:
+    """Cancel a scheduled send that has not gone out: nothing will be sent for it. The
+    cancellation is a request-level Ignored event (no channel), so the timeline says why."""
+    with transaction.atomic():
+        outbox = _outbox_for_schedule(environment, tracking_id)
+        created_at = outbox.notification_created_at
+        outbox.delete()
+        event_record(
+            notification_id=tracking_id,
+            notification_created_at=created_at,
+            kind=EventKind.IGNORED,
+            source="api",
+            dedupe_key="ignored:schedule_deleted",
+            detail="The scheduled send was deleted before it was due (delete_schedule).",
+        )
+
+
+def end_user_identify(*, environment: Environment, recipient: Recipient) -> EndUser:
+    """Create or update an end user; fields the body omits keep their value."""
+    given = {
+        name: value
+        for name, value in (
+            ("email", recipient.email),
+            ("number", recipient.number),
+            ("timezone", recipient.timezone),
+            ("push_tokens", recipient.push_tokens),
+            ("web_push_tokens", recipient.web_push_tokens),
+        )
+        if value
+    }
+    user, _ = EndUser.objects.update_or_create(
+        environment=environment,
+        user_id=recipient.user_id,
+        defaults={**given, "updated_at": timezone.now()},
+    )
+    return user
+
+
+def user_preferences_set(
+    *, environment: Environment, user_id: str, preferences: list[Preference]
+) -> None:
+    """Set each (type, channel, sub-notification) preference given; others are unchanged."""
+    now = timezone.now()
+    with transaction.atomic():
+        for preference in preferences:
+            UserPreference.objects.update_or_create(
+                environment=environment,
+                user_id=user_id,
+                notification_type=preference.notification_type,
+                channel=preference.channel,
+                sub_notification_id=preference.sub_notification_id,
+                defaults={"delivery": preference.delivery, "updated_at": now},
+            )
+
+
+def user_preferences_delete(
+    *,
+    environment: Environment,
+    user_id: str,
+    notification_type: str,
+    sub_notification_id: str = "",
+) -> int:
+    """Delete a user's preferences for a type (or one sub-notification of it)."""
+    return _delete_for_user(
+        UserPreference, environment, user_id, notification_type, sub_notification_id
+    )
+
+
+def _delete_for_user(
+    model, environment: Environment, user_id: str, notification_type: str, sub_notification_id: str
+) -> int:
+    """Delete a user's rows of a type, or of one sub-notification of it; returns how many."""
+    rows = model.objects.filter(
+        environment=environment, user_id=user_id, notification_type=notification_type
+    )
+    if sub_notification_id:
+        rows = rows.filter(sub_notification_id=sub_notification_id)
+    deleted, _ = rows.delete()
+    return deleted
+
+
+def sub_notification_put(
+    *, environment: Environment, notification_type: str, sub_notification_id: str, title: str
+) -> SubNotification:
+    _type_get(environment, notification_type)
+    sub, _ = SubNotification.objects.update_or_create(
+        environment=environment,
+        notification_type=notification_type,
+        sub_notification_id=sub_notification_id,
+        defaults={"title": title},
+    )
+    return sub
+
+
+def sub_notification_delete(
+    *, environment: Environment, notification_type: str, sub_notification_id: str
+) -> None:
+    deleted, _ = SubNotification.objects.filter(
+        environment=environment,
+        notification_type=notification_type,
+        sub_notification_id=sub_notification_id,
+    ).delete()
+    if not deleted:
+        raise NotFound(
+            f"No sub-notification {sub_notification_id!r} of {notification_type!r} in this "
+            "environment."
+        )
+
+
+def in_app_retract(
+    *,
+    environment: Environment,
+    notification_type: str,
+    user_id: str,
+    sub_notification_id: str = "",
+) -> int:
+    """Remove a user's in-app notifications of a type (optionally one sub-notification)."""
+    return _delete_for_user(
+        InAppNotification, environment, user_id, notification_type, sub_notification_id
+    )
+
+
+def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50) -> list:
+    """The user's feed, newest first. Items fetched for the first time become Delivered:
+    the user's client has them."""
+    items = list(selectors.in_app_feed(environment=environment, user_id=user_id)[:limit])
+    fresh = [item for item in items if item.delivered_at is None]
+    now = timezone.now()
+    for item in fresh:
+        _in_app_event(
+            notification_id=item.notification_id,
+            notification_created_at=item.notification_created_at,
+            kind=EventKind.DELIVERED,
+            channel=Channel.IN_APP,
+            source="in_app",
+            occurred_at=now,
+            dedupe_key="in_app:delivered",
+            detail="The user's app fetched the notification.",
+        )
+        item.delivered_at = now
+    if fresh:
+        InAppNotification.objects.filter(pk__in=[item.pk for item in fresh]).update(
+            delivered_at=now
+        )
+    return items
+
+
+def _in_app_event(**kwargs) -> None:
+    # The item's log may be purged (retention) before the item: then there is nothing to add.
+    with contextlib.suppress(Notification.DoesNotExist):
+        event_record(**kwargs)
+
+
+# in-app update field → (InAppNotification column, whether it is an Engagement event).
+# WORKAROUND: the vocabulary gives the Opened and Clicked sub-kinds to email only
+# (SUB_KINDS_BY_CHANNEL), so an in-app open or click is an Engagement without sub-kind whose
+# detail says which; archiving is kept on the feed item only.
+_IN_APP_ENGAGEMENT = {
+    "opened": ("opened_at", True),
+    "clicked": ("clicked_at", True),
+    "archived": ("archived_at", False),
+}
+
+
+def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate) -> int:
+    """Record the user's opens and clicks as Engagement events; returns items updated."""
+    items = list(
+        InAppNotification.objects.filter(
+            environment=environment, user_id=user_id, notification_id__in=_uuids(update)
+        )
+    )
+    for item in items:
+        for name, moment in update.moments.items():
+            column, engagement = _IN_APP_ENGAGEMENT.get(name, ("", False))
+            if not column or getattr(item, column) is not None:
+                continue
+            setattr(item, column, moment)
+            if engagement:
+                _in_app_event(
+                    notification_id=item.notification_id,
+                    notification_created_at=item.notification_created_at,
+                    kind=EventKind.ENGAGEMENT,
+                    channel=Channel.IN_APP,
+                    source="in_app",
+                    occurred_at=moment,
+                    dedupe_key=f"in_app:{name}",
+                    detail=f"The user {name} the in-app notification.",
+                )
+        item.save(update_fields=["opened_at", "clicked_at", "archived_at"])
+    return len(items)
+
+
+def _uuids(update: InAppUpdate) -> list[uuid.UUID]:
+    valid = []
+    for value in update.tracking_ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue  # an id that is no tracking id matches nothing
+    return valid
+
+
+def send_tables_purge(*, retention_days: int, now: datetime | None = None) -> dict[str, int]:
+    """Rows of the pipeline's unpartitioned tables that point at logs past retention:
+    idempotency keys, in-app feed items and the sandbox's record. Returns what went."""
+    cutoff = (now or timezone.now()) - timedelta(days=retention_days)
+    purged = {}
+    for model, column in (
+        (SendIdempotencyKey, "created_at"),
+        (InAppNotification, "notification_created_at"),
+        (SandboxMessage, "created_at"),
+    ):
+        purged[model._meta.model_name], _ = model.objects.filter(
+            **{f"{column}__lt": cutoff}
+        ).delete()
+    return purged

@@ -1,0 +1,79 @@
+import base64
+import hashlib
+
+import pytest
+
+from config.celery import app as celery_app
+from logs.vocabulary import Channel
+from tests.factories import ApiKeyFactory, EnvironmentFactory
+from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
+
+SECRET = "s3cret-for-tests-0123456789"
+
+
+def basic(*parts: str) -> str:
+    return "Basic " + base64.b64encode(":".join(parts).encode()).decode()
+
+
+def user_hash(secret: str, user_id: str) -> str:
+    # The Python SDK's form: base64(SHA-256(secret + userId)).
+    digest = hashlib.sha256((secret + user_id).encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Tasks run in-process unless a test starts a real worker (those use their own app
+    settings in the worker process)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def environment(db):
+    return EnvironmentFactory(client_secret=SECRET)
+
+
+@pytest.fixture
+def auth(environment) -> dict:
+    return {"authorization": basic(environment.client_id, SECRET)}
+
+
+@pytest.fixture
+def order_tracking(environment):
+    """A type with a template on every channel we can send."""
+    notification_type = NotificationTypeFactory(environment=environment, key="order_tracking")
+    ChannelTemplateFactory(
+        notification_type=notification_type,
+        channel=Channel.EMAIL,
+        subject="Order {{ order_id }} shipped",
+        html="<p>Hi {{ first_name }}, order {{ order_id }} is on its way.</p>",
+        text="Hi {{ first_name }}, order {{ order_id }} is on its way.",
+    )
+    ChannelTemplateFactory(
+        notification_type=notification_type,
+        channel=Channel.SMS,
+        subject="",
+        html="",
+        text="Order {{ order_id }} shipped",
+    )
+    ChannelTemplateFactory(
+        notification_type=notification_type,
+        channel=Channel.IN_APP,
+        subject="Order {{ order_id }} shipped",
+        html="",
+        text="",
+    )
+    return notification_type
+
+
+@pytest.fixture
+def send_only_key(environment):
+    return ApiKeyFactory(environment=environment, scopes=["send"])
+
+
+@pytest.fixture
+def read_only_key(environment):
+    return ApiKeyFactory(environment=environment, scopes=["read"])

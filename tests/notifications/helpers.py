@@ -1,0 +1,40 @@
+import json
+
+from logs.models import Delivery, Event, Notification
+
+
+def send(client, environment, headers, body, capture) -> Notification:
+    """POST /{clientId}/sender and run what it enqueued on commit (dispatch, in-process)."""
+    with capture(execute=True):
+        response = client.post(
+            f"/{environment.client_id}/sender",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers=headers,
+        )
+    assert response.status_code in (200, 202), response.content
+    return Notification.objects.get(id=response.json()["trackingId"])
+
+
+def timeline(notification) -> list[tuple[str, str, str]]:
+    """(label, channel, detail) of each event, in the order they were recorded."""
+    events = Event.objects.filter(
+        notification_id=notification.id, notification_created_at=notification.created_at
+    ).order_by("id")
+    return [(event.label, event.channel, event.detail) for event in events]
+
+
+def labels(notification, channel: str) -> list[str]:
+    return [label for label, ch, _ in timeline(notification) if ch == channel]
+
+
+def delivery(notification, channel: str) -> Delivery:
+    return Delivery.objects.get(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        channel=channel,
+    )
+
+
+def refreshed(notification) -> Notification:
+    return Notification.objects.get(id=notification.id, created_at=notification.created_at)

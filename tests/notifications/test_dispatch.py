@@ -1,0 +1,273 @@
+"""Dispatch through the sandbox and the in-app feed: the order of the checks (dashboard →
+user preference → plan limit), rendering, missing addresses, and re-runs."""
+
+import uuid
+
+import pytest
+
+from accounts.models import Account
+from logs.vocabulary import Channel
+from notifications.dispatch import notification_dispatch
+from notifications.models import InAppNotification, Outbox, PlanUsage, SandboxMessage
+from tests.notifications.factories import ChannelTemplateFactory, UserPreferenceFactory
+from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
+
+pytestmark = pytest.mark.django_db
+
+BODY = {
+    "notificationId": "order_tracking",
+    "user": {"id": "usr_1", "email": "alice@example.com", "number": "+14155550100"},
+    "mergeTags": {"first_name": "Alice", "order_id": "A-1"},
+}
+
+
+@pytest.fixture(autouse=True)
+def sandbox(settings):
+    settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
+    settings.SEND_RETRY_BACKOFF_SECONDS = 0
+
+
+def accept(client, environment, auth, capture) -> str:
+    """Send without running the dispatch it enqueues; returns the tracking id."""
+    with capture(execute=False):
+        response = client.post(
+            f"/{environment.client_id}/sender",
+            data=BODY,
+            content_type="application/json",
+            headers=auth,
+        )
+    return response.json()["trackingId"]
+
+
+def test_every_channel_goes_received_sending_sent_with_content_as_sent(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
+    for channel in (Channel.EMAIL, Channel.SMS, Channel.IN_APP):
+        assert labels(notification, channel) == ["Sending", "Sent"], channel
+    email = delivery(notification, Channel.EMAIL)
+    assert email.subject == "Order A-1 shipped"
+    assert email.html == "<p>Hi Alice, order A-1 is on its way.</p>"
+    assert email.text == "Hi Alice, order A-1 is on its way."
+    assert email.destination == "alice@example.com"
+    assert email.provider == "sandbox" and email.provider_message_id.startswith("sbx-")
+    sms = delivery(notification, Channel.SMS)
+    assert (sms.text, sms.destination) == ("Order A-1 shipped", "+14155550100")
+    accepted = SandboxMessage.objects.filter(notification_id=notification.id)
+    assert sorted(accepted.values_list("channel", flat=True)) == ["email", "sms"]
+    item = InAppNotification.objects.get(notification_id=notification.id)
+    assert (item.user_id, item.title) == ("usr_1", "Order A-1 shipped")
+    assert not Outbox.objects.exists()
+    assert timeline(notification)[0][0] == "Received"
+
+
+def test_replace_applies_after_merge_tags(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    body = {**BODY, "replace": {"A-1": "B-2", "Alice": "Al"}, "forceChannels": ["EMAIL"]}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert delivery(notification, Channel.EMAIL).subject == "Order B-2 shipped"
+    assert delivery(notification, Channel.EMAIL).text == "Hi Al, order B-2 is on its way."
+
+
+def test_inline_content_overrides_the_template(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    body = {
+        **BODY,
+        "forceChannels": ["EMAIL", "SMS"],
+        "email": {"subject": "Hey {{ first_name }}", "html": "<b>{{ order_id }}</b>"},
+        "sms": {"message": "SMS for {{ first_name }}"},
+    }
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    email = delivery(notification, Channel.EMAIL)
+    assert (email.subject, email.html, email.text) == ("Hey Alice", "<b>A-1</b>", "A-1")
+    assert delivery(notification, Channel.SMS).text == "SMS for Alice"
+
+
+def test_disabled_channel_is_ignored_dashboard_preference(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    order_tracking.templates.filter(channel=Channel.SMS).update(enabled=False)
+    notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
+    assert labels(notification, Channel.SMS) == ["Ignored - Dashboard Preference"]
+    assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+
+
+def test_user_preference_off_ignores_that_channel_only(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    UserPreferenceFactory(
+        environment=environment,
+        user_id="usr_1",
+        notification_type="order_tracking",
+        channel=Channel.EMAIL,
+    )
+    notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
+    assert labels(notification, Channel.EMAIL) == ["Ignored - User Preference"]
+    assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
+
+
+def test_sub_notification_preference_beats_the_type_wide_one(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    UserPreferenceFactory(
+        environment=environment, user_id="usr_1", notification_type="order_tracking", delivery="off"
+    )
+    UserPreferenceFactory(
+        environment=environment,
+        user_id="usr_1",
+        delivery="instant",
+        notification_type="order_tracking",
+        sub_notification_id="proj-1",
+    )
+    body = {**BODY, "forceChannels": ["EMAIL"], "subNotificationId": "proj-1"}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+    other = send(
+        client,
+        environment,
+        auth,
+        {**body, "subNotificationId": "proj-2"},
+        django_capture_on_commit_callbacks,
+    )
+    assert labels(other, Channel.EMAIL) == ["Ignored - User Preference"]
+
+
+def test_dashboard_flag_is_checked_before_the_user_preference(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    order_tracking.templates.filter(channel=Channel.EMAIL).update(enabled=False)
+    UserPreferenceFactory(
+        environment=environment, user_id="usr_1", notification_type="order_tracking"
+    )
+    notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
+    assert labels(notification, Channel.EMAIL) == ["Ignored - Dashboard Preference"]
+    assert labels(notification, Channel.SMS) == ["Ignored - User Preference"]
+
+
+def test_plan_limit_counts_each_notification_once_then_ignores(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    Account.objects.filter(pk=environment.account_id).update(plan_monthly_limit=2)
+    sends = [
+        send(client, environment, auth, BODY, django_capture_on_commit_callbacks) for _ in range(3)
+    ]
+    assert labels(sends[1], Channel.EMAIL) == ["Sending", "Sent"]
+    for channel in (Channel.EMAIL, Channel.SMS, Channel.IN_APP):
+        assert labels(sends[2], channel) == ["Ignored - Plan Limit"]
+    assert PlanUsage.objects.get(account_id=environment.account_id).notifications == 2
+    assert refreshed(sends[2]).status == "success"  # every channel ignored
+
+
+def test_render_error_fails_the_channel_naming_the_tag(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    body = {**BODY, "mergeTags": {"first_name": "Alice"}, "forceChannels": ["EMAIL"]}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    [(label, _, detail)] = [e for e in timeline(notification) if e[1] == Channel.EMAIL]
+    assert label == "Failed"
+    assert detail == "Template error in the subject: 'order_id' is undefined."
+    assert refreshed(notification).status == "failure"
+    assert not SandboxMessage.objects.exists()
+
+
+def test_missing_address_fails_naming_the_field(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    body = {**BODY, "user": {"id": "usr_2"}}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    email = [e for e in timeline(notification) if e[1] == Channel.EMAIL]
+    sms = [e for e in timeline(notification) if e[1] == Channel.SMS]
+    assert email[0][0] == "Failed" and "No user.email for user 'usr_2'" in email[0][2]
+    assert sms[0][0] == "Failed" and "No user.number for user 'usr_2'" in sms[0][2]
+    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent"]
+
+
+def test_push_fails_with_no_provider_configured(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    ChannelTemplateFactory(notification_type=order_tracking, channel=Channel.PUSH)
+    body = {**BODY, "forceChannels": ["PUSH", "WEB_PUSH"]}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert [e[2] for e in timeline(notification) if e[1] == Channel.PUSH] == [
+        "no provider configured for this channel"
+    ]
+    assert labels(notification, Channel.WEB_PUSH) == ["Failed"]
+
+
+def test_sandbox_reject_address_fails_at_send(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    body = {**BODY, "user": {"id": "u", "email": "reject@example.com"}, "forceChannels": ["EMAIL"]}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert labels(notification, Channel.EMAIL) == ["Sending", "Failed"]
+    assert delivery(notification, Channel.EMAIL).error_code == "rejected"
+
+
+def test_dispatch_twice_sends_once(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
+    assert notification_dispatch(notification_id=notification.id).startswith("nothing to do")
+    # Even with its outbox row back (a redelivered task after a crash), done channels stay.
+    Outbox.objects.create(
+        notification_id=notification.id,
+        environment=environment,
+        notification_created_at=notification.created_at,
+        due_at=notification.created_at,
+        next_sweep_at=notification.created_at,
+    )
+    assert notification_dispatch(notification_id=notification.id) == "dispatched"
+    assert SandboxMessage.objects.filter(notification_id=notification.id).count() == 2
+    assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+
+
+def test_a_type_without_templates_fails_the_request_not_hangs(
+    client, environment, auth, django_capture_on_commit_callbacks
+):
+    from tests.notifications.factories import NotificationTypeFactory
+
+    NotificationTypeFactory(environment=environment, key="empty")
+    body = {"notificationId": "empty", "user": {"id": "u"}}
+    notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
+    assert [label for label, _, _ in timeline(notification)] == ["Received", "Failed"]
+    assert refreshed(notification).status == "failure"
+    assert not Outbox.objects.exists()
+
+
+def test_a_notification_another_worker_holds_is_left_alone(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    """Two workers never dispatch one notification at once: the second finds it locked."""
+    import psycopg
+    from django.db import connection
+
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
+    notification = Outbox.objects.get(notification_id=tracking_id)
+    key = int.from_bytes(notification.notification_id.bytes[:8], "big", signed=True)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other_worker:
+        other_worker.execute("SELECT pg_advisory_lock(%s)", [key])
+        assert notification_dispatch(notification_id=notification.notification_id).startswith(
+            "busy"
+        )
+    assert not SandboxMessage.objects.exists()
+    assert Outbox.objects.filter(notification_id=tracking_id).exists()
+
+
+def test_nothing_is_sent_for_an_environment_being_deleted(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    from accounts.deletion import environment_delete
+
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        environment_delete(environment=environment)
+    assert notification_dispatch(notification_id=uuid.UUID(tracking_id)) == (
+        "environment being deleted"
+    )
+    assert not SandboxMessage.objects.exists()
+    assert not Outbox.objects.exists()
