@@ -141,6 +141,7 @@ INSTALLED_APPS = [
     "notifications",
     "logs",
     "webhooks",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -396,6 +397,32 @@ CELERY_BEAT_SCHEDULE |= {
     "webhooks-orphans-adopt": {"task": "webhooks.tasks.orphans_adopt_task", "schedule": 60.0},
 }
 
+# Alerts (alerts/). Beat evaluates every enabled rule each minute from per-minute counters;
+# notices go out from Celery tasks, retried with backoff.
+# ALERTS_FROM_EMAIL: the sender of alert emails (through MAILERS, as notification emails).
+ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+# ALERTS_NOTICE_MAX_ATTEMPTS: tries per notice before it is marked failed;
+# ALERTS_NOTICE_RETRY_BACKOFF_SECONDS: the first wait between them, doubled each time.
+ALERTS_NOTICE_MAX_ATTEMPTS = env.int("ALERTS_NOTICE_MAX_ATTEMPTS", default=8)
+ALERTS_NOTICE_RETRY_BACKOFF_SECONDS = env.float("ALERTS_NOTICE_RETRY_BACKOFF_SECONDS", default=30.0)
+# ALERTS_WEBHOOK_TIMEOUT_SECONDS: how long a webhook (Slack) may take to answer a notice.
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# ALERTS_ALLOW_LOOPBACK_HTTP: accept http:// webhooks to 127.0.0.1/localhost (development
+# only; in production every alert webhook must be https://).
+ALERTS_ALLOW_LOOPBACK_HTTP = env.bool("ALERTS_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION)
+CELERY_BEAT_SCHEDULE |= {
+    "alerts-rules-evaluate": {
+        "task": "alerts.tasks.alert_rules_evaluate_task",
+        "schedule": 60.0,
+        # A pass nobody ran within the minute is superseded by the next one.
+        "options": {"expires": 55},
+    },
+    "alerts-minute-counts-purge": {
+        "task": "alerts.tasks.minute_counts_purge_task",
+        "schedule": 3600.0,
+    },
+}
+
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
 # carries a secret or a message body: log ids and counts, never content.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -460,6 +487,8 @@ SETTINGS_FROM_ENVIRONMENT = [
     "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
+    "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
+    "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "ALERTS_ALLOW_LOOPBACK_HTTP",
 ]  # fmt: skip
 
 
