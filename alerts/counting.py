@@ -9,17 +9,14 @@ own events (already serialised by event_record's row lock) always on the same on
 
 from django.db import connection
 
-from alerts.models import MinuteCount
-
 SHARDS = 8
 
-# The table name is our own constant, never input.
-_UPSERT = f"""  # noqa: S608
-INSERT INTO {MinuteCount._meta.db_table}
+_UPSERT = """
+INSERT INTO alerts_minutecount
     (environment_id, minute, notification_type, channel, kind, sub_kind, shard, count)
 VALUES (%s, date_trunc('minute', %s::timestamptz), %s, %s, %s, %s, %s, 1)
 ON CONFLICT (environment_id, minute, notification_type, channel, kind, sub_kind, shard)
-DO UPDATE SET count = {MinuteCount._meta.db_table}.count + 1
+DO UPDATE SET count = alerts_minutecount.count + 1
 """
 
 
