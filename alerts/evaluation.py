@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from alerts.conditions import Reading, rule_reading
 from alerts.models import Alert, AlertNotice, AlertRule
+from alerts.notices import alert_notice_enqueue
 from alerts.selectors import rule_ids_enabled, window_counts, window_start
 from alerts.vocabulary import RESOLVE_AFTER_CLEAR_EVALUATIONS, NoticeChannel, Transition
 
@@ -95,11 +96,9 @@ def _fire(rule: AlertRule, reading: Reading, *, now, since) -> Alert:
 
 
 def _notices_create(alert: Alert, rule: AlertRule, transition: str) -> None:
-    from alerts.tasks import alert_notice_send_task
-
     channels = ([NoticeChannel.EMAIL] if rule.recipients() else []) + (
         [NoticeChannel.WEBHOOK] if rule.webhook_url else []
     )
     for channel in channels:
         notice = AlertNotice.objects.create(alert=alert, transition=transition, channel=channel)
-        transaction.on_commit(lambda notice_id=notice.id: alert_notice_send_task.delay(notice_id))
+        transaction.on_commit(lambda notice_id=notice.id: alert_notice_enqueue(notice_id=notice_id))

@@ -168,12 +168,20 @@ class AlertNotice(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A pending notice is claimed by pushing this forward (a lease), so the task, its retry
+    # and the sweeper never send it at the same time; a failure sets it to the next try.
+    next_attempt_at = models.DateTimeField(default=now)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["alert", "transition", "channel"], name="alerts_notice_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                "next_attempt_at", name="alerts_notice_due", condition=models.Q(state="pending")
             )
         ]
 

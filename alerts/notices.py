@@ -6,6 +6,7 @@ Delivery is at least once: a worker that dies after the provider accepted a noti
 before its row says so sends it again on redelivery."""
 
 import logging
+from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
@@ -80,16 +81,30 @@ def _send_webhook(notice: AlertNotice) -> None:
 _SENDERS = {NoticeChannel.EMAIL: _send_email, NoticeChannel.WEBHOOK: _send_webhook}
 
 
-def alert_notice_send(*, notice_id: int) -> bool:
-    """Send one notice. True when it is done with (sent, failed for good, or gone); False
-    when it should be tried again later."""
-    notice = (
-        AlertNotice.objects.select_related("alert__rule", "alert__environment__account")
-        .filter(id=notice_id, state=NoticeState.PENDING)
-        .first()
+# How long a claimed notice is left to its sender before the sweeper may take it over.
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS + 60)
+
+
+def _claim(notice_id: int) -> bool:
+    """Take a pending, due notice for one attempt (one short UPDATE, no lock held while
+    sending). False when it is sent, given up, or someone else holds it."""
+    now = timezone.now()
+    return bool(
+        AlertNotice.objects.filter(
+            id=notice_id, state=NoticeState.PENDING, next_attempt_at__lte=now
+        ).update(next_attempt_at=now + _lease())
     )
-    if notice is None:
+
+
+def alert_notice_send(*, notice_id: int) -> bool:
+    """Send one notice. True when it is done with (sent, failed for good, gone, or another
+    sender holds it); False when it should be tried again later."""
+    if not _claim(notice_id):
         return True
+    notice = AlertNotice.objects.select_related("alert__rule", "alert__environment__account").get(
+        id=notice_id
+    )
     try:
         _SENDERS[notice.channel](notice)
     except NoticeFailed as exc:
@@ -105,12 +120,39 @@ def _attempt_failed(*, notice_id: int, error: str) -> bool:
         notice = AlertNotice.objects.select_for_update().get(id=notice_id)
         notice.attempts += 1
         notice.last_error = error
+        notice.next_attempt_at = timezone.now() + timedelta(
+            seconds=retry_countdown(attempt=notice.attempts - 1)
+        )
         if notice.attempts >= settings.ALERTS_NOTICE_MAX_ATTEMPTS:
             notice.state = NoticeState.FAILED
-        notice.save(update_fields=["attempts", "last_error", "state"])
+        notice.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
     logger.warning("alert notice %s attempt %s failed: %s", notice_id, notice.attempts, error)
     return notice.state == NoticeState.FAILED
 
 
 def retry_countdown(*, attempt: int) -> float:
     return settings.ALERTS_NOTICE_RETRY_BACKOFF_SECONDS * 2**attempt
+
+
+def alert_notice_enqueue(*, notice_id: int) -> None:
+    """Hand a notice to a worker. Never raises: a broker that is down (or, with tasks run
+    in-process, a webhook that keeps failing) must not fail the evaluation that made it;
+    the sweeper sends what is left pending."""
+    from alerts.tasks import alert_notice_send_task
+
+    try:
+        alert_notice_send_task.delay(notice_id)
+    except Exception as exc:  # kombu's, redis's, socket's, celery.exceptions.Retry
+        logger.warning("alert notice %s not handed over now (%s)", notice_id, type(exc).__name__)
+
+
+def alert_notices_sweep(*, now: datetime | None = None) -> int:
+    """Enqueue pending notices that are due and held by nobody (their task was lost, or the
+    broker was down when they were made). Runs after each evaluation pass."""
+    due = AlertNotice.objects.filter(
+        state=NoticeState.PENDING, next_attempt_at__lte=now or timezone.now()
+    ).values_list("id", flat=True)[:500]
+    ids = list(due)
+    for notice_id in ids:
+        alert_notice_enqueue(notice_id=notice_id)
+    return len(ids)

@@ -7,8 +7,10 @@ from alerts import evaluation, notices, services
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def alert_rules_evaluate_task() -> dict:
-    """Beat, every minute: evaluate every enabled rule."""
-    return dict(evaluation.alert_rules_evaluate())
+    """Beat, every minute: evaluate every enabled rule, then resend notices left pending."""
+    outcomes = dict(evaluation.alert_rules_evaluate())
+    outcomes["notices_swept"] = notices.alert_notices_sweep()
+    return outcomes
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
