@@ -1,6 +1,7 @@
-"""Evaluating alert rules (Celery beat, every minute): read each rule's window from the
-per-minute counters, fire once, stay firing without repeating, resolve with hysteresis.
-Notices are rows enqueued on commit; sending them never holds up an evaluation."""
+"""Evaluating alert rules (Celery beat, every minute): read each environment's window from
+the per-minute counters once, decide every rule of it, fire once, stay firing without
+repeating, resolve with hysteresis. Notices are rows enqueued on commit; sending them never
+holds up an evaluation."""
 
 import logging
 from collections import Counter
@@ -12,40 +13,59 @@ from django.utils import timezone
 from alerts.conditions import Reading, rule_reading
 from alerts.models import Alert, AlertNotice, AlertRule
 from alerts.notices import alert_notice_enqueue
-from alerts.selectors import rule_ids_enabled, window_counts, window_start
+from alerts.selectors import (
+    environment_count_rows,
+    environments_with_rules,
+    window_counts,
+    window_start,
+)
 from alerts.vocabulary import RESOLVE_AFTER_CLEAR_EVALUATIONS, NoticeChannel, Transition
 
 logger = logging.getLogger(__name__)
 
 
 def alert_rules_evaluate(*, now: datetime | None = None) -> Counter:
-    """One pass over every enabled rule; returns how many ended in each outcome."""
+    """One pass over every enabled rule; returns how many ended in each outcome (fired,
+    firing, clearing, resolved, ok; skipped: already evaluated this minute)."""
     now = now or timezone.now()
     outcomes: Counter = Counter()
-    for rule_id in rule_ids_enabled():
-        outcomes[alert_rule_evaluate(rule_id=rule_id, now=now)] += 1
+    for environment_id in environments_with_rules():
+        outcomes += environment_rules_evaluate(environment_id=environment_id, now=now)
     return outcomes
 
 
-def alert_rule_evaluate(*, rule_id: int, now: datetime) -> str:
-    """Evaluate one rule in its own short transaction, under its row lock: a second beat
-    pass running at the same time skips it, and a pass within the same minute does nothing
-    (so hysteresis counts minutes, not passes)."""
+def environment_rules_evaluate(*, environment_id: int, now: datetime) -> Counter:
+    """An environment's rules in one short transaction, under their row locks: a second pass
+    running at the same time skips them (SKIP LOCKED), and a pass within a minute already
+    evaluated does nothing (so hysteresis counts minutes, not passes). A handful of queries
+    whatever the number of rules; writes only for rules whose alert changes."""
+    outcomes: Counter = Counter()
     with transaction.atomic():
-        rule = (
+        rules = list(
             AlertRule.objects.select_for_update(skip_locked=True)
-            .filter(id=rule_id, enabled=True)
-            .first()
+            .filter(environment_id=environment_id, enabled=True)
+            .order_by("id")
         )
-        if rule is None or _evaluated_this_minute(rule, now):
-            return "skipped"
-        since = window_start(now=now, minutes=rule.window_minutes)
-        reading = rule_reading(rule, window_counts(rule=rule, since=since))
-        open_alert = rule.alerts.filter(resolved_at__isnull=True).first()
-        outcome = _transition(rule, open_alert, reading, now=now, since=since)
-        rule.evaluated_at, rule.last_value = now, reading.value
-        rule.save(update_fields=["evaluated_at", "last_value", "clear_streak"])
-        return outcome
+        due = [rule for rule in rules if not _evaluated_this_minute(rule, now)]
+        outcomes["skipped"] = len(rules) - len(due)
+        if not due:
+            return +outcomes
+        earliest = window_start(now=now, minutes=max(rule.window_minutes for rule in due))
+        rows = environment_count_rows(environment_id=environment_id, since=earliest)
+        open_alerts = {
+            alert.rule_id: alert
+            for alert in Alert.objects.filter(rule__in=due, resolved_at__isnull=True)
+        }
+        for rule in due:
+            since = window_start(now=now, minutes=rule.window_minutes)
+            reading = rule_reading(rule, window_counts(rule=rule, rows=rows, since=since))
+            outcome = _transition(rule, open_alerts.get(rule.id), reading, now=now, since=since)
+            rule.evaluated_at, rule.last_value = now, reading.value
+            outcomes[outcome] += 1
+        AlertRule.objects.bulk_update(due, ["evaluated_at", "last_value", "clear_streak"])
+        still_open = [alert for alert in open_alerts.values() if alert.resolved_at is None]
+        Alert.objects.bulk_update(still_open, ["last_value"])
+    return +outcomes
 
 
 def _evaluated_this_minute(rule: AlertRule, now: datetime) -> bool:
@@ -56,27 +76,21 @@ def _evaluated_this_minute(rule: AlertRule, now: datetime) -> bool:
 
 
 def _transition(rule, open_alert, reading: Reading, *, now, since) -> str:
+    if open_alert is not None:
+        open_alert.last_value = reading.value
     if reading.holds:
         rule.clear_streak = 0
         if open_alert is None:
             _fire(rule, reading, now=now, since=since)
             return "fired"
-        open_alert.last_value = reading.value
-        open_alert.save(update_fields=["last_value"])
         return "firing"
     if open_alert is None:
         rule.clear_streak = 0
         return "ok"
     rule.clear_streak += 1
-    open_alert.last_value = reading.value
     if rule.clear_streak < RESOLVE_AFTER_CLEAR_EVALUATIONS:
-        open_alert.save(update_fields=["last_value"])
         return "clearing"
-    open_alert.resolved_at = now
-    open_alert.summary = f"{open_alert.summary}\nResolved: {reading.summary}"
-    open_alert.save(update_fields=["last_value", "resolved_at", "summary"])
-    rule.clear_streak = 0
-    _notices_create(open_alert, rule, Transition.RESOLVED)
+    _resolve(rule, open_alert, reading, now=now)
     return "resolved"
 
 
@@ -93,6 +107,15 @@ def _fire(rule: AlertRule, reading: Reading, *, now, since) -> Alert:
     logger.info("alert %s fired for rule %s", alert.id, rule.id)
     _notices_create(alert, rule, Transition.FIRED)
     return alert
+
+
+def _resolve(rule: AlertRule, alert: Alert, reading: Reading, *, now) -> None:
+    alert.resolved_at = now
+    alert.summary = f"{alert.summary}\nResolved: {reading.summary}"
+    alert.save(update_fields=["last_value", "resolved_at", "summary"])
+    rule.clear_streak = 0
+    logger.info("alert %s resolved for rule %s", alert.id, rule.id)
+    _notices_create(alert, rule, Transition.RESOLVED)
 
 
 def _notices_create(alert: Alert, rule: AlertRule, transition: str) -> None:

@@ -4,7 +4,7 @@ environments through the admin's scoping)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 
 from alerts.models import Alert, AlertRule, MinuteCount
 from logs.vocabulary import EventKind, EventSubKind
@@ -23,31 +23,53 @@ def window_start(*, now: datetime, minutes: int) -> datetime:
     return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
 
 
-def window_counts(*, rule: AlertRule, since: datetime) -> WindowCounts:
-    """One index range scan of the counters (environment, minute ≥ since), summed."""
-    rows = MinuteCount.objects.filter(environment_id=rule.environment_id, minute__gte=since)
-    if rule.notification_type:
-        rows = rows.filter(notification_type=rule.notification_type)
-    if rule.channel:
-        rows = rows.filter(channel=rule.channel)
-    matching = Q(kind=rule.event_kind or "-")
-    if rule.event_sub_kind:
-        matching &= Q(sub_kind=rule.event_sub_kind)
-    sums = rows.aggregate(
-        failed=Sum(
-            "count",
-            filter=Q(kind=EventKind.FAILED) & ~Q(sub_kind=EventSubKind.DELIVERY_DELAY),
-        ),
-        delivered=Sum("count", filter=Q(kind=EventKind.DELIVERED)),
-        sent=Sum("count", filter=Q(kind=EventKind.SENT)),
-        matching=Sum("count", filter=matching),
+@dataclass(frozen=True)
+class CountRow:
+    minute: datetime
+    notification_type: str
+    channel: str
+    kind: str
+    sub_kind: str
+    count: int
+
+
+def environment_count_rows(*, environment_id: int, since: datetime) -> list[CountRow]:
+    """An environment's counters from `since` on, summed over shards: one range scan of the
+    counters' key index (environment, minute ≥ since), read once for all its rules."""
+    rows = (
+        MinuteCount.objects.filter(environment_id=environment_id, minute__gte=since)
+        .values_list("minute", "notification_type", "channel", "kind", "sub_kind")
+        .annotate(total=Sum("count"))
+        .order_by()
     )
-    return WindowCounts(**{name: value or 0 for name, value in sums.items()})
+    return [CountRow(*row) for row in rows]
 
 
-def rule_ids_enabled() -> list[int]:
-    """Every enabled rule, for beat (which runs for every tenant)."""
-    return list(AlertRule.objects.filter(enabled=True).order_by("id").values_list("id", flat=True))
+def window_counts(*, rule: AlertRule, rows: list[CountRow], since: datetime) -> WindowCounts:
+    """The rule's sums over its window (pure: rows from environment_count_rows)."""
+    failed = delivered = sent = matching = 0
+    for row in rows:
+        if row.minute < since:
+            continue
+        if rule.notification_type and row.notification_type != rule.notification_type:
+            continue
+        if rule.channel and row.channel != rule.channel:
+            continue
+        if row.kind == EventKind.FAILED and row.sub_kind != EventSubKind.DELIVERY_DELAY:
+            failed += row.count
+        elif row.kind == EventKind.DELIVERED:
+            delivered += row.count
+        elif row.kind == EventKind.SENT:
+            sent += row.count
+        if row.kind == rule.event_kind and row.sub_kind == (rule.event_sub_kind or row.sub_kind):
+            matching += row.count
+    return WindowCounts(failed=failed, delivered=delivered, sent=sent, matching=matching)
+
+
+def environments_with_rules() -> list[int]:
+    """Environments with an enabled rule (beat evaluates every tenant's)."""
+    enabled = AlertRule.objects.filter(enabled=True).order_by("environment_id")
+    return list(enabled.values_list("environment_id", flat=True).distinct())
 
 
 def alert_list(*, environment_ids) -> QuerySet[Alert]:
