@@ -20,7 +20,7 @@ from alerts.evaluation import alert_rules_evaluate
 from alerts.models import Alert, AlertRule, MinuteCount
 from alerts.selectors import environment_count_rows, window_counts, window_start
 from alerts.vocabulary import RuleKind
-from bench.harness import BenchmarkError, Run, Scenario, register, time_calls
+from bench.harness import BenchmarkError, Measurement, Run, Scenario, register, time_calls
 from logs.demo import seed_logs
 from logs.models import Event
 
@@ -126,3 +126,111 @@ class AlertsEvaluate(Scenario):
             repeat=self.size["repeat"],
             note=f"{len(self.rules)} rules, {self.counter_rows:,} counter rows",
         )
+
+
+def _record_burst(environment_id: int, count: int) -> None:
+    """`count` notifications, each Received then Sent on email: every event of every thread
+    increments the counters of the same (environment, minute, type, channel, kind)."""
+    from django.db import connection as thread_connection
+
+    from logs.services import event_record, notification_create
+
+    try:
+        for n in range(count):
+            notification = notification_create(
+                environment_id=environment_id,
+                notification_type="bench_burst",
+                user_id=f"usr_{n}",
+                email="bench@example.com",
+            )
+            event_record(
+                notification_id=notification.id,
+                notification_created_at=notification.created_at,
+                kind="sent",
+                channel="email",
+                source="pipeline",
+            )
+    finally:
+        thread_connection.close()
+
+
+@register
+class AlertsCountOneRow(Scenario):
+    """What the counters' shard is for: events recorded per second by concurrent writers
+    when every increment hits one row (SHARDS = 1) ..."""
+
+    name = "alerts.count_one_row"
+    baseline = "alerts.count_none"
+    description = "events/s recorded by 4 threads, alert counters on one hot row"
+    smoke_size = {"threads": 4, "per_thread": 50, "repeat": 3}
+    full_size = {"threads": 4, "per_thread": 300, "repeat": 5}
+    shards = 1
+
+    def setup(self, run: Run) -> None:
+        from accounts.models import Account
+        from accounts.services import environment_create
+
+        account, _ = Account.objects.get_or_create(name=f"Bench {self.name}")
+        self.environment_id = environment_create(account=account, name="burst").obj.id
+
+    def measure(self, run: Run):
+        import threading
+        import time
+
+        from alerts import counting
+        from logs.signals import event_recorded
+
+        size, samples = self.size, []
+        previous, counting.SHARDS = counting.SHARDS, self.shards or 1
+        if not self.shards:
+            event_recorded.disconnect(dispatch_uid="alerts.count_event")
+        try:
+            for _ in range(size["repeat"]):
+                threads = [
+                    threading.Thread(
+                        target=_record_burst, args=(self.environment_id, size["per_thread"])
+                    )
+                    for _ in range(size["threads"])
+                ]
+                started = time.perf_counter()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=300)
+                elapsed = time.perf_counter() - started
+                samples.append(2 * size["threads"] * size["per_thread"] / elapsed)
+        finally:
+            counting.SHARDS = previous
+            event_recorded.connect(counting.count_event, dispatch_uid="alerts.count_event")
+        if not self.shards:
+            return Measurement.from_samples(
+                samples, "events/s", higher_is_better=True, note="no alert counters"
+            )
+        counted = MinuteCount.objects.filter(environment_id=self.environment_id)
+        total = sum(counted.values_list("count", flat=True))
+        expected = 2 * size["threads"] * size["per_thread"] * size["repeat"]
+        if total != expected:
+            raise BenchmarkError(f"counters hold {total} events, {expected} were recorded")
+        return Measurement.from_samples(
+            samples, "events/s", higher_is_better=True, note=f"{self.shards} shard(s)"
+        )
+
+
+@register
+class AlertsCountSharded(AlertsCountOneRow):
+    """... against the shipped SHARDS rows per key."""
+
+    name = "alerts.count_sharded"
+    baseline = "alerts.count_none"
+    description = "events/s recorded by 4 threads, alert counters sharded"
+    shards = SHARDS
+
+
+@register
+class AlertsCountNone(AlertsCountOneRow):
+    """... and without the counters at all (the receiver disconnected): their cost."""
+
+    name = "alerts.count_none"
+    baseline = None
+    description = "events/s recorded by 4 threads, no alert counters"
+    shards = 0
