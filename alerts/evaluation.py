@@ -50,14 +50,14 @@ def environment_rules_evaluate(*, environment_id: int, now: datetime) -> Counter
         outcomes["skipped"] = len(rules) - len(due)
         if not due:
             return +outcomes
-        earliest = window_start(now=now, minutes=max(rule.window_minutes for rule in due))
-        rows = environment_count_rows(environment_id=environment_id, since=earliest)
+        starts = {rule.id: window_start(now=now, minutes=rule.window_minutes) for rule in due}
+        rows = environment_count_rows(environment_id=environment_id, starts=set(starts.values()))
         open_alerts = {
             alert.rule_id: alert
             for alert in Alert.objects.filter(rule__in=due, resolved_at__isnull=True)
         }
         for rule in due:
-            since = window_start(now=now, minutes=rule.window_minutes)
+            since = starts[rule.id]
             reading = rule_reading(rule, window_counts(rule=rule, rows=rows, since=since))
             outcome = _transition(rule, open_alerts.get(rule.id), reading, now=now, since=since)
             rule.evaluated_at, rule.last_value = now, reading.value

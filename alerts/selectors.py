@@ -4,7 +4,7 @@ environments through the admin's scoping)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from alerts.models import Alert, AlertRule, MinuteCount
 from logs.vocabulary import EventKind, EventSubKind
@@ -25,44 +25,57 @@ def window_start(*, now: datetime, minutes: int) -> datetime:
 
 @dataclass(frozen=True)
 class CountRow:
-    minute: datetime
     notification_type: str
     channel: str
     kind: str
     sub_kind: str
-    count: int
+    since: dict[datetime, int]  # window start -> events from then on
 
 
-def environment_count_rows(*, environment_id: int, since: datetime) -> list[CountRow]:
-    """An environment's counters from `since` on, summed over shards: one range scan of the
-    counters' key index (environment, minute ≥ since), read once for all its rules."""
+def environment_count_rows(*, environment_id: int, starts: set[datetime]) -> list[CountRow]:
+    """An environment's counters summed per (type, channel, kind, sub-kind) from each window
+    start its rules need: one range scan of the counters' key index (environment, minute ≥
+    the earliest start), read once for all its rules, a few hundred rows back."""
+    ordered = sorted(starts)
+    sums = {
+        f"from_{n}": Sum("count", filter=Q(minute__gte=start)) for n, start in enumerate(ordered)
+    }
     rows = (
-        MinuteCount.objects.filter(environment_id=environment_id, minute__gte=since)
-        .values_list("minute", "notification_type", "channel", "kind", "sub_kind")
-        .annotate(total=Sum("count"))
+        MinuteCount.objects.filter(environment_id=environment_id, minute__gte=ordered[0])
+        .values("notification_type", "channel", "kind", "sub_kind")
+        .annotate(**sums)
         .order_by()
     )
-    return [CountRow(*row) for row in rows]
+    return [
+        CountRow(
+            row["notification_type"],
+            row["channel"],
+            row["kind"],
+            row["sub_kind"],
+            {start: row[f"from_{n}"] or 0 for n, start in enumerate(ordered)},
+        )
+        for row in rows
+    ]
 
 
 def window_counts(*, rule: AlertRule, rows: list[CountRow], since: datetime) -> WindowCounts:
-    """The rule's sums over its window (pure: rows from environment_count_rows)."""
+    """The rule's sums over its window (pure: rows from environment_count_rows with `since`
+    among their starts)."""
     failed = delivered = sent = matching = 0
     for row in rows:
-        if row.minute < since:
-            continue
         if rule.notification_type and row.notification_type != rule.notification_type:
             continue
         if rule.channel and row.channel != rule.channel:
             continue
+        count = row.since[since]
         if row.kind == EventKind.FAILED and row.sub_kind != EventSubKind.DELIVERY_DELAY:
-            failed += row.count
+            failed += count
         elif row.kind == EventKind.DELIVERED:
-            delivered += row.count
+            delivered += count
         elif row.kind == EventKind.SENT:
-            sent += row.count
+            sent += count
         if row.kind == rule.event_kind and row.sub_kind == (rule.event_sub_kind or row.sub_kind):
-            matching += row.count
+            matching += count
     return WindowCounts(failed=failed, delivered=delivered, sent=sent, matching=matching)
 
 

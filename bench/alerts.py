@@ -105,7 +105,7 @@ class AlertsEvaluate(Scenario):
         rule = next(r for r in self.rules if r.kind == RuleKind.FAILURE_RATE and not r.channel)
         now = self.first + timedelta(minutes=59)
         since = window_start(now=now, minutes=rule.window_minutes)
-        rows = environment_count_rows(environment_id=rule.environment_id, since=since)
+        rows = environment_count_rows(environment_id=rule.environment_id, starts={since})
         counts = window_counts(rule=rule, rows=rows, since=since)
         events = Event.objects.filter(environment_id=rule.environment_id, recorded_at__gte=since)
         if rule.notification_type:
