@@ -10,6 +10,7 @@ from accounts.selectors import MANAGER_ROLES, account_list_for_user
 from alerts.forms import AlertRuleForm
 from alerts.links import alert_search_path
 from alerts.models import Alert, AlertNotice, AlertRule
+from logs.admin import ReadOnlyLogAdmin
 
 
 @admin.register(AlertRule)
@@ -60,10 +61,9 @@ class AlertStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(TenantScopedAdmin):
-    """Written by the evaluation only: read-only for everyone."""
+class AlertAdmin(ReadOnlyLogAdmin):
+    """Written by the evaluation only: read-only for everyone, like the log."""
 
-    environment_path = "environment"
     list_display = ["rule", "environment", "state", "fired_at", "resolved_at", "fired_value",
                     "caused_by"]  # fmt: skip
     list_filter = [AlertStateFilter]
@@ -72,16 +72,6 @@ class AlertAdmin(TenantScopedAdmin):
               "summary", "window_start", "caused_by"]  # fmt: skip
     readonly_fields = fields
     inlines = [AlertNoticeInline]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="state")
     def state(self, alert: Alert) -> str:

@@ -21,7 +21,7 @@ from alerts.models import Alert, AlertRule, MinuteCount
 from alerts.selectors import environment_count_rows, window_counts, window_start
 from alerts.vocabulary import RuleKind
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register, time_calls
-from logs.demo import seed_logs
+from bench.selectors import _seeded  # the same seeded data, shared through run.once
 from logs.models import Event
 
 SMOKE = {"notifications": 4_000, "days": 3, "environments": 2, "rules": 100, "repeat": 5}
@@ -46,18 +46,6 @@ _KINDS = [
     {"kind": RuleKind.FAILURE_RATE, "channel": "email", "threshold_percent": 50,
      "min_notifications": 10},
 ]  # fmt: skip
-
-
-def _seeded(run: Run, size: dict):
-    key = ("logs", size["notifications"], size["days"], size["environments"])
-    return run.once(
-        key,
-        lambda: seed_logs(
-            notifications=size["notifications"],
-            days=size["days"],
-            environments=size["environments"],
-        ),
-    )
 
 
 def _counts_build() -> int:

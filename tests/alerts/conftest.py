@@ -8,6 +8,7 @@ from aiosmtpd.controller import Controller
 
 from config.celery import app as celery_app
 from tests.notifications.fakes import free_port
+from tests.notifications.test_providers import _Inbox
 
 
 @pytest.fixture
@@ -18,15 +19,6 @@ def eager_celery():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
-
-
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture
