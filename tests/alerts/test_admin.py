@@ -181,3 +181,21 @@ def test_alerts_are_listed_firing_and_resolved_with_the_search_link(
         "date_from": [timezone.now().date().isoformat()],
         "date_to": [timezone.now().date().isoformat()],
     }
+
+
+def test_the_link_opens_the_console_search_on_the_notifications_that_caused_it(client, environment):
+    user = member(environment, Membership.Role.VIEWER)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="logs"))
+    client.force_login(user)
+    rule(environment, min_notifications=1, threshold_percent=40)  # 1 of 2 failed: 50%
+    bounced = record(environment, ("failed", "email", "bounce"))
+    delivered = record(environment, ("delivered", "email", ""))
+    alert_rules_evaluate()
+    listing = html.unescape(client.get(reverse("admin:alerts_alert_changelist")).content.decode())
+    link = next(
+        part for part in listing.split('"') if part.startswith("/admin/logs/notification/?")
+    )
+    search = client.get(link)
+    assert search.status_code == 200
+    text = search.content.decode()
+    assert bounced.user_id in text and delivered.user_id not in text
