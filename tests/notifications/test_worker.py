@@ -115,6 +115,7 @@ def test_sigkilled_workers_lose_nothing_and_duplicates_are_bounded(
     )
     # A channel with a second attempt is one whose first was interrupted by a kill.
     interrupted = sum(1 for count in sendings.values() if count > 1)
+    print(f"kills={kills} interrupted={interrupted} duplicates={duplicates}")
     assert duplicates <= interrupted <= kills, (duplicates, interrupted, kills)
     assert set(
         Delivery.objects.filter(notification_id__in=ids).values_list("state", flat=True)
