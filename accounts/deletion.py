@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # Rows per DELETE: a few milliseconds of work, so each transaction stays short.
 BATCH_SIZE = 5_000
 # Children first, so a purge interrupted midway never leaves events without notifications.
-_PURGE_ORDER = ("logs_event", "logs_delivery", "logs_notification")
+_PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
 # Advisory lock classes (the second key is the tenant's id): "tenant env", "tenant acct".
 _ENVIRONMENT_LOCK = 0x74656E76
 _ACCOUNT_LOCK = 0x74656E61

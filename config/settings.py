@@ -315,11 +315,10 @@ MAILERS = {
 }
 # DEFAULT_FROM_EMAIL: the sender of notification emails unless a send names another.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifications@example.com")
-ANYMAIL = env.json("ANYMAIL", default={})
 # Twilio (SMS and voice). TWILIO_API_BASE_URL points the client at another host speaking
 # Twilio's REST protocol (tests use a local one).
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# TWILIO_AUTH_TOKEN: below, with the provider callbacks it also signs.
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
 # SEND_MAX_ATTEMPTS: provider calls per channel on transient errors (timeouts, 5xx, 429);
@@ -345,6 +344,56 @@ CELERY_BEAT_SCHEDULE["notifications-outbox-sweep"] = {
 CELERY_BEAT_SCHEDULE["notifications-send-tables-purge"] = {
     "task": "notifications.tasks.send_tables_purge_task",
     "schedule": crontab(hour=3, minute=45),
+}
+
+
+# Provider callbacks (webhooks/). Providers sign their callbacks with these secrets; the
+# development defaults are derived from SECRET_KEY so the sandbox provider can sign its own
+# callbacks out of the box. In production an unset secret makes its receivers answer 503
+# (never accept unsigned callbacks).
+def _development_secret(purpose: str) -> str:
+    return hashlib.sha256(f"{purpose}:{SECRET_KEY}".encode()).hexdigest()[:32]
+
+
+# TWILIO_AUTH_TOKEN: the Twilio account's auth token; status callbacks are signed with it.
+TWILIO_AUTH_TOKEN = env.str(
+    "TWILIO_AUTH_TOKEN", default="" if PRODUCTION else _development_secret("twilio")
+)
+# ANYMAIL: django-anymail's settings as JSON (the ESP's API keys for sending), to which
+# the webhook secrets below are added.
+ANYMAIL = env.json("ANYMAIL", default={}) | {
+    # ANYMAIL_WEBHOOK_SECRET: "user:password" expected as HTTP basic auth on every email
+    # tracking webhook (comma-separated to accept several while rotating).
+    "WEBHOOK_SECRET": env.list(
+        "ANYMAIL_WEBHOOK_SECRET",
+        default=[] if PRODUCTION else [f"sandbox:{_development_secret('anymail')}"],
+    ),
+}
+# MAILGUN_WEBHOOK_SIGNING_KEY: Mailgun's HTTP webhook signing key (Mailgun callbacks answer
+# 503 until it is set). SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY: SendGrid's signed event
+# webhook public key (base64, without the PEM lines); when set, unsigned SendGrid callbacks
+# are refused. anymail wants an unset key absent, not empty.
+for _name in ("MAILGUN_WEBHOOK_SIGNING_KEY", "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY"):
+    if env.str(_name, default=""):
+        ANYMAIL[_name] = env.str(_name)
+# WEBHOOK_RETRY_WINDOW: seconds a callback whose message is not known yet is retried (with
+# backoff) before it is marked orphaned; a later Sent with that id still adopts it.
+WEBHOOK_RETRY_WINDOW = env.int("WEBHOOK_RETRY_WINDOW", default=900)
+# WEBHOOK_SWEEP_INTERVAL: seconds between sweeps that (re)process stored callbacks whose
+# processing never ran (the broker was down) or is due for a retry.
+WEBHOOK_SWEEP_INTERVAL = env.float("WEBHOOK_SWEEP_INTERVAL", default=5.0)
+# SANDBOX_CALLBACK_DELAY: seconds the sandbox provider waits before sending itself a message's
+# callbacks (0 sends them at once).
+SANDBOX_CALLBACK_DELAY = env.float("SANDBOX_CALLBACK_DELAY", default=1.0)
+
+CELERY_BEAT_SCHEDULE |= {
+    # Process stored callbacks that were never enqueued (broker down) or are due a retry.
+    "webhooks-inbox-sweep": {
+        "task": "webhooks.tasks.inbox_sweep_task",
+        "schedule": WEBHOOK_SWEEP_INTERVAL,
+    },
+    # Adopt orphaned callbacks whose message has been sent since.
+    "webhooks-orphans-adopt": {"task": "webhooks.tasks.orphans_adopt_task", "schedule": 60.0},
 }
 
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
@@ -408,6 +457,9 @@ SETTINGS_FROM_ENVIRONMENT = [
     "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL", "SEND_MAX_ATTEMPTS",
     "SEND_RETRY_BACKOFF_SECONDS", "OUTBOX_SWEEP_AFTER_SECONDS", "OUTBOX_SWEEP_INTERVAL_SECONDS",
     "OUTBOX_LEASE_SECONDS", "SANDBOX_SEND_DELAY_SECONDS",
+    "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
+    "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
+    "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
 ]  # fmt: skip
 
 
@@ -429,6 +481,11 @@ def _check_setting_names() -> None:
 _check_setting_names()
 if LOG_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("LOG_RETENTION_DAYS must be at least 1 (days of logs kept).")
+if WEBHOOK_RETRY_WINDOW < 0 or WEBHOOK_SWEEP_INTERVAL <= 0 or SANDBOX_CALLBACK_DELAY < 0:
+    raise environ.ImproperlyConfigured(
+        "WEBHOOK_RETRY_WINDOW and SANDBOX_CALLBACK_DELAY must be 0 or more seconds, "
+        "WEBHOOK_SWEEP_INTERVAL more than 0."
+    )
 if LOG_PARTITIONS_AHEAD < 1:
     raise environ.ImproperlyConfigured("LOG_PARTITIONS_AHEAD must be at least 1.")
 if not 10 <= LOG_PARTITION_LOCK_TIMEOUT_MS < 1000:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
     *notifications_api_v1,
     path("admin/", admin.site.urls),
+    path("webhooks/", include("webhooks.urls")),
     # NotificationAPI-compatible routes (/{clientId}/...): last, they start with a variable.
     path("", include("notifications.urls")),
 ]

@@ -57,6 +57,7 @@ PARTITIONED_TABLES: dict[str, str] = {
     "logs_notification": "created_at",
     "logs_delivery": "notification_created_at",
     "logs_event": "notification_created_at",
+    "webhooks_inbox": "received_at",  # provider callbacks, by the day they arrived
 }
 # Serialises partition changes between processes (migrate, beat, seed_logs).
 _ADVISORY_LOCK_KEY = 0x6C6F6773  # "logs"

@@ -1,5 +1,23 @@
 from django.apps import AppConfig
+from django.db import transaction
+
+
+def _adopt_waiting_callbacks(sender, *, delivery, event, **kwargs):
+    # Providers can be faster than our Sent write: their callbacks for the message wait in the
+    # inbox (retrying, then orphaned). The Sent that names the message id adopts them once it
+    # commits, whoever recorded it (the pipeline, a test, a replay).
+    from logs.vocabulary import EventKind
+    from webhooks.services import inbox_adopt
+
+    if event.kind == EventKind.SENT and delivery is not None and delivery.provider_message_id:
+        message_id = delivery.provider_message_id
+        transaction.on_commit(lambda: inbox_adopt(provider_message_id=message_id))
 
 
 class WebhooksConfig(AppConfig):
     name = "webhooks"
+
+    def ready(self):
+        from logs.signals import event_recorded
+
+        event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")

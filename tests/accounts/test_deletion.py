@@ -184,7 +184,9 @@ def test_purge_removes_the_logs_in_short_batches_partition_by_partition(two_envi
 
     batches = [q["sql"] for q in queries if "ctid" in q["sql"]]
     # Every batch deletes from one partition (never a parent table), at most 250 rows.
-    partition = re.compile(r'^DELETE FROM "logs_(event|delivery|notification)_(p\d{8}|default)" ')
+    partition = re.compile(
+        r'^DELETE FROM "(logs_(event|delivery|notification)|webhooks_inbox)_(p\d{8}|default)" '
+    )
     assert batches and all(partition.match(sql) for sql in batches), batches[:3]
     assert all("LIMIT 250" in sql for sql in batches)
     assert len(batches) >= doomed_rows / 250

@@ -1,0 +1,303 @@
+"""Provider callbacks: how many the receivers accept per second, and how fresh the log is.
+
+callbacks.accepted: signed Twilio SMS status callbacks POSTed to /webhooks/twilio/sms/ by
+the same load generator and gunicorn setup as the floor (2 gthread workers), each verified,
+stored in the inbox and enqueued (to a redis-server of the scenario's own; nothing consumes
+it). Compared with floor.throughput: the goal is at least 0.5x.
+
+callbacks.freshness: one Celery worker (concurrency 1) processes callbacks posted at a
+sustained rate (200/s at full size) for as many SMS messages; a row is the time from sending
+a callback's POST to its Delivered event being readable in the log (polled every 10 ms from
+the Event table every selector reads), p50 and p99. The goal: p99 under one second.
+"""
+
+import contextlib
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from django.db import connection
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from accounts.models import Account, Environment
+from bench.harness import ROOT, BenchmarkError, Measurement, Run, Scenario, register
+from bench.loadgen import run_load
+from bench.server import start_gunicorn, stop_process_group
+from bench.stats import percentile
+from logs.models import Delivery, Event, Notification
+from webhooks.models import InboxEntry
+
+PUBLIC_BASE_URL = "https://bench-callbacks.example.test"
+TWILIO_TOKEN = "bench-twilio-token"  # noqa: S105 (a throwaway server's token)
+SMS_PATH = "/webhooks/twilio/sms/"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_redis(run: Run) -> str:
+    """A redis-server of this scenario's own (never the one the developer uses)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(run.tmpdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    run.defer(stop_process_group, process)
+    import socket
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.1)
+    raise BenchmarkError("redis-server did not start")
+
+
+@contextlib.contextmanager
+def _environ(**values: str):
+    # start_gunicorn hands the child this process's environment (Run.subprocess_env).
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _server_env(redis_url: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "WEBHOOK_SWEEP_INTERVAL": "5",
+    }
+
+
+def sms_callback(message_id: str, status: str = "delivered") -> tuple[str, dict[str, str]]:
+    """A Twilio SMS status callback's body and headers, signed for PUBLIC_BASE_URL."""
+    fields = {
+        "MessageSid": message_id, "SmsSid": message_id, "MessageStatus": status,
+        "SmsStatus": status, "AccountSid": "AC" + "b" * 32, "From": "+15005550006",
+        "To": "+14155550100", "ApiVersion": "2010-04-01",
+    }  # fmt: skip
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + SMS_PATH, fields)
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": signature,
+    }
+    return urlencode(fields), headers
+
+
+def _environment() -> Environment:
+    account, _ = Account.objects.get_or_create(name="Bench callbacks")
+    environment, _ = Environment.objects.get_or_create(
+        account=account, name="callbacks", defaults={"client_secret_encrypted": "-"}
+    )
+    return environment
+
+
+def _sent_sms(environment: Environment, count: int) -> list[str]:
+    """`count` notifications whose SMS was Sent, in bulk (set-up, untimed); their sids."""
+    now = timezone.now()
+    notifications, deliveries, events, sids = [], [], [], []
+    for n in range(count):
+        notification = Notification(
+            id=uuid.uuid4(), environment=environment, notification_type="bench",
+            user_id=f"cb_{n}", number="+14155550100", created_at=now, updated_at=now,
+        )  # fmt: skip
+        sid = f"SM{uuid.uuid4().hex}"
+        sids.append(sid)
+        notifications.append(notification)
+        deliveries.append(
+            Delivery(
+                notification_id=notification.id, notification_created_at=now,
+                environment=environment, channel="sms", state="sent", provider="twilio",
+                provider_message_id=sid, sent_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        for kind in ("received", "sending", "sent"):
+            events.append(
+                Event(
+                    notification_id=notification.id, notification_created_at=now,
+                    environment=environment, kind=kind, channel="" if kind == "received"
+                    else "sms", occurred_at=now, recorded_at=now, source="bench",
+                    dedupe_key=kind,
+                )
+            )  # fmt: skip
+    Notification.objects.bulk_create(notifications, batch_size=2000)
+    Delivery.objects.bulk_create(deliveries, batch_size=2000)
+    Event.objects.bulk_create(events, batch_size=2000)
+    return sids
+
+
+@register
+class CallbacksAccepted(Scenario):
+    name = "callbacks.accepted"
+    baseline = "floor.throughput"
+    description = "signed Twilio callbacks verified, stored in the inbox and enqueued, per second"
+    smoke_size = {"duration": 2, "warmup": 0.5, "connections": 4, "workers": 2, "threads": 4,
+                  "max_requests": 20_000}  # fmt: skip
+    full_size = {"duration": 10, "warmup": 2, "connections": 16, "workers": 2, "threads": 4,
+                 "max_requests": 200_000}  # fmt: skip
+
+    def setup(self, run: Run) -> None:
+        redis_url = _start_redis(run)
+        with _environ(**_server_env(redis_url)):
+            base_url = start_gunicorn(
+                run, workers=self.size["workers"], threads=self.size["threads"]
+            )
+        self.url = base_url + SMS_PATH
+        self.before = InboxEntry.objects.count()
+
+    def measure(self, run: Run) -> Measurement:
+        body, headers = sms_callback(f"SM{uuid.uuid4().hex}")
+        result = run_load(
+            self.url, connections=self.size["connections"], duration=self.size["duration"],
+            warmup=self.size["warmup"], max_requests=self.size["max_requests"], method="POST",
+            body=body, headers=headers, tool=run.loadgen,
+        )  # fmt: skip
+        if result["errors"]:
+            raise BenchmarkError(
+                f"{result['errors']} failed callbacks: {'; '.join(result['error_samples'])}"
+            )
+        stored = InboxEntry.objects.count() - self.before
+        if stored < result["total_ok"]:
+            raise BenchmarkError(f"{result['total_ok']} callbacks accepted, {stored} stored")
+        if not result["latency_ms"]["n"]:
+            raise BenchmarkError(f"no callback completed in the measured window: {result}")
+        throughput = result["throughput"]
+        return Measurement.from_samples(
+            throughput["windows"] or [throughput["overall"]],
+            "requests/s",
+            higher_is_better=True,
+            note=f"{throughput['overall']:.0f}/s overall; p95 latency "
+            f"{result['latency_ms']['p95']:.1f} ms; {stored} stored",
+            load=result,
+        )
+
+
+@register
+class CallbacksFreshness(Scenario):
+    name = "callbacks.freshness"
+    baseline = None
+    description = "POST of a callback -> its event readable, at a sustained rate, one worker"
+    # concurrency: the worker's processes (--set callbacks.freshness.concurrency=2 for
+    # Celery's default on this 2-core machine).
+    smoke_size = {"rate": 50, "duration": 2, "senders": 4, "concurrency": 1}
+    full_size = {"rate": 200, "duration": 20, "senders": 8, "concurrency": 1}
+
+    def setup(self, run: Run) -> None:
+        size = self.size
+        self.environment = _environment()
+        count = int(size["rate"] * size["duration"])
+        self.sids = _sent_sms(self.environment, count + 1)
+        redis_url = _start_redis(run)
+        with _environ(**_server_env(redis_url)):
+            self.base_url = start_gunicorn(run, workers=2, threads=4)
+        env = run.subprocess_env(**_server_env(redis_url))
+        log = open(Path(run.tmpdir) / "worker.log", "ab")  # noqa: SIM115 (closed by defer)
+        run.defer(log.close)
+        worker = subprocess.Popen(
+            [str(Path(os.sys.executable).parent / "celery"), "-A", "config", "worker",
+             "--concurrency", str(size["concurrency"]), "--loglevel", "WARNING", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        run.defer(stop_process_group, worker)
+        # Warm up: the first callback is processed once the worker is up.
+        warm = self.sids.pop()
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            body, headers = sms_callback(warm)
+            client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+        deadline = time.monotonic() + 60
+        while not Event.objects.filter(source="twilio", kind="delivered").exists():
+            if time.monotonic() > deadline:
+                raise BenchmarkError("the worker processed nothing within 60 s")
+            time.sleep(0.2)
+        self.seen_from = Event.objects.order_by("-id").values_list("id", flat=True).first()
+
+    def _send_all(self, sent_at: dict[str, float], errors: list[str]) -> None:
+        rate, senders = self.size["rate"], self.size["senders"]
+        start = time.monotonic() + 0.2
+        local = threading.local()
+
+        def send(index_sid):
+            index, sid = index_sid
+            # Open loop: each callback leaves at its own time, whatever the others do.
+            delay = start + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            client = getattr(local, "client", None) or httpx.Client(trust_env=False, timeout=10)
+            local.client = client
+            body, headers = sms_callback(sid)
+            sent_at[sid] = time.monotonic()
+            response = client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+            if response.status_code != 200:
+                errors.append(f"HTTP {response.status_code}")
+
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(send, enumerate(self.sids)))
+
+    def measure(self, run: Run) -> Measurement:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+        sent_at: dict[str, float] = {}
+        seen_at: dict[str, float] = {}
+        errors: list[str] = []
+        notification_sid = dict(
+            Delivery.objects.filter(provider_message_id__in=self.sids).values_list(
+                "notification_id", "provider_message_id"
+            )
+        )
+        sender = threading.Thread(target=self._send_all, args=(sent_at, errors))
+        sender.start()
+        last_id = self.seen_from or 0
+        deadline = time.monotonic() + self.size["duration"] * 10 + 60
+        while len(seen_at) < len(self.sids) and time.monotonic() < deadline:
+            rows = list(
+                Event.objects.filter(
+                    environment_id=self.environment.id, kind="delivered", id__gt=last_id
+                ).values_list("id", "notification_id")
+            )
+            now = time.monotonic()
+            for event_id, notification_id in rows:
+                last_id = max(last_id, event_id)
+                seen_at.setdefault(notification_sid[notification_id], now)
+            connection.close() if not rows and len(seen_at) == len(self.sids) else None
+            time.sleep(0.01)
+        sender.join()
+        if errors:
+            raise BenchmarkError(f"{len(errors)} callbacks failed: {errors[:3]}")
+        if len(seen_at) < len(self.sids):
+            elapsed = time.monotonic() - min(sent_at.values())
+            raise BenchmarkError(
+                f"the worker fell behind: {len(self.sids) - len(seen_at)} of {len(self.sids)} "
+                f"events not readable {elapsed:.0f} s after the first POST (about "
+                f"{len(seen_at) / elapsed:.0f} processed/s against {self.size['rate']}/s sent)"
+            )
+        freshness = [(seen_at[sid] - sent_at[sid]) * 1000 for sid in self.sids]
+        p99 = percentile(freshness, 99)
+        return Measurement.from_samples(
+            freshness,
+            "ms POST->event",
+            note=f"p99 {p99:.0f} ms at {self.size['rate']}/s for {self.size['duration']} s, "
+            f"1 worker (concurrency {self.size['concurrency']})",
+            p99_ms=p99,
+        )

@@ -1,0 +1,67 @@
+"""Storing a callback and handing it to processing. Kept apart from webhooks/services.py
+(processing) so the receivers depend on storage only, never on the parsers."""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from webhooks.models import InboxEntry
+
+logger = logging.getLogger("webhooks")
+
+# A stored row is due for the sweeper after this long: by then the on-commit enqueue has
+# normally processed it, so the sweeper only picks up what the broker never got.
+SWEEP_GRACE = timedelta(seconds=30)
+ENQUEUE_RETRY = {
+    "max_retries": 2,
+    "interval_start": 0.0,
+    "interval_step": 0.15,
+    "interval_max": 0.15,
+}
+
+
+def inbox_store(
+    *,
+    provider: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    environment_id: int | None,
+) -> InboxEntry:
+    """Store one authentic callback raw and enqueue its processing on commit. Never waits on
+    the broker: when Redis is down the row waits for the sweeper."""
+    now = timezone.now()
+    # One INSERT, committed on its own (no BEGIN/COMMIT round trips around it): the row is
+    # the whole write, and it must be durable before the provider hears 200.
+    entry = InboxEntry.objects.create(
+        received_at=now,
+        provider=provider,
+        path=path,
+        headers=headers,
+        body=body,
+        environment_id=environment_id,
+        environment_restricted=environment_id is not None,
+        next_attempt_at=now + SWEEP_GRACE,
+    )
+    # At once when there is no enclosing transaction; else after it commits.
+    transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id))
+    return entry
+
+
+def inbox_process_enqueue(*, inbox_id: int) -> None:
+    """Enqueue processing of one inbox row, or leave it to the sweeper when the broker is
+    unreachable: a stored callback is never lost, only delayed."""
+    from webhooks.tasks import inbox_process_task
+
+    try:
+        # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
+        # down never holds the provider's request: the row is already safe in PostgreSQL.
+        inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
+    except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
+        logger.warning(
+            "Could not enqueue inbox row %s (%s); the sweeper will process it.",
+            inbox_id,
+            type(exc).__name__,
+        )

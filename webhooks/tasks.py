@@ -1,0 +1,36 @@
+"""Celery tasks of the webhooks app: thin shells over webhooks.services and the sandbox."""
+
+from celery import shared_task
+
+from webhooks import sandbox, services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def inbox_process_task(inbox_id: int) -> str | None:
+    """Process one stored callback (idempotent: a processed row is left alone)."""
+    return services.inbox_process(inbox_id=inbox_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def inbox_sweep_task() -> int:
+    """Beat, every WEBHOOK_SWEEP_INTERVAL seconds: enqueue pending callbacks that are due."""
+    return services.inbox_sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def orphans_adopt_task() -> int:
+    """Beat, every minute: reopen orphaned callbacks whose message is known by now."""
+    return services.orphans_adopt()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sandbox_callbacks_send_task(
+    environment_id: int, channel: str, provider_message_id: str, destination: str
+) -> int:
+    """Post a sandbox message's callbacks to our own receivers (see webhooks/sandbox.py)."""
+    return sandbox.sandbox_callbacks_send(
+        environment_id=environment_id,
+        channel=channel,
+        provider_message_id=provider_message_id,
+        destination=destination,
+    )
