@@ -50,6 +50,8 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
         "OUTBOX_SWEEP_AFTER_SECONDS": "3",
         "OUTBOX_LEASE_SECONDS": "5",
         "SEND_RETRY_BACKOFF_SECONDS": "0",
+        # The sandbox's callbacks go to a closed port unless a test serves them.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:9",
         **extra,
     }
 
