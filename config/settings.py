@@ -349,7 +349,7 @@ SEND_PROVIDERS = {
 # EMAIL_BACKEND: Django's email backend for notification emails, e.g.
 # django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_TIMEOUT) or a django-anymail ESP such as
-# anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON). Django 6.1 reads
+# anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON, below). Django 6.1 reads
 # them as its MAILERS setting.
 EMAIL_BACKEND_PATH = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 _SMTP_OPTIONS = {
@@ -368,8 +368,9 @@ MAILERS = {
 }
 # DEFAULT_FROM_EMAIL: the sender of notification emails unless a send names another.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifications@example.com")
-# Twilio (SMS and voice). TWILIO_API_BASE_URL points the client at another host speaking
-# Twilio's REST protocol (tests use a local one).
+# Twilio (SMS and voice): the account, the number messages and calls come from (the auth
+# token, TWILIO_AUTH_TOKEN, is set with the webhooks' settings below). TWILIO_API_BASE_URL
+# points the client at another host speaking Twilio's REST protocol (tests use a local one).
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 # TWILIO_AUTH_TOKEN: below, with the provider callbacks it also signs.
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
