@@ -16,6 +16,7 @@ urlpatterns = [
     *notifications_api_v1,
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("", include("insights.urls")),  # GET /metrics (Prometheus)
     # NotificationAPI-compatible routes (/{clientId}/...): last, they start with a variable.
     path("", include("notifications.urls")),
 ]
