@@ -55,12 +55,12 @@ CROSS JOIN LATERAL (
 _CALLBACKS_REFUSED = "SELECT provider, status, refused FROM insights_callbackrefusal"
 # Scheduled sends not due yet are not backlog.
 _OUTBOX_BACKLOG = """
-SELECT count(*), extract(epoch FROM now() - min(due_at))
-FROM notifications_outbox WHERE due_at <= now()
+SELECT count(*), extract(epoch FROM clock_timestamp() - min(due_at))
+FROM notifications_outbox WHERE due_at <= clock_timestamp()
 """
 # The partial index inbox_pending_due holds exactly the pending rows.
 _INBOX_BACKLOG = """
-SELECT provider, count(*), extract(epoch FROM now() - min(received_at))
+SELECT provider, count(*), extract(epoch FROM clock_timestamp() - min(received_at))
 FROM webhooks_inbox WHERE state = 'pending' GROUP BY provider
 """
 _FRESHNESS_BUCKET_COUNTS = ", ".join(
