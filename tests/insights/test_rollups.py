@@ -188,3 +188,32 @@ def test_concurrent_workers_recording_events_add_up_exactly():
         "received": total, "sent": total, "delivered": 0,
         "failed": total, "ignored": 0, "engaged": 0,
     }  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rollups_rebuild_gives_seeded_data_its_rollups():
+    from django.core.management import call_command
+
+    from logs.demo import seed_logs
+    from logs.models import Delivery, Notification
+
+    summary = seed_logs(notifications=300, days=2, environments=1, parallel=False, analyze=False)
+    [environment_id] = summary.environment_ids
+    assert not HourlyRollup.objects.exists()  # COPY records no events through the service
+
+    call_command("rollups_rebuild", "--days", "3")
+
+    totals = {
+        name: sum(
+            getattr(row, name) for row in HourlyRollup.objects.filter(environment_id=environment_id)
+        )
+        for name in ("received", "delivered", "failed")
+    }
+    deliveries = Delivery.objects.filter(environment_id=environment_id)
+    assert (
+        totals["received"]
+        == Notification.objects.filter(environment_id=environment_id).count()
+        == 300
+    )
+    assert totals["delivered"] >= deliveries.filter(state="delivered").count() > 0
+    assert totals["failed"] >= deliveries.filter(state="failed").count() > 0
