@@ -33,6 +33,7 @@ from insights.receivers import rollup_count_event
 from insights.selectors import rollup_series
 from insights.services import (
     COLUMN_BY_KIND,
+    _already_counted,
     log_aggregate_sql,
     rollup_hour,
     rollup_template,
@@ -134,9 +135,10 @@ class InsightsPage(InsightsFromLog):
 
 
 def _upsert_receiver(sender, *, notification, delivery, event, **kwargs) -> None:
-    # The design the deltas replace: one upsert of the shared rollup row per counted event.
+    # The design the deltas replace: one upsert of the shared rollup row per counted event
+    # (counted by the same rule).
     column = COLUMN_BY_KIND.get(event.kind)
-    if column is None:
+    if column is None or _already_counted(notification=notification, event=event):
         return
     ones = ", ".join("1" if name == column else "0" for name in COUNT_FIELDS)
     upsert = (
