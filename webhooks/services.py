@@ -8,8 +8,8 @@ or on two workers at once, records nothing twice.
 
 A callback can beat our own Sent write: its message id is not known yet. The row stays
 pending and is retried with backoff (by the sweeper) for WEBHOOK_RETRY_WINDOW, then marked
-orphaned; `inbox_adopt` (run on commit of every Sent that names a message id: webhooks.apps) and `orphans_adopt` (beat) bring it
-back once the id exists.
+orphaned; `inbox_adopt` (run on commit of every Sent that names a message id: webhooks.apps)
+and `orphans_adopt` (beat) bring it back once the id exists.
 """
 
 import logging

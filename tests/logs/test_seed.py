@@ -253,7 +253,8 @@ class TestSmallSeed:
             per_day[(moment - seeded.start) // timedelta(days=1)] += 1
         assert sorted(per_day) == list(range(DAYS))
         assert min(per_day.values()) > NOTIFICATIONS / DAYS * 0.7
-        for table in PARTITIONED_TABLES:
+        # The log's tables (the webhook inbox is partitioned by the day callbacks arrive).
+        for table in [t for t in PARTITIONED_TABLES if t.startswith("logs_")]:
             partitions = partition_list(table)
             default = next(p for p in partitions if p.is_default)
             with connection.cursor() as cursor:
