@@ -99,3 +99,11 @@ def test_a_user_without_log_permission_does_not_see_insights(client, traffic):
     MembershipFactory(user=user, account=mine.account)
     client.force_login(user)
     assert client.get(PAGE).status_code in (403, 404)
+
+
+def test_the_page_reads_a_bounded_number_of_queries(
+    admin_client, traffic, django_assert_max_num_queries
+):
+    mine, _ = traffic
+    with django_assert_max_num_queries(8):
+        admin_client.get(PAGE, {"environment": mine.id, "period": "30d", "by": "channel"})
