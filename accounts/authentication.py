@@ -67,11 +67,14 @@ class Credentials:
 
 def _decode_basic(token: str) -> str:
     try:
-        return base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise AuthenticationFailed(
             f"Malformed Authorization header: the Basic credentials are not base64. {_EXPECTED}"
         ) from None
+    if "\x00" in decoded:  # PostgreSQL refuses NUL in text: it could never match anyway
+        raise AuthenticationFailed(f"Malformed Authorization header: a NUL character. {_EXPECTED}")
+    return decoded
 
 
 def _user_hashes(secret: str, user_id: str) -> tuple[str, str]:
@@ -119,6 +122,8 @@ def credentials_from_request(
         raise AuthenticationFailed(f"Missing Authorization header. {_EXPECTED}")
     scheme, _, token = header.strip().partition(" ")
     scheme = scheme.lower()
+    if "\x00" in header:
+        raise AuthenticationFailed(f"Malformed Authorization header: a NUL character. {_EXPECTED}")
     if scheme == "bearer" and token.strip():
         credentials = _api_key_credentials(token.strip(), None)
         if client_id is not None and credentials.environment.client_id != client_id:

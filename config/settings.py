@@ -8,6 +8,7 @@ HTTPS-only cookies, HSTS, JSON logs on stdout).
 
 import hashlib
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -136,11 +137,13 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
     "config",
     "accounts",
     "notifications",
     "logs",
     "webhooks",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +255,56 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's defaults, with a JSON parser that answers a too deeply nested body with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+}
+
+# The OpenAPI schema at /api/schema/ and its page at /api/docs/ (public: they document the
+# API, they reveal no data).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notification log API",
+    "DESCRIPTION": (
+        "Read the notification log: NotificationAPI's query_logs (POST /{clientId}/logs/query, "
+        "as its server SDKs call it) and the REST API under /api/v1/. Authenticate with "
+        "`Authorization: Basic base64(clientId:clientSecret)`, `Basic base64(clientId:apiKey)` "
+        "or `Bearer apiKey`; reading logs needs the `read` scope. Errors are JSON with a "
+        "`message` that says what to fix. Requests are rate-limited per credential (429 with "
+        "Retry-After)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {"EventSubKindEnum": "logs.vocabulary.EventSubKind"},
+}
+
+# LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as
+# "<count>/<second|minute|hour|day>"; beyond it the API answers 429 with Retry-After.
+LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
+LOGS_API_THROTTLE_CACHE = "default"
+# LOGS_API_MAX_DATE_RANGE_DAYS: the longest date range one logs API request may cover.
+LOGS_API_MAX_DATE_RANGE_DAYS = env.int("LOGS_API_MAX_DATE_RANGE_DAYS", default=31)
+# LOGS_API_QUERY_TIMEOUT_MS: the longest a logs/query search with a requestFilter may run in
+# PostgreSQL; past it the caller gets a 400 asking to narrow the search.
+LOGS_API_QUERY_TIMEOUT_MS = env.int("LOGS_API_QUERY_TIMEOUT_MS", default=10_000)
+
+# The cache: Redis at REDIS_URL (shared by every process: the API's rate limits count there),
+# else this process's memory (development without Redis).
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "nlc",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 # Celery. Tasks are acknowledged after they run and re-queued when a worker dies, so the
@@ -396,6 +449,32 @@ CELERY_BEAT_SCHEDULE |= {
     "webhooks-orphans-adopt": {"task": "webhooks.tasks.orphans_adopt_task", "schedule": 60.0},
 }
 
+# Alerts (alerts/). Beat evaluates every enabled rule each minute from per-minute counters;
+# notices go out from Celery tasks, retried with backoff.
+# ALERTS_FROM_EMAIL: the sender of alert emails (through MAILERS, as notification emails).
+ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+# ALERTS_NOTICE_MAX_ATTEMPTS: tries per notice before it is marked failed;
+# ALERTS_NOTICE_RETRY_BACKOFF_SECONDS: the first wait between them, doubled each time.
+ALERTS_NOTICE_MAX_ATTEMPTS = env.int("ALERTS_NOTICE_MAX_ATTEMPTS", default=8)
+ALERTS_NOTICE_RETRY_BACKOFF_SECONDS = env.float("ALERTS_NOTICE_RETRY_BACKOFF_SECONDS", default=30.0)
+# ALERTS_WEBHOOK_TIMEOUT_SECONDS: how long a webhook (Slack) may take to answer a notice.
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# ALERTS_ALLOW_LOOPBACK_HTTP: accept http:// webhooks to 127.0.0.1/localhost (development
+# only; in production every alert webhook must be https://).
+ALERTS_ALLOW_LOOPBACK_HTTP = env.bool("ALERTS_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION)
+CELERY_BEAT_SCHEDULE |= {
+    "alerts-rules-evaluate": {
+        "task": "alerts.tasks.alert_rules_evaluate_task",
+        "schedule": 60.0,
+        # A pass nobody ran within the minute is superseded by the next one.
+        "options": {"expires": 55},
+    },
+    "alerts-minute-counts-purge": {
+        "task": "alerts.tasks.minute_counts_purge_task",
+        "schedule": 3600.0,
+    },
+}
+
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
 # carries a secret or a message body: log ids and counts, never content.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -460,6 +539,9 @@ SETTINGS_FROM_ENVIRONMENT = [
     "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
+    "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
+    "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "ALERTS_ALLOW_LOOPBACK_HTTP",
+    "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
 
 # --- Insights and metrics (the insights app): hourly rollups, the insights page, /metrics ---
@@ -523,6 +605,15 @@ def _check_setting_names() -> None:
 _check_setting_names()
 if LOG_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("LOG_RETENTION_DAYS must be at least 1 (days of logs kept).")
+if LOGS_API_QUERY_TIMEOUT_MS < 1:
+    raise environ.ImproperlyConfigured("LOGS_API_QUERY_TIMEOUT_MS must be at least 1.")
+if LOGS_API_MAX_DATE_RANGE_DAYS < 1:
+    raise environ.ImproperlyConfigured("LOGS_API_MAX_DATE_RANGE_DAYS must be at least 1.")
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGS_API_THROTTLE_RATE):
+    raise environ.ImproperlyConfigured(
+        f"LOGS_API_THROTTLE_RATE={LOGS_API_THROTTLE_RATE!r} is not a rate: write e.g. "
+        "600/minute (count/second, minute, hour or day)."
+    )
 if WEBHOOK_RETRY_WINDOW < 0 or WEBHOOK_SWEEP_INTERVAL <= 0 or SANDBOX_CALLBACK_DELAY < 0:
     raise environ.ImproperlyConfigured(
         "WEBHOOK_RETRY_WINDOW and SANDBOX_CALLBACK_DELAY must be 0 or more seconds, "

@@ -5,6 +5,9 @@ from accounts import api as accounts_api
 from config import health
 from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
+# Django's own 400s (too many parameters, a body too big) answer JSON outside the console.
+handler400 = "config.api.bad_request"
+
 admin.site.site_header = "Notification log"
 admin.site.site_title = "Notification log"
 admin.site.index_title = "Console"
@@ -17,6 +20,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include("insights.urls")),  # GET /metrics (Prometheus)
-    # NotificationAPI-compatible routes (/{clientId}/...): last, they start with a variable.
+    # The logs API (/api/v1/logs…, /api/schema/, /api/docs/) and NotificationAPI's
+    # /{clientId}/logs/query, then the other NotificationAPI-compatible routes
+    # (/{clientId}/...): last, they start with a variable.
+    path("", include("logs.api.urls")),
     path("", include("notifications.urls")),
 ]

@@ -30,10 +30,10 @@ def _support_client(client, environment):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("model", ["notification", "delivery", "event"])
-def test_support_sees_only_their_accounts_log_rows(client, two_tenants, model):
+def test_support_sees_only_their_accounts_log_rows(client, two_tenants):
+    # Deliveries and events are shown on the console's notification page (masked), not listed.
     mine, _, own, other = two_tenants
-    response = _support_client(client, mine).get(f"/admin/logs/{model}/")
+    response = _support_client(client, mine).get("/admin/logs/notification/")
     assert response.status_code == 200
     body = response.content.decode()
     assert str(own.id) in body
@@ -75,12 +75,12 @@ def test_catalogue_and_preferences_are_listed_per_tenant(client):
 @pytest.mark.django_db
 def test_log_lists_never_count_the_whole_table(admin_client, django_assert_max_num_queries):
     environment = EnvironmentFactory()
-    NotificationFactory.create_batch(3, environment=environment)
+    made = NotificationFactory.create_batch(3, environment=environment)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get("/admin/logs/notification/")
     assert response.status_code == 200
-    assert "3 notifications" in response.content.decode()
+    assert all(str(n.id) in response.content.decode() for n in made)
     assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]

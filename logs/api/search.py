@@ -1,0 +1,207 @@
+"""Reads the logs API needs beyond logs/selectors.py: a page with a `requestFilter`, the
+deliveries and events of a page in two queries, and the rows of an export.
+
+Everything takes the tenant (environment id) and goes through the selectors' own querysets,
+so an API answer is the console's answer.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import OperationalError, connection, transaction
+from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models.functions import Cast
+from psycopg.errors import QueryCanceled
+
+from logs.api.query_filter import CompiledFilter
+from logs.models import Delivery, Event, Notification
+from logs.selectors import (
+    Cursor,
+    NotificationFilters,
+    NotificationPage,
+    notification_page,
+    notification_queryset,
+)
+
+
+class _JsonPath(Value):
+    """A bound parameter cast to jsonpath: the path travels as data, never as SQL."""
+
+    def as_sql(self, compiler, connection):
+        sql, params = super().as_sql(compiler, connection)
+        return f"{sql}::jsonpath", params
+
+
+class _RequestMatches(Func):
+    # `request @@ path`: the form a GIN jsonb_path_ops index on request can answer.
+    template = "(%(expressions)s)"
+    arg_joiner = " @@ "
+    output_field = BooleanField()
+
+
+def _tracking_id_vars() -> Func:
+    # {"trackingId": "<this row's id>"}: the jsonpath reads it as $trackingId.
+    return Func(Value("trackingId"), Cast(F("id"), TextField()), function="jsonb_build_object")
+
+
+def request_filter_q(compiled: CompiledFilter) -> Q:
+    if compiled.uses_tracking_id:
+        # jsonb_path_match binds $trackingId per row; silent (last argument) so a type
+        # mismatch is "no match", as with @@. No index can answer it.
+        match = Func(
+            F("request"),
+            _JsonPath(compiled.jsonpath),
+            _tracking_id_vars(),
+            Value(True),
+            function="jsonb_path_match",
+            output_field=BooleanField(),
+        )
+        return Q(match)
+    return Q(_RequestMatches(F("request"), _JsonPath(compiled.jsonpath)))
+
+
+def log_page(
+    *,
+    environment_id: int,
+    filters: NotificationFilters,
+    request_filter: CompiledFilter | None = None,
+    after: Cursor | None = None,
+    limit: int,
+) -> NotificationPage:
+    """One page, newest first. Without a requestFilter this is the selectors' index-driven
+    `notification_page`; with one, the same filters plus the jsonpath, evaluated by
+    PostgreSQL while it walks the (environment, created_at) index or the GIN index."""
+    if request_filter is None:
+        return notification_page(
+            environment_id=environment_id, filters=filters, after=after, limit=limit
+        )
+    queryset = notification_queryset(environment_id=environment_id, filters=filters.normalized())
+    queryset = queryset.filter(request_filter_q(request_filter))
+    if after is not None:
+        queryset = queryset.filter(
+            TupleLessThan(Tuple(F("created_at"), F("id")), (after.created_at, after.id))
+        )
+    rows = _bounded(queryset[: limit + 1])
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return NotificationPage(rows[:limit], Cursor(last.created_at, last.id))
+    return NotificationPage(rows, None)
+
+
+class SearchTooSlow(Exception):
+    """A requestFilter search ran past LOGS_API_QUERY_TIMEOUT_MS."""
+
+
+def _bounded(queryset) -> list:
+    # A requestFilter no index answers is checked row by row over the date range: bound it,
+    # so one broad query cannot hold a connection and a core for minutes.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SET LOCAL statement_timeout = %s", [str(settings.LOGS_API_QUERY_TIMEOUT_MS)]
+            )
+            return list(queryset)
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, QueryCanceled):
+            raise SearchTooSlow from None
+        raise
+
+
+def _same_notifications(notifications: list[Notification]) -> Q:
+    # The partition key bounds too, so PostgreSQL reads only the days of this page.
+    return Q(
+        notification_id__in=[n.id for n in notifications],
+        notification_created_at__gte=min(n.created_at for n in notifications),
+        notification_created_at__lte=max(n.created_at for n in notifications),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    channel: str
+    state: str
+    state_detail: str
+
+
+@dataclass(frozen=True)
+class EventLine:
+    kind: str
+    sub_kind: str
+    channel: str
+    occurred_at: datetime
+    detail: str
+
+
+def page_deliveries(*, notifications: list[Notification]) -> dict[uuid.UUID, list[DeliveryLine]]:
+    """The deliveries of a page's notifications, by notification id, in one query (plain
+    tuples: a page of 1,000 costs no model instances)."""
+    by_notification: dict[uuid.UUID, list[DeliveryLine]] = defaultdict(list)
+    if notifications:
+        rows = (
+            Delivery.objects.filter(_same_notifications(notifications))
+            .order_by("channel")
+            .values_list("notification_id", "channel", "state", "state_detail")
+        )
+        for notification_id, *line in rows:
+            by_notification[notification_id].append(DeliveryLine(*line))
+    return by_notification
+
+
+def page_events(*, notifications: list[Notification]) -> dict[uuid.UUID, list[EventLine]]:
+    """The timelines of a page's notifications, by notification id, in one query."""
+    by_notification: dict[uuid.UUID, list[EventLine]] = defaultdict(list)
+    if notifications:
+        rows = (
+            Event.objects.filter(_same_notifications(notifications))
+            .order_by("occurred_at", "id")
+            .values_list("notification_id", "kind", "sub_kind", "channel", "occurred_at", "detail")
+        )
+        for notification_id, *line in rows:
+            by_notification[notification_id].append(EventLine(*line))
+    return by_notification
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "notification_type",
+    "user_id",
+    "email",
+    "number",
+    "status",
+    "channels",
+)
+
+
+def export_queryset(*, environment_id: int, filters: NotificationFilters) -> QuerySet:
+    """The export's rows as tuples of EXPORT_COLUMNS, newest first."""
+    channels = ArraySubquery(
+        Delivery.objects.filter(
+            notification_id=OuterRef("id"), notification_created_at=OuterRef("created_at")
+        )
+        .order_by("channel")
+        .values("channel")
+    )
+    return (
+        notification_queryset(environment_id=environment_id, filters=filters.normalized())
+        .annotate(channels=channels)
+        .values_list(*EXPORT_COLUMNS)
+    )
+
+
+def export_rows(
+    *, environment_id: int, filters: NotificationFilters, chunk_size: int = 2000
+) -> Iterable[tuple]:
+    """Every matching row, read through a server-side cursor inside a transaction (outside
+    one Django declares the cursor WITH HOLD, and PostgreSQL materialises the whole result
+    at commit): memory stays at one chunk whatever the size."""
+    with transaction.atomic():
+        queryset = export_queryset(environment_id=environment_id, filters=filters)
+        yield from queryset.iterator(chunk_size=chunk_size)

@@ -1,0 +1,48 @@
+"""The console's writes: a resend, and the record of a reveal."""
+
+import uuid
+
+from django.db import transaction
+
+from logs.console.models import ResendLink, RevealRecord
+from logs.models import Notification
+from notifications.services import notification_send
+from notifications.wire import send_request_parse
+
+# Fields of the original request a resend does not repeat: it goes now, and is a new send
+# (the original's idempotency key would answer the original again).
+_NOT_REPEATED = ("schedule",)
+
+
+def notification_resend(*, notification: Notification, user) -> uuid.UUID:
+    """Send the notification's original request again, as a new notification, and link the
+    two. Raises notifications.wire.RequestInvalid (the stored request no longer parses) or
+    notifications.services.NotFound (its type was removed from the catalogue)."""
+    raw_request = {k: v for k, v in (notification.request or {}).items() if k not in _NOT_REPEATED}
+    send_request = send_request_parse(raw_request)
+    # One transaction: the new notification, its outbox row and the link commit together,
+    # and the dispatch is enqueued after that commit.
+    with transaction.atomic():
+        accepted = notification_send(
+            environment=notification.environment,
+            send_request=send_request,
+            raw_request=raw_request,
+            source="console",
+        )
+        ResendLink.objects.create(
+            environment=notification.environment,
+            original_id=notification.id,
+            resend_id=accepted.notification_id,
+            user=user,
+            username=user.get_username(),
+        )
+    return accepted.notification_id
+
+
+def reveal_record(*, notification: Notification, user) -> RevealRecord:
+    return RevealRecord.objects.create(
+        environment=notification.environment,
+        user=user,
+        username=user.get_username(),
+        notification_id=notification.id,
+    )

@@ -1,0 +1,562 @@
+"""The console's pages, served inside Django's admin (logs/admin.py wires the URLs through
+admin_site.admin_view, so every page needs a logged-in staff user). Each view checks the
+input, calls the selectors and answers; the rules live in the modules beside it.
+
+Who sees what: every page reads only the viewer's environments (accounts.selectors), so
+another tenant's notification answers 404. Support and viewers read with secrets masked;
+owners and admins may reveal them (each reveal recorded); viewers do not export.
+"""
+
+import csv
+import re
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from accounts.models import Environment, Membership
+from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environment_list_for_user
+from logs.console import queries, services
+from logs.console.forms import SearchForm, environment_from
+from logs.console.interpret import KEY_LABELS
+from logs.console.masking import Masker, masker_build
+from logs.console.presenting import (
+    CHANNEL_ICONS,
+    KIND_TONES,
+    badges_html,
+    channel_badge,
+    email_srcdoc,
+    pretty_json,
+    stamp,
+    status_tone,
+    time_html,
+    viewer_zone,
+)
+from logs.console.search import (
+    PagePosition,
+    console_search,
+    newer_params,
+    older_params,
+    page_position,
+)
+from logs.models import Notification
+from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
+from logs.vocabulary import Channel, NotificationStatus
+from notifications.services import NotFound
+from notifications.wire import RequestInvalid
+
+PAGE_SIZE = 50
+# An export streams at most this many rows; narrow the filters for more.
+EXPORT_MAX = 100_000
+# Support and above export and resend; viewers only read.
+EXPORT_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.SUPPORT)
+RESEND_ROLES = EXPORT_ROLES
+
+
+@dataclass
+class Viewer:
+    """The console user, their environments and their role in each account."""
+
+    user: object
+    environments: list[Environment]
+    roles: dict[int, str]
+    zone: ZoneInfo
+
+    def role(self, environment: Environment) -> str | None:
+        if self.user.is_superuser:
+            return Membership.Role.OWNER
+        return self.roles.get(environment.account_id)
+
+    def environment(self, environment_id: int) -> Environment:
+        return next(e for e in self.environments if e.id == environment_id)
+
+    def may_export(self, environment: Environment) -> bool:
+        return self.role(environment) in EXPORT_ROLES
+
+    def may_resend(self, environment: Environment) -> bool:
+        return self.role(environment) in RESEND_ROLES
+
+    def may_reveal(self, environment: Environment) -> bool:
+        return self.role(environment) in MANAGER_ROLES
+
+
+def _viewer(request, admin) -> Viewer:
+    if not admin.has_view_permission(request):
+        raise PermissionDenied
+    return Viewer(
+        user=request.user,
+        # Only what the console shows: never the environment's encrypted secret.
+        environments=list(
+            environment_list_for_user(user=request.user).only(
+                "id", "name", "account_id", "account__name"
+            )
+        ),
+        roles=account_roles_for_user(user=request.user),
+        zone=viewer_zone(request),
+    )
+
+
+def _url(name: str, *args, params: dict | None = None) -> str:
+    url = reverse(f"admin:logs_notification_{name}", args=args)
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+# ---------------------------------------------------------------- search and user timeline
+
+
+@dataclass
+class ListedNotification:
+    notification: Notification
+    # Rendered here, not by a template include per row: a page of 50 rows renders in a
+    # fraction of the time (bench/console.py measures it).
+    created_html: str
+    badges_html: str
+    tone: str
+    url: str
+    user_url: str
+
+
+def _rows(viewer: Viewer, environment_id: int, notifications: list) -> list[ListedNotification]:
+    states = queries.channel_states_by_notification(
+        environment_id=environment_id, notifications=notifications
+    )
+    base, user_base = _url("changelist"), _url("user")
+    return [
+        ListedNotification(
+            notification=n,
+            created_html=time_html(stamp(n.created_at, viewer.zone)),
+            badges_html=badges_html([channel_badge(state) for state in states.get(n.id, [])]),
+            tone=status_tone(n.status),
+            url=f"{base}{n.id}/change/",
+            user_url=f"{user_base}?{urlencode({'environment': environment_id, 'user': n.user_id})}",
+        )
+        for n in notifications
+    ]
+
+
+def _search_context(request, admin, *, user_id: str = "") -> dict:
+    """Everything the list and the user's timeline show: the form, the page, the links."""
+    viewer = _viewer(request, admin)
+    context = {**admin.admin_site.each_context(request), "viewer": viewer, "zone": viewer.zone}
+    if not viewer.environments:
+        messages.warning(request, "You are not a member of any account yet: ask its owner.")
+        return context
+    data = request.GET.copy()
+    environment_id = environment_from(data, viewer.environments)
+    data.setdefault("environment", str(environment_id))
+    form = SearchForm(
+        data,
+        environments=viewer.environments,
+        type_choices=queries.notification_type_choices(environment_id=environment_id),
+    )
+    position = page_position(data.get("after", ""), data.get("back", ""))
+    if position.tampered:
+        messages.info(request, "That page link was not valid: showing the first page.")
+    context.update(form=form, position=position, key_labels=KEY_LABELS)
+    if not form.is_valid():
+        return context
+    environment = viewer.environment(form.cleaned_data["environment"])
+    filters = form.filter_kwargs(viewer.zone)
+    text = "" if user_id else form.cleaned_data["q"]
+    if user_id:
+        filters["user_ids"] = [user_id]
+    try:
+        outcome = console_search(
+            environment_id=environment.id,
+            text=text,
+            search_as=form.cleaned_data["search_as"],
+            filters=filters,
+            after=position.after,
+            limit=PAGE_SIZE,
+        )
+    except ValueError as exc:
+        form.add_error(None, str(exc))
+        return context
+    params = _kept_params(form, outcome)
+    if user_id:
+        params["user"] = user_id  # the user's timeline pages and exports stay on the user
+    page = outcome.page
+    context.update(
+        environment=environment,
+        outcome=outcome,
+        rows=_rows(viewer, environment.id, page.notifications),
+        searched_back_to=stamp(page.searched_back_to, viewer.zone),
+        may_export=viewer.may_export(environment),
+        export_url=_url("export", params=params) if viewer.may_export(environment) else "",
+        older_url=(
+            "?" + urlencode({**params, **older_params(position, page.next_cursor)})
+            if page.next_cursor
+            else ""
+        ),
+        newer_url=_newer_url(params, position),
+        text=text,
+    )
+    return context
+
+
+def _kept_params(form: SearchForm, outcome) -> dict:
+    """The query string that repeats this search (with the key that answered it)."""
+    data = form.cleaned_data
+    params = {
+        name: request_value
+        for name in ("q", "environment", "status", "type", "channel", "event")
+        if (request_value := data.get(name))
+    }
+    for name in ("date_from", "date_to"):
+        if data.get(name):
+            params[name] = data[name].isoformat()
+    if outcome.searched_as is not None:
+        params["search_as"] = outcome.searched_as.name
+    return params
+
+
+def _newer_url(params: dict, position: PagePosition) -> str:
+    newer = newer_params(position)
+    if newer is None:
+        return ""
+    return "?" + urlencode({**params, **{k: v for k, v in newer.items() if v}})
+
+
+def search_view(request, *, admin):
+    context = _search_context(request, admin)
+    context["title"] = "Find a notification"
+    return TemplateResponse(request, "console/search.html", context)
+
+
+def user_timeline_view(request, *, admin):
+    user_id = request.GET.get("user", "").strip()
+    if not user_id:
+        messages.info(request, "Pick a notification or search a user id to see a user's timeline.")
+        return redirect(_url("changelist"))
+    context = _search_context(request, admin, user_id=user_id)
+    context["title"] = f"User {user_id}"
+    context["user_id"] = user_id
+    environment = context.get("environment")
+    if environment is not None:
+        context["preferences"] = list(
+            queries.user_preferences(environment_id=environment.id, user_id=user_id)
+        )
+        contact = queries.user_contact(environment_id=environment.id, user_id=user_id)
+        context["contact"] = contact
+        context["contact_seen"] = stamp(contact.created_at, context["zone"]) if contact else None
+    return TemplateResponse(request, "console/user.html", context)
+
+
+# ---------------------------------------------------------------- the notification page
+
+
+def _notification(viewer: Viewer, object_id) -> Notification:
+    try:
+        tracking_id = uuid.UUID(str(object_id))
+        return queries.notification_for_viewer(
+            environment_ids=[e.id for e in viewer.environments], tracking_id=tracking_id
+        )
+    except (ValueError, Notification.DoesNotExist):
+        raise Http404("No notification with this tracking id in your accounts.") from None
+
+
+def _masker(notification: Notification, *, revealed: bool) -> Masker:
+    if revealed:
+        return Masker()
+    words = queries.sensitive_words_for(environment_id=notification.environment_id)
+    return masker_build(sources=[notification.merge_tags, notification.request], words=words)
+
+
+@dataclass
+class TimelineLine:
+    id: int
+    label: str
+    tone: str
+    occurred: object
+    recorded: object
+    channel: str
+    icon: str
+    source: str
+    provider: str
+    detail: str
+    error_code: str
+    payload: str
+
+
+def _timeline(viewer, events, deliveries_by_channel, masker) -> list[TimelineLine]:
+    lines = []
+    for event in events:
+        delivery = deliveries_by_channel.get(event.channel)
+        failed_here = event.kind == "failed" and delivery is not None
+        lines.append(
+            TimelineLine(
+                id=event.id,
+                label=event.label,
+                tone=KIND_TONES.get(event.kind, "wait"),
+                occurred=stamp(event.occurred_at, viewer.zone),
+                recorded=stamp(event.recorded_at, viewer.zone),
+                channel=Channel(event.channel).label if event.channel else "",
+                icon=CHANNEL_ICONS.get(event.channel, ""),
+                source=event.source,
+                provider=delivery.provider if delivery else "",
+                detail=masker.text(event.detail),
+                error_code=delivery.error_code if failed_here else "",
+                payload=pretty_json(masker.data(event.payload)) if event.payload else "",
+            )
+        )
+    return lines
+
+
+@dataclass
+class ChannelCard:
+    badge: object
+    delivery: object
+    subject: str
+    text: str
+    html: str
+    srcdoc_blocked: str
+    srcdoc_images: str
+    sender: str
+    error_message: str
+    sent: object
+    delivered: object
+    failed: object
+
+
+def _sender(notification: Notification) -> str:
+    # NotificationAPI's request may name the sender (options.email.fromAddress / fromName).
+    options = (notification.request or {}).get("options") or {}
+    email = options.get("email") or {} if isinstance(options, dict) else {}
+    if not isinstance(email, dict):
+        return ""
+    address, name = email.get("fromAddress", ""), email.get("fromName", "")
+    return f"{name} <{address}>" if name and address else str(address or name)
+
+
+def _cards(viewer, notification, deliveries, masker) -> list[ChannelCard]:
+    cards = []
+    for delivery in deliveries:
+        body = masker.text(delivery.html)
+        cards.append(
+            ChannelCard(
+                badge=channel_badge(delivery),
+                delivery=delivery,
+                subject=masker.text(delivery.subject),
+                text=masker.text(delivery.text),
+                html=body,
+                srcdoc_blocked=email_srcdoc(body, images=False) if body else "",
+                srcdoc_images=email_srcdoc(body, images=True) if body else "",
+                sender=_sender(notification) if delivery.channel == Channel.EMAIL else "",
+                error_message=masker.text(delivery.error_message),
+                sent=stamp(delivery.sent_at, viewer.zone),
+                delivered=stamp(delivery.delivered_at, viewer.zone),
+                failed=stamp(delivery.failed_at, viewer.zone),
+            )
+        )
+    return cards
+
+
+def _notification_context(request, admin, viewer, notification, *, revealed: bool) -> dict:
+    masker = _masker(notification, revealed=revealed)
+    deliveries = list(notification_deliveries(notification=notification))
+    by_channel = {d.channel: d for d in deliveries}
+    events = list(queries.events_after(notification=notification))
+    environment = notification.environment
+    return {
+        **admin.admin_site.each_context(request),
+        "title": f"{notification.notification_type} to {notification.user_id}",
+        "viewer": viewer,
+        "zone": viewer.zone,
+        "n": notification,
+        "environment": environment,
+        "status_tone": status_tone(notification.status),
+        "created": stamp(notification.created_at, viewer.zone),
+        "updated": stamp(notification.updated_at, viewer.zone),
+        "cards": _cards(viewer, notification, deliveries, masker),
+        "timeline": _timeline(viewer, events, by_channel, masker),
+        "last_event_id": max((e.id for e in events), default=0),
+        "request_json": pretty_json(masker.data(notification.request)),
+        "merge_tags_json": pretty_json(masker.data(notification.merge_tags)),
+        "masked": bool(masker.secrets) or masker.active,
+        "has_secrets": bool(masker.secrets),
+        "revealed": revealed,
+        "may_reveal": viewer.may_reveal(environment),
+        "may_resend": viewer.may_resend(environment),
+        "resend_url": _url("resend", notification.id),
+        **_resend_links(viewer, notification),
+        "polling": notification.status == NotificationStatus.RECEIVED,
+        "events_url": _url("events", notification.id),
+        "reveal_url": _url("reveal", notification.id),
+        "user_url": _url(
+            "user", params={"environment": environment.id, "user": notification.user_id}
+        ),
+    }
+
+
+def _resend_links(viewer: Viewer, notification: Notification) -> dict:
+    """This notification's place among resends: what it resends, and its resends."""
+    links = queries.resend_links(notification=notification)
+    base = _url("changelist")
+
+    def line(link, tracking_id):
+        return {
+            "url": f"{base}{tracking_id}/change/",
+            "tracking_id": tracking_id,
+            "by": link.username,
+            "at": stamp(link.created_at, viewer.zone),
+        }
+
+    return {
+        "resend_of": [line(k, k.original_id) for k in links if k.resend_id == notification.id],
+        "resent_as": [line(k, k.resend_id) for k in links if k.original_id == notification.id],
+    }
+
+
+def _acted_on(request, admin, object_id, allowed, refusal: str):
+    """The viewer and the notification a POSTed action applies to, once the viewer's role in
+    its account allows the action (`allowed(viewer, environment)`); 404 outside their
+    accounts, 403 for a role without it."""
+    viewer = _viewer(request, admin)
+    notification = _notification(viewer, object_id)
+    if not allowed(viewer, notification.environment):
+        raise PermissionDenied(refusal)
+    return viewer, notification
+
+
+def resend_view(request, object_id, *, admin):
+    """Support and above send a notification's original request again (POST)."""
+    if request.method != "POST":
+        return redirect(_url("change", object_id))
+    _, notification = _acted_on(
+        request, admin, object_id, Viewer.may_resend,
+        "Viewers do not resend: ask an owner, admin or support member.",
+    )  # fmt: skip
+    try:
+        resend_id = services.notification_resend(notification=notification, user=request.user)
+    except (RequestInvalid, NotFound) as exc:
+        messages.error(request, f"This notification cannot be resent: {exc}")
+        return redirect(_url("change", notification.id))
+    messages.success(request, f"Resent as a new notification ({resend_id}).")
+    return redirect(_url("change", resend_id))
+
+
+def notification_view(request, object_id, *, admin):
+    viewer = _viewer(request, admin)
+    notification = _notification(viewer, object_id)
+    context = _notification_context(request, admin, viewer, notification, revealed=False)
+    return TemplateResponse(request, "console/notification.html", context)
+
+
+def reveal_view(request, object_id, *, admin):
+    """Owners and admins see the masked values, once, on this response; the reveal is
+    recorded first, so no one reads a secret without a trace."""
+    if request.method != "POST":
+        return redirect(_url("change", object_id))
+    viewer, notification = _acted_on(
+        request, admin, object_id, Viewer.may_reveal,
+        "Only the account's owners and admins may reveal masked values.",
+    )  # fmt: skip
+    services.reveal_record(notification=notification, user=request.user)
+    context = _notification_context(request, admin, viewer, notification, revealed=True)
+    response = TemplateResponse(request, "console/notification.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def events_view(request, object_id, *, admin):
+    """New timeline lines since `after` (an event id), rendered as the page renders them;
+    the page's script polls this while the status is received."""
+    viewer = _viewer(request, admin)
+    notification = _notification(viewer, object_id)
+    try:
+        after_id = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        return JsonResponse({"error": "after must be an event id (an integer)."}, status=400)
+    masker = _masker(notification, revealed=False)
+    events = list(queries.events_after(notification=notification, after_id=after_id))
+    deliveries = list(notification_deliveries(notification=notification))
+    lines = _timeline(viewer, events, {d.channel: d for d in deliveries}, masker)
+    return JsonResponse(
+        {
+            "status": notification.status,
+            "status_label": NotificationStatus(notification.status).label,
+            "status_tone": status_tone(notification.status),
+            "final": notification.status != NotificationStatus.RECEIVED,
+            "last_event_id": max([after_id, *(line.id for line in lines)]),
+            "lines": [
+                render_to_string("console/_timeline_line.html", {"line": line}) for line in lines
+            ],
+        }
+    )
+
+
+# ---------------------------------------------------------------- export
+
+
+_EXPORT_COLUMNS = [
+    "tracking_id", "created_at_utc", "type", "status", "user_id", "email", "number", "channels",
+]  # fmt: skip
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_safe(value: str) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula: quote it as text.
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _export_rows(environment_id: int, filters: NotificationFilters):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(_EXPORT_COLUMNS)
+    rows = notification_queryset(environment_id=environment_id, filters=filters)[:EXPORT_MAX]
+    chunk: list[Notification] = []
+    for notification in rows.iterator(chunk_size=1000):  # a server-side cursor
+        chunk.append(notification)
+        if len(chunk) == 1000:
+            yield from _export_chunk(writer, environment_id, chunk)
+            chunk = []
+    yield from _export_chunk(writer, environment_id, chunk)
+
+
+def _export_chunk(writer, environment_id: int, chunk: list[Notification]):
+    states = queries.channel_states_by_notification(
+        environment_id=environment_id, notifications=chunk
+    )
+    for n in chunk:
+        channels = ";".join(f"{s.channel}:{s.state}" for s in states.get(n.id, []))
+        values = [str(n.id), n.created_at.isoformat(), n.notification_type, n.status,
+                  n.user_id, n.email, n.number, channels]  # fmt: skip
+        yield writer.writerow([_csv_safe(v) for v in values])
+
+
+def export_view(request, *, admin):
+    """The current filtered list (or user's timeline) as CSV, streamed (capped at EXPORT_MAX
+    rows)."""
+    user_id = request.GET.get("user", "").strip()
+    context = _search_context(request, admin, user_id=user_id)
+    environment = context.get("environment")
+    if environment is None:
+        messages.error(request, "Fix the search before exporting it.")
+        return redirect(_url("changelist"))
+    if not context["may_export"]:
+        raise PermissionDenied("Viewers do not export: ask an owner, admin or support member.")
+    form, outcome = context["form"], context["outcome"]
+    filters = form.filter_kwargs(context["zone"])
+    if user_id:
+        filters["user_ids"] = [user_id]
+    if outcome.searched_as is not None:
+        filters.update(outcome.searched_as.filters)
+    response = StreamingHttpResponse(
+        _export_rows(environment.id, NotificationFilters(**filters).normalized()),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{environment.account.name}-{environment.name}")
+    response["Content-Disposition"] = f'attachment; filename="notifications-{name}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,163 @@
+"""The console in a real browser (the machine's Chromium through Playwright) against
+pytest-django's live server: what a support person does on a ticket. These tests also save
+the README's screenshots to docs/."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.models import Membership
+from logs.demo import seed_logs
+from logs.services import event_record, notification_create
+from tests.logs.console.conftest import PASSWORD, bounced_email, console_user
+from tests.notifications.factories import UserPreferenceFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+# A loaded 2-core machine: waits are generous; they end as soon as the page is right.
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not at {CHROMIUM}: install it (apt-get install chromium).")
+    # WORKAROUND: Playwright's sync API runs an asyncio loop in this thread, and Django
+    # refuses ORM calls from a thread with a running loop. The tests' ORM calls are plain
+    # synchronous setup, never concurrent with the loop's work. Set only while the browser
+    # runs: a subprocess started by another test (manage.py check --deploy) must not see it.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 900}, timezone_id="Europe/Paris"
+    )
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def log_in(page, live_server, user):
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/logs/notification/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    # The first page learns the browser's zone and reloads once to show times in it.
+    expect(page.locator(".zone-note")).to_have_text("Times in Europe/Paris")
+
+
+def demo_data(environment):
+    """What the demo shows (`seed_logs --account`, logs/demo): traffic of every type and
+    outcome in the support user's account, plus the ticket's bounce."""
+    seed_logs(notifications=60, days=1, account=environment.account.name, seed=7, analyze=False)
+    UserPreferenceFactory(environment=environment, user_id="usr_alice",
+                          notification_type="newsletter")  # fmt: skip
+    bounced_email(environment, created_at=timezone.now() - timedelta(days=2))
+    return bounced_email(environment)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_support_pastes_an_email_and_reads_the_bounce(page, live_server, tenants):
+    mine, _ = tenants
+    notification = demo_data(mine)
+    log_in(page, live_server, console_user(mine))
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=DOCS / "console-list.png")
+
+    page.fill("#id_q", "alice@example.com")
+    page.keyboard.press("Enter")
+    expect(page.locator(".searched-as")).to_contain_text("as email")
+    page.click(f"a[href='/admin/logs/notification/{notification.id}/change/']")
+
+    expect(page.locator("#timeline")).to_contain_text("Failed - Bounce")
+    card = page.locator(".channel-card[data-channel=email]")
+    expect(card.locator(".subject")).to_have_text("Reset your password")
+    preview = page.frame_locator("iframe.email-preview")
+    expect(preview.locator("h1")).to_have_text("Hi Alice")
+    expect(page.locator("time").first).to_contain_text("CET")
+    assert "tok_5ecr3t_abcdef" not in page.content()
+    page.screenshot(path=DOCS / "console-notification.png", full_page=True)
+
+    page.click("text=User usr_alice")
+    expect(page.locator(".user-side")).to_contain_text("newsletter")
+    expect(page.locator("table.results tbody tr")).to_have_count(2)
+    page.screenshot(path=DOCS / "console-user.png", full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
+    expect(page.locator("#timeline")).to_contain_text("Failed - Bounce")
+    page.screenshot(path=DOCS / "console-phone.png")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_accounts_user_finds_nothing_and_gets_404(page, live_server, tenants):
+    mine, theirs = tenants
+    notification = bounced_email(mine)
+    log_in(page, live_server, console_user(theirs, role=Membership.Role.ADMIN))
+    page.fill("#id_q", "alice@example.com")
+    page.keyboard.press("Enter")
+    expect(page.locator(".empty")).to_contain_text("No notification matches")
+    response = page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
+    assert response.status == 404
+    assert "alice@example.com" not in page.content()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_received_notification_shows_new_events_without_a_reload(page, live_server, tenants):
+    mine, _ = tenants
+    created_at = timezone.now()
+    notification = notification_create(
+        environment_id=mine.id,
+        notification_type="order_shipped",
+        user_id="usr_erin",
+        number="+14155550142",
+        created_at=created_at,
+    )
+    log_in(page, live_server, console_user(mine))
+    page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
+    expect(page.locator("#n-live")).to_be_visible()
+    page.evaluate("window.__notReloaded = true")
+
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=created_at,
+        channel="sms",
+        kind="sending",
+        source="pipeline",
+    )
+    expect(page.locator("#timeline")).to_contain_text("Sending")
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=created_at,
+        channel="sms",
+        kind="failed",
+        sub_kind="undelivered",
+        source="twilio",
+        detail="Carrier rejected the message",
+    )
+    expect(page.locator("#timeline")).to_contain_text("Failed - Undelivered")
+    expect(page.locator("#n-status")).to_have_text("Failure")
+    expect(page.locator("#n-live")).to_have_text("● final")
+    assert page.evaluate("window.__notReloaded") is True

@@ -1,0 +1,78 @@
+"""Masking and the search box's guesses: pure functions, no database."""
+
+import uuid
+
+import pytest
+
+from logs.console.interpret import search_keys_guess
+from logs.console.masking import MASK, Masker, key_is_sensitive, masker_build
+
+WORDS = ("token", "password", "secret", "code", "otp")
+
+
+@pytest.mark.parametrize(
+    "key", ["reset_token", "resetToken", "RESET-TOKEN", "password", "otp", "verificationCode"]
+)
+def test_keys_naming_a_secret_are_sensitive(key):
+    assert key_is_sensitive(key, WORDS)
+
+
+@pytest.mark.parametrize("key", ["first_name", "order_id", "email", "url"])
+def test_ordinary_keys_are_not(key):
+    assert not key_is_sensitive(key, WORDS)
+
+
+def test_a_reset_link_keeps_host_and_path_and_loses_the_token():
+    masker = masker_build(sources=[{"reset_token": "abc123XYZ"}], words=WORDS)
+    assert (
+        masker.text("Go to https://x.example/reset?token=abc123XYZ now")
+        == f"Go to https://x.example/reset?token={MASK} now"
+    )
+
+
+def test_every_spelling_of_a_secret_is_masked():
+    secret = "a&b c/d+e"
+    masker = masker_build(sources=[{"password": secret}], words=WORDS)
+    for spelling in (secret, "a&amp;b c/d+e", "a%26b%20c%2Fd%2Be", "a%26b+c%2Fd%2Be"):
+        assert masker.text(f"[{spelling}]") == f"[{MASK}]"
+
+
+def test_nested_secrets_and_numbers_are_found_and_fields_masked_whole():
+    request = {"to": {"id": "u1"}, "parameters": {"auth": {"otp": 482913}, "note": "code 482913"}}
+    masker = masker_build(sources=[request], words=WORDS)
+    assert masker.data(request) == {
+        "to": {"id": "u1"},
+        "parameters": {"auth": {"otp": MASK}, "note": f"code {MASK}"},
+    }
+
+
+def test_short_secrets_are_masked_under_their_key_only():
+    masker = masker_build(sources=[{"code": "42"}], words=WORDS)
+    assert masker.data({"code": "42", "text": "42 apples"}) == {"code": MASK, "text": "42 apples"}
+
+
+def test_an_empty_word_list_or_a_reveal_masks_nothing():
+    assert masker_build(sources=[{"token": "abcdef"}], words=[]).text("abcdef") == "abcdef"
+    assert Masker().data({"token": "abcdef"}) == {"token": "abcdef"}
+
+
+@pytest.mark.parametrize(
+    ("pasted", "first"),
+    [
+        (str(uuid.uuid4()), "tracking_id"),
+        ("alice@example.com", "email"),
+        ("alice@exa", "email_prefix"),
+        ("+1 (415) 555-0100", "number"),
+        ("4155550100", "number"),
+        ("usr_123", "user_id"),
+        ("SM0123456789abcdef", "user_id"),
+    ],
+)
+def test_the_box_guesses_the_likeliest_key_first(pasted, first):
+    assert search_keys_guess(pasted)[0].name == first
+
+
+def test_a_value_that_could_be_several_keys_tries_each():
+    names = [key.name for key in search_keys_guess("SM0123456789abcdef")]
+    assert names == ["user_id", "provider_message_id", "email_prefix"]
+    assert search_keys_guess("  ") == []
