@@ -545,6 +545,48 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
 
+# --- Insights and metrics (the insights app): hourly rollups, the insights page, /metrics ---
+INSTALLED_APPS += ["insights"]
+# METRICS_TOKEN: the bearer token Prometheus or Datadog sends to GET /metrics
+# (`Authorization: Bearer <token>`); unset, /metrics answers 404 saying how to enable it.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# METRICS_WINDOW_SECONDS: the recent window the gauges count over (notifications by status,
+# deliveries by state, callbacks stored, the freshness histogram): indexed range counts, never
+# a scan of the whole log per scrape.
+METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
+# INSIGHTS_FOLD_INTERVAL_SECONDS: how often beat folds recorded events into the hourly rollups
+# (the insights page is at most this far behind the log).
+INSIGHTS_FOLD_INTERVAL_SECONDS = env.float("INSIGHTS_FOLD_INTERVAL_SECONDS", default=10.0)
+# INSIGHTS_ROLLUP_RETENTION_DAYS: days of hourly rollups kept (13 months by default: longer
+# than the logs themselves); older ones go nightly.
+INSIGHTS_ROLLUP_RETENTION_DAYS = env.int("INSIGHTS_ROLLUP_RETENTION_DAYS", default=396)
+CELERY_BEAT_SCHEDULE |= {
+    "insights-rollups-fold": {
+        "task": "insights.tasks.rollups_fold_task",
+        "schedule": INSIGHTS_FOLD_INTERVAL_SECONDS,
+        # A fold nobody ran soon is superseded by the next one.
+        "options": {"expires": INSIGHTS_FOLD_INTERVAL_SECONDS},
+    },
+    "insights-rollups-purge": {
+        "task": "insights.tasks.rollups_purge_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}
+SETTINGS_FROM_ENVIRONMENT += [
+    "METRICS_TOKEN", "METRICS_WINDOW_SECONDS", "INSIGHTS_FOLD_INTERVAL_SECONDS",
+    "INSIGHTS_ROLLUP_RETENTION_DAYS",
+]  # fmt: skip
+if METRICS_WINDOW_SECONDS < 60 or INSIGHTS_FOLD_INTERVAL_SECONDS <= 0:
+    raise environ.ImproperlyConfigured(
+        "METRICS_WINDOW_SECONDS must be at least 60 and INSIGHTS_FOLD_INTERVAL_SECONDS more than 0."
+    )
+if INSIGHTS_ROLLUP_RETENTION_DAYS < LOG_RETENTION_DAYS:
+    raise environ.ImproperlyConfigured(
+        "INSIGHTS_ROLLUP_RETENTION_DAYS must be at least LOG_RETENTION_DAYS: rollups outlive "
+        "the logs (rollups_rebuild can only recompute what the log still holds)."
+    )
+# --- end of insights ---
+
 
 def _check_setting_names() -> None:
     import difflib
