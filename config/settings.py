@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "logs",
     "webhooks",
     "stream",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -349,7 +350,7 @@ SEND_PROVIDERS = {
 # EMAIL_BACKEND: Django's email backend for notification emails, e.g.
 # django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_TIMEOUT) or a django-anymail ESP such as
-# anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON). Django 6.1 reads
+# anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON, below). Django 6.1 reads
 # them as its MAILERS setting.
 EMAIL_BACKEND_PATH = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 _SMTP_OPTIONS = {
@@ -368,8 +369,9 @@ MAILERS = {
 }
 # DEFAULT_FROM_EMAIL: the sender of notification emails unless a send names another.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifications@example.com")
-# Twilio (SMS and voice). TWILIO_API_BASE_URL points the client at another host speaking
-# Twilio's REST protocol (tests use a local one).
+# Twilio (SMS and voice): the account, the number messages and calls come from (the auth
+# token, TWILIO_AUTH_TOKEN, is set with the webhooks' settings below). TWILIO_API_BASE_URL
+# points the client at another host speaking Twilio's REST protocol (tests use a local one).
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 # TWILIO_AUTH_TOKEN: below, with the provider callbacks it also signs.
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
@@ -480,6 +482,32 @@ if STREAM_RETRY_WINDOW_SECONDS <= 0 or STREAM_RETRY_BACKOFF_SECONDS <= 0:
         "STREAM_RETRY_WINDOW_SECONDS and STREAM_RETRY_BACKOFF_SECONDS must be more than 0."
     )
 
+# Alerts (alerts/). Beat evaluates every enabled rule each minute from per-minute counters;
+# notices go out from Celery tasks, retried with backoff.
+# ALERTS_FROM_EMAIL: the sender of alert emails (through MAILERS, as notification emails).
+ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+# ALERTS_NOTICE_MAX_ATTEMPTS: tries per notice before it is marked failed;
+# ALERTS_NOTICE_RETRY_BACKOFF_SECONDS: the first wait between them, doubled each time.
+ALERTS_NOTICE_MAX_ATTEMPTS = env.int("ALERTS_NOTICE_MAX_ATTEMPTS", default=8)
+ALERTS_NOTICE_RETRY_BACKOFF_SECONDS = env.float("ALERTS_NOTICE_RETRY_BACKOFF_SECONDS", default=30.0)
+# ALERTS_WEBHOOK_TIMEOUT_SECONDS: how long a webhook (Slack) may take to answer a notice.
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# ALERTS_ALLOW_LOOPBACK_HTTP: accept http:// webhooks to 127.0.0.1/localhost (development
+# only; in production every alert webhook must be https://).
+ALERTS_ALLOW_LOOPBACK_HTTP = env.bool("ALERTS_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION)
+CELERY_BEAT_SCHEDULE |= {
+    "alerts-rules-evaluate": {
+        "task": "alerts.tasks.alert_rules_evaluate_task",
+        "schedule": 60.0,
+        # A pass nobody ran within the minute is superseded by the next one.
+        "options": {"expires": 55},
+    },
+    "alerts-minute-counts-purge": {
+        "task": "alerts.tasks.minute_counts_purge_task",
+        "schedule": 3600.0,
+    },
+}
+
 # Logging: plain lines in development, JSON lines on stdout in production. Nothing logged
 # carries a secret or a message body: log ids and counts, never content.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -547,8 +575,52 @@ SETTINGS_FROM_ENVIRONMENT = [
     "STREAM_RETRY_WINDOW_SECONDS", "STREAM_RETRY_BACKOFF_SECONDS",
     "STREAM_RETRY_MAX_BACKOFF_SECONDS", "STREAM_TIMEOUT_SECONDS", "STREAM_SWEEP_AFTER_SECONDS",
     "STREAM_SWEEP_INTERVAL_SECONDS",
+    "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
+    "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "ALERTS_ALLOW_LOOPBACK_HTTP",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
 ]  # fmt: skip
+
+# --- Insights and metrics (the insights app): hourly rollups, the insights page, /metrics ---
+INSTALLED_APPS += ["insights"]
+# METRICS_TOKEN: the bearer token Prometheus or Datadog sends to GET /metrics
+# (`Authorization: Bearer <token>`); unset, /metrics answers 404 saying how to enable it.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# METRICS_WINDOW_SECONDS: the recent window the gauges count over (notifications by status,
+# deliveries by state, callbacks stored, the freshness histogram): indexed range counts, never
+# a scan of the whole log per scrape.
+METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
+# INSIGHTS_FOLD_INTERVAL_SECONDS: how often beat folds recorded events into the hourly rollups
+# (the insights page is at most this far behind the log).
+INSIGHTS_FOLD_INTERVAL_SECONDS = env.float("INSIGHTS_FOLD_INTERVAL_SECONDS", default=10.0)
+# INSIGHTS_ROLLUP_RETENTION_DAYS: days of hourly rollups kept (13 months by default: longer
+# than the logs themselves); older ones go nightly.
+INSIGHTS_ROLLUP_RETENTION_DAYS = env.int("INSIGHTS_ROLLUP_RETENTION_DAYS", default=396)
+CELERY_BEAT_SCHEDULE |= {
+    "insights-rollups-fold": {
+        "task": "insights.tasks.rollups_fold_task",
+        "schedule": INSIGHTS_FOLD_INTERVAL_SECONDS,
+        # A fold nobody ran soon is superseded by the next one.
+        "options": {"expires": INSIGHTS_FOLD_INTERVAL_SECONDS},
+    },
+    "insights-rollups-purge": {
+        "task": "insights.tasks.rollups_purge_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}
+SETTINGS_FROM_ENVIRONMENT += [
+    "METRICS_TOKEN", "METRICS_WINDOW_SECONDS", "INSIGHTS_FOLD_INTERVAL_SECONDS",
+    "INSIGHTS_ROLLUP_RETENTION_DAYS",
+]  # fmt: skip
+if METRICS_WINDOW_SECONDS < 60 or INSIGHTS_FOLD_INTERVAL_SECONDS <= 0:
+    raise environ.ImproperlyConfigured(
+        "METRICS_WINDOW_SECONDS must be at least 60 and INSIGHTS_FOLD_INTERVAL_SECONDS more than 0."
+    )
+if INSIGHTS_ROLLUP_RETENTION_DAYS < LOG_RETENTION_DAYS:
+    raise environ.ImproperlyConfigured(
+        "INSIGHTS_ROLLUP_RETENTION_DAYS must be at least LOG_RETENTION_DAYS: rollups outlive "
+        "the logs (rollups_rebuild can only recompute what the log still holds)."
+    )
+# --- end of insights ---
 
 
 def _check_setting_names() -> None:

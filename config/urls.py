@@ -19,6 +19,7 @@ urlpatterns = [
     *notifications_api_v1,
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("", include("insights.urls")),  # GET /metrics (Prometheus)
     # The logs API (/api/v1/logs…, /api/schema/, /api/docs/) and NotificationAPI's
     # /{clientId}/logs/query, then the other NotificationAPI-compatible routes
     # (/{clientId}/...): last, they start with a variable.

@@ -170,7 +170,9 @@ def notification_create(
     """Write a notification and its Received event together. `number` must already be E.164
     (logs.phone.phone_normalize)."""
     created_at = created_at or timezone.now()
-    with transaction.atomic():
+    # No savepoint: inside the send's transaction (with its outbox row) a failure here fails
+    # the whole send anyway, and the SAVEPOINT/RELEASE pair is two round trips per request.
+    with transaction.atomic(savepoint=False):
         notification = Notification.objects.create(
             id=uuid.uuid4(),
             environment_id=environment_id,

@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,27 @@ def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
+def _server_up(timeout: float = 90.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{ADDRESS}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _demo_send() -> None:
+    """A catalogue and a few dozen sends through the sandbox, once, so the console opens on
+    real timelines. After the server is up: the sandbox posts its provider callbacks to it."""
+    if _server_up():
+        manage("demo_send")
+    else:
+        print("The server did not answer /healthz: no demo sends (run manage.py demo_send).")
+
+
 def main() -> int:
     # `kill` or a closed terminal must still stop the servers cleanly, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _stop)
@@ -31,6 +54,8 @@ def main() -> int:
     os.chdir(ROOT)
     server = None
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The sandbox's callbacks and the providers' come back to this server.
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{ADDRESS}")
     embedded = not os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL", "")
     try:
@@ -38,9 +63,6 @@ def main() -> int:
             print("DATABASE_URL unset: starting the embedded PostgreSQL in .var/postgres/")
         manage("migrate", "--noinput", "--verbosity", "0")
         manage("bootstrap_demo")
-        # A catalogue and a few dozen sends through the sandbox, so the console opens on real
-        # timelines (once; with REDIS_URL the worker below dispatches them).
-        manage("demo_send")
         print()
         print(f"  Console:  http://{ADDRESS}/admin/")
         print(f"  API:      http://{ADDRESS}/api/v1/   health: http://{ADDRESS}/readyz")
@@ -56,6 +78,7 @@ def main() -> int:
         else:
             command = [PYTHON, "manage.py", "runserver", ADDRESS]
         server = subprocess.Popen(command)
+        _demo_send()
         return server.wait()
     except KeyboardInterrupt:
         return 0

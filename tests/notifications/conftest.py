@@ -31,6 +31,13 @@ def eager_celery():
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def sandbox_callbacks_nowhere(settings):
+    """The sandbox posts its callbacks to PUBLIC_BASE_URL: in these tests, to a closed port
+    (never to a server someone runs on :8000). tests/webhooks covers the callbacks."""
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"
+
+
 @pytest.fixture
 def environment(db):
     return EnvironmentFactory(client_secret=SECRET)

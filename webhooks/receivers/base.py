@@ -6,12 +6,15 @@ processing, so a provider's odd payload can never turn into an error the provide
 
 import logging
 
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Environment
 from webhooks.inbox import inbox_store
 
 logger = logging.getLogger("webhooks")
+# Sent for every callback refused before the inbox (never stored): provider=, status=.
+callback_was_refused = Signal()
 
 # Bodies above this are refused with 413: no provider's status callback comes near it.
 MAX_BODY_BYTES = 1024 * 1024
@@ -82,4 +85,5 @@ def callback_refused(request: HttpRequest, *, provider: str, reason: str, status
         request.META.get("REMOTE_ADDR", "?"),
         reason,
     )
+    callback_was_refused.send(callback_refused, provider=provider, status=status)
     return HttpResponse(reason, status=status, content_type="text/plain")

@@ -17,7 +17,7 @@ from accounts.services import environment_create
 DEMO_ACCOUNT = "Demo"
 SUPPORT_GROUP = "Support"
 # Support staff read logs; they change nothing and see no credentials.
-SUPPORT_VIEW_APPS = ["logs", "notifications", "webhooks"]
+SUPPORT_VIEW_APPS = ["logs", "notifications", "webhooks", "alerts", "insights", "stream"]
 
 
 def support_group_sync() -> Group:

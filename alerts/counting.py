@@ -1,0 +1,42 @@
+"""The per-minute counters alert rules are evaluated from, kept as events are recorded.
+
+One `INSERT … ON CONFLICT DO UPDATE` per new event, inside the transaction that wrote it
+(logs.signals.event_recorded): the count commits or rolls back with the event. A burst on one
+(environment, type, channel, kind) would make every writer queue on the same counter row until
+the previous writer's transaction commits, so the key carries a shard taken from the
+notification id: concurrent notifications mostly land on different rows, and a notification's
+own events (already serialised by event_record's row lock) always on the same one."""
+
+from django.db import connection
+
+SHARDS = 8
+
+_UPSERT = """
+INSERT INTO alerts_minutecount
+    (environment_id, minute, notification_type, channel, kind, sub_kind, shard, count)
+VALUES (%s, date_trunc('minute', %s::timestamptz), %s, %s, %s, %s, %s, 1)
+ON CONFLICT (environment_id, minute, notification_type, channel, kind, sub_kind, shard)
+DO UPDATE SET count = alerts_minutecount.count + 1
+"""
+
+
+def minute_count_increment(*, notification, event) -> None:
+    shard = notification.id.int % SHARDS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT,
+            [
+                event.environment_id,
+                event.recorded_at,
+                notification.notification_type,
+                event.channel,
+                event.kind,
+                event.sub_kind,
+                shard,
+            ],
+        )
+
+
+def count_event(sender, *, notification, event, **kwargs) -> None:
+    """logs.signals.event_recorded receiver."""
+    minute_count_increment(notification=notification, event=event)

@@ -1,0 +1,22 @@
+"""Receivers that keep the insights tables up to date; each calls one service."""
+
+import logging
+
+from django.db import DatabaseError
+
+from insights.services import callback_refusal_record, rollup_event_count
+
+logger = logging.getLogger(__name__)
+
+
+def rollup_count_event(sender, *, notification, delivery, event, **kwargs) -> None:
+    # Inside the event's transaction: the delta commits or rolls back with the event.
+    rollup_event_count(notification=notification, event=event)
+
+
+def callback_refusal_count(sender, *, provider: str, status: int, **kwargs) -> None:
+    # A count that cannot be written must not turn the provider's 4xx/503 into a 500.
+    try:
+        callback_refusal_record(provider=provider, status=status)
+    except DatabaseError:
+        logger.warning("Could not count a refused %s callback (%d)", provider, status)

@@ -1,0 +1,242 @@
+"""Writes of the insights app: count an event into the rollups, fold, rebuild, purge.
+
+The counting rule, in one place for the live path (rollup_event_count) and the backfill
+(rollups_rebuild): a notification counts once as received (its request-level Received); a
+delivery (a notification's channel) counts once per kind it reached among Sent, Delivered,
+Failed, Ignored and Engagement, in the hour of the notification's `created_at`. A
+request-level Failed or Ignored counts on the blank channel.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from insights.models import COUNT_FIELDS, HourlyRollup, RollupDelta
+from logs.models import Event, Notification
+from logs.vocabulary import EventKind
+
+logger = logging.getLogger(__name__)
+
+# The rollup column each counted event kind adds to (Sending is not counted).
+COLUMN_BY_KIND = {
+    EventKind.RECEIVED: "received",
+    EventKind.SENT: "sent",
+    EventKind.DELIVERED: "delivered",
+    EventKind.FAILED: "failed",
+    EventKind.IGNORED: "ignored",
+    EventKind.ENGAGEMENT: "engaged",
+}
+# pg_advisory_lock key: one fold or rebuild at a time, so they never deadlock on rollup rows.
+ROLLUP_LOCK_KEY = 0x1A5B_0011
+TEMPLATE_MAX_LENGTH = 255
+
+
+def rollup_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_template(notification: Notification) -> str:
+    request = notification.request if isinstance(notification.request, dict) else {}
+    template = request.get("templateId")
+    return template[:TEMPLATE_MAX_LENGTH] if isinstance(template, str) else ""
+
+
+def _already_counted(*, notification: Notification, event: Event) -> bool:
+    # event_record holds the notification's row lock, so no other event of this notification
+    # is being written concurrently: "is there an earlier one" is exact. event_env_kind index.
+    return (
+        Event.objects.filter(
+            environment_id=notification.environment_id,
+            kind=event.kind,
+            notification_created_at=notification.created_at,
+            notification_id=notification.id,
+            channel=event.channel,
+        )
+        .exclude(id=event.id)
+        .exists()
+    )
+
+
+def rollup_event_count(*, notification: Notification, event: Event) -> bool:
+    """Add a newly recorded event to the rollups (as a delta, folded later). Returns whether
+    it counted: only the first event of its kind for its delivery does."""
+    column = COLUMN_BY_KIND.get(event.kind)
+    if column is None or (column == "received" and event.channel):
+        return False
+    if _already_counted(notification=notification, event=event):
+        return False
+    RollupDelta.objects.create(
+        environment_id=notification.environment_id,
+        hour=rollup_hour(notification.created_at.astimezone(timezone.UTC)),
+        notification_type=notification.notification_type,
+        channel=event.channel,
+        template=rollup_template(notification),
+        **{column: 1},
+    )
+    return True
+
+
+_KEY_COLUMNS = "environment_id, hour, notification_type, channel, template"
+_SUMS = ", ".join(f"sum({name})" for name in COUNT_FIELDS)
+_ADD_EXCLUDED = ", ".join(
+    f"{name} = insights_hourlyrollup.{name} + EXCLUDED.{name}" for name in COUNT_FIELDS
+)
+_FOLD_SQL = f"""
+WITH moved AS (
+    DELETE FROM insights_rollupdelta
+    WHERE id IN (SELECT id FROM insights_rollupdelta ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+    RETURNING {_KEY_COLUMNS}, {", ".join(COUNT_FIELDS)}
+), folded AS (
+    INSERT INTO insights_hourlyrollup ({_KEY_COLUMNS}, {", ".join(COUNT_FIELDS)})
+    SELECT {_KEY_COLUMNS}, {_SUMS} FROM moved
+    GROUP BY {_KEY_COLUMNS}
+    -- Rows locked in key order: two folds could never deadlock (the advisory lock already
+    -- keeps them apart; this keeps a hand-run fold safe too).
+    ORDER BY {_KEY_COLUMNS}
+    ON CONFLICT ({_KEY_COLUMNS}) DO UPDATE SET {_ADD_EXCLUDED}
+    RETURNING 1
+)
+SELECT count(*) FROM moved
+"""  # noqa: S608 (our column names)
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    deltas: int
+    busy: bool = False
+
+
+class _RollupLock:
+    """A session-level advisory lock, tried, not waited for: one fold or rebuild at a time."""
+
+    def __init__(self, cursor):
+        self.cursor = cursor
+
+    def __enter__(self) -> bool:
+        self.cursor.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
+        self.held = self.cursor.fetchone()[0]
+        return self.held
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.cursor.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK_KEY])
+
+
+def rollups_fold(*, batch_size: int = 20_000, max_batches: int = 50) -> FoldResult:
+    """Fold pending deltas into the rollups, a batch per short transaction. A fold or rebuild
+    already running makes this one step aside (busy): the next beat run folds the rest."""
+    folded = 0
+    with connection.cursor() as cursor, _RollupLock(cursor) as held:
+        if not held:
+            return FoldResult(deltas=0, busy=True)
+        for _ in range(max_batches):
+            with transaction.atomic():
+                cursor.execute(_FOLD_SQL, [batch_size])
+                moved = cursor.fetchone()[0]
+            folded += moved
+            if moved < batch_size:
+                break
+    return FoldResult(deltas=folded)
+
+
+def _first_of_kind_sums() -> str:
+    # Within one (hour, type, channel, template) group a notification has one delivery, so
+    # "deliveries that reached kind K" is the number of distinct notifications with a K event.
+    sums = []
+    for kind, column in COLUMN_BY_KIND.items():
+        condition = f"e.kind = '{kind.value}'"
+        if column == "received":
+            condition += " AND e.channel = ''"
+        sums.append(f"count(DISTINCT e.notification_id) FILTER (WHERE {condition}) AS {column}")
+    return ",\n       ".join(sums)
+
+
+# Aggregates the log for the notifications the `scope` CTE selects (id, created_at,
+# environment_id, notification_type, request), bucketed by `bucket` (an SQL expression of
+# n.created_at). The counting rule of rollup_event_count, in SQL.
+LOG_AGGREGATE_SQL = """
+SELECT n.environment_id, {bucket} AS hour, n.notification_type, e.channel,
+       left(coalesce(n.request->>'templateId', ''), %(template_max)s) AS template,
+       {sums}
+FROM scope n
+JOIN logs_event e
+  ON e.notification_id = n.id AND e.notification_created_at = n.created_at
+ AND e.environment_id = n.environment_id
+WHERE e.kind IN ({kinds})
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def log_aggregate_sql(*, scope_sql: str, bucket: str = "date_trunc('hour', n.created_at)") -> str:
+    kinds = ", ".join(f"'{kind.value}'" for kind in COLUMN_BY_KIND)
+    aggregate = LOG_AGGREGATE_SQL.format(bucket=bucket, sums=_first_of_kind_sums(), kinds=kinds)
+    return f"WITH scope AS MATERIALIZED ({scope_sql})\n{aggregate}"
+
+
+_REBUILD_SCOPE_SQL = """
+SELECT id, created_at, environment_id, notification_type, request FROM logs_notification
+WHERE environment_id = %(environment_id)s AND created_at >= %(since)s AND created_at < %(until)s
+"""
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    rows: int
+    busy: bool = False
+
+
+def rollups_rebuild(
+    *, environment_id: int, since: datetime, until: datetime | None = None
+) -> RebuildResult:
+    """Recompute one environment's rollups for the hours from `since` to `until` from the log
+    itself (a backfill: this one scans the log), replacing what was there.
+
+    The deletes and the aggregate read one snapshot (REPEATABLE READ), so an event committed
+    meanwhile is either in the aggregate (and its delta, in the same snapshot, deleted) or
+    not (and its delta, committed with it, folded later): never counted twice or lost."""
+    since = rollup_hour(since)
+    until = until or timezone.now() + timedelta(hours=1)
+    params = {
+        "environment_id": environment_id,
+        "since": since,
+        "until": until,
+        "template_max": TEMPLATE_MAX_LENGTH,
+    }
+    scope = "environment_id = %(environment_id)s AND hour >= %(since)s AND hour < %(until)s"
+    insert = (
+        f"INSERT INTO insights_hourlyrollup ({_KEY_COLUMNS}, {', '.join(COUNT_FIELDS)}) "
+        + log_aggregate_sql(scope_sql=_REBUILD_SCOPE_SQL)
+    )
+    with connection.cursor() as lock_cursor, _RollupLock(lock_cursor) as held:
+        if not held:
+            return RebuildResult(rows=0, busy=True)
+        outermost = not connection.in_atomic_block
+        with transaction.atomic(), connection.cursor() as cursor:
+            if outermost:  # inside a caller's transaction (a test), its isolation stands
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f"DELETE FROM insights_rollupdelta WHERE {scope}", params)  # noqa: S608
+            cursor.execute(f"DELETE FROM insights_hourlyrollup WHERE {scope}", params)  # noqa: S608
+            cursor.execute(insert, params)
+            rows = cursor.rowcount
+    return RebuildResult(rows=rows)
+
+
+def rollups_purge(*, retention_days: int) -> int:
+    """Delete rollups of hours that ended more than `retention_days` ago (rollup_hour index)."""
+    cutoff = rollup_hour(timezone.now()) - timedelta(days=retention_days)
+    deleted, _ = HourlyRollup.objects.filter(hour__lt=cutoff).delete()
+    return deleted
+
+
+def callback_refusal_record(*, provider: str, status: int) -> None:
+    """Count one callback refused before the inbox. One upsert, in its own autocommit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO insights_callbackrefusal (provider, status, refused, last_refused_at) "
+            "VALUES (%s, %s, 1, now()) ON CONFLICT (provider, status) DO UPDATE SET "
+            "refused = insights_callbackrefusal.refused + 1, last_refused_at = now()",
+            [provider, status],
+        )
