@@ -25,6 +25,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.crypto import constant_time_equal, secret_hash
 from accounts.models import ApiKey, Environment
+from config.hotcache import HotCache
 
 ALL_SCOPES = frozenset(ApiKey.Scope.values)
 # last_used_at is written at most this often per key, not on every request.
@@ -40,6 +41,28 @@ _INVALID = (
 )
 
 _URL_MISMATCH = "The credentials are for another environment than the client id in the URL."
+
+# Environments by client id (with their secret's hash) and API keys by prefix, for
+# HOT_CACHE_SECONDS; cleared in this process on any change (accounts.apps), see hotcache.
+credentials_cache = HotCache("credentials")
+
+
+@dataclass(frozen=True)
+class _KnownEnvironment:
+    environment: Environment
+    secret_hash: str
+
+
+def _environment_known(client_id: str) -> _KnownEnvironment | None:
+    def load():
+        environment = (
+            Environment.objects.select_related("account").filter(client_id=client_id).first()
+        )
+        if environment is None:
+            return None
+        return _KnownEnvironment(environment, secret_hash(environment.client_secret()))
+
+    return credentials_cache.get(("environment", client_id), load)
 
 
 class AuthenticationFailed(Exception):
@@ -87,12 +110,15 @@ def _api_key_credentials(plain: str, environment: Environment | None) -> Credent
     prefix = plain.split("_", 2)
     if len(prefix) < 3:
         raise AuthenticationFailed(_INVALID)
-    lookup = ApiKey.objects.select_related("environment__account").filter(
-        prefix=f"{prefix[0]}_{prefix[1]}"
+    key_prefix = f"{prefix[0]}_{prefix[1]}"
+    api_key = credentials_cache.get(
+        ("api_key", key_prefix),
+        lambda: (
+            ApiKey.objects.select_related("environment__account").filter(prefix=key_prefix).first()
+        ),
     )
-    if environment is not None:
-        lookup = lookup.filter(environment=environment)
-    api_key = lookup.first()
+    if environment is not None and api_key is not None and api_key.environment_id != environment.id:
+        api_key = None
     if api_key is None or not constant_time_equal(api_key.secret_hash, secret_hash(plain)):
         raise AuthenticationFailed(_INVALID)
     if api_key.revoked_at is not None:
@@ -103,6 +129,7 @@ def _api_key_credentials(plain: str, environment: Environment | None) -> Credent
     now = timezone.now()
     if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now  # the cached copy too: written once a minute, not per hit
     return Credentials(
         environment=api_key.environment, scopes=frozenset(api_key.scopes), api_key=api_key
     )
@@ -141,11 +168,10 @@ def credentials_from_request(
         )
     if client_id is not None and header_client_id != client_id:
         raise AuthenticationFailed(_URL_MISMATCH)
-    environment = (
-        Environment.objects.select_related("account").filter(client_id=header_client_id).first()
-    )
-    if environment is None:
+    known = _environment_known(header_client_id)
+    if known is None:
         raise AuthenticationFailed(_INVALID)
+    environment = known.environment
 
     # The user-hash form: clientId up to the first ':', H after the last (base64 has no ':'),
     # the user id in between (it may itself contain ':').
@@ -168,7 +194,7 @@ def credentials_from_request(
 
     if rest.startswith(ApiKey.PREFIX):
         return _api_key_credentials(rest, environment)
-    if not constant_time_equal(rest, environment.client_secret()):
+    if not constant_time_equal(secret_hash(rest), known.secret_hash):
         raise AuthenticationFailed(_INVALID)
     return Credentials(environment=environment)
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 
+from accounts.authentication import credentials_cache
 from accounts.models import Account, Environment
 from logs.partitions import PARTITIONED_TABLES, partition_list
 
@@ -46,6 +47,12 @@ _ROW_DELETE_LOCK_TIMEOUT = "2s"
 assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
 
 
+def _purge_enqueue(task_name: str, pk: int) -> None:
+    # The credentials this process cached are refused from now on (update() sends no signal).
+    credentials_cache.clear()
+    _enqueue(task_name, pk)
+
+
 def environment_delete(*, environment: Environment) -> None:
     """Mark the environment as being deleted (gone from every view and API at once) and
     enqueue the removal of its logs."""
@@ -53,7 +60,8 @@ def environment_delete(*, environment: Environment) -> None:
         Environment.all_objects.filter(pk=environment.pk, deleting_at=None).update(
             deleting_at=timezone.now()
         )
-        transaction.on_commit(lambda: _enqueue("environment_purge_task", environment.pk))
+        credentials_cache.clear()  # and again on commit, in case a request cached it since
+        transaction.on_commit(lambda: _purge_enqueue("environment_purge_task", environment.pk))
 
 
 def account_delete(*, account: Account) -> None:
@@ -65,7 +73,8 @@ def account_delete(*, account: Account) -> None:
         Environment.all_objects.filter(account_id=account.pk, deleting_at=None).update(
             deleting_at=now
         )
-        transaction.on_commit(lambda: _enqueue("account_purge_task", account.pk))
+        credentials_cache.clear()  # and again on commit, in case a request cached it since
+        transaction.on_commit(lambda: _purge_enqueue("account_purge_task", account.pk))
 
 
 def environment_purge(*, environment_id: int, batch_size: int = BATCH_SIZE) -> bool:

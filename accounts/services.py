@@ -31,7 +31,8 @@ class CreatedSecret[T]:
 
 def environment_secret_issue(*, environment: Environment, save: bool = True) -> str:
     """Give the environment a new client secret and return it in plain text (once). The old
-    secret stops working as soon as this is saved."""
+    secret stops working as soon as this is saved (in other server processes within
+    HOT_CACHE_SECONDS: config/hotcache.py)."""
     secret = client_secret_generate()
     environment.client_secret_encrypted = secret_encrypt(secret)
     if save:

@@ -7,7 +7,7 @@ the previous writer's transaction commits, so the key carries a shard taken from
 notification id: concurrent notifications mostly land on different rows, and a notification's
 own events (already serialised by event_record's row lock) always on the same one."""
 
-from django.db import connection
+from logs.signals import StatementBatch, statement_run
 
 SHARDS = 8
 
@@ -20,23 +20,23 @@ DO UPDATE SET count = alerts_minutecount.count + 1
 """
 
 
-def minute_count_increment(*, notification, event) -> None:
+def minute_count_increment(*, notification, event, batch: StatementBatch | None = None) -> None:
     shard = notification.id.int % SHARDS
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT,
-            [
-                event.environment_id,
-                event.recorded_at,
-                notification.notification_type,
-                event.channel,
-                event.kind,
-                event.sub_kind,
-                shard,
-            ],
-        )
+    statement_run(
+        _UPSERT,
+        [
+            event.environment_id,
+            event.recorded_at,
+            notification.notification_type,
+            event.channel,
+            event.kind,
+            event.sub_kind,
+            shard,
+        ],
+        batch=batch,
+    )
 
 
-def count_event(sender, *, notification, event, **kwargs) -> None:
-    """logs.signals.event_recorded receiver."""
-    minute_count_increment(notification=notification, event=event)
+def count_event(sender, *, notification, event, batch=None, **kwargs) -> None:
+    """logs.signals.event_recorded receiver (in the event's transaction, or its batch)."""
+    minute_count_increment(notification=notification, event=event, batch=batch)

@@ -31,7 +31,7 @@ from bench.server import ROOT, start_gunicorn, stop_process_group
 from logs.models import Delivery
 from logs.vocabulary import Channel
 from notifications.models import ChannelTemplate, NotificationType, Outbox
-from notifications.services import dispatch_enqueue, notification_send
+from notifications.services import dispatch_batcher, dispatch_enqueue, notification_send
 from notifications.wire import send_request_parse
 
 CELERY_QUEUE = "celery"  # Celery's default queue: a Redis list of that name
@@ -189,7 +189,10 @@ class DispatchThroughput(Scenario):
             ).notification_id
             for body in map(_body, range(self.size["notifications"]))
         ]
-        # Sending them enqueued each once (if this process has a broker): start from empty.
+        # Sending them enqueued each once (if this process has a broker): start from empty,
+        # once the batcher's thread has sent what it held.
+        dispatch_batcher.flush()
+        time.sleep(10 * dispatch_batcher.max_wait)
         _queue_empty(self.redis_url)
         run.defer(_queue_empty, self.redis_url)
         log = open(run.tmpdir / "dispatch-worker.log", "ab")  # noqa: SIM115

@@ -79,6 +79,11 @@ PUBLIC_BASE_URL = (
 # LOG_RETENTION_DAYS: days of notification logs kept; older days are dropped nightly.
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=7)
 
+# HOT_CACHE_SECONDS: how long a server process reuses the rows every send and callback reads
+# (an environment by client id, an API key, a notification type, stream subscriptions) before
+# reading them again; a change made elsewhere takes effect within it (config/hotcache.py).
+HOT_CACHE_SECONDS = env.float("HOT_CACHE_SECONDS", default=5.0)
+
 # LOG_PARTITIONS_AHEAD: daily partitions created ahead of today (beat and `migrate` keep them).
 LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 

@@ -9,9 +9,9 @@ from insights.services import callback_refusal_record, rollup_event_count
 logger = logging.getLogger(__name__)
 
 
-def rollup_count_event(sender, *, notification, delivery, event, **kwargs) -> None:
-    # Inside the event's transaction: the delta commits or rolls back with the event.
-    rollup_event_count(notification=notification, event=event)
+def rollup_count_event(sender, *, notification, delivery, event, batch=None, **kwargs) -> None:
+    # Inside the event's transaction (or its batch): the delta commits or rolls back with it.
+    rollup_event_count(notification=notification, event=event, batch=batch)
 
 
 def callback_refusal_count(sender, *, provider: str, status: int, **kwargs) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from insights.models import COUNT_FIELDS, HourlyRollup, RollupDelta
 from logs.models import Event, Notification
+from logs.signals import StatementBatch, statement_run
 from logs.vocabulary import EventKind
 
 logger = logging.getLogger(__name__)
@@ -60,26 +61,43 @@ def _already_counted(*, notification: Notification, event: Event) -> bool:
     )
 
 
-def rollup_event_count(*, notification: Notification, event: Event) -> bool:
+_KEY_COLUMNS = "environment_id, hour, notification_type, channel, template"
+_DELTA_INSERT = {
+    column: (
+        f"INSERT INTO {RollupDelta._meta.db_table} ({_KEY_COLUMNS}, {', '.join(COUNT_FIELDS)}) "  # noqa: S608 (our column names)
+        f"VALUES (%s, %s, %s, %s, %s, "
+        f"{', '.join('1' if name == column else '0' for name in COUNT_FIELDS)})"
+    )
+    for column in COUNT_FIELDS
+}
+
+
+def rollup_event_count(
+    *, notification: Notification, event: Event, batch: StatementBatch | None = None
+) -> bool:
     """Add a newly recorded event to the rollups (as a delta, folded later). Returns whether
-    it counted: only the first event of its kind for its delivery does."""
+    it counted: only the first event of its kind for its delivery does. With a `batch` (the
+    Received event of a notification being created: logs.signals), the delta is added to it,
+    and nothing can have been counted before."""
     column = COLUMN_BY_KIND.get(event.kind)
     if column is None or (column == "received" and event.channel):
         return False
-    if _already_counted(notification=notification, event=event):
+    if batch is None and _already_counted(notification=notification, event=event):
         return False
-    RollupDelta.objects.create(
-        environment_id=notification.environment_id,
-        hour=rollup_hour(notification.created_at.astimezone(timezone.UTC)),
-        notification_type=notification.notification_type,
-        channel=event.channel,
-        template=rollup_template(notification),
-        **{column: 1},
+    statement_run(
+        _DELTA_INSERT[column],
+        [
+            notification.environment_id,
+            rollup_hour(notification.created_at.astimezone(timezone.UTC)),
+            notification.notification_type,
+            event.channel,
+            rollup_template(notification),
+        ],
+        batch=batch,
     )
     return True
 
 
-_KEY_COLUMNS = "environment_id, hour, notification_type, channel, template"
 _SUMS = ", ".join(f"sum({name})" for name in COUNT_FIELDS)
 _ADD_EXCLUDED = ", ".join(
     f"{name} = insights_hourlyrollup.{name} + EXCLUDED.{name}" for name in COUNT_FIELDS

@@ -12,17 +12,18 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
-from logs.signals import event_recorded
+from logs.signals import StatementBatch, event_recorded, insert_statement
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
@@ -166,38 +167,58 @@ def notification_create(
     request: Mapping[str, Any] | None = None,
     created_at: datetime | None = None,
     source: str = "api",
+    idempotency_key: str = "",
+    scheduled_for: datetime | None = None,
+    statements_after: Sequence[tuple[str, Sequence[Any]]] = (),
+    notification_id: uuid.UUID | None = None,
 ) -> Notification:
     """Write a notification and its Received event together. `number` must already be E.164
-    (logs.phone.phone_normalize)."""
+    (logs.phone.phone_normalize).
+
+    One round trip to PostgreSQL: the two INSERTs, what the event_recorded receivers add to
+    the batch (logs.signals), and `statements_after` (the caller's rows that must commit with
+    the notification, e.g. its outbox row) go as one multi-statement query, which commits or
+    fails as a whole (inside the caller's transaction, when there is one)."""
     created_at = created_at or timezone.now()
-    # No savepoint: inside the send's transaction (with its outbox row) a failure here fails
-    # the whole send anyway, and the SAVEPOINT/RELEASE pair is two round trips per request.
-    with transaction.atomic(savepoint=False):
-        notification = Notification.objects.create(
-            id=uuid.uuid4(),
-            environment_id=environment_id,
-            notification_type=notification_type,
-            user_id=user_id,
-            email=email,
-            number=number,
-            timezone=timezone_name,
-            merge_tags=dict(merge_tags or {}),
-            request=dict(request or {}),
-            created_at=created_at,
-            updated_at=created_at,
+    notification = Notification(
+        id=notification_id or uuid.uuid4(),
+        environment_id=environment_id,
+        notification_type=notification_type,
+        user_id=user_id,
+        email=email,
+        number=number,
+        timezone=timezone_name,
+        merge_tags=dict(merge_tags or {}),
+        request=dict(request or {}),
+        created_at=created_at,
+        updated_at=created_at,
+        idempotency_key=idempotency_key,
+        scheduled_for=scheduled_for,
+    )
+    received = Event(
+        notification=notification,
+        notification_created_at=created_at,
+        environment_id=environment_id,
+        kind=EventKind.RECEIVED,
+        occurred_at=created_at,
+        recorded_at=created_at,
+        source=source,
+        dedupe_key="received",
+        detail="The request was accepted.",
+    )
+    with ExitStack() as stack:
+        batch = StatementBatch(stack)
+        batch.add(*insert_statement(notification))
+        batch.add(*insert_statement(received), on_row=lambda row: setattr(received, "id", row[0]))
+        event_recorded.send(
+            Event, notification=notification, delivery=None, event=received, batch=batch
         )
-        received = Event.objects.create(
-            notification=notification,
-            notification_created_at=created_at,
-            environment_id=environment_id,
-            kind=EventKind.RECEIVED,
-            occurred_at=created_at,
-            recorded_at=created_at,
-            source=source,
-            dedupe_key="received",
-            detail="The request was accepted.",
-        )
-        event_recorded.send(Event, notification=notification, delivery=None, event=received)
+        for sql, params in statements_after:
+            batch.add(sql, params)
+        batch.send()
+    for written in (notification, received):
+        written._state.adding = False
+        written._state.db = DEFAULT_DB_ALIAS
     return notification
 
 
@@ -279,7 +300,9 @@ def event_record(
         if delivery is not None:
             _delivery_update(delivery, delivery_fields or {}, now)
         _notification_recompute(notification, now)
-        event_recorded.send(Event, notification=notification, delivery=delivery, event=event)
+        event_recorded.send(
+            Event, notification=notification, delivery=delivery, event=event, batch=None
+        )
     return RecordedEvent(notification, delivery, event, created=True)
 
 

@@ -8,6 +8,7 @@ the enqueue fails quietly and the outbox sweeper sends it later: nothing accepte
 
 import contextlib
 import difflib
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,11 +17,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Environment
+from config.batching import TaskBatcher
+from config.hotcache import HotCache
 from logs.models import Notification
 from logs.services import event_record, notification_create
+from logs.signals import insert_statement
 from logs.vocabulary import Channel, EventKind
 from notifications import selectors
 from notifications.models import (
@@ -57,24 +60,35 @@ class SendAccepted:
     replayed: bool = False
 
 
+def _dispatch_batch_task():
+    from notifications.tasks import notification_dispatch_batch_task
+
+    return notification_dispatch_batch_task
+
+
+# Dispatch requests leave each server process in batches (config/batching.py): one Celery
+# message per few milliseconds of sends, not one per send. Small batches: a batch is
+# dispatched in order by one worker process, so a burst still spreads over all of them.
+dispatch_batcher = TaskBatcher(
+    _dispatch_batch_task, max_batch=10, max_wait=0.01, what="notifications to dispatch"
+)
+
+
 def dispatch_enqueue(notification_id: uuid.UUID) -> None:
     """Hand a notification to a worker. Called on commit; never raises for a broker outage:
     the outbox row stays and the sweeper enqueues it once the broker is back."""
-    from notifications.tasks import notification_dispatch_task
+    dispatch_batcher.add(notification_id)
 
-    try:
-        # retry=False: with the broker down, fail at once rather than hold the request.
-        notification_dispatch_task.apply_async(args=[str(notification_id)], retry=False)
-    except (BrokerError, OSError) as exc:
-        logger.warning(
-            "Broker unreachable (%s); the outbox sweeper will dispatch notification %s",
-            type(exc).__name__,
-            notification_id,
-        )
+
+# Notification types by (environment id, key), for HOT_CACHE_SECONDS: see config/hotcache.py.
+notification_type_cache = HotCache("notification types")
 
 
 def _type_get(environment: Environment, key: str) -> NotificationType:
-    found = selectors.notification_type_get(environment=environment, key=key)
+    found = notification_type_cache.get(
+        (environment.id, key),
+        lambda: selectors.notification_type_get(environment=environment, key=key),
+    )
     if found is not None:
         return found
     keys = selectors.notification_types(environment=environment).values_list("key", flat=True)
@@ -146,46 +160,53 @@ def notification_send(
     recipient = _recipient_completed(environment, send_request.recipient)
     now = timezone.now()
     due_at = max(send_request.schedule or now, now)
+    tracking_id = uuid.uuid4()
+    outbox = Outbox(
+        notification_id=tracking_id,
+        notification_created_at=now,
+        environment=environment,
+        due_at=due_at,
+        next_sweep_at=(
+            due_at if due_at > now else now + timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+        ),
+        created_at=now,
+    )
+    create = functools.partial(
+        notification_create,
+        notification_id=tracking_id,
+        environment_id=environment.id,
+        notification_type=notification_type.key,
+        user_id=recipient.user_id,
+        email=recipient.email,
+        number=recipient.number,
+        timezone_name=recipient.timezone,
+        merge_tags=send_request.merge_tags,
+        request=raw_request,
+        created_at=now,
+        source=source,
+        idempotency_key=idempotency_key,
+        scheduled_for=send_request.schedule,
+        # The outbox row, in the same round trip: the sweeper's guarantee that it is sent.
+        statements_after=[insert_statement(outbox)],
+    )
+    if not idempotency_key:
+        # The hot path: one multi-statement query, atomic by itself (no BEGIN/COMMIT).
+        create()
+        if due_at <= now:
+            transaction.on_commit(lambda: dispatch_enqueue(tracking_id))
+        return SendAccepted(tracking_id, warnings=warnings)
     try:
         with transaction.atomic():
-            notification = notification_create(
-                environment_id=environment.id,
-                notification_type=notification_type.key,
-                user_id=recipient.user_id,
-                email=recipient.email,
-                number=recipient.number,
-                timezone_name=recipient.timezone,
-                merge_tags=send_request.merge_tags,
-                request=raw_request,
-                created_at=now,
-                source=source,
-            )
-            if idempotency_key or send_request.schedule:
-                Notification.objects.filter(id=notification.id, created_at=now).update(
-                    idempotency_key=idempotency_key, scheduled_for=send_request.schedule
-                )
-            Outbox.objects.create(
-                notification_id=notification.id,
-                notification_created_at=now,
-                environment=environment,
-                due_at=due_at,
-                next_sweep_at=(
-                    due_at
-                    if due_at > now
-                    else now + timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
-                ),
-                created_at=now,
-            )
-            if idempotency_key:
-                _idempotency_key_claim(environment, idempotency_key, notification.id)
+            create()
+            _idempotency_key_claim(environment, idempotency_key, tracking_id)
             if due_at <= now:
-                transaction.on_commit(lambda: dispatch_enqueue(notification.id))
+                transaction.on_commit(lambda: dispatch_enqueue(tracking_id))
     except _KeyTaken:
         # A concurrent send with the same key committed first (or an expired key the nightly
         # purge has not removed yet): answer its tracking id.
         earlier = _idempotent_replay(environment, idempotency_key, within_retention=False)
         return SendAccepted(earlier, replayed=True)
-    return SendAccepted(notification.id, warnings=warnings)
+    return SendAccepted(tracking_id, warnings=warnings)
 
 
 def _idempotency_key_claim(environment: Environment, key: str, notification_id) -> None:

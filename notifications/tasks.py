@@ -16,6 +16,14 @@ def notification_dispatch_task(notification_id: str) -> str:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def notification_dispatch_batch_task(notification_ids: list[str]) -> list[str]:
+    """What services.dispatch_enqueue sends: the notifications accepted by one server process
+    within a few milliseconds (config/batching.py), dispatched one after the other. Each
+    dispatch is idempotent, so a batch redelivered after its worker died skips what was done."""
+    return [notification_dispatch(notification_id=uuid.UUID(i)) for i in notification_ids]
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def outbox_sweep_task() -> int:
     """Beat runs this every OUTBOX_SWEEP_INTERVAL_SECONDS."""
     return len(outbox_sweep())

@@ -6,8 +6,18 @@ class StreamConfig(AppConfig):
     verbose_name = "Outbound event stream"
 
     def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
         from logs.signals import event_recorded
-        from stream.services import stream_event_enqueue
+        from stream.models import Subscription
+        from stream.services import stream_event_enqueue, subscriptions_cache
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                subscriptions_cache.clear,
+                sender=Subscription,
+                dispatch_uid=f"stream.subscriptions_cache.{signal}",
+            )
 
         # Inside the event's transaction: the outbox rows commit or roll back with it.
         event_recorded.connect(stream_event_enqueue, dispatch_uid="stream.event_enqueue")

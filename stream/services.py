@@ -28,6 +28,7 @@ from standardwebhooks import Webhook
 
 from accounts.crypto import secret_encrypt
 from accounts.models import Environment
+from config.hotcache import HotCache
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
 from stream.models import MessageState, PayloadFormat, StreamAttempt, StreamMessage, Subscription
@@ -143,6 +144,7 @@ def subscription_enable(*, subscription: Subscription) -> int:
         Subscription.objects.filter(pk=subscription.pk).update(
             enabled=True, failing_since=None, disabled_at=None, disabled_reason=""
         )
+        transaction.on_commit(subscriptions_cache.clear)
         pending = StreamMessage.objects.filter(subscription=subscription, state="pending")
         count = pending.update(retry_until=now + _window(), next_attempt_at=now)
         transaction.on_commit(lambda: messages_enqueue(_chain_heads(subscription.pk)))
@@ -151,18 +153,31 @@ def subscription_enable(*, subscription: Subscription) -> int:
 
 # --- the outbox, written with the event ------------------------------------------------------
 
+# An environment's enabled subscriptions, for HOT_CACHE_SECONDS (every event reads them; most
+# environments have none): see config/hotcache.py. Cleared in this process on any change.
+subscriptions_cache = HotCache("stream subscriptions")
 
-def stream_event_enqueue(sender, *, notification, delivery, event, **kwargs) -> None:
+
+def _enabled_subscriptions(environment_id: int) -> list[Subscription]:
+    return subscriptions_cache.get(
+        environment_id,
+        lambda: list(Subscription.objects.filter(environment_id=environment_id, enabled=True)),
+    )
+
+
+def stream_event_enqueue(sender, *, notification, delivery, event, batch=None, **kwargs) -> None:
     """logs.signals.event_recorded receiver: one outbox row per matching subscription, in the
     event's transaction; their delivery is enqueued once it commits. No network here."""
-    subscriptions = Subscription.objects.filter(
-        environment_id=notification.environment_id, enabled=True, kinds__contains=[event.kind]
-    )
+    subscriptions = [
+        subscription
+        for subscription in _enabled_subscriptions(notification.environment_id)
+        if event.kind in subscription.kinds and _matches(subscription, event)
+    ]
+    if subscriptions and batch is not None:
+        batch.transaction()  # the event's id goes in the message; the hook waits for commit
     now = timezone.now()
     messages = []
     for subscription in subscriptions:
-        if not _matches(subscription, event):
-            continue
         event_type, body = _body(subscription.payload_format, notification, delivery, event)
         if event_type is None:
             continue
@@ -404,6 +419,7 @@ def _subscription_failed(subscription: Subscription, now: datetime) -> None:
         pk=subscription.pk, enabled=True, failing_since__lte=now - _window()
     ).update(enabled=False, disabled_at=now, disabled_reason=reason)
     if disabled:
+        transaction.on_commit(subscriptions_cache.clear)
         logger.warning(
             "Stream subscription %s (environment %s) disabled: every delivery failed for %s",
             subscription.pk,

@@ -19,3 +19,13 @@ def redis_url() -> str:
             pytrace=False,
         )
     return url
+
+
+@pytest.fixture(autouse=True)
+def _hot_caches_cleared():
+    """Each test starts with empty per-process caches (config/hotcache.py): rows a previous
+    test cached were rolled back with it."""
+    from config.hotcache import hot_caches_clear
+
+    hot_caches_clear()
+    yield

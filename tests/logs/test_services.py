@@ -616,9 +616,12 @@ def test_event_recorded_is_sent_once_per_new_event_inside_its_transaction():
 
     seen = []
 
-    def receiver(sender, *, notification, delivery, event, **kwargs):
+    def receiver(sender, *, notification, delivery, event, batch, **kwargs):
+        # A Received of a new notification comes with its batch (one multi-statement query,
+        # atomic by itself); every other event inside event_record's transaction.
+        in_transaction = connection.in_atomic_block or batch is not None
         seen.append((event.kind, delivery.channel if delivery else "", notification.status,
-                     connection.in_atomic_block))  # fmt: skip
+                     in_transaction))  # fmt: skip
 
     event_recorded.connect(receiver)
     try:
@@ -635,3 +638,60 @@ def test_event_recorded_is_sent_once_per_new_event_inside_its_transaction():
     finally:
         event_recorded.disconnect(receiver)
     assert seen == [("received", "", "received", True), ("sent", "email", "success", True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receivers_failing_write_leaves_no_notification_behind():
+    """The batch of a new notification (its rows, the receivers' writes, the caller's) is
+    one query: a statement that fails undoes the ones before it."""
+    from django.db import IntegrityError
+
+    from logs.signals import event_recorded, statement_run
+
+    def receiver(sender, *, batch, **kwargs):
+        statement_run("INSERT INTO logs_notification (id) VALUES (NULL)", [], batch=batch)
+
+    event_recorded.connect(receiver)
+    try:
+        with pytest.raises(IntegrityError):
+            notification_create(environment_id=EnvironmentFactory().id, notification_type="welcome",
+                                user_id="usr_atomic")  # fmt: skip
+    finally:
+        event_recorded.disconnect(receiver)
+    assert not Notification.objects.filter(user_id="usr_atomic").exists()
+    assert not Event.objects.filter(notification__user_id="usr_atomic").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_needs_the_rows_gets_them_in_a_transaction():
+    """batch.transaction(): the rows are written (the event has its id) inside a transaction
+    that the receiver's own failure rolls back with them."""
+    from logs.signals import event_recorded
+
+    seen = []
+
+    def receiver(sender, *, notification, event, batch, **kwargs):
+        batch.transaction()
+        written = Event.objects.filter(id=event.id, notification_id=notification.id).exists()
+        seen.append((event.id, connection.in_atomic_block, written))
+        if notification.user_id == "usr_fails":
+            raise RuntimeError("the receiver failed")
+
+    event_recorded.connect(receiver)
+    try:
+        environment_id = EnvironmentFactory().id
+        kept = notification_create(
+            environment_id=environment_id, notification_type="welcome", user_id="usr_kept"
+        )
+        with pytest.raises(RuntimeError):
+            notification_create(environment_id=EnvironmentFactory().id, notification_type="welcome",
+                                user_id="usr_fails")  # fmt: skip
+    finally:
+        event_recorded.disconnect(receiver)
+    assert [(bool(event_id), atomic, found) for event_id, atomic, found in seen] == [
+        (True, True, True),
+        (True, True, True),
+    ]
+    assert Event.objects.get(notification=kept, kind="received").id == seen[0][0]
+    assert not Notification.objects.filter(user_id="usr_fails").exists()
+    assert not Event.objects.filter(id=seen[1][0]).exists()
