@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.crypto import secret_encrypt
 from accounts.models import Environment
 from logs.models import Notification
 from logs.services import event_record, notification_create
@@ -31,6 +32,7 @@ from notifications.models import (
     SandboxMessage,
     SendIdempotencyKey,
     SubNotification,
+    TwilioCredentials,
     UserPreference,
 )
 from notifications.wire import InAppUpdate, Preference, Recipient, ScheduleUpdate, SendRequest
@@ -456,3 +458,16 @@ def send_tables_purge(*, retention_days: int, now: datetime | None = None) -> di
             **{f"{column}__lt": cutoff}
         ).delete()
     return purged
+
+
+def twilio_auth_token_set(
+    *, credentials: TwilioCredentials, auth_token: str, save: bool = True
+) -> None:
+    """Store an environment's Twilio auth token encrypted ("" clears it: the environment's
+    callbacks are then verified with the install's TWILIO_AUTH_TOKEN again). The plain token
+    is never kept, returned or logged. save=False leaves the write to the caller (the console
+    form sets it before the model's own validation, which pairs it with the account SID)."""
+    credentials.auth_token_encrypted = secret_encrypt(auth_token) if auth_token else ""
+    credentials.updated_at = timezone.now()
+    if save:
+        credentials.save(update_fields=["auth_token_encrypted", "updated_at"])

@@ -48,7 +48,9 @@ def test_sms_through_twilio_records_the_message_sid(
     assert request["form"]["To"] == "+14155550100"
     assert request["form"]["From"] == "+15005550006"
     assert request["form"]["Body"] == "Order A-1 shipped"
-    assert request["form"]["StatusCallback"] == "https://notify.example.com/webhooks/twilio/sms/"
+    assert request["form"]["StatusCallback"] == (
+        f"https://notify.example.com/webhooks/twilio/sms/?env={environment.client_id}"
+    )
     sms = delivery(notification, Channel.SMS)
     assert sms.provider == "twilio" and sms.provider_message_id.startswith("SM")
     assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
@@ -68,7 +70,9 @@ def test_call_through_twilio_rings_30_seconds_with_voice_callbacks(
     form = request["form"]
     assert request["path"].endswith("/Calls.json")
     assert form["Timeout"] == "30"
-    assert form["StatusCallback"] == "https://notify.example.com/webhooks/twilio/voice/"
+    assert form["StatusCallback"] == (
+        f"https://notify.example.com/webhooks/twilio/voice/?env={environment.client_id}"
+    )
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert "<Say>Your order A-1 shipped</Say>" in form["Twiml"]
     assert delivery(notification, Channel.CALL).provider_message_id.startswith("CA")
