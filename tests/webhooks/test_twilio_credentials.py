@@ -4,6 +4,8 @@ environment without one still uses TWILIO_AUTH_TOKEN. Real requests, real signat
 
 import pytest
 from cryptography.fernet import Fernet
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from logs.models import Delivery
 from notifications.models import TwilioCredentials
@@ -119,3 +121,20 @@ def test_an_undecryptable_token_answers_503_naming_the_fix(client):
     assert b"SECRETS_ENCRYPTION_KEY" in response.content
     assert OWN_TOKEN.encode() not in response.content
     assert not InboxEntry.objects.exists()
+
+
+def test_the_environment_and_its_token_are_read_in_one_query(client, django_assert_num_queries):
+    environment = EnvironmentFactory()
+    with_own_token(environment)
+    install = TwilioSms()
+    with CaptureQueriesContext(connection) as baseline:  # a callback naming no environment
+        assert install.post(client, install.new_message_id(), "sent").status_code == 200
+    own = TwilioSms(token=OWN_TOKEN)
+
+    # The environment with its credentials in one query, then the same writes as without.
+    with django_assert_num_queries(len(baseline.captured_queries) + 1):
+        response = own.post(
+            client, own.new_message_id(), "sent", query=f"env={environment.client_id}"
+        )
+
+    assert response.status_code == 200

@@ -108,7 +108,8 @@ class TwilioReceiver(View):
         if body_too_large(request):
             return too_large_response()
         try:
-            environment = callback_environment(request)
+            # Its own Twilio credentials come in the same query (twilio_auth_token reads them).
+            environment = callback_environment(request, related=("twilio_credentials",))
         except UnknownEnvironment:
             return callback_refused(
                 request,
