@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.admin import TenantScopedAdmin
 from notifications.models import (
@@ -9,9 +11,11 @@ from notifications.models import (
     EndUser,
     NotificationType,
     SubNotification,
+    TwilioCredentials,
     UserPreference,
 )
 from notifications.providers import PROVIDERS_BY_CHANNEL
+from notifications.services import twilio_auth_token_set
 
 
 class ChannelTemplateInline(admin.StackedInline):
@@ -94,3 +98,80 @@ class ChannelProviderAdmin(TenantScopedAdmin):
             names = sorted({name for names in PROVIDERS_BY_CHANNEL.values() for name in names})
             kwargs["widget"] = forms.Select(choices=[(name, name) for name in names])
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class TwilioCredentialsForm(forms.ModelForm):
+    """The auth token is write-only: the input is always empty (never rendered back, not even
+    after an error), a new value replaces the stored one, the box clears it."""
+
+    new_auth_token = forms.CharField(
+        label="New auth token",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Type the Twilio account's auth token to set or replace it; leave empty to "
+        "keep the one set. It is stored encrypted and never shown again.",
+    )
+    clear_auth_token = forms.BooleanField(
+        label="Clear the auth token",
+        required=False,
+        help_text="Also clear the account SID: the environment then uses the install's "
+        "Twilio account (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN).",
+    )
+
+    class Meta:
+        model = TwilioCredentials
+        fields = ["environment", "account_sid", "from_number"]
+
+    def clean(self):
+        cleaned = super().clean()
+        token, clear = cleaned.get("new_auth_token"), cleaned.get("clear_auth_token")
+        if token and clear:
+            self.add_error(
+                "clear_auth_token",
+                "Either type a new auth token or clear the stored one, not both.",
+            )
+        elif token or clear:
+            # Set on the instance before the model's validation (run after this), which checks
+            # the token against the account SID; saved with the rest of the form.
+            twilio_auth_token_set(credentials=self.instance, auth_token=token or "", save=False)
+        return cleaned
+
+
+@admin.register(TwilioCredentials)
+class TwilioCredentialsAdmin(TenantScopedAdmin):
+    """An environment's own Twilio account (SMS and calls are sent with it, its callbacks
+    verified with its token). The token is never shown: the page says only whether one is set."""
+
+    form = TwilioCredentialsForm
+    list_display = ["environment", "account_sid", "auth_token_status", "from_number", "updated_at"]
+    list_select_related = ["environment__account"]
+    search_fields = ["=environment__client_id", "=account_sid"]
+    show_full_result_count = False
+    environment_path = "environment"
+
+    def get_fields(self, request, obj=None):
+        fields = ["environment", "account_sid", "auth_token_status", "from_number"]
+        can_edit = (
+            self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        )
+        if can_edit:
+            # Only those who may change it see the inputs; the token itself never appears.
+            fields[3:3] = ["new_auth_token", "clear_auth_token"]
+        return [*fields, "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["auth_token_status", "updated_at"]
+        # One row per environment: moving it to another would be a new row, not an edit.
+        return [*readonly, "environment"] if obj else readonly
+
+    @admin.display(description="auth token")
+    def auth_token_status(self, obj: TwilioCredentials | None) -> str:
+        if obj is not None and obj.has_auth_token:
+            return "Set (never shown)"
+        return "Not set: the install's TWILIO_AUTH_TOKEN verifies this environment's callbacks"
+
+    @method_decorator(sensitive_post_parameters("new_auth_token"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The typed token stays out of error reports (Django masks it in tracebacks).
+        return super().changeform_view(request, object_id, form_url, extra_context)

@@ -4,10 +4,13 @@ Also the send pipeline's own tables: end users (identify), sub-notifications, pe
 providers, send idempotency keys, the outbox, plan usage, the in-app feed and the sandbox's record.
 """
 
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.timezone import now
 
+from accounts.crypto import secret_decrypt
 from logs.vocabulary import Channel
 
 
@@ -173,8 +176,6 @@ class ChannelProvider(models.Model):
         return f"{self.get_channel_display()}: {self.provider}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         from notifications.providers import PROVIDERS_BY_CHANNEL
 
         allowed = PROVIDERS_BY_CHANNEL.get(self.channel, ())
@@ -183,6 +184,84 @@ class ChannelProvider(models.Model):
                 {
                     "provider": f"{self.provider!r} cannot send {self.get_channel_display()}: "
                     f"use {' or '.join(allowed)}."
+                }
+            )
+
+
+class TwilioCredentials(models.Model):
+    """An environment's own Twilio account, set in the console: its SMS and calls are sent
+    with it, and its status callbacks (which carry `?env=<client id>`) are verified with its
+    auth token. What is left empty falls back to the settings: no account SID and token, the
+    install's TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; no from number, TWILIO_FROM_NUMBER.
+
+    The token is write-only: stored encrypted (accounts/crypto.py, under
+    SECRETS_ENCRYPTION_KEY), never shown back or logged; the console says only whether one is
+    set. Written through notifications.services.twilio_credentials_save."""
+
+    environment = models.OneToOneField(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="twilio_credentials"
+    )
+    account_sid = models.CharField(
+        "account SID",
+        max_length=34,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^AC[0-9a-fA-F]{32}$",
+                "A Twilio account SID is AC followed by 32 hexadecimal digits (the Twilio "
+                "console's Account Info shows it).",
+            )
+        ],
+        help_text="Empty: the install's TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+    )
+    # Fernet token of the auth token; empty when the environment has none of its own.
+    auth_token_encrypted = models.TextField(blank=True, editable=False)
+    from_number = models.CharField(
+        "from number",
+        max_length=32,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\+[1-9][0-9]{6,14}$",
+                "Enter the number in E.164 form: + and the country code, e.g. +15005550006.",
+            )
+        ],
+        help_text="The number SMS and calls come from; empty: the install's TWILIO_FROM_NUMBER.",
+    )
+    updated_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["environment"]
+        verbose_name = "Twilio credentials"
+        verbose_name_plural = "Twilio credentials"
+
+    def __str__(self) -> str:
+        return f"Twilio credentials of {self.environment}"
+
+    @property
+    def has_auth_token(self) -> bool:
+        return bool(self.auth_token_encrypted)
+
+    def auth_token_decrypted(self) -> str:
+        """The plain auth token ("" when none is set). ValueError when no configured key of
+        SECRETS_ENCRYPTION_KEY decrypts it."""
+        return secret_decrypt(self.auth_token_encrypted) if self.auth_token_encrypted else ""
+
+    def clean(self) -> None:
+        # The SID and the token are one credential: Twilio's API takes them as a pair, and a
+        # token without its account would sign callbacks no send of ours asked for.
+        if self.account_sid and not self.auth_token_encrypted:
+            raise ValidationError(
+                {
+                    "account_sid": "An account SID needs its auth token: enter the auth token, "
+                    "or clear the account SID to use the install's Twilio account."
+                }
+            )
+        if self.auth_token_encrypted and not self.account_sid:
+            raise ValidationError(
+                {
+                    "account_sid": "An auth token needs its account SID: enter the SID of the "
+                    "Twilio account the token belongs to, or clear the token."
                 }
             )
 

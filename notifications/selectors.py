@@ -1,10 +1,19 @@
 """Reads of the send pipeline. Each takes the tenant (the environment) and returns a
 QuerySet, or one row or None, so no caller can reach another tenant's data by mistake."""
 
+from dataclasses import dataclass, field
+
+from django.conf import settings
 from django.db.models import QuerySet
 
 from accounts.models import Environment
-from notifications.models import EndUser, InAppNotification, NotificationType, UserPreference
+from notifications.models import (
+    EndUser,
+    InAppNotification,
+    NotificationType,
+    TwilioCredentials,
+    UserPreference,
+)
 
 
 def notification_types(*, environment: Environment) -> QuerySet[NotificationType]:
@@ -31,4 +40,56 @@ def user_preferences(
 ) -> QuerySet[UserPreference]:
     return UserPreference.objects.filter(
         environment=environment, user_id=user_id, notification_type=notification_type
+    )
+
+
+class TwilioCredentialsUnreadable(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    """The Twilio account an environment uses: what it sends with and what its callbacks
+    are verified with. Never log it: it holds the auth token."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str
+    # True when the environment's own credentials (set in the console) are used.
+    own: bool
+
+
+def twilio_account_for(*, environment: Environment | None) -> TwilioAccount:
+    """The environment's own Twilio account when the console has its SID and token, else the
+    install's (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN); its own from number, else
+    TWILIO_FROM_NUMBER. None: the install's (a callback URL that names no environment).
+    Raises TwilioCredentialsUnreadable when no key of SECRETS_ENCRYPTION_KEY decrypts the
+    stored token. Load the environment with select_related("twilio_credentials") to save a
+    query."""
+    try:
+        credentials = environment.twilio_credentials if environment else None
+    except TwilioCredentials.DoesNotExist:
+        credentials = None
+    own = credentials is not None and credentials.has_auth_token
+    from_number = (credentials.from_number if credentials else "") or settings.TWILIO_FROM_NUMBER
+    if not own:
+        return TwilioAccount(
+            account_sid=settings.TWILIO_ACCOUNT_SID,
+            auth_token=settings.TWILIO_AUTH_TOKEN,
+            from_number=from_number,
+            own=False,
+        )
+    try:
+        auth_token = credentials.auth_token_decrypted()
+    except ValueError:
+        raise TwilioCredentialsUnreadable(
+            f"The Twilio auth token of environment {environment.client_id} cannot be decrypted: "
+            "add the key it was encrypted with to SECRETS_ENCRYPTION_KEY, or set the token "
+            "again in the console (Twilio credentials)."
+        ) from None
+    return TwilioAccount(
+        account_sid=credentials.account_sid,
+        auth_token=auth_token,
+        from_number=from_number,
+        own=True,
     )

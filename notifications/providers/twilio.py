@@ -1,9 +1,15 @@
 """SMS and voice calls through the `twilio` package.
 
-TWILIO_API_BASE_URL replaces https://api.twilio.com (tests point it at a local server that
-speaks Twilio's REST protocol). Status callbacks go to our own receivers under
-PUBLIC_BASE_URL, which is also what their signatures are computed over.
+Each environment sends with its own Twilio account when the console has one for it (Twilio
+credentials), else with the install's (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
+TWILIO_FROM_NUMBER). TWILIO_API_BASE_URL replaces https://api.twilio.com (tests point it at a
+local server that speaks Twilio's REST protocol). Status callbacks go to our own receivers
+under PUBLIC_BASE_URL, which is also what their signatures are computed over, with
+`?env=<client id>`: the receiver then verifies them with that environment's token and applies
+them to that environment's messages only.
 """
+
+from urllib.parse import urlencode
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -11,8 +17,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
+from accounts.models import Environment
 from logs.vocabulary import Channel
 from notifications.providers.base import Accepted, OutgoingMessage, Provider, ProviderError
+from notifications.selectors import TwilioAccount, TwilioCredentialsUnreadable, twilio_account_for
 
 # Seconds a call rings before Twilio gives up (the seed's "no one answered after 30 seconds").
 CALL_RING_TIMEOUT = 30
@@ -20,14 +28,20 @@ HTTP_TIMEOUT = 15
 CALL_STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
-def twilio_client() -> Client:
+def twilio_client(account: TwilioAccount) -> Client:
     client = Client(
-        settings.TWILIO_ACCOUNT_SID,
-        settings.TWILIO_AUTH_TOKEN,
+        account.account_sid,
+        account.auth_token,
         http_client=TwilioHttpClient(timeout=HTTP_TIMEOUT),
     )
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
+
+
+def status_callback_url(path: str, *, client_id: str) -> str:
+    """Where Twilio reports a message's or call's progress: our receiver, naming the
+    environment so its callbacks are verified with its token and touch only its messages."""
+    return f"{settings.PUBLIC_BASE_URL}{path}?{urlencode({'env': client_id})}"
 
 
 def _error(exc: Exception) -> ProviderError:
@@ -44,26 +58,37 @@ class TwilioProvider(Provider):
     name = "twilio"
 
     def send(self, message: OutgoingMessage) -> Accepted:
-        base = settings.PUBLIC_BASE_URL
+        # all_objects: an environment being deleted still finishes what it had accepted.
+        environment = Environment.all_objects.select_related("twilio_credentials").get(
+            id=message.environment_id
+        )
         try:
-            client = twilio_client()
+            account = twilio_account_for(environment=environment)
+        except TwilioCredentialsUnreadable as exc:
+            raise ProviderError(str(exc), code="credentials") from None
+        try:
+            client = twilio_client(account)
             if message.channel == Channel.CALL:
                 twiml = VoiceResponse()
                 twiml.say(message.content.text)
                 created = client.calls.create(
                     to=message.destination,
-                    from_=settings.TWILIO_FROM_NUMBER,
+                    from_=account.from_number,
                     twiml=str(twiml),
-                    status_callback=f"{base}/webhooks/twilio/voice/",
+                    status_callback=status_callback_url(
+                        "/webhooks/twilio/voice/", client_id=environment.client_id
+                    ),
                     status_callback_event=CALL_STATUS_EVENTS,
                     timeout=CALL_RING_TIMEOUT,
                 )
             else:
                 created = client.messages.create(
                     to=message.destination,
-                    from_=settings.TWILIO_FROM_NUMBER,
+                    from_=account.from_number,
                     body=message.content.text,
-                    status_callback=f"{base}/webhooks/twilio/sms/",
+                    status_callback=status_callback_url(
+                        "/webhooks/twilio/sms/", client_id=environment.client_id
+                    ),
                 )
         except (TwilioException, OSError) as exc:  # requests' errors are OSErrors too
             raise _error(exc) from None

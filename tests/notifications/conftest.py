@@ -7,8 +7,12 @@ from config.celery import app as celery_app
 from logs.vocabulary import Channel
 from tests.factories import ApiKeyFactory, EnvironmentFactory
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
+from tests.notifications.fakes import twilio_stand_in
 
 SECRET = "s3cret-for-tests-0123456789"
+# The install-wide Twilio account the `twilio` fixture configures.
+TWILIO_INSTALL_SID = "AC" + "1" * 32
+TWILIO_INSTALL_TOKEN = "token"
 
 
 def basic(*parts: str) -> str:
@@ -84,3 +88,20 @@ def send_only_key(environment):
 @pytest.fixture
 def read_only_key(environment):
     return ApiKeyFactory(environment=environment, scopes=["read"])
+
+
+@pytest.fixture
+def twilio(settings):
+    """SMS and calls through Twilio, whose REST API is a local stand-in (its `requests` are
+    what reached it); the install-wide account is TWILIO_INSTALL_SID / TWILIO_INSTALL_TOKEN."""
+    state, server = twilio_stand_in()
+    settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "twilio", "call": "twilio"}
+    settings.TWILIO_ACCOUNT_SID = TWILIO_INSTALL_SID
+    settings.TWILIO_AUTH_TOKEN = TWILIO_INSTALL_TOKEN
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    settings.TWILIO_API_BASE_URL = state.url
+    settings.PUBLIC_BASE_URL = "https://notify.example.com"
+    settings.SEND_RETRY_BACKOFF_SECONDS = 0
+    yield state
+    server.shutdown()
+    server.server_close()

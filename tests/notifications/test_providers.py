@@ -9,8 +9,9 @@ from aiosmtpd.controller import Controller
 
 from logs.models import Event
 from logs.vocabulary import Channel
+from tests.notifications.conftest import TWILIO_INSTALL_SID as SID
 from tests.notifications.factories import ChannelTemplateFactory
-from tests.notifications.fakes import free_port, postmark_stand_in, twilio_stand_in
+from tests.notifications.fakes import free_port, postmark_stand_in
 from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
 
 pytestmark = pytest.mark.django_db
@@ -20,22 +21,6 @@ BODY = {
     "user": {"id": "usr_1", "email": "alice@example.com", "number": "+14155550100"},
     "mergeTags": {"first_name": "Alice", "order_id": "A-1"},
 }
-SID = "AC" + "1" * 32
-
-
-@pytest.fixture
-def twilio(settings):
-    state, server = twilio_stand_in()
-    settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "twilio", "call": "twilio"}
-    settings.TWILIO_ACCOUNT_SID = SID
-    settings.TWILIO_AUTH_TOKEN = "token"
-    settings.TWILIO_FROM_NUMBER = "+15005550006"
-    settings.TWILIO_API_BASE_URL = state.url
-    settings.PUBLIC_BASE_URL = "https://notify.example.com"
-    settings.SEND_RETRY_BACKOFF_SECONDS = 0
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def test_sms_through_twilio_records_the_message_sid(
@@ -48,7 +33,9 @@ def test_sms_through_twilio_records_the_message_sid(
     assert request["form"]["To"] == "+14155550100"
     assert request["form"]["From"] == "+15005550006"
     assert request["form"]["Body"] == "Order A-1 shipped"
-    assert request["form"]["StatusCallback"] == "https://notify.example.com/webhooks/twilio/sms/"
+    assert request["form"]["StatusCallback"] == (
+        f"https://notify.example.com/webhooks/twilio/sms/?env={environment.client_id}"
+    )
     sms = delivery(notification, Channel.SMS)
     assert sms.provider == "twilio" and sms.provider_message_id.startswith("SM")
     assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
@@ -68,7 +55,9 @@ def test_call_through_twilio_rings_30_seconds_with_voice_callbacks(
     form = request["form"]
     assert request["path"].endswith("/Calls.json")
     assert form["Timeout"] == "30"
-    assert form["StatusCallback"] == "https://notify.example.com/webhooks/twilio/voice/"
+    assert form["StatusCallback"] == (
+        f"https://notify.example.com/webhooks/twilio/voice/?env={environment.client_id}"
+    )
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
     assert "<Say>Your order A-1 shipped</Say>" in form["Twiml"]
     assert delivery(notification, Channel.CALL).provider_message_id.startswith("CA")

@@ -103,9 +103,14 @@ class Provider:
 class TwilioProvider(Provider):
     forged_status = 403
 
+    def __init__(self, base_url: str = PUBLIC_BASE_URL, token: str = TWILIO_TOKEN):
+        super().__init__(base_url)
+        # The auth token the callbacks are signed with (an environment's own, or the install's).
+        self.token = token
+
     def _signed(self, fields: dict, query: str) -> dict:
         path = self.path + (f"?{query}" if query else "")
-        signature = RequestValidator(TWILIO_TOKEN).compute_signature(self.base_url + path, fields)
+        signature = RequestValidator(self.token).compute_signature(self.base_url + path, fields)
         return {
             "path": path,
             "data": urlencode(fields),

@@ -42,13 +42,16 @@ def too_large_response() -> HttpResponse:
     )
 
 
-def callback_environment(request: HttpRequest) -> Environment | None:
+def callback_environment(
+    request: HttpRequest, *, related: tuple[str, ...] = ()
+) -> Environment | None:
     """The environment a callback URL names with `?env=<client id>`, or None when it names
-    none. Raises UnknownEnvironment for a client id that does not exist."""
+    none, loaded with the `related` rows its receiver needs (in the same query). Raises
+    UnknownEnvironment for a client id that does not exist."""
     client_id = request.GET.get("env", "")
     if not client_id:
         return None
-    environment = Environment.objects.filter(client_id=client_id).first()
+    environment = Environment.objects.select_related(*related).filter(client_id=client_id).first()
     if environment is None:
         raise UnknownEnvironment(client_id)
     return environment

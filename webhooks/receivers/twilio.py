@@ -24,6 +24,7 @@ from twilio.request_validator import (
 
 from accounts.models import Environment
 from logs.vocabulary import Channel, EventKind, EventSubKind
+from notifications.selectors import TwilioCredentialsUnreadable, twilio_account_for
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.receivers.base import (
     UnknownEnvironment,
@@ -70,11 +71,14 @@ CALL_STATUSES: dict[str, tuple[str, str] | None] = {
 
 
 def twilio_auth_token(*, environment: Environment | None) -> str:
-    """The token Twilio signs callbacks of `environment` with (None: the install-wide one).
+    """The token Twilio signs callbacks of `environment` with: the environment's own (set in
+    the console, Twilio credentials) when it has one, else the install's TWILIO_AUTH_TOKEN
+    (also for None, a callback URL that names no environment).
 
-    The one place that chooses the token: a per-environment token set in the console plugs
-    in here."""
-    return settings.TWILIO_AUTH_TOKEN
+    The one place that chooses the token. Only that one is tried: a callback to an
+    environment with its own Twilio account, signed with the install's token, is refused.
+    Raises TwilioCredentialsUnreadable when the stored token cannot be decrypted."""
+    return twilio_account_for(environment=environment).auth_token
 
 
 def twilio_public_url(path: str) -> str:
@@ -104,7 +108,8 @@ class TwilioReceiver(View):
         if body_too_large(request):
             return too_large_response()
         try:
-            environment = callback_environment(request)
+            # Its own Twilio credentials come in the same query (twilio_auth_token reads them).
+            environment = callback_environment(request, related=("twilio_credentials",))
         except UnknownEnvironment:
             return callback_refused(
                 request,
@@ -112,12 +117,16 @@ class TwilioReceiver(View):
                 reason="The env parameter names no environment.",
                 status=403,
             )
-        token = twilio_auth_token(environment=environment)
+        try:
+            token = twilio_auth_token(environment=environment)
+        except TwilioCredentialsUnreadable as exc:
+            return callback_refused(request, provider=self.provider, reason=str(exc), status=503)
         if not token:
             return callback_refused(
                 request,
                 provider=self.provider,
-                reason="Twilio callbacks are not configured: set TWILIO_AUTH_TOKEN.",
+                reason="Twilio callbacks are not configured: set TWILIO_AUTH_TOKEN, or the "
+                "environment's Twilio credentials in the console.",
                 status=503,
             )
         if not twilio_signature_valid(request, token=token):

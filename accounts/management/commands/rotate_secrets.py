@@ -1,22 +1,29 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts.services import SecretsUnreadable, environment_secrets_reencrypt
+from notifications.services import twilio_auth_tokens_reencrypt
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every environment client secret under the newest key of "
-        "SECRETS_ENCRYPTION_KEY (the first), so older keys can be removed. Idempotent; prints "
-        "counts, never secrets. API keys are stored hashed and need no rotation."
+        "Re-encrypt every environment client secret and every environment's Twilio auth token "
+        "under the newest key of SECRETS_ENCRYPTION_KEY (the first), so older keys can be "
+        "removed. Idempotent; all or nothing; prints counts, never secrets. API keys are "
+        "stored hashed and need no rotation."
     )
 
     def handle(self, *args, **options):
         try:
-            result = environment_secrets_reencrypt()
+            # One transaction: the old keys may go only once every secret has moved.
+            with transaction.atomic():
+                secrets = environment_secrets_reencrypt()
+                tokens = twilio_auth_tokens_reencrypt()
         except SecretsUnreadable as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            f"Re-encrypted {result.reencrypted} client secret(s) under the newest key; "
-            f"{result.already_current} already were. Every secret now reads with the first key "
-            "of SECRETS_ENCRYPTION_KEY alone: the others can be removed."
+            f"Re-encrypted {secrets.reencrypted} client secret(s) under the newest key; "
+            f"{secrets.already_current} already were. Re-encrypted {tokens.reencrypted} Twilio "
+            f"auth token(s); {tokens.already_current} already were. Every secret now reads with "
+            "the first key of SECRETS_ENCRYPTION_KEY alone: the others can be removed."
         )
