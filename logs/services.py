@@ -177,7 +177,7 @@ def notification_create(
 
     One round trip to PostgreSQL: the two INSERTs, what the event_recorded receivers add to
     the batch (logs.signals), and `statements_after` (the caller's rows that must commit with
-    the notification, e.g. its outbox row) go as one multi-statement query, which commits or
+    the notification, e.g. its outbox row) go as one statement, which commits or
     fails as a whole (inside the caller's transaction, when there is one)."""
     created_at = created_at or timezone.now()
     notification = Notification(
@@ -209,7 +209,7 @@ def notification_create(
     with ExitStack() as stack:
         batch = StatementBatch(stack)
         batch.add(*insert_statement(notification))
-        batch.add(*insert_statement(received), on_row=lambda row: setattr(received, "id", row[0]))
+        batch.add(*insert_statement(received), on_value=lambda id_: setattr(received, "id", id_))
         event_recorded.send(
             Event, notification=notification, delivery=None, event=received, batch=batch
         )

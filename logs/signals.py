@@ -14,35 +14,37 @@ Keyword arguments: `notification` (logs.Notification, status current), `delivery
 With a `batch` (the Received event of a new notification: the send path, where every round
 trip counts), nothing is written yet: the notification's and the event's INSERTs wait in the
 batch, and `event.id` is None. A receiver adds its own writes with `statement_run(sql,
-params, batch=batch)`, and they all go to PostgreSQL as one multi-statement query, which
+params, batch=batch)`, and they all go to PostgreSQL as one statement (each a WITH query), which
 commits or fails as a whole. A receiver that needs the rows written (to read them, to use
 `event.id`, to write through the ORM, to register `on_commit` hooks) calls
 `batch.transaction()` first: what is batched so far is sent inside a transaction that stays
 open until the event's writer commits, and from then on everything works as without a batch.
 """
 
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.db.models.sql import InsertQuery
+import psycopg
+from django.db import connection, transaction
 from django.dispatch import Signal
 
 event_recorded = Signal()
 
 
 class StatementBatch:
-    """SQL statements sent to PostgreSQL together, in one round trip (see the module)."""
+    """Data-modifying SQL statements sent to PostgreSQL as one (see the module)."""
 
     def __init__(self, stack: ExitStack):
         # The writer's ExitStack: a transaction opened by transaction() lasts as long as it.
         self._stack = stack
         self._statements: list[tuple[str, Sequence[Any], Callable | None]] = []
 
-    def add(self, sql: str, params: Sequence[Any] = (), *, on_row: Callable | None = None):
-        """Queue a statement; `on_row` receives the first row it returns (RETURNING ...)."""
-        self._statements.append((sql, params, on_row))
+    def add(self, sql: str, params: Sequence[Any] = (), *, on_value: Callable | None = None):
+        """Queue an INSERT, UPDATE or DELETE. With `on_value`, the statement returns one row of
+        one column (RETURNING id), which `on_value` receives once the batch is sent."""
+        self._statements.append((sql, params, on_value))
 
     def transaction(self) -> None:
         """Open a transaction (unless one is open) and send what is queued inside it."""
@@ -51,21 +53,28 @@ class StatementBatch:
         self.send()
 
     def send(self) -> None:
-        """Send the queued statements as one query (a no-op when none are queued)."""
+        """Send the queued statements (a no-op when none are queued)."""
         statements, self._statements = self._statements, []
         if not statements:
             return
-        sql = ";\n".join(statement for statement, _, _ in statements)
+        # One statement: each queued one a data-modifying WITH query, all run to completion
+        # whatever the main SELECT reads, which picks the values asked for. The text is the
+        # same from one send to the next, so psycopg prepares it (server-side binding) and
+        # PostgreSQL plans it once per connection, not per request.
+        parts = ", ".join(f"s{index} AS ({sql})" for index, (sql, _, _) in enumerate(statements))
+        wanted = [index for index, (_, _, on_value) in enumerate(statements) if on_value]
+        values = ", ".join(f"(SELECT * FROM s{index})" for index in wanted) or "1"  # noqa: S608
+        sql = f"WITH {parts} SELECT {values}"
         params = [param for _, statement_params, _ in statements for param in statement_params]
-        with connection.cursor() as cursor:
-            # Client-side binding (Django's default with psycopg 3) allows several statements
-            # in one execute; each has its own result, in order.
+        connection.ensure_connection()
+        started = time.monotonic()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params)
-            for index, (_, _, on_row) in enumerate(statements):
-                if on_row is not None:
-                    on_row(cursor.fetchone())
-                if index < len(statements) - 1:
-                    cursor.nextset()
+            row = cursor.fetchone()
+        if connection.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        for index, value in zip(wanted, row, strict=False):
+            statements[index][2](value)
 
 
 def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch | None) -> None:
@@ -79,12 +88,36 @@ def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch
 
 def insert_statement(instance) -> tuple[str, list]:
     """The INSERT that Model.save() would run for a new `instance` (RETURNING its id when the
-    database assigns it), as SQL and parameters, for a batch."""
-    meta = instance._meta
+    database assigns it), as SQL and parameters, for a batch. The SQL is built once per model;
+    each value is prepared by its field, as save() does."""
+    model = type(instance)
+    shape = _INSERT_SHAPES.get(model)
+    if shape is None:
+        shape = _INSERT_SHAPES[model] = _insert_shape(model)
+    sql, fields = shape
+    params = [
+        field.get_db_prep_save(
+            field.pre_save(instance, True)
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            else getattr(instance, field.attname),
+            connection,
+        )
+        for field in fields
+    ]
+    return sql, params
+
+
+_INSERT_SHAPES: dict[type, tuple[str, list]] = {}
+
+
+def _insert_shape(model) -> tuple[str, list]:
+    meta = model._meta
     fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
-    query = InsertQuery(type(instance))
-    query.insert_values(fields, [instance])
-    compiler = query.get_compiler(using=DEFAULT_DB_ALIAS)
-    compiler.returning_fields = [meta.auto_field] if meta.auto_field else None
-    [(sql, params)] = compiler.as_sql()
-    return sql, list(params)
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 (model metadata)
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if meta.auto_field is not None:
+        sql += f" RETURNING {quote(meta.auto_field.column)}"
+    return sql, fields

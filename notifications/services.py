@@ -193,7 +193,7 @@ def notification_send(
         statements_after=[insert_statement(outbox)],
     )
     if not idempotency_key:
-        # The hot path: one multi-statement query, atomic by itself (no BEGIN/COMMIT).
+        # The hot path: one statement, atomic by itself (no BEGIN/COMMIT).
         create()
         if due_at <= now:
             transaction.on_commit(lambda: dispatch_enqueue(tracking_id))

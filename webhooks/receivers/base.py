@@ -51,7 +51,10 @@ def callback_environment(
     client_id = request.GET.get("env", "")
     if not client_id:
         return None
-    environment = Environment.objects.select_related(*related).filter(client_id=client_id).first()
+    environments = Environment.objects.filter(client_id=client_id)
+    if related:  # select_related() without fields is deprecated (Django 6.1)
+        environments = environments.select_related(*related)
+    environment = environments.first()
     if environment is None:
         raise UnknownEnvironment(client_id)
     return environment
