@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.dispatch import Signal
 
 event_recorded = Signal()
@@ -69,7 +69,8 @@ class StatementBatch:
         connection.ensure_connection()
         started = time.monotonic()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params)
+            # prepare=True: Django turns psycopg's automatic preparation off.
+            cursor.execute(sql, params, prepare=True)
             row = cursor.fetchone()
         if connection.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
             connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
@@ -89,25 +90,38 @@ def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch
 def insert_statement(instance) -> tuple[str, list]:
     """The INSERT that Model.save() would run for a new `instance` (RETURNING its id when the
     database assigns it), as SQL and parameters, for a batch. The SQL is built once per model;
-    each value is prepared by its field, as save() does."""
+    each value is prepared as save() would (the common field types need nothing done)."""
     model = type(instance)
     shape = _INSERT_SHAPES.get(model)
     if shape is None:
         shape = _INSERT_SHAPES[model] = _insert_shape(model)
     sql, fields = shape
-    params = [
-        field.get_db_prep_save(
-            field.pre_save(instance, True)
-            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-            else getattr(instance, field.attname),
-            connection,
-        )
-        for field in fields
-    ]
-    return sql, params
+    return sql, [prepare(getattr(instance, attname)) for attname, prepare in fields]
 
 
 _INSERT_SHAPES: dict[type, tuple[str, list]] = {}
+# Fields whose Python value psycopg takes as it is (save() only checks and copies it).
+_AS_IS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.UUIDField,
+    models.DateTimeField,
+    models.ForeignKey,
+)
+
+
+def _preparer(field) -> Callable[[Any], Any]:
+    if isinstance(field, models.JSONField):
+        return lambda value: (
+            None if value is None else connection.ops.adapt_json_value(value, field.encoder)
+        )
+    if isinstance(field, _AS_IS) and not (
+        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    ):
+        return lambda value: value
+    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def _insert_shape(model) -> tuple[str, list]:
@@ -120,4 +134,4 @@ def _insert_shape(model) -> tuple[str, list]:
     )
     if meta.auto_field is not None:
         sql += f" RETURNING {quote(meta.auto_field.column)}"
-    return sql, fields
+    return sql, [(field.attname, _preparer(field)) for field in fields]
