@@ -2,14 +2,12 @@
 and "+14155550100" are one number. Numbers without a country code are read as US/Canada,
 as NotificationAPI documents ("E.164 or unformatted US/CA")."""
 
-import functools
 
 import phonenumbers
 
 DEFAULT_REGION = "US"
 
 
-@functools.lru_cache(maxsize=10_000)  # parsing costs more than the rest of a send's checks
 def phone_normalize(raw: str) -> str:
     """The E.164 form of `raw`, or ValueError saying what is wrong with it."""
     text = (raw or "").strip()
