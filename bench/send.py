@@ -1,9 +1,10 @@
 """Sending: `/sender` over HTTP against the floor, and dispatch throughput through the sandbox.
 
-send.sender: POST /{clientId}/sender (auth, validation, one transaction writing the
-notification, its Received event, the outbox row; the enqueue to Redis on commit) under the
-same gunicorn and load as the floor; no worker runs, so only the request is measured. Goal:
-at least 0.5 of the floor's requests/s.
+send.sender: POST /{clientId}/sender (auth, validation, one statement writing the
+notification, its Received event, its counters and the outbox row; the dispatch enqueued to
+Redis by the process's batching thread) under the same gunicorn and load as the floor; no
+worker runs, so only the request (and the enqueue, in the same processes) is measured. Every
+request sends the same body. Goal: at least 0.5 of the floor's requests/s.
 
 send.dispatch: notifications fully Sent per second (two channels each: email and SMS through
 the sandbox) by one Celery worker (prefork, 2 processes, as Procfile.dev), timed from the
