@@ -2,7 +2,6 @@
 and "+14155550100" are one number. Numbers without a country code are read as US/Canada,
 as NotificationAPI documents ("E.164 or unformatted US/CA")."""
 
-
 import phonenumbers
 
 DEFAULT_REGION = "US"

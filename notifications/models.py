@@ -275,6 +275,9 @@ class SendIdempotencyKey(models.Model):
     )
     key = models.CharField(max_length=255)
     notification_id = models.UUIDField("tracking id")
+    # SHA-256 of the request body (canonical JSON): a repeat with another body is refused.
+    # Empty for keys stored before it was kept.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -9,6 +9,8 @@ the enqueue fails quietly and the outbox sweeper sends it later: nothing accepte
 import contextlib
 import difflib
 import functools
+import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -103,15 +105,34 @@ def _type_get(environment: Environment, key: str) -> NotificationType:
     )
 
 
+def request_hash(raw_request: dict) -> str:
+    """What identifies a send's body for its Idempotency-Key: key order and spacing aside."""
+    canonical = json.dumps(raw_request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _idempotent_replay(
-    environment: Environment, key: str, *, within_retention: bool = True
+    environment: Environment, key: str, body_hash: str, *, within_retention: bool = True
 ) -> uuid.UUID | None:
+    """The tracking id of the send that used `key`, or None. Raises Conflict when that send
+    had another body: a key names one request, and a changed request under an old key is a
+    client bug, not a retry."""
     keys = SendIdempotencyKey.objects.filter(environment=environment, key=key)
     if within_retention:
         keys = keys.filter(
             created_at__gte=timezone.now() - timedelta(days=settings.LOG_RETENTION_DAYS)
         )
-    return keys.values_list("notification_id", flat=True).first()
+    earlier = keys.values_list("notification_id", "request_hash").first()
+    if earlier is None:
+        return None
+    notification_id, stored_hash = earlier
+    if stored_hash and stored_hash != body_hash:
+        raise Conflict(
+            f"Idempotency-Key {key[:80]!r} was already used by a send with a different body "
+            f"(tracking id {notification_id}); nothing was sent. Use a new key for a new "
+            "request, or repeat the first request exactly."
+        )
+    return notification_id
 
 
 def _recipient_completed(environment: Environment, recipient: Recipient) -> Recipient:
@@ -149,8 +170,9 @@ def notification_send(
     Raises NotFound for an unknown notification type. With an idempotency key already used
     (within the log retention), answers the first send's tracking id and writes nothing.
     """
+    body_hash = request_hash(raw_request) if idempotency_key else ""
     if idempotency_key:
-        earlier = _idempotent_replay(environment, idempotency_key)
+        earlier = _idempotent_replay(environment, idempotency_key, body_hash)
         if earlier is not None:
             return SendAccepted(earlier, replayed=True)
     notification_type = _type_get(environment, send_request.notification_type)
@@ -201,25 +223,32 @@ def notification_send(
     try:
         with transaction.atomic():
             create()
-            _idempotency_key_claim(environment, idempotency_key, tracking_id)
+            _idempotency_key_claim(environment, idempotency_key, tracking_id, body_hash)
             if due_at <= now:
                 transaction.on_commit(lambda: dispatch_enqueue(tracking_id))
     except _KeyTaken:
         # A concurrent send with the same key committed first (or an expired key the nightly
         # purge has not removed yet): answer its tracking id.
-        earlier = _idempotent_replay(environment, idempotency_key, within_retention=False)
+        earlier = _idempotent_replay(
+            environment, idempotency_key, body_hash, within_retention=False
+        )
         return SendAccepted(earlier, replayed=True)
     return SendAccepted(tracking_id, warnings=warnings)
 
 
-def _idempotency_key_claim(environment: Environment, key: str, notification_id) -> None:
+def _idempotency_key_claim(
+    environment: Environment, key: str, notification_id, body_hash: str
+) -> None:
     # A savepoint, so a duplicate key rolls back to here and then the whole send, cleanly.
     # PostgreSQL makes a concurrent insert of the same key wait for the first transaction,
     # so the loser sees the winner's committed row.
     try:
         with transaction.atomic():
             SendIdempotencyKey.objects.create(
-                environment=environment, key=key, notification_id=notification_id
+                environment=environment,
+                key=key,
+                notification_id=notification_id,
+                request_hash=body_hash,
             )
     except IntegrityError:
         raise _KeyTaken from None

@@ -185,6 +185,24 @@ def test_idempotency_key_repeat_answers_the_first_tracking_id_and_sends_nothing_
     assert other.json()["trackingId"] != first.json()["trackingId"]
 
 
+def test_idempotency_key_reused_with_another_body_is_refused_and_sends_nothing(
+    client, environment, auth, order_tracking
+):
+    headers = {**auth, "idempotency-key": "order-A-1"}
+    first = post(client, sender_url(environment), SEND, headers)
+    # The same body with its keys in another order is the same request.
+    reordered = dict(reversed(list(SEND.items())))
+    assert post(client, sender_url(environment), reordered, headers).json() == first.json()
+
+    changed = {**SEND, "mergeTags": {**SEND.get("mergeTags", {}), "order_id": "B-2"}}
+    refused = post(client, sender_url(environment), changed, headers)
+    assert refused.status_code == 409
+    message = refused.json()["message"]
+    assert "order-A-1" in message and "different body" in message
+    assert first.json()["trackingId"] in message
+    assert Notification.objects.count() == 1
+
+
 def test_scheduled_send_is_not_enqueued_and_waits_in_the_outbox(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
