@@ -117,11 +117,12 @@ def test_cursor_pages_through_every_row_once_with_link_headers(api, environment)
 def test_list_runs_a_fixed_number_of_queries_whatever_the_page_size(api, environment):
     for n in range(30):
         make_log(environment, minutes=n, outcomes={"email": ("delivered", "")})
+    api.get("/api/v1/logs?limit=1")  # the credentials, cached from here on (hotcache)
     with CaptureQueriesContext(connection) as small:
         assert len(ids(api.get("/api/v1/logs?limit=2"))) == 2
     with CaptureQueriesContext(connection) as large:
         assert len(ids(api.get("/api/v1/logs?limit=30"))) == 30
-    assert len(large) == len(small) <= 4  # credentials, page, deliveries (+ last-used)
+    assert len(large) == len(small) <= 3  # page, deliveries (+ a cache miss's credentials)
 
 
 def test_user_logs_are_the_users_only(api, logs):
