@@ -95,8 +95,8 @@ def insert_statement(instance) -> tuple[str, list]:
     shape = _INSERT_SHAPES.get(model)
     if shape is None:
         shape = _INSERT_SHAPES[model] = _insert_shape(model)
-    sql, fields = shape
-    return sql, [prepare(getattr(instance, attname)) for attname, prepare in fields]
+    sql, preparers = shape
+    return sql, [prepare(instance) for prepare in preparers]
 
 
 _INSERT_SHAPES: dict[type, tuple[str, list]] = {}
@@ -113,15 +113,21 @@ _AS_IS = (
 
 
 def _preparer(field) -> Callable[[Any], Any]:
+    """A function of the instance giving this field's parameter."""
+    attname = field.attname
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda instance: field.get_db_prep_save(field.pre_save(instance, True), connection)
     if isinstance(field, models.JSONField):
-        return lambda value: (
-            None if value is None else connection.ops.adapt_json_value(value, field.encoder)
-        )
-    if isinstance(field, _AS_IS) and not (
-        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    ):
-        return lambda value: value
-    return lambda value: field.get_db_prep_save(value, connection)
+        encoder = field.encoder
+
+        def json_value(instance):
+            value = getattr(instance, attname)
+            return None if value is None else connection.ops.adapt_json_value(value, encoder)
+
+        return json_value
+    if isinstance(field, _AS_IS):
+        return lambda instance: getattr(instance, attname)
+    return lambda instance: field.get_db_prep_save(getattr(instance, attname), connection)
 
 
 def _insert_shape(model) -> tuple[str, list]:
@@ -134,4 +140,4 @@ def _insert_shape(model) -> tuple[str, list]:
     )
     if meta.auto_field is not None:
         sql += f" RETURNING {quote(meta.auto_field.column)}"
-    return sql, [(field.attname, _preparer(field)) for field in fields]
+    return sql, [_preparer(field) for field in fields]

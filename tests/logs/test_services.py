@@ -1,5 +1,6 @@
 import re
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -695,3 +696,29 @@ def test_a_receiver_that_needs_the_rows_gets_them_in_a_transaction():
     assert Event.objects.get(notification=kept, kind="received").id == seen[0][0]
     assert not Notification.objects.filter(user_id="usr_fails").exists()
     assert not Event.objects.filter(id=seen[1][0]).exists()
+
+
+@pytest.mark.django_db
+def test_a_batched_insert_writes_what_save_would():
+    """insert_statement (the send path's INSERTs) and Model.save() store the same row: JSON
+    as JSON, times as times, defaults filled."""
+    from logs.signals import insert_statement
+
+    environment = EnvironmentFactory()
+    values = dict(
+        environment_id=environment.id, notification_type="welcome", user_id="usr_same",
+        merge_tags={"n": 1, "nested": {"a": [1, "x"]}}, request={"notificationId": "welcome"},
+        created_at=T0, updated_at=T0,
+    )  # fmt: skip
+    saved = Notification(id=uuid.uuid4(), **values)
+    saved.save(force_insert=True)
+    batched = Notification(id=uuid.uuid4(), **values)
+    sql, params = insert_statement(batched)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+    def row(notification):
+        return Notification.objects.filter(id=notification.id).values().get()
+
+    assert {**row(batched), "id": None} == {**row(saved), "id": None}
+    assert Notification.objects.filter(merge_tags__nested__a=[1, "x"]).count() == 2
