@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -279,9 +279,12 @@ def event_record(
     )
     with transaction.atomic():
         notification = _notification_lock(notification_id, notification_created_at)
-        existing = _event_find(notification, dedupe_key)
-        delivery = _delivery_upsert(notification, channel, now) if channel else None
-        if existing is not None:
+        # Read after the lock (a statement of its own, so it sees every event committed by
+        # whoever held the lock before us): one query for the events, one for the deliveries.
+        recorded = _recorded_events(notification)
+        deliveries = _notification_deliveries(notification)
+        delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
+        if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
             return RecordedEvent(notification, delivery, existing, created=False)
         event = _event_insert(
             notification,
@@ -297,9 +300,10 @@ def event_record(
             detail=detail,
             payload=_payload_storable(payload),
         )
+        recorded.append(_RecordedFact.of(event))
         if delivery is not None:
-            _delivery_update(delivery, delivery_fields or {}, now)
-        _notification_recompute(notification, now)
+            _delivery_update(delivery, recorded, delivery_fields or {}, now)
+        _notification_recompute(notification, deliveries.values(), recorded, now)
         event_recorded.send(
             Event, notification=notification, delivery=delivery, event=event, batch=None
         )
@@ -414,24 +418,68 @@ def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) 
     return queryset.get()
 
 
-def _event_find(notification: Notification, dedupe_key: str) -> Event | None:
-    return Event.objects.filter(
+@dataclass(frozen=True)
+class _RecordedFact:
+    """What the status rules and the dedupe check need of an event already recorded."""
+
+    id: int
+    kind: str
+    sub_kind: str
+    channel: str
+    occurred_at: datetime
+    dedupe_key: str
+
+    @classmethod
+    def of(cls, event: Event) -> "_RecordedFact":
+        return cls(event.id, event.kind, event.sub_kind, event.channel, event.occurred_at,
+                   event.dedupe_key)  # fmt: skip
+
+
+def _recorded_events(notification: Notification) -> list[_RecordedFact]:
+    """Every event of the notification (a notification has a handful), in one query."""
+    rows = Event.objects.filter(
         environment_id=notification.environment_id,
         notification_id=notification.id,
         notification_created_at=notification.created_at,
-        dedupe_key=dedupe_key,
-    ).first()
+    ).values_list("id", "kind", "sub_kind", "channel", "occurred_at", "dedupe_key")
+    return [_RecordedFact(*row) for row in rows]
 
 
-def _delivery_upsert(notification: Notification, channel: str, now: datetime) -> Delivery:
-    delivery, _ = Delivery.objects.get_or_create(
+def _notification_deliveries(notification: Notification) -> dict[str, Delivery]:
+    """The notification's deliveries by channel, in one query."""
+    deliveries = Delivery.objects.filter(
         environment_id=notification.environment_id,
         notification_id=notification.id,
         notification_created_at=notification.created_at,
-        channel=channel,
-        defaults={"updated_at": now},
     )
-    return delivery
+    return {delivery.channel: delivery for delivery in deliveries}
+
+
+def _event_find(
+    notification: Notification, recorded: list[_RecordedFact], dedupe_key: str
+) -> Event | None:
+    found = next((fact for fact in recorded if fact.dedupe_key == dedupe_key), None)
+    if found is None:
+        return None
+    return Event.objects.get(
+        id=found.id,
+        notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,
+    )
+
+
+def _delivery_upsert(
+    notification: Notification, deliveries: dict[str, Delivery], channel: str, now: datetime
+) -> Delivery:
+    if channel not in deliveries:
+        deliveries[channel], _ = Delivery.objects.get_or_create(
+            environment_id=notification.environment_id,
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            channel=channel,
+            defaults={"updated_at": now},
+        )
+    return deliveries[channel]
 
 
 def _event_insert(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
@@ -444,18 +492,21 @@ def _event_insert(notification: Notification, delivery: Delivery | None, **colum
     )
 
 
-def _delivery_update(delivery: Delivery, fields: Mapping[str, Any], now: datetime) -> None:
+def _delivery_update(
+    delivery: Delivery,
+    recorded: list[_RecordedFact],
+    fields: Mapping[str, Any],
+    now: datetime,
+) -> None:
     """Set the caller's delivery fields and the state its events add up to, and save."""
     for name, value in fields.items():
         setattr(delivery, name, value)
-    events = Event.objects.filter(
-        environment_id=delivery.environment_id,
-        notification_id=delivery.notification_id,
-        notification_created_at=delivery.notification_created_at,
-        channel=delivery.channel,
-    ).values_list("kind", "sub_kind", "occurred_at", "dedupe_key")
     outcome = delivery_outcome(
-        (EventFact(kind=k, sub_kind=s, occurred_at=t, key=d) for k, s, t, d in events),
+        (
+            EventFact(kind=e.kind, sub_kind=e.sub_kind, occurred_at=e.occurred_at, key=e.dedupe_key)
+            for e in recorded
+            if e.channel == delivery.channel
+        ),
         reports_delivery=delivery.reports_delivery,
     )
     delivery.state = outcome.state
@@ -470,17 +521,18 @@ def _delivery_update(delivery: Delivery, fields: Mapping[str, Any], now: datetim
     ).update(**{name: getattr(delivery, name) for name in _DELIVERY_SAVED})
 
 
-def _notification_recompute(notification: Notification, now: datetime) -> None:
-    """The status from every channel's state and every request-level outcome."""
-    day = {
-        "environment_id": notification.environment_id,
-        "notification_id": notification.id,
-        "notification_created_at": notification.created_at,
-    }
-    states = Delivery.objects.filter(**day).values_list("state", "reports_delivery")
-    request_outcomes = Event.objects.filter(
-        **day, channel="", kind__in=REQUEST_OUTCOME_KINDS
-    ).values_list("kind", flat=True)
+def _notification_recompute(
+    notification: Notification,
+    deliveries: Iterable[Delivery],
+    recorded: list[_RecordedFact],
+    now: datetime,
+) -> None:
+    """The status from every channel's state and every request-level outcome (the caller
+    read both after taking the lock and has applied this event to them)."""
+    states = [(delivery.state, delivery.reports_delivery) for delivery in deliveries]
+    request_outcomes = [
+        e.kind for e in recorded if not e.channel and e.kind in REQUEST_OUTCOME_KINDS
+    ]
     notification.status = notification_status(states, request_outcomes=request_outcomes)
     notification.updated_at = now
     Notification.objects.filter(id=notification.id, created_at=notification.created_at).update(
