@@ -1,10 +1,12 @@
 """Processing the inbox: a stored callback becomes timeline events, exactly once.
 
-`inbox_process` parses a pending row with its provider's module (outside any transaction),
-then, under a lock on the row, finds each message's delivery by provider message id (and the
-environment the callback URL named, when it named one) and records the events with
-`logs.services.event_record`, which is idempotent on the provider's event id. Running it twice,
-or on two workers at once, records nothing twice.
+`inbox_process` claims a batch of pending rows (oldest first; FOR UPDATE SKIP LOCKED, so two
+workers take different rows, and a lease, so a worker that dies leaves them pending), parses
+each with its provider's module, finds every message's delivery by provider message id in
+one query (restricted to the environment the callback URL named, when it named one), and
+records the events with `logs.services.event_record`, each in its own short transaction and
+idempotent on the provider's event id. One UPDATE then finishes the batch's rows. Running a
+row twice, or on two workers at once, records nothing twice.
 
 A callback can beat our own Sent write: its message id is not known yet. The row stays
 pending and is retried with backoff (by the sweeper) for WEBHOOK_RETRY_WINDOW, then marked
@@ -18,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
@@ -36,6 +37,10 @@ logger = logging.getLogger("webhooks")
 MAX_BACKOFF = timedelta(seconds=60)
 # Rows the sweeper hands to workers per run (the next run takes the rest).
 SWEEP_BATCH = 1000
+# Rows one processing task claims at most: enough to share the claim, the delivery lookup
+# and the closing UPDATE when a backlog builds, few enough that the other worker processes
+# take the next rows instead of waiting behind one long batch.
+PROCESS_BATCH = 100
 
 
 def inbox_events(entry: InboxEntry) -> list[CallbackEvent]:
@@ -66,29 +71,35 @@ class _Rejected(Exception):
     pass
 
 
-def _delivery_target(entry: InboxEntry, event: CallbackEvent) -> _Target | None:
+def _deliveries_find(parsed: list[tuple[InboxEntry, list[CallbackEvent]]]) -> dict:
+    """Every delivery the batch's events name, in one query: {(message id, channel): rows}."""
+    message_ids = {e.provider_message_id for _, events in parsed for e in events if e.kind}
+    found: dict[tuple[str, str], list[tuple]] = {}
+    rows = Delivery.objects.filter(provider_message_id__in=message_ids).values_list(
+        "provider_message_id", "channel", "notification_id", "notification_created_at",
+        "environment_id", "provider",
+    )  # fmt: skip
+    for message_id, channel, *target in rows:
+        found.setdefault((message_id, channel), []).append(tuple(target))
+    return found
+
+
+def _delivery_target(entry: InboxEntry, event: CallbackEvent, found: dict) -> _Target | None:
     """The delivery a callback event is about, or None when its message is not known yet.
     Raises _Rejected when the id names deliveries of several environments."""
-    deliveries = Delivery.objects.filter(
-        provider_message_id=event.provider_message_id, channel=event.channel
-    )
+    candidates = found.get((event.provider_message_id, event.channel), [])
     if entry.environment_restricted:
         # The callback URL named the environment whose credentials signed it: another
         # tenant's message with the same id can never be touched.
-        deliveries = deliveries.filter(environment_id=entry.environment_id)
-    found = list(
-        deliveries.values_list(
-            "notification_id", "notification_created_at", "environment_id", "provider"
-        )[:2]
-    )
-    if not found:
+        candidates = [c for c in candidates if c[2] == entry.environment_id]
+    if not candidates:
         return None
-    if len(found) > 1:
+    if len(candidates) > 1:
         raise _Rejected(
             f"Message id {event.provider_message_id[:80]} matches deliveries of more than one "
             "notification; add ?env=<client id> to the callback URL to say whose it is."
         )
-    notification_id, created_at, environment_id, provider = found[0]
+    notification_id, created_at, environment_id, provider = candidates[0]
     # Sandbox deliveries answer through the real receivers; their timeline says sandbox.
     source = provider if provider == "sandbox" else entry.provider.split("_")[0]
     return _Target(notification_id, created_at, environment_id, source)
@@ -128,13 +139,13 @@ class _Outcome:
     environment_id: int | None = None
 
 
-def _events_apply(entry: InboxEntry, events: Iterable[CallbackEvent]) -> _Outcome:
+def _events_apply(entry: InboxEntry, events: Iterable[CallbackEvent], found: dict) -> _Outcome:
     outcome = _Outcome()
     missing = []
     for event in events:
         if event.kind is None:
             continue
-        target = _delivery_target(entry, event)
+        target = _delivery_target(entry, event, found)
         if target is None:
             missing.append(event.provider_message_id)
             continue
@@ -152,60 +163,144 @@ def _backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
 
 
-def _finish(entry: InboxEntry, *, recorded: int = 0, **changes) -> bool:
-    """Record what became of a pending row; False when another worker finished it first."""
-    changes.setdefault("next_attempt_at", None)
-    return bool(
-        InboxEntry.objects.filter(
-            id=entry.id, received_at=entry.received_at, state=InboxState.PENDING
-        ).update(
-            attempts=F("attempts") + 1,
-            events_recorded=F("events_recorded") + recorded,
-            **changes,
-        )
+def _claim_lease() -> timedelta:
+    return timedelta(seconds=max(settings.WEBHOOK_SWEEP_INTERVAL * 6, 30))
+
+
+_INBOX = InboxEntry._meta.db_table
+# Claimable: pending and either never tried (it arrived and waits for a worker) or due (a
+# retry's backoff is over, staff replayed it, a Sent adopted it, or the lease of a worker that
+# died is over). Claiming counts the attempt and leases the row (next_attempt_at), so no
+# other worker claims it meanwhile and a worker that dies mid-batch leaves it pending, due
+# again once the lease is over. SKIP LOCKED: two workers claiming at once take different rows.
+_CLAIM = f"""
+WITH picked AS (
+    SELECT id, received_at FROM {_INBOX}
+    WHERE state = 'pending' AND (attempts = 0 OR next_attempt_at <= %(now)s)
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {_INBOX} AS inbox
+SET attempts = inbox.attempts + 1, next_attempt_at = %(lease)s
+FROM picked
+WHERE inbox.id = picked.id AND inbox.received_at = picked.received_at
+RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers, inbox.body,
+    inbox.environment_id, inbox.environment_restricted, inbox.attempts
+"""  # noqa: S608 (the table name is ours; every value is a parameter)
+
+
+def _rows_claim(limit: int, now: datetime) -> list[InboxEntry]:
+    entries = InboxEntry.objects.raw(
+        _CLAIM, {"now": now, "lease": now + _claim_lease(), "limit": limit}
     )
+    return sorted(entries, key=lambda entry: (entry.received_at, entry.id))
 
 
-def inbox_process(*, inbox_id: int) -> str | None:
-    """Process one pending inbox row; returns its state afterwards (None: nothing to do).
+# Finishing a batch: one UPDATE for all its rows, each only while it is still pending (False
+# for a row another worker finished first, e.g. after its lease ran out). NULL keeps a column.
+_FINISH = f"""
+UPDATE {_INBOX} AS inbox SET
+    state = done.state,
+    next_attempt_at = done.next_attempt_at,
+    processed_at = COALESCE(done.processed_at, inbox.processed_at),
+    message_ids = COALESCE(done.message_ids, inbox.message_ids),
+    environment_id = COALESCE(inbox.environment_id, done.environment_id),
+    events_recorded = inbox.events_recorded + done.recorded,
+    error = done.error
+FROM (VALUES {{values}}) AS done(id, received_at, state, next_attempt_at, processed_at,
+    message_ids, environment_id, recorded, error)
+WHERE inbox.id = done.id AND inbox.received_at = done.received_at AND inbox.state = 'pending'
+"""  # noqa: S608 (the table name is ours; every value is a parameter)
+_FINISH_ROW = (
+    "(%s::bigint, %s::timestamptz, %s::varchar, %s::timestamptz, %s::timestamptz, "
+    "%s::varchar[], %s::bigint, %s::integer, %s::text)"
+)
 
-    No transaction spans the row: each event is recorded in event_record's own, idempotent
-    on the provider's event id, and the row's state is set after them with a conditional
-    UPDATE. A worker dying in between leaves the row pending, and processing it again
-    records nothing twice; two workers on one row record each event once between them."""
-    entry = InboxEntry.objects.filter(id=inbox_id, state=InboxState.PENDING).first()
-    if entry is None:
-        return None
-    now = timezone.now()
-    try:
-        events = inbox_events(entry)
-    except UnparseableCallback as exc:
+
+@dataclass
+class _Finish:
+    entry: InboxEntry
+    state: str
+    error: str = ""
+    next_attempt_at: datetime | None = None
+    processed_at: datetime | None = None
+    message_ids: list[str] | None = None
+    environment_id: int | None = None
+    recorded: int = 0
+
+
+def _rows_finish(finished: list[_Finish]) -> None:
+    if not finished:
+        return
+    params = []
+    for row in finished:
+        params += [row.entry.id, row.entry.received_at, row.state, row.next_attempt_at,
+                   row.processed_at, row.message_ids, row.environment_id, row.recorded,
+                   row.error]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_FINISH.format(values=", ".join([_FINISH_ROW] * len(finished))), params)
+
+
+def _entry_process(entry: InboxEntry, found: dict, events, now: datetime) -> _Finish:
+    """What became of one claimed row (its events recorded, each in its own transaction)."""
+    if isinstance(events, UnparseableCallback):
         logger.info("Inbox row %s (%s) is unparseable.", entry.id, entry.provider)
-        _finish(entry, state=InboxState.UNPARSEABLE, processed_at=now, error=str(exc))
-        return InboxState.UNPARSEABLE
+        return _Finish(entry, InboxState.UNPARSEABLE, processed_at=now, error=str(events))
     message_ids = list(dict.fromkeys(e.provider_message_id[:255] for e in events))
     try:
-        outcome = _events_apply(entry, events)
+        outcome = _events_apply(entry, events, found)
     except _Rejected as exc:
-        _finish(entry, state=InboxState.REJECTED, processed_at=now, message_ids=message_ids,
-                error=str(exc))  # fmt: skip
-        return InboxState.REJECTED
-    common = {"recorded": outcome.recorded, "message_ids": message_ids}
-    if outcome.environment_id and not entry.environment_id:
-        common["environment_id"] = outcome.environment_id
+        return _Finish(entry, InboxState.REJECTED, processed_at=now, message_ids=message_ids,
+                       error=str(exc))  # fmt: skip
+    common = {
+        "recorded": outcome.recorded,
+        "message_ids": message_ids,
+        "environment_id": outcome.environment_id,
+    }
     if not outcome.missing:
-        _finish(entry, state=InboxState.PROCESSED, processed_at=now, error="", **common)
-        return InboxState.PROCESSED
+        return _Finish(entry, InboxState.PROCESSED, processed_at=now, **common)
     error = f"No delivery has message id {', '.join(m[:80] for m in outcome.missing[:3])}."
     if now - entry.received_at >= timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW):
-        _finish(entry, state=InboxState.ORPHANED, error=error, **common)
-        return InboxState.ORPHANED
-    _finish(entry, next_attempt_at=now + _backoff(entry.attempts + 1), error=error, **common)
-    return InboxState.PENDING
+        return _Finish(entry, InboxState.ORPHANED, error=error, **common)
+    # `attempts` already counts this one (the claim did).
+    retry_at = now + _backoff(entry.attempts)
+    return _Finish(entry, InboxState.PENDING, next_attempt_at=retry_at, error=error, **common)
+
+
+def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
+    try:
+        return inbox_events(entry)
+    except UnparseableCallback as exc:
+        return exc
+
+
+def inbox_process(*, limit: int = PROCESS_BATCH) -> dict[str, int]:
+    """Claim up to `limit` claimable inbox rows (oldest first) and process them; returns how
+    many ended in each state ({} when there was nothing to do: the cheap case of a queued
+    task whose row another task already took).
+
+    The batch shares two statements (one claim, one delivery lookup by message id) and one
+    closing UPDATE; each event is recorded in event_record's own short transaction,
+    idempotent on the provider's event id, before its row is finished. A worker dying in
+    between leaves its rows pending and leased; once the lease is over they are claimed
+    again and processing them again records nothing twice."""
+    now = timezone.now()
+    entries = _rows_claim(limit, now)
+    if not entries:
+        return {}
+    parsed = [(entry, _parsed(entry)) for entry in entries]
+    found = _deliveries_find([(e, ev) for e, ev in parsed if isinstance(ev, list)])
+    finished = [_entry_process(entry, found, events, now) for entry, events in parsed]
+    _rows_finish(finished)
+    states: dict[str, int] = {}
+    for row in finished:
+        states[row.state] = states.get(row.state, 0) + 1
+    return states
 
 
 def _rows_reopen(rows: Iterable[InboxEntry], now: datetime) -> list[int]:
-    """Set rows back to pending, due now, and enqueue them on commit."""
+    """Set rows back to pending, due now, and have them processed once this commits."""
     reopened = []
     for row in rows:
         InboxEntry.objects.filter(id=row.id, received_at=row.received_at).update(
@@ -217,7 +312,8 @@ def _rows_reopen(rows: Iterable[InboxEntry], now: datetime) -> list[int]:
 
 
 def _enqueue_on_commit(inbox_ids: list[int]) -> None:
-    for inbox_id in inbox_ids:
+    # A task claims up to PROCESS_BATCH rows: one task per batch's worth of rows.
+    for inbox_id in inbox_ids[::PROCESS_BATCH]:
         transaction.on_commit(_enqueuer(inbox_id))
 
 
@@ -261,23 +357,18 @@ def orphans_adopt(*, within: timedelta = timedelta(days=1), limit: int = SWEEP_B
 
 
 def inbox_sweep(*, limit: int = SWEEP_BATCH) -> int:
-    """Enqueue pending rows that are due: never enqueued (the broker was down when they
-    arrived) or waiting for a retry. Each gets a short lease so the next sweep does not
-    enqueue it again while it waits in the queue. Returns how many were enqueued."""
+    """Have the pending rows that are due processed: never enqueued (the broker was down
+    when they arrived), waiting for a retry, or leased by a worker that died. Enqueues one
+    processing task per PROCESS_BATCH of them (a task claims what is due, so a task the
+    next sweep adds while this one waits finds nothing and costs one query). Returns how
+    many rows were due (at most `limit`)."""
     now = timezone.now()
-    lease = now + timedelta(seconds=max(settings.WEBHOOK_SWEEP_INTERVAL * 6, 30))
-    with transaction.atomic():
-        due = list(
-            InboxEntry.objects.select_for_update(skip_locked=True)
-            .filter(state=InboxState.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("id", "received_at")[:limit]
-        )
-        for inbox_id, received_at in due:
-            InboxEntry.objects.filter(id=inbox_id, received_at=received_at).update(
-                next_attempt_at=lease
-            )
-        _enqueue_on_commit([inbox_id for inbox_id, _ in due])
+    due = list(
+        InboxEntry.objects.filter(state=InboxState.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    _enqueue_on_commit(due)
     return len(due)
 
 

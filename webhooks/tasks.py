@@ -6,9 +6,12 @@ from webhooks import sandbox, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def inbox_process_task(inbox_id: int) -> str | None:
-    """Process one stored callback (idempotent: a processed row is left alone)."""
-    return services.inbox_process(inbox_id=inbox_id)
+def inbox_process_task(inbox_id: int | None = None) -> dict[str, int]:
+    """Process a batch of stored callbacks: the oldest claimable rows, normally the row
+    `inbox_id` (the one whose arrival enqueued this task; kept for tracing) among them.
+    When another task already took that row, this one takes the next rows, or does nothing
+    at the cost of one query. Idempotent: a processed row is never claimed again."""
+    return services.inbox_process()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
