@@ -170,30 +170,36 @@ def _claim_lease() -> timedelta:
 _INBOX = InboxEntry._meta.db_table
 # Claimable: pending and either never tried (it arrived and waits for a worker) or due (a
 # retry's backoff is over, staff replayed it, a Sent adopted it, or the lease of a worker that
-# died is over). Claiming counts the attempt and leases the row (next_attempt_at), so no
-# other worker claims it meanwhile and a worker that dies mid-batch leaves it pending, due
-# again once the lease is over. SKIP LOCKED: two workers claiming at once take different rows.
+# died is over). The task's own row first, when it is still claimable, so every enqueued row
+# is taken by its own task at the latest; then the oldest others. Claiming counts the attempt
+# and leases the row (next_attempt_at), so no other worker claims it meanwhile and a worker
+# that dies mid-batch leaves it pending, due again once the lease is over. SKIP LOCKED: two
+# workers claiming at once take different rows.
+_CLAIMABLE = "state = 'pending' AND (attempts = 0 OR next_attempt_at <= %(now)s)"
 _CLAIM = f"""
-WITH picked AS (
+WITH own AS (
     SELECT id, received_at FROM {_INBOX}
-    WHERE state = 'pending' AND (attempts = 0 OR next_attempt_at <= %(now)s)
+    WHERE id = %(own)s AND {_CLAIMABLE}
+    FOR UPDATE SKIP LOCKED
+), others AS (
+    SELECT id, received_at FROM {_INBOX}
+    WHERE {_CLAIMABLE} AND id IS DISTINCT FROM %(own)s
     ORDER BY next_attempt_at
-    LIMIT %(limit)s
+    LIMIT %(others)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE {_INBOX} AS inbox
 SET attempts = inbox.attempts + 1, next_attempt_at = %(lease)s
-FROM picked
+FROM (SELECT * FROM own UNION ALL SELECT * FROM others) AS picked
 WHERE inbox.id = picked.id AND inbox.received_at = picked.received_at
 RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers, inbox.body,
     inbox.environment_id, inbox.environment_restricted, inbox.attempts
 """  # noqa: S608 (the table name is ours; every value is a parameter)
 
 
-def _rows_claim(limit: int, now: datetime) -> list[InboxEntry]:
-    entries = InboxEntry.objects.raw(
-        _CLAIM, {"now": now, "lease": now + _claim_lease(), "limit": limit}
-    )
+def _rows_claim(own: int | None, limit: int, now: datetime) -> list[InboxEntry]:
+    params = {"own": own, "others": limit - 1, "now": now, "lease": now + _claim_lease()}
+    entries = InboxEntry.objects.raw(_CLAIM, params)
     return sorted(entries, key=lambda entry: (entry.received_at, entry.id))
 
 
@@ -275,10 +281,11 @@ def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
         return exc
 
 
-def inbox_process(*, limit: int = PROCESS_BATCH) -> dict[str, int]:
-    """Claim up to `limit` claimable inbox rows (oldest first) and process them; returns how
-    many ended in each state ({} when there was nothing to do: the cheap case of a queued
-    task whose row another task already took).
+def inbox_process(*, inbox_id: int | None = None, limit: int = PROCESS_BATCH) -> dict[str, int]:
+    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, when it is still
+    claimable; then the oldest) and process them; returns how many ended in each state ({}
+    when there was nothing to do: the cheap case of a queued task whose row another task
+    already took).
 
     The batch shares two statements (one claim, one delivery lookup by message id) and one
     closing UPDATE; each event is recorded in event_record's own short transaction,
@@ -286,7 +293,7 @@ def inbox_process(*, limit: int = PROCESS_BATCH) -> dict[str, int]:
     between leaves its rows pending and leased; once the lease is over they are claimed
     again and processing them again records nothing twice."""
     now = timezone.now()
-    entries = _rows_claim(limit, now)
+    entries = _rows_claim(inbox_id, limit, now)
     if not entries:
         return {}
     parsed = [(entry, _parsed(entry)) for entry in entries]

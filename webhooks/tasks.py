@@ -7,11 +7,11 @@ from webhooks import sandbox, services
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def inbox_process_task(inbox_id: int | None = None) -> dict[str, int]:
-    """Process a batch of stored callbacks: the oldest claimable rows, normally the row
-    `inbox_id` (the one whose arrival enqueued this task; kept for tracing) among them.
-    When another task already took that row, this one takes the next rows, or does nothing
-    at the cost of one query. Idempotent: a processed row is never claimed again."""
-    return services.inbox_process()
+    """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task)
+    unless another task already took it, and the oldest other claimable rows. A task whose
+    row is done and that finds nothing else to do costs one query. Idempotent: a processed
+    row is never claimed again."""
+    return services.inbox_process(inbox_id=inbox_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
