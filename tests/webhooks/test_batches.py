@@ -1,0 +1,115 @@
+"""Processing in batches: one task takes the pending rows others enqueued, each row exactly
+once; a row a worker claimed and never finished (it died) is taken again once its lease is
+over; a row waiting for its retry is not taken before its backoff."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from logs.models import Delivery, Event
+from tests.factories import EnvironmentFactory
+from tests.webhooks.providers import TwilioSms, sent_delivery
+from webhooks import services
+from webhooks.models import InboxEntry, InboxState
+
+# Not eager, and on-commit callbacks are not run: rows are stored and wait, as they would
+# for a worker busy with earlier ones.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_settings")]
+sms = TwilioSms()
+
+
+def _delivered_events(notification) -> int:
+    return Event.objects.filter(notification_id=notification.id, kind="delivered").count()
+
+
+def _stored(client, message_id, step="delivered") -> InboxEntry:
+    response = sms.post(client, message_id, step)
+    assert response.status_code == 200, response.content
+    return InboxEntry.objects.order_by("-id").first()
+
+
+def test_one_task_processes_the_rows_others_enqueued_each_once(client):
+    environment = EnvironmentFactory()
+    message_ids = [sms.new_message_id() for _ in range(5)]
+    notifications = [
+        sent_delivery(environment=environment, channel="sms", message_id=message_id)
+        for message_id in message_ids
+    ]
+    rows = [_stored(client, message_id) for message_id in message_ids]
+
+    assert services.inbox_process(inbox_id=rows[2].id) == {InboxState.PROCESSED: 5}
+    # The other rows' tasks find nothing left to do.
+    assert services.inbox_process(inbox_id=rows[0].id) == {}
+
+    assert [_delivered_events(n) for n in notifications] == [1] * 5
+    assert set(InboxEntry.objects.values_list("state", "attempts", "events_recorded")) == {
+        (InboxState.PROCESSED, 1, 1)
+    }
+    assert set(
+        Delivery.objects.filter(notification_id__in=[n.id for n in notifications]).values_list(
+            "state", flat=True
+        )
+    ) == {"delivered"}
+
+
+def test_a_batch_finishes_each_row_in_its_own_state(client):
+    environment = EnvironmentFactory()
+    known = sms.new_message_id()
+    notification = sent_delivery(environment=environment, channel="sms", message_id=known)
+    processed = _stored(client, known)
+    unknown = _stored(client, sms.new_message_id())
+    unparseable = _stored(client, sms.new_message_id(), step="no-such-status")
+
+    states = services.inbox_process(inbox_id=processed.id)
+
+    assert states == {InboxState.PROCESSED: 1, InboxState.PENDING: 1, InboxState.UNPARSEABLE: 1}
+    rows = {row.id: row for row in InboxEntry.objects.all()}
+    assert rows[processed.id].state == InboxState.PROCESSED
+    assert rows[processed.id].environment_id == environment.id
+    assert rows[unknown.id].state == InboxState.PENDING
+    assert "No delivery has message id" in rows[unknown.id].error
+    assert rows[unparseable.id].state == InboxState.UNPARSEABLE
+    assert rows[unparseable.id].error
+    assert _delivered_events(notification) == 1
+
+
+def test_a_row_waiting_for_its_retry_is_not_taken_before_its_backoff(client):
+    message_id = sms.new_message_id()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        row = _stored(client, message_id)
+        assert services.inbox_process(inbox_id=row.id) == {InboxState.PENDING: 1}
+
+        assert services.inbox_process(inbox_id=row.id) == {}
+        assert InboxEntry.objects.get().attempts == 1
+
+        clock.shift(timedelta(seconds=3))  # the first backoff is 2 s
+        assert services.inbox_process() == {InboxState.PENDING: 1}
+        assert InboxEntry.objects.get().attempts == 2
+
+
+def test_rows_of_a_worker_that_died_mid_batch_are_processed_after_its_lease(
+    client, django_capture_on_commit_callbacks, celery_eager
+):
+    environment = EnvironmentFactory()
+    message_id = sms.new_message_id()
+    notification = sent_delivery(environment=environment, channel="sms", message_id=message_id)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        row = _stored(client, message_id)
+        # A worker claims the row and dies before it finishes it.
+        claimed = services._rows_claim(row.id, 10, timezone.now())
+        assert [entry.id for entry in claimed] == [row.id]
+
+        # Leased: no other task takes it meanwhile, and it is still pending.
+        assert services.inbox_process(inbox_id=row.id) == {}
+        assert InboxEntry.objects.get().state == InboxState.PENDING
+
+        # Once the lease is over the sweeper hands it to a worker again.
+        clock.shift(timedelta(seconds=31))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.inbox_sweep() == 1
+
+    row = InboxEntry.objects.get()
+    assert (row.state, row.attempts) == (InboxState.PROCESSED, 2)
+    assert _delivered_events(notification) == 1
