@@ -2,7 +2,7 @@
 (processing) so the receivers depend on storage only, never on the parsers."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -46,11 +46,13 @@ def inbox_store(
         next_attempt_at=now + SWEEP_GRACE,
     )
     # At once when there is no enclosing transaction; else after it commits.
-    transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id))
+    transaction.on_commit(
+        lambda: inbox_process_enqueue(inbox_id=entry.id, received_at=entry.received_at)
+    )
     return entry
 
 
-def inbox_process_enqueue(*, inbox_id: int) -> None:
+def inbox_process_enqueue(*, inbox_id: int, received_at: datetime) -> None:
     """Enqueue processing of one inbox row, or leave it to the sweeper when the broker is
     unreachable: a stored callback is never lost, only delayed."""
     from webhooks.tasks import inbox_process_task
@@ -58,7 +60,9 @@ def inbox_process_enqueue(*, inbox_id: int) -> None:
     try:
         # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
         # down never holds the provider's request: the row is already safe in PostgreSQL.
-        inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
+        inbox_process_task.apply_async(
+            (inbox_id, received_at.isoformat()), retry=True, retry_policy=ENQUEUE_RETRY
+        )
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
         logger.warning(
             "Could not enqueue inbox row %s (%s); the sweeper will process it.",

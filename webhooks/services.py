@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
@@ -198,6 +199,15 @@ RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers
 """  # noqa: S608 (the table name is ours; every value is a parameter)
 
 
+def _claimable(inbox_id: int, received_at: datetime | None, now: datetime) -> bool:
+    rows = InboxEntry.objects.filter(id=inbox_id, state=InboxState.PENDING).filter(
+        Q(attempts=0) | Q(next_attempt_at__lte=now)
+    )
+    if received_at is not None:
+        rows = rows.filter(received_at=received_at)
+    return rows.exists()
+
+
 def _rows_claim(own: int | None, limit: int, now: datetime) -> list[InboxEntry]:
     params = {"own": own, "others": limit - 1, "now": now, "lease": now + _claim_lease()}
     entries = InboxEntry.objects.raw(_CLAIM, params)
@@ -299,11 +309,17 @@ def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
         return exc
 
 
-def inbox_process(*, inbox_id: int | None = None, limit: int = PROCESS_BATCH) -> dict[str, int]:
-    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, when it is still
-    claimable; then the oldest) and process them; returns how many ended in each state ({}
-    when there was nothing to do: the cheap case of a queued task whose row another task
-    already took).
+def inbox_process(
+    *,
+    inbox_id: int | None = None,
+    received_at: datetime | None = None,
+    limit: int = PROCESS_BATCH,
+) -> dict[str, int]:
+    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, then the oldest
+    others) and process them; returns how many ended in each state. {} when there was
+    nothing to do, at the cost of one short query when row `inbox_id` is no longer
+    claimable (a queued task whose row another task's batch took). Without `inbox_id`
+    (sweeps, tests) the oldest claimable rows.
 
     The batch shares two statements (one claim, one delivery lookup by message id) and one
     closing UPDATE; each event is recorded in event_record's own short transaction,
@@ -311,6 +327,10 @@ def inbox_process(*, inbox_id: int | None = None, limit: int = PROCESS_BATCH) ->
     between leaves its rows pending and leased; once the lease is over they are claimed
     again and processing them again records nothing twice."""
     now = timezone.now()
+    if inbox_id is not None and not _claimable(inbox_id, received_at, now):
+        # Another task took this row with its batch (the usual case under load): one short
+        # query, in one partition when the task knows the row's received_at.
+        return {}
     entries = _rows_claim(inbox_id, limit, now)
     if not entries:
         return {}
@@ -334,19 +354,19 @@ def _rows_reopen(rows: Iterable[InboxEntry], now: datetime) -> list[int]:
         InboxEntry.objects.filter(id=row.id, received_at=row.received_at).update(
             state=InboxState.PENDING, next_attempt_at=now
         )
-        reopened.append(row.id)
+        reopened.append((row.id, row.received_at))
     _enqueue_on_commit(reopened)
-    return reopened
+    return [inbox_id for inbox_id, _ in reopened]
 
 
-def _enqueue_on_commit(inbox_ids: list[int]) -> None:
+def _enqueue_on_commit(rows: list[tuple[int, datetime]]) -> None:
     # A task claims up to PROCESS_BATCH rows: one task per batch's worth of rows.
-    for inbox_id in inbox_ids[::PROCESS_BATCH]:
-        transaction.on_commit(_enqueuer(inbox_id))
+    for inbox_id, received_at in rows[::PROCESS_BATCH]:
+        transaction.on_commit(_enqueuer(inbox_id, received_at))
 
 
-def _enqueuer(inbox_id: int) -> Callable[[], None]:
-    return lambda: inbox_process_enqueue(inbox_id=inbox_id)
+def _enqueuer(inbox_id: int, received_at: datetime) -> Callable[[], None]:
+    return lambda: inbox_process_enqueue(inbox_id=inbox_id, received_at=received_at)
 
 
 def inbox_adopt(*, provider_message_id: str) -> None:
@@ -394,7 +414,7 @@ def inbox_sweep(*, limit: int = SWEEP_BATCH) -> int:
     due = list(
         InboxEntry.objects.filter(state=InboxState.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+        .values_list("id", "received_at")[:limit]
     )
     _enqueue_on_commit(due)
     return len(due)

@@ -1,17 +1,22 @@
 """Celery tasks of the webhooks app: thin shells over webhooks.services and the sandbox."""
 
+from datetime import datetime
+
 from celery import shared_task
 
 from webhooks import sandbox, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def inbox_process_task(inbox_id: int | None = None) -> dict[str, int]:
-    """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task)
-    unless another task already took it, and the oldest other claimable rows. A task whose
-    row is done and that finds nothing else to do costs one query. Idempotent: a processed
-    row is never claimed again."""
-    return services.inbox_process(inbox_id=inbox_id)
+def inbox_process_task(inbox_id: int | None = None, received_at: str | None = None) -> dict:
+    """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task;
+    `received_at`, its partition key, in ISO 8601) and the oldest other claimable rows. When
+    another task already took that row this one returns at the cost of one short query.
+    Idempotent: a processed row is never claimed again."""
+    return services.inbox_process(
+        inbox_id=inbox_id,
+        received_at=datetime.fromisoformat(received_at) if received_at else None,
+    )
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
