@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
@@ -286,7 +286,7 @@ def event_record(
         delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
         if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
             return RecordedEvent(notification, delivery, existing, created=False)
-        event = _event_insert(
+        event = _event_new(
             notification,
             delivery,
             kind=kind,
@@ -301,9 +301,17 @@ def event_record(
             payload=_payload_storable(payload),
         )
         recorded.append(_RecordedFact.of(event))
-        if delivery is not None:
-            _delivery_update(delivery, recorded, delivery_fields or {}, now)
-        _notification_recompute(notification, deliveries.values(), recorded, now)
+        # The event's INSERT and the two UPDATEs its facts decide go as one statement (one
+        # round trip, planned once per connection: logs.signals.StatementBatch).
+        with ExitStack() as stack:
+            writes = StatementBatch(stack)
+            writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
+            if delivery is not None:
+                _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
+            _notification_recompute(notification, deliveries.values(), recorded, now, writes)
+            writes.send()
+        event._state.adding = False
+        event._state.db = DEFAULT_DB_ALIAS
         event_recorded.send(
             Event, notification=notification, delivery=delivery, event=event, batch=None
         )
@@ -437,8 +445,10 @@ class _RecordedFact:
 
 def _recorded_events(notification: Notification) -> list[_RecordedFact]:
     """Every event of the notification (a notification has a handful), in one query."""
+    # By notification id and day only: the unique (notification_id, dedupe_key, ...) index
+    # answers it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...)
+    # index and walk every event of that day (all of them in one burst of sends).
     rows = Event.objects.filter(
-        environment_id=notification.environment_id,
         notification_id=notification.id,
         notification_created_at=notification.created_at,
     ).values_list("id", "kind", "sub_kind", "channel", "occurred_at", "dedupe_key")
@@ -446,9 +456,9 @@ def _recorded_events(notification: Notification) -> list[_RecordedFact]:
 
 
 def _notification_deliveries(notification: Notification) -> dict[str, Delivery]:
-    """The notification's deliveries by channel, in one query."""
+    """The notification's deliveries by channel, in one query (by the unique
+    (notification_id, channel, ...) index, as _recorded_events)."""
     deliveries = Delivery.objects.filter(
-        environment_id=notification.environment_id,
         notification_id=notification.id,
         notification_created_at=notification.created_at,
     )
@@ -482,8 +492,8 @@ def _delivery_upsert(
     return deliveries[channel]
 
 
-def _event_insert(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
-    return Event.objects.create(
+def _event_new(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
+    return Event(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
         environment_id=notification.environment_id,
@@ -497,8 +507,9 @@ def _delivery_update(
     recorded: list[_RecordedFact],
     fields: Mapping[str, Any],
     now: datetime,
+    writes: StatementBatch,
 ) -> None:
-    """Set the caller's delivery fields and the state its events add up to, and save."""
+    """Set the caller's delivery fields and the state its events add up to; queue its save."""
     for name, value in fields.items():
         setattr(delivery, name, value)
     outcome = delivery_outcome(
@@ -515,10 +526,7 @@ def _delivery_update(
     delivery.delivered_at = outcome.delivered_at
     delivery.failed_at = outcome.failed_at
     delivery.updated_at = now
-    # Updates name the partition key so PostgreSQL touches one partition, not all.
-    Delivery.objects.filter(
-        id=delivery.id, notification_created_at=delivery.notification_created_at
-    ).update(**{name: getattr(delivery, name) for name in _DELIVERY_SAVED})
+    writes.add(*_update_statement(delivery, _DELIVERY_SAVED, "notification_created_at"))
 
 
 def _notification_recompute(
@@ -526,15 +534,32 @@ def _notification_recompute(
     deliveries: Iterable[Delivery],
     recorded: list[_RecordedFact],
     now: datetime,
+    writes: StatementBatch,
 ) -> None:
     """The status from every channel's state and every request-level outcome (the caller
-    read both after taking the lock and has applied this event to them)."""
+    read both after taking the lock and has applied this event to them); queue its save."""
     states = [(delivery.state, delivery.reports_delivery) for delivery in deliveries]
     request_outcomes = [
         e.kind for e in recorded if not e.channel and e.kind in REQUEST_OUTCOME_KINDS
     ]
     notification.status = notification_status(states, request_outcomes=request_outcomes)
     notification.updated_at = now
-    Notification.objects.filter(id=notification.id, created_at=notification.created_at).update(
-        status=notification.status, updated_at=now
+    writes.add(*_update_statement(notification, ("status", "updated_at"), "created_at"))
+
+
+def _update_statement(
+    instance: Delivery | Notification, names: Iterable[str], partition_key: str
+) -> tuple[str, list]:
+    """UPDATE of `names` of one row, as SQL and parameters for a StatementBatch. It names the
+    partition key, so PostgreSQL touches one partition, not all."""
+    meta, quote = type(instance)._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in sorted(names)]  # sorted: the same SQL each time
+    where = [meta.pk, meta.get_field(partition_key)]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 (model metadata)
+        f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
+        f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}"
     )
+    params = [field.get_db_prep_save(getattr(instance, field.attname), connection)
+              for field in [*fields, *where]]  # fmt: skip
+    return sql, params
