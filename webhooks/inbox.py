@@ -2,8 +2,9 @@
 (processing) so the receivers depend on storage only, never on the parsers."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,23 +47,35 @@ def inbox_store(
         next_attempt_at=now + SWEEP_GRACE,
     )
     # At once when there is no enclosing transaction; else after it commits.
-    transaction.on_commit(
-        lambda: inbox_process_enqueue(inbox_id=entry.id, received_at=entry.received_at)
-    )
+    transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id, coalesce=True))
     return entry
 
 
-def inbox_process_enqueue(*, inbox_id: int, received_at: datetime) -> None:
+# Set while a processing task is queued and not started yet (webhooks.services clears it when
+# the task starts, before it claims): a callback stored meanwhile needs no task of its own,
+# that task's claim will see it. The expiry bounds how long a lost flag (the enqueue after it
+# failed) can hold tasks back; the sweeper covers such rows anyway.
+TASK_QUEUED_FLAG = "webhooks:inbox-task-queued"
+TASK_QUEUED_FLAG_TTL = 10  # seconds
+
+
+def inbox_process_enqueue(*, inbox_id: int | None, coalesce: bool = False) -> None:
     """Enqueue processing of one inbox row, or leave it to the sweeper when the broker is
-    unreachable: a stored callback is never lost, only delayed."""
+    unreachable: a stored callback is never lost, only delayed. With `coalesce` (a callback
+    just stored), no task is enqueued while one is already queued and not started: at 200
+    callbacks a second, one task per callback cost the worker more than the callbacks."""
     from webhooks.tasks import inbox_process_task
 
+    if coalesce:
+        try:
+            if not cache.add(TASK_QUEUED_FLAG, inbox_id, timeout=TASK_QUEUED_FLAG_TTL):
+                return
+        except Exception as exc:  # Redis down: enqueue as without coalescing (it will fail too)
+            logger.warning("Could not check for a queued inbox task (%s).", type(exc).__name__)
     try:
         # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
         # down never holds the provider's request: the row is already safe in PostgreSQL.
-        inbox_process_task.apply_async(
-            (inbox_id, received_at.isoformat()), retry=True, retry_policy=ENQUEUE_RETRY
-        )
+        inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
         logger.warning(
             "Could not enqueue inbox row %s (%s); the sweeper will process it.",

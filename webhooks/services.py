@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
 from logs.services import event_record
 from webhooks.events import CallbackEvent, UnparseableCallback
-from webhooks.inbox import inbox_process_enqueue
+from webhooks.inbox import TASK_QUEUED_FLAG, inbox_process_enqueue
 from webhooks.models import InboxEntry, InboxState
 from webhooks.receivers.email import email_events
 from webhooks.receivers.twilio import twilio_sms_events, twilio_voice_events
@@ -199,13 +199,13 @@ RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers
 """  # noqa: S608 (the table name is ours; every value is a parameter)
 
 
-def _claimable(inbox_id: int, received_at: datetime | None, now: datetime) -> bool:
-    rows = InboxEntry.objects.filter(id=inbox_id, state=InboxState.PENDING).filter(
-        Q(attempts=0) | Q(next_attempt_at__lte=now)
-    )
-    if received_at is not None:
-        rows = rows.filter(received_at=received_at)
-    return rows.exists()
+def _task_started() -> None:
+    # Before the claim: a callback stored from now on enqueues a task again, and one stored
+    # before is seen by this claim (webhooks.inbox.TASK_QUEUED_FLAG).
+    try:
+        cache.delete(TASK_QUEUED_FLAG)
+    except Exception as exc:  # the cache is the broker's Redis: it just answered, or will
+        logger.warning("Could not clear the queued inbox task flag (%s).", type(exc).__name__)
 
 
 def _rows_claim(own: int | None, limit: int, now: datetime) -> list[InboxEntry]:
@@ -312,28 +312,26 @@ def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
 def inbox_process(
     *,
     inbox_id: int | None = None,
-    received_at: datetime | None = None,
     limit: int = PROCESS_BATCH,
 ) -> dict[str, int]:
-    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, then the oldest
-    others) and process them; returns how many ended in each state. {} when there was
-    nothing to do, at the cost of one short query when row `inbox_id` is no longer
-    claimable (a queued task whose row another task's batch took). Without `inbox_id`
-    (sweeps, tests) the oldest claimable rows.
+    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, unless another task
+    took it, then the oldest others) and process them; returns how many ended in each state
+    ({} when another task's batch took them all). A full batch enqueues a task for the next.
 
     The batch shares two statements (one claim, one delivery lookup by message id) and one
     closing UPDATE; each event is recorded in event_record's own short transaction,
     idempotent on the provider's event id, before its row is finished. A worker dying in
     between leaves its rows pending and leased; once the lease is over they are claimed
     again and processing them again records nothing twice."""
+    _task_started()
     now = timezone.now()
-    if inbox_id is not None and not _claimable(inbox_id, received_at, now):
-        # Another task took this row with its batch (the usual case under load): one short
-        # query, in one partition when the task knows the row's received_at.
-        return {}
     entries = _rows_claim(inbox_id, limit, now)
     if not entries:
         return {}
+    if len(entries) == limit:
+        # Perhaps more are waiting, whose callbacks enqueued no task of their own (one was
+        # queued: webhooks.inbox): a task for the next batch, for whichever process is free.
+        transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=None))
     parsed = [(entry, _parsed(entry)) for entry in entries]
     found = _deliveries_find([(e, ev) for e, ev in parsed if isinstance(ev, list)])
     with _commits_unflushed():
@@ -354,19 +352,19 @@ def _rows_reopen(rows: Iterable[InboxEntry], now: datetime) -> list[int]:
         InboxEntry.objects.filter(id=row.id, received_at=row.received_at).update(
             state=InboxState.PENDING, next_attempt_at=now
         )
-        reopened.append((row.id, row.received_at))
+        reopened.append(row.id)
     _enqueue_on_commit(reopened)
-    return [inbox_id for inbox_id, _ in reopened]
+    return reopened
 
 
-def _enqueue_on_commit(rows: list[tuple[int, datetime]]) -> None:
+def _enqueue_on_commit(inbox_ids: list[int]) -> None:
     # A task claims up to PROCESS_BATCH rows: one task per batch's worth of rows.
-    for inbox_id, received_at in rows[::PROCESS_BATCH]:
-        transaction.on_commit(_enqueuer(inbox_id, received_at))
+    for inbox_id in inbox_ids[::PROCESS_BATCH]:
+        transaction.on_commit(_enqueuer(inbox_id))
 
 
-def _enqueuer(inbox_id: int, received_at: datetime) -> Callable[[], None]:
-    return lambda: inbox_process_enqueue(inbox_id=inbox_id, received_at=received_at)
+def _enqueuer(inbox_id: int) -> Callable[[], None]:
+    return lambda: inbox_process_enqueue(inbox_id=inbox_id)
 
 
 def inbox_adopt(*, provider_message_id: str) -> None:
@@ -414,7 +412,7 @@ def inbox_sweep(*, limit: int = SWEEP_BATCH) -> int:
     due = list(
         InboxEntry.objects.filter(state=InboxState.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at")
-        .values_list("id", "received_at")[:limit]
+        .values_list("id", flat=True)[:limit]
     )
     _enqueue_on_commit(due)
     return len(due)

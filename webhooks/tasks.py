@@ -1,22 +1,16 @@
 """Celery tasks of the webhooks app: thin shells over webhooks.services and the sandbox."""
 
-from datetime import datetime
-
 from celery import shared_task
 
 from webhooks import sandbox, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def inbox_process_task(inbox_id: int | None = None, received_at: str | None = None) -> dict:
-    """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task;
-    `received_at`, its partition key, in ISO 8601) and the oldest other claimable rows. When
-    another task already took that row this one returns at the cost of one short query.
-    Idempotent: a processed row is never claimed again."""
-    return services.inbox_process(
-        inbox_id=inbox_id,
-        received_at=datetime.fromisoformat(received_at) if received_at else None,
-    )
+def inbox_process_task(inbox_id: int | None = None) -> dict:
+    """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task)
+    when no other task took it yet, and the oldest other claimable rows, up to
+    services.PROCESS_BATCH. Idempotent: a processed row is never claimed again."""
+    return services.inbox_process(inbox_id=inbox_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

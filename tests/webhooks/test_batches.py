@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.utils import timezone
 
 from logs.models import Delivery, Event
 from tests.factories import EnvironmentFactory
 from tests.webhooks.providers import TwilioSms, sent_delivery
 from webhooks import services
+from webhooks.inbox import TASK_QUEUED_FLAG, TASK_QUEUED_FLAG_TTL
 from webhooks.models import InboxEntry, InboxState
 
 # Not eager, and on-commit callbacks are not run: rows are stored and wait, as they would
@@ -113,3 +115,22 @@ def test_rows_of_a_worker_that_died_mid_batch_are_processed_after_its_lease(
     row = InboxEntry.objects.get()
     assert (row.state, row.attempts) == (InboxState.PROCESSED, 2)
     assert _delivered_events(notification) == 1
+
+
+def test_a_callback_stored_while_a_task_is_queued_is_taken_by_that_task(
+    client, django_capture_on_commit_callbacks, celery_eager
+):
+    environment = EnvironmentFactory()
+    message_id = sms.new_message_id()
+    notification = sent_delivery(environment=environment, channel="sms", message_id=message_id)
+    cache.set(TASK_QUEUED_FLAG, 0, timeout=TASK_QUEUED_FLAG_TTL)  # a task is queued
+
+    with django_capture_on_commit_callbacks(execute=True):
+        row = _stored(client, message_id)
+
+    # No task of its own (eager tasks would have run it at once)...
+    assert InboxEntry.objects.get(id=row.id).state == InboxState.PENDING
+    # ... the queued one, once it starts, takes it; later callbacks enqueue tasks again.
+    assert services.inbox_process(inbox_id=0) == {InboxState.PROCESSED: 1}
+    assert _delivered_events(notification) == 1
+    assert cache.get(TASK_QUEUED_FLAG) is None
