@@ -328,7 +328,7 @@ def inbox_process(
     entries = _rows_claim(inbox_id, limit, now)
     if not entries:
         return {}
-    if len(entries) == limit:
+    if len(entries) >= limit - 1:  # full: the others' limit is `limit - 1`, own or not
         # Perhaps more are waiting, whose callbacks enqueued no task of their own (one was
         # queued: webhooks.inbox): a task for the next batch, for whichever process is free.
         transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=None))

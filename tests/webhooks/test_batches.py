@@ -134,3 +134,22 @@ def test_a_callback_stored_while_a_task_is_queued_is_taken_by_that_task(
     assert services.inbox_process(inbox_id=0) == {InboxState.PROCESSED: 1}
     assert _delivered_events(notification) == 1
     assert cache.get(TASK_QUEUED_FLAG) is None
+
+
+def test_a_full_batch_enqueues_a_task_for_the_next(
+    client, django_capture_on_commit_callbacks, celery_eager
+):
+    environment = EnvironmentFactory()
+    message_ids = [sms.new_message_id() for _ in range(5)]
+    notifications = [
+        sent_delivery(environment=environment, channel="sms", message_id=message_id)
+        for message_id in message_ids
+    ]
+    for message_id in message_ids:
+        _stored(client, message_id)  # their own tasks never ran (a task was queued)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.inbox_process(limit=2)  # as a task whose row another took: at most 1 row
+
+    assert [_delivered_events(n) for n in notifications] == [1] * 5
+    assert not InboxEntry.objects.filter(state=InboxState.PENDING).exists()
