@@ -9,9 +9,13 @@ from insights.services import callback_refusal_record, rollup_event_count
 logger = logging.getLogger(__name__)
 
 
-def rollup_count_event(sender, *, notification, delivery, event, batch=None, **kwargs) -> None:
-    # Inside the event's transaction (or its batch): the delta commits or rolls back with it.
-    rollup_event_count(notification=notification, event=event, batch=batch)
+def rollup_count_event(
+    sender, *, notification, delivery, event, batch=None, first_of_kind=None, **kwargs
+) -> None:
+    # In the event's batch: the delta commits or rolls back with it.
+    rollup_event_count(
+        notification=notification, event=event, batch=batch, first_of_kind=first_of_kind
+    )
 
 
 def callback_refusal_count(sender, *, provider: str, status: int, **kwargs) -> None:

@@ -73,16 +73,22 @@ _DELTA_INSERT = {
 
 
 def rollup_event_count(
-    *, notification: Notification, event: Event, batch: StatementBatch | None = None
+    *,
+    notification: Notification,
+    event: Event,
+    batch: StatementBatch | None = None,
+    first_of_kind: bool | None = None,
 ) -> bool:
     """Add a newly recorded event to the rollups (as a delta, folded later). Returns whether
-    it counted: only the first event of its kind for its delivery does. With a `batch` (the
-    Received event of a notification being created: logs.signals), the delta is added to it,
-    and nothing can have been counted before."""
+    it counted: only the first event of its kind for its delivery does. `first_of_kind` says
+    so when the caller knows (event_record does: logs.signals), else the log is asked. With a
+    `batch` the delta is added to it."""
     column = COLUMN_BY_KIND.get(event.kind)
     if column is None or (column == "received" and event.channel):
         return False
-    if batch is None and _already_counted(notification=notification, event=event):
+    if first_of_kind is None:
+        first_of_kind = not _already_counted(notification=notification, event=event)
+    if not first_of_kind:
         return False
     statement_run(
         _DELTA_INSERT[column],

@@ -211,7 +211,12 @@ def notification_create(
         batch.add(*insert_statement(notification))
         batch.add(*insert_statement(received), on_value=lambda id_: setattr(received, "id", id_))
         event_recorded.send(
-            Event, notification=notification, delivery=None, event=received, batch=batch
+            Event,
+            notification=notification,
+            delivery=None,
+            event=received,
+            batch=batch,
+            first_of_kind=True,
         )
         for sql, params in statements_after:
             batch.add(sql, params)
@@ -300,21 +305,28 @@ def event_record(
             detail=detail,
             payload=_payload_storable(payload),
         )
+        first_of_kind = not any(fact.kind == kind and fact.channel == channel for fact in recorded)
         recorded.append(_RecordedFact.of(event))
-        # The event's INSERT and the two UPDATEs its facts decide go as one statement (one
-        # round trip, planned once per connection: logs.signals.StatementBatch).
+        # The event's INSERT, the two UPDATEs its facts decide and what the event_recorded
+        # receivers add go as one statement (one round trip, planned once per connection:
+        # logs.signals.StatementBatch), inside this transaction.
         with ExitStack() as stack:
             writes = StatementBatch(stack)
             writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
             if delivery is not None:
                 _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
             _notification_recompute(notification, deliveries.values(), recorded, now, writes)
+            event_recorded.send(
+                Event,
+                notification=notification,
+                delivery=delivery,
+                event=event,
+                batch=writes,
+                first_of_kind=first_of_kind,
+            )
             writes.send()
         event._state.adding = False
         event._state.db = DEFAULT_DB_ALIAS
-        event_recorded.send(
-            Event, notification=notification, delivery=delivery, event=event, batch=None
-        )
     return RecordedEvent(notification, delivery, event, created=True)
 
 

@@ -8,12 +8,13 @@ one it kept. Receivers must be quick and must never call the network: enqueue su
 `transaction.on_commit`, passing ids.
 
 Keyword arguments: `notification` (logs.Notification, status current), `delivery`
-(logs.Delivery, state current; None for a request-level event), `event` (logs.Event) and
-`batch` (a StatementBatch, or None).
+(logs.Delivery, state current; None for a request-level event), `event` (logs.Event),
+`first_of_kind` (True when the notification had no event of this kind on this channel
+before) and `batch` (a StatementBatch).
 
-With a `batch` (the Received event of a new notification: the send path, where every round
-trip counts), nothing is written yet: the notification's and the event's INSERTs wait in the
-batch, and `event.id` is None. A receiver adds its own writes with `statement_run(sql,
+The event's own writes wait in the `batch` (the send path and every provider callback are
+hot paths, where each round trip counts): when receivers run, nothing of the event is written
+yet and `event.id` is None. A receiver adds its own writes with `statement_run(sql,
 params, batch=batch)`, and they all go to PostgreSQL as one statement (each a WITH query), which
 commits or fails as a whole. A receiver that needs the rows written (to read them, to use
 `event.id`, to write through the ORM, to register `on_commit` hooks) calls
