@@ -23,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
-from logs.signals import StatementBatch, event_recorded, insert_statement
+from logs.signals import StatementBatch, event_recorded, insert_statement, prepared_rows
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
@@ -426,16 +426,59 @@ def _dedupe_key_fitted(key: str) -> str:
 
 
 def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
-    queryset = Notification.objects.select_for_update().filter(id=notification_id)
-    if created_at is not None:
+    if created_at is None:
+        found = _instances(Notification, "id = %s FOR UPDATE", [notification_id])
+    else:
         # The partition key lets PostgreSQL look in one day's partition only. A caller may
         # know it to the millisecond only (truncated or rounded), so look within a
         # millisecond either side: the id decides which row, the time only prunes partitions.
-        queryset = queryset.filter(
-            created_at__gt=created_at - _CREATED_AT_PRECISION,
-            created_at__lt=created_at + _CREATED_AT_PRECISION,
+        found = _instances(
+            Notification,
+            "id = %s AND created_at > %s AND created_at < %s FOR UPDATE",
+            [notification_id, created_at - _CREATED_AT_PRECISION,
+             created_at + _CREATED_AT_PRECISION],
+        )  # fmt: skip
+    if not found:
+        raise Notification.DoesNotExist(f"Notification {notification_id} is not known (yet).")
+    return found[0]
+
+
+# --- reads of the hot path: prepared statements ---------------------------------------------------
+# event_record runs for every provider callback. Its three reads (the lock, the events, the
+# deliveries) are the same statements every time: prepared once per connection, they skip
+# both the ORM's query compilation and PostgreSQL's planning.
+
+_SELECTS: dict[tuple[type, str], tuple[str, list, list]] = {}
+
+
+def _instances(model, where: str, params: list) -> list:
+    """Instances of `model` from `SELECT <every column> FROM <its table> WHERE <where>`."""
+    key = (model, where)
+    if key not in _SELECTS:
+        meta = model._meta
+        fields = list(meta.concrete_fields)
+        quote = connection.ops.quote_name
+        sql = (
+            f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608 (model metadata)
+            f"FROM {quote(meta.db_table)} WHERE {where}"
         )
-    return queryset.get()
+        converters = [
+            [
+                (converter, field.get_col(meta.db_table))
+                for converter in field.get_db_converters(connection)
+            ]
+            for field in fields
+        ]
+        _SELECTS[key] = (sql, [f.attname for f in fields], converters)
+    sql, attnames, converters = _SELECTS[key]
+    instances = []
+    for row in prepared_rows(sql, params):
+        values = list(row)
+        for index, field_converters in enumerate(converters):
+            for converter, column in field_converters:
+                values[index] = converter(values[index], column, connection)
+        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
+    return instances
 
 
 @dataclass(frozen=True)
@@ -460,19 +503,21 @@ def _recorded_events(notification: Notification) -> list[_RecordedFact]:
     # By notification id and day only: the unique (notification_id, dedupe_key, ...) index
     # answers it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...)
     # index and walk every event of that day (all of them in one burst of sends).
-    rows = Event.objects.filter(
-        notification_id=notification.id,
-        notification_created_at=notification.created_at,
-    ).values_list("id", "kind", "sub_kind", "channel", "occurred_at", "dedupe_key")
+    rows = prepared_rows(
+        "SELECT id, kind, sub_kind, channel, occurred_at, dedupe_key FROM logs_event "
+        "WHERE notification_id = %s AND notification_created_at = %s",
+        [notification.id, notification.created_at],
+    )
     return [_RecordedFact(*row) for row in rows]
 
 
 def _notification_deliveries(notification: Notification) -> dict[str, Delivery]:
     """The notification's deliveries by channel, in one query (by the unique
     (notification_id, channel, ...) index, as _recorded_events)."""
-    deliveries = Delivery.objects.filter(
-        notification_id=notification.id,
-        notification_created_at=notification.created_at,
+    deliveries = _instances(
+        Delivery,
+        "notification_id = %s AND notification_created_at = %s",
+        [notification.id, notification.created_at],
     )
     return {delivery.channel: delivery for delivery in deliveries}
 

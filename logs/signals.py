@@ -67,16 +67,25 @@ class StatementBatch:
         values = ", ".join(f"(SELECT * FROM s{index})" for index in wanted) or "1"  # noqa: S608
         sql = f"WITH {parts} SELECT {values}"
         params = [param for _, statement_params, _ in statements for param in statement_params]
-        connection.ensure_connection()
-        started = time.monotonic()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            # prepare=True: Django turns psycopg's automatic preparation off.
-            cursor.execute(sql, params, prepare=True)
-            row = cursor.fetchone()
-        if connection.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
-            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        [row] = prepared_rows(sql, params)
         for index, value in zip(wanted, row, strict=False):
             statements[index][2](value)
+
+
+def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Run `sql` as a prepared statement (server-side binding; PostgreSQL plans it once per
+    connection) and return its rows. For the hot paths' statements, always the same text."""
+    connection.ensure_connection()
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # prepare=True: Django turns psycopg's automatic preparation off.
+        cursor.execute(sql, params, prepare=True)
+        rows = cursor.fetchall() if cursor.description else []
+    if connection.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
+        with psycopg.ClientCursor(connection.connection) as client_cursor:
+            logged = client_cursor.mogrify(sql, params)
+        connection.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
+    return rows
 
 
 def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch | None) -> None:

@@ -119,6 +119,8 @@ def test_another_accounts_user_finds_nothing_and_gets_404(page, live_server, ten
     page.fill("#id_q", "alice@example.com")
     page.keyboard.press("Enter")
     expect(page.locator(".empty")).to_contain_text("No notification matches")
+    # The search's navigation is over before the next one starts (else Chromium may abort it).
+    page.wait_for_load_state("load")
     response = page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
     assert response.status == 404
     assert "alice@example.com" not in page.content()
