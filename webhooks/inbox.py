@@ -5,9 +5,10 @@ import logging
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
+from logs.signals import insert_statement, prepared_rows
 from webhooks.models import InboxEntry
 
 logger = logging.getLogger("webhooks")
@@ -36,7 +37,7 @@ def inbox_store(
     now = timezone.now()
     # One INSERT, committed on its own (no BEGIN/COMMIT round trips around it): the row is
     # the whole write, and it must be durable before the provider hears 200.
-    entry = InboxEntry.objects.create(
+    entry = InboxEntry(
         received_at=now,
         provider=provider,
         path=path,
@@ -46,6 +47,11 @@ def inbox_store(
         environment_restricted=environment_id is not None,
         next_attempt_at=now + SWEEP_GRACE,
     )
+    # A prepared statement (planned once per connection, no ORM compilation): every
+    # callback runs it. What save() would write (logs.signals.insert_statement).
+    [(entry.id,)] = prepared_rows(*insert_statement(entry))
+    entry._state.adding = False
+    entry._state.db = DEFAULT_DB_ALIAS
     # At once when there is no enclosing transaction; else after it commits.
     transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id, coalesce=True))
     return entry
