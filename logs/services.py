@@ -23,7 +23,13 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
-from logs.signals import StatementBatch, event_recorded, insert_statement, prepared_rows
+from logs.signals import (
+    StatementBatch,
+    event_recorded,
+    insert_statement,
+    instances_written,
+    prepared_rows,
+)
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
@@ -221,9 +227,7 @@ def notification_create(
         for sql, params in statements_after:
             batch.add(sql, params)
         batch.send()
-    for written in (notification, received):
-        written._state.adding = False
-        written._state.db = DEFAULT_DB_ALIAS
+    instances_written(notification, received)
     return notification
 
 
@@ -325,8 +329,7 @@ def event_record(
                 first_of_kind=first_of_kind,
             )
             writes.send()
-        event._state.adding = False
-        event._state.db = DEFAULT_DB_ALIAS
+        instances_written(event)
     return RecordedEvent(notification, delivery, event, created=True)
 
 

@@ -28,7 +28,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import psycopg
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
 from django.dispatch import Signal
 
 event_recorded = Signal()
@@ -138,6 +138,13 @@ def _preparer(field) -> Callable[[Any], Any]:
     if isinstance(field, _AS_IS):
         return lambda instance: getattr(instance, attname)
     return lambda instance: field.get_db_prep_save(getattr(instance, attname), connection)
+
+
+def instances_written(*instances) -> None:
+    """Mark instances whose insert_statement ran as saved, as save() would."""
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = DEFAULT_DB_ALIAS
 
 
 def _insert_shape(model) -> tuple[str, list]:

@@ -5,10 +5,10 @@ import logging
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from logs.signals import insert_statement, prepared_rows
+from logs.signals import insert_statement, instances_written, prepared_rows
 from webhooks.models import InboxEntry
 
 logger = logging.getLogger("webhooks")
@@ -50,8 +50,7 @@ def inbox_store(
     # A prepared statement (planned once per connection, no ORM compilation): every
     # callback runs it. What save() would write (logs.signals.insert_statement).
     [(entry.id,)] = prepared_rows(*insert_statement(entry))
-    entry._state.adding = False
-    entry._state.db = DEFAULT_DB_ALIAS
+    instances_written(entry)
     # At once when there is no enclosing transaction; else after it commits.
     transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id, coalesce=True))
     return entry
