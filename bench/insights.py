@@ -33,7 +33,6 @@ from insights.receivers import rollup_count_event
 from insights.selectors import rollup_series
 from insights.services import (
     COLUMN_BY_KIND,
-    _already_counted,
     log_aggregate_sql,
     rollup_hour,
     rollup_template,
@@ -134,11 +133,11 @@ class InsightsPage(InsightsFromLog):
         )
 
 
-def _upsert_receiver(sender, *, notification, delivery, event, **kwargs) -> None:
+def _upsert_receiver(sender, *, notification, delivery, event, first_of_kind, **kwargs) -> None:
     # The design the deltas replace: one upsert of the shared rollup row per counted event
     # (counted by the same rule).
     column = COLUMN_BY_KIND.get(event.kind)
-    if column is None or _already_counted(notification=notification, event=event):
+    if column is None or not first_of_kind:
         return
     ones = ", ".join("1" if name == column else "0" for name in COUNT_FIELDS)
     upsert = (

@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 
 def rollup_count_event(
-    sender, *, notification, delivery, event, batch=None, first_of_kind=None, **kwargs
+    sender, *, notification, delivery, event, first_of_kind, batch=None, **kwargs
 ) -> None:
     # In the event's batch: the delta commits or rolls back with it.
     rollup_event_count(

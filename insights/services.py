@@ -45,22 +45,6 @@ def rollup_template(notification: Notification) -> str:
     return template[:TEMPLATE_MAX_LENGTH] if isinstance(template, str) else ""
 
 
-def _already_counted(*, notification: Notification, event: Event) -> bool:
-    # event_record holds the notification's row lock, so no other event of this notification
-    # is being written concurrently: "is there an earlier one" is exact. event_env_kind index.
-    return (
-        Event.objects.filter(
-            environment_id=notification.environment_id,
-            kind=event.kind,
-            notification_created_at=notification.created_at,
-            notification_id=notification.id,
-            channel=event.channel,
-        )
-        .exclude(id=event.id)
-        .exists()
-    )
-
-
 _KEY_COLUMNS = "environment_id, hour, notification_type, channel, template"
 _DELTA_INSERT = {
     column: (
@@ -76,18 +60,16 @@ def rollup_event_count(
     *,
     notification: Notification,
     event: Event,
+    first_of_kind: bool,
     batch: StatementBatch | None = None,
-    first_of_kind: bool | None = None,
 ) -> bool:
     """Add a newly recorded event to the rollups (as a delta, folded later). Returns whether
-    it counted: only the first event of its kind for its delivery does. `first_of_kind` says
-    so when the caller knows (event_record does: logs.signals), else the log is asked. With a
-    `batch` the delta is added to it."""
+    it counted: only the first event of its kind for its delivery does, which the writer of
+    the event knows (`first_of_kind`, from event_recorded: logs.signals). With a `batch` the
+    delta is added to it."""
     column = COLUMN_BY_KIND.get(event.kind)
     if column is None or (column == "received" and event.channel):
         return False
-    if first_of_kind is None:
-        first_of_kind = not _already_counted(notification=notification, event=event)
     if not first_of_kind:
         return False
     statement_run(
