@@ -331,6 +331,12 @@ CELERY_TIMEZONE = "UTC"
 # config/celery.py closes unusable or obsolete ones around each task as Django does around
 # each request (DATABASE_CONN_MAX_AGE, health checks).
 CELERY_DB_REUSE_MAX = 1000
+# Beat keeps its schedule in memory, never in a file. Celery's default (PersistentScheduler)
+# keeps it in a shelve file, which a SIGKILL in the middle of a write can leave locked ("dbm.
+# sqlite3.error: locking protocol" on Python 3.13): the next beat then fails at start and
+# nothing sweeps. Every entry below is idempotent, so one a restart skips runs at its next
+# time (a purge drops every day past retention, not only yesterday).
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # Keep daily log partitions LOG_PARTITIONS_AHEAD days ahead (idempotent; cheap).
     "logs-partitions-ensure": {"task": "logs.tasks.partitions_ensure_task", "schedule": 3600.0},

@@ -78,7 +78,7 @@ class Processes:
             "--without-mingle",
         ]
         if beat:
-            command += ["-B", "--schedule", str(self.log_dir / "beat-schedule")]
+            command += ["-B"]
         return self.start("worker", command, env)
 
     def redis(self, port: int) -> subprocess.Popen:

@@ -108,7 +108,7 @@ def worker_start(env: dict, tmp: Path, *, concurrency: int = 2) -> subprocess.Po
     # -B: beat inside the worker, so the inbox sweeper runs as in production.
     return _start(
         [str(BIN / "celery"), "-A", "config", "worker", "-B", "--concurrency", str(concurrency),
-         "--loglevel", "WARNING", "--schedule", str(tmp / "beat-schedule"),
+         "--loglevel", "WARNING",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         tmp / "worker.log",
         env,
