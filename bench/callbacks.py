@@ -3,7 +3,9 @@
 callbacks.accepted: signed Twilio SMS status callbacks POSTed to /webhooks/twilio/sms/ by
 the same load generator and gunicorn setup as the floor (2 gthread workers), each verified,
 stored in the inbox and enqueued (to a redis-server of the scenario's own; nothing consumes
-it). Compared with floor.throughput: the goal is at least 0.5x.
+it). Compared with floor.throughput: the goal is at least 0.5x. The
+callbacks.accepted.vs_floor row is that ratio measured in rounds alternating with the floor
+(bench.floor.paired_with_floor), which a drifting machine moves far less.
 
 callbacks.freshness: one Celery worker processes callbacks posted at a sustained rate (200/s
 at full size) for as many SMS messages; a row is the time from sending a callback's POST to
@@ -30,9 +32,10 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from accounts.models import Account, Environment
+from bench.floor import floor_start, paired_with_floor
 from bench.harness import ROOT, BenchmarkError, Measurement, Run, Scenario, register
 from bench.loadgen import run_load
-from bench.server import start_gunicorn, stop_process_group
+from bench.server import start_gunicorn, start_gunicorns, stop_process_group
 from bench.stats import percentile
 from logs.models import Delivery, Event, Notification
 from webhooks.models import InboxEntry
@@ -156,23 +159,26 @@ class CallbacksAccepted(Scenario):
     baseline = "floor.throughput"
     description = "signed Twilio callbacks verified, stored in the inbox and enqueued, per second"
     smoke_size = {"duration": 2, "warmup": 1, "connections": 4, "workers": 2, "threads": 4,
-                  "max_requests": 20_000}  # fmt: skip
+                  "max_requests": 20_000, "rounds": 2, "round_seconds": 1,
+                  "round_warmup": 0.2}  # fmt: skip
     full_size = {"duration": 10, "warmup": 2, "connections": 16, "workers": 2, "threads": 4,
-                 "max_requests": 200_000}  # fmt: skip
+                 "max_requests": 200_000, "rounds": 6, "round_seconds": 4,
+                 "round_warmup": 0.5}  # fmt: skip
 
     def setup(self, run: Run) -> None:
         redis_url = _start_redis(run)
         with _environ(**_server_env(redis_url)):
-            base_url = start_gunicorn(
+            servers = start_gunicorns(
                 run, workers=self.size["workers"], threads=self.size["threads"]
             )
-        self.url = base_url + SMS_PATH
+        self.url = [base_url + SMS_PATH for base_url in servers]
+        self.floor_url = floor_start(run, self.size)
         # One callback per worker process first: its first request builds the URL resolver
         # (anymail's views included) and opens its connections, which is not what we measure.
         with httpx.Client(trust_env=False, timeout=60) as client:
-            for _ in range(self.size["workers"] * 2):
+            for url in self.url * 2:
                 body, headers = sms_callback(f"SM{uuid.uuid4().hex}")
-                response = client.post(self.url, content=body, headers=headers)
+                response = client.post(url, content=body, headers=headers)
                 if response.status_code != 200:
                     raise BenchmarkError(f"the warm-up callback got HTTP {response.status_code}")
         self.before = InboxEntry.objects.count()
@@ -181,7 +187,7 @@ class CallbacksAccepted(Scenario):
         first_id = InboxEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
         run.defer(lambda: InboxEntry.objects.filter(id__gt=first_id).delete())
 
-    def measure(self, run: Run) -> Measurement:
+    def measure(self, run: Run) -> dict[str, Measurement]:
         body, headers = sms_callback(f"SM{uuid.uuid4().hex}")
         result = run_load(
             self.url, connections=self.size["connections"], duration=self.size["duration"],
@@ -198,14 +204,21 @@ class CallbacksAccepted(Scenario):
         if not result["latency_ms"]["n"]:
             raise BenchmarkError(f"no callback completed in the measured window: {result}")
         throughput = result["throughput"]
-        return Measurement.from_samples(
-            throughput["windows"] or [throughput["overall"]],
-            "requests/s",
-            higher_is_better=True,
-            note=f"{throughput['overall']:.0f}/s overall; p95 latency "
-            f"{result['latency_ms']['p95']:.1f} ms; {stored} stored",
-            load=result,
-        )
+        paired = paired_with_floor(
+            run, row="callbacks.accepted.vs_floor", floor_url=self.floor_url, url=self.url,
+            body=body, headers=headers, size=self.size,
+        )  # fmt: skip
+        return {
+            "callbacks.accepted": Measurement.from_samples(
+                throughput["windows"] or [throughput["overall"]],
+                "requests/s",
+                higher_is_better=True,
+                note=f"{throughput['overall']:.0f}/s overall; p95 latency "
+                f"{result['latency_ms']['p95']:.1f} ms; {stored} stored",
+                load=result,
+            ),
+            "callbacks.accepted.vs_floor": paired,
+        }
 
 
 @register

@@ -1,7 +1,8 @@
 """The floor: the cheapest useful request this project can serve, over real HTTP.
 
 One POST inserting one row (bench.floor_app.insert_row, through the project's whole
-middleware stack), served by gunicorn (2 gthread workers, its own processes) and loaded from
+middleware stack), served by gunicorn (2 gthread workers, each a server on a port of its own
+with half the connections: bench.server.start_gunicorns) and loaded from
 another process by wrk or the Python load generator. Two rows: per-request latency (ms) and
 throughput (requests/s). Every other HTTP scenario is slower than this on the same machine,
 so it is the reference against which their figures make sense; its baseline is itself.
@@ -14,7 +15,8 @@ from django.db import connection
 from bench.floor_app import CREATE_TABLE
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register
 from bench.loadgen import run_load
-from bench.server import start_gunicorn
+from bench.server import start_gunicorns
+from bench.stats import percentile
 
 
 @register
@@ -44,13 +46,15 @@ class Floor(Scenario):
         with connection.cursor() as cursor:
             cursor.execute(CREATE_TABLE)
             cursor.execute("TRUNCATE bench_floor")
-        base_url = start_gunicorn(
-            run,
-            workers=self.size["workers"],
-            threads=self.size["threads"],
-            worker_class=self.size["worker_class"],
-        )
-        self.url = f"{base_url}/bench/floor"
+        self.url = [
+            f"{base_url}/bench/floor"
+            for base_url in start_gunicorns(
+                run,
+                workers=self.size["workers"],
+                threads=self.size["threads"],
+                worker_class=self.size["worker_class"],
+            )
+        ]
 
     def measure(self, run: Run) -> dict[str, Measurement]:
         size = self.size
@@ -104,3 +108,69 @@ class Floor(Scenario):
                 note="per 1s window" if throughput["windows"] else "whole run (wrk)",
             ),
         }
+
+
+def floor_start(run: Run, size: dict) -> list[str]:
+    """Floor servers (a scenario's `workers` and `threads`, gthread, as start_gunicorns),
+    beside the scenario's own, for paired_with_floor: their URLs."""
+    with connection.cursor() as cursor:
+        cursor.execute(CREATE_TABLE)
+    servers = start_gunicorns(run, workers=size["workers"], threads=size["threads"])
+    return [f"{base_url}/bench/floor" for base_url in servers]
+
+
+def paired_with_floor(
+    run: Run,
+    *,
+    row: str,
+    floor_url: list[str],
+    url: list[str],
+    body: str,
+    headers: dict[str, str],
+    size: dict,
+) -> Measurement:
+    """A server's requests/s as a multiple of the floor's, measured in alternating rounds.
+
+    On a small shared machine the floor's own rate drifts by half from one minute to the next
+    (CPU steal, frequency): a ratio of two figures taken a minute apart says more about the
+    drift than about the code. Here each round loads the floor and the server for
+    `round_seconds` each, back to back (in ABBA order, so a steady drift cancels out), and
+    gives one ratio; the row (named `row`) is the median of `rounds` ratios (p95: the 5th
+    percentile)."""
+    floor_body = json.dumps({"source": "bench", "kind": "floor"})
+    floor_headers = {"Content-Type": "application/json"}
+    ratios, rates = [], {"floor": [], "target": []}
+    for index in range(size["rounds"]):
+        order = ("floor", "target") if index % 2 == 0 else ("target", "floor")
+        rate = {}
+        for which in order:
+            target = which == "target"
+            result = run_load(
+                url if target else floor_url,
+                connections=size["connections"],
+                duration=size["round_seconds"],
+                warmup=size["round_warmup"],
+                max_requests=size["max_requests"],
+                method="POST",
+                body=body if target else floor_body,
+                headers=headers if target else floor_headers,
+                tool=run.loadgen,
+            )
+            if result["errors"]:
+                raise BenchmarkError(
+                    f"{result['errors']} failed requests to {which}: "
+                    + "; ".join(result["error_samples"])
+                )
+            rate[which] = result["throughput"]["overall"]
+            rates[which].append(rate[which])
+        ratios.append(rate["target"] / rate["floor"])
+    return Measurement.from_samples(
+        ratios,
+        "x floor",
+        higher_is_better=True,
+        baseline=row,  # the ratio is the figure itself
+        note=f"{len(ratios)} rounds of {size['round_seconds']}s each, alternating with the "
+        f"floor; median {percentile(rates['target'], 50):.0f} vs "
+        f"{percentile(rates['floor'], 50):.0f} req/s",
+        rates=rates,
+    )

@@ -11,6 +11,13 @@ by a total request count. It costs more CPU per request than wrk, which matters 
 machines: the summary names the tool, so figures from different tools are not compared.
 
 Only 127.0.0.1 is loaded: `run_load` refuses any other host.
+
+`url` may be a list of URLs differing only in their port (servers started with
+bench.server.start_gunicorns): the connections are then split evenly between them, as a load
+balancer would. Behind one listening socket shared by several gunicorn workers, which worker
+accepts a connection is a race: a run's 16 keep-alive connections sometimes all land on one
+worker, which halves the throughput of that run and made the same server's figure jump
+between two values from one run to the next.
 """
 
 import argparse
@@ -52,7 +59,7 @@ def tool_version(tool: str) -> str:
 
 
 def run_load(
-    url: str,
+    url: str | list[str],
     *,
     connections: int,
     duration: float,
@@ -72,17 +79,19 @@ def run_load(
     the warm-up); "windows" are requests/s of each full second (the Python tool only);
     "total_ok" counts 2xx responses including the warm-up.
     """
-    parts = urlsplit(url)
-    if parts.hostname != "127.0.0.1":
-        raise ValueError(f"load generators only target 127.0.0.1, not {url}")
+    urls = [url] if isinstance(url, str) else list(url)
+    _check_urls(urls)
     if connections < 1 or duration <= 0 or max_requests < 1:
         raise ValueError("connections, duration and max_requests must be positive")
+    if connections % len(urls):
+        raise ValueError(f"{connections} connections do not split evenly over {len(urls)} URLs")
     tool = available_tool(tool)
     headers = dict(headers or {})
     if tool == "wrk":
-        return _run_wrk(url, connections, duration, warmup, method, body, headers, timeout)
+        return _run_wrk(urls, connections, duration, warmup, method, body, headers, timeout)
     command = [
-        sys.executable, "-m", "bench.loadgen", "--url", url, "--method", method,
+        sys.executable, "-m", "bench.loadgen", *[f"--url={one}" for one in urls],
+        "--method", method,
         f"--body={body}", f"--headers={json.dumps(headers)}", "--connections", str(connections),
         "--duration", str(duration), "--warmup", str(warmup),
         "--max-requests", str(max_requests), "--timeout", str(timeout),
@@ -102,12 +111,29 @@ def run_load(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _check_urls(urls: list[str]) -> None:
+    if not urls:
+        raise ValueError("no URL to load")
+    for one in urls:
+        if urlsplit(one).hostname != "127.0.0.1":
+            raise ValueError(f"load generators only target 127.0.0.1, not {one}")
+    if len({urlsplit(one)._replace(netloc="") for one in urls}) > 1:
+        raise ValueError(f"the URLs may differ only in their port: {urls}")
+
+
 # --- wrk ------------------------------------------------------------------------------------
 
 _WRK_SCRIPT = """
 wrk.method = [==[{method}]==]
 wrk.body = [==[{body}]==]
 {headers}
+-- One wrk thread per server, each with its share of the connections.
+local ports = {{ {ports} }}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread.addr = wrk.lookup("127.0.0.1", ports[threads])[1]
+end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -120,11 +146,13 @@ end
 """
 
 
-def _wrk_once(url: str, connections: int, seconds: float, script: Path, timeout: float) -> dict:
+def _wrk_once(
+    urls: list[str], connections: int, seconds: float, script: Path, timeout: float
+) -> dict:
     whole_seconds = max(1, math.ceil(seconds))
     command = [
-        "wrk", "-t", "1", "-c", str(connections), "-d", f"{whole_seconds}s",
-        "--timeout", f"{max(1, math.ceil(timeout))}s", "-s", str(script), url,
+        "wrk", "-t", str(len(urls)), "-c", str(connections), "-d", f"{whole_seconds}s",
+        "--timeout", f"{max(1, math.ceil(timeout))}s", "-s", str(script), urls[0],
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=whole_seconds + timeout + 60
@@ -135,15 +163,18 @@ def _wrk_once(url: str, connections: int, seconds: float, script: Path, timeout:
     return json.loads(lines[-1].removeprefix("BENCH_WRK "))
 
 
-def _run_wrk(url, connections, duration, warmup, method, body, headers, timeout) -> dict:
+def _run_wrk(urls, connections, duration, warmup, method, body, headers, timeout) -> dict:
     header_lines = "\n".join(
         f"wrk.headers[ [==[{name}]==] ] = [==[{value}]==]" for name, value in headers.items()
     )
+    ports = ", ".join(f'"{urlsplit(one).port or 80}"' for one in urls)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "load.lua"
-        script.write_text(_WRK_SCRIPT.format(method=method, body=body, headers=header_lines))
-        warm = _wrk_once(url, connections, warmup, script, timeout) if warmup > 0 else None
-        main = _wrk_once(url, connections, duration, script, timeout)
+        script.write_text(
+            _WRK_SCRIPT.format(method=method, body=body, headers=header_lines, ports=ports)
+        )
+        warm = _wrk_once(urls, connections, warmup, script, timeout) if warmup > 0 else None
+        main = _wrk_once(urls, connections, duration, script, timeout)
 
     def failures(result: dict) -> int:
         return sum(result[kind] for kind in ("connect", "read", "write", "status", "timeout"))
@@ -221,16 +252,18 @@ def _connection_loop(target, stop_at, budget, timings, errors, timeout) -> None:
 
 
 def generate_load(
-    url, *, connections, duration, warmup, max_requests, method, body, headers, timeout
+    urls, *, connections, duration, warmup, max_requests, method, body, headers, timeout
 ) -> dict:
-    parts = urlsplit(url)
-    if parts.hostname != "127.0.0.1":
-        raise ValueError(f"load generators only target 127.0.0.1, not {url}")
+    _check_urls(urls)
+    parts = urlsplit(urls[0])
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     payload = body.encode() if body else None
-    target = (parts.hostname, parts.port or 80, path, method, payload, headers)
+    # Connection i goes to server i modulo their number: the same share for each.
+    targets = [
+        (parts.hostname, urlsplit(one).port or 80, path, method, payload, headers) for one in urls
+    ]
     budget = _Budget(max_requests)
     begin = time.perf_counter()
     measure_from = begin + warmup
@@ -240,7 +273,7 @@ def generate_load(
     threads = [
         threading.Thread(
             target=_connection_loop,
-            args=(target, stop_at, budget, timings[i], errors[i], timeout),
+            args=(targets[i % len(targets)], stop_at, budget, timings[i], errors[i], timeout),
             daemon=True,
         )
         for i in range(connections)
@@ -287,7 +320,7 @@ def generate_load(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, action="append", help="repeat for several")
     parser.add_argument("--method", default="GET")
     parser.add_argument("--body", default="")
     parser.add_argument("--headers", default="{}", help="a JSON object")

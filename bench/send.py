@@ -4,7 +4,9 @@ send.sender: POST /{clientId}/sender (auth, validation, one statement writing th
 notification, its Received event, its counters and the outbox row; the dispatch enqueued to
 Redis by the process's batching thread) under the same gunicorn and load as the floor; no
 worker runs, so only the request (and the enqueue, in the same processes) is measured. Every
-request sends the same body. Goal: at least 0.5 of the floor's requests/s.
+request sends the same body. Goal: at least 0.5 of the floor's requests/s. The
+send.sender.vs_floor row is that ratio measured in rounds alternating with the floor
+(bench.floor.paired_with_floor), which a drifting machine moves far less.
 
 send.dispatch: notifications fully Sent per second (two channels each: email and SMS through
 the sandbox) by one Celery worker (prefork, 2 processes, as Procfile.dev), timed from the
@@ -26,9 +28,10 @@ from django.db import connection
 
 from accounts.models import Account
 from accounts.services import environment_create
+from bench.floor import floor_start, paired_with_floor
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register
 from bench.loadgen import run_load
-from bench.server import ROOT, start_gunicorn, stop_process_group
+from bench.server import ROOT, start_gunicorns, stop_process_group
 from logs.models import Delivery
 from logs.vocabulary import Channel
 from notifications.models import ChannelTemplate, NotificationType, Outbox
@@ -102,6 +105,9 @@ class SenderThroughput(Scenario):
         "workers": 2,
         "threads": 4,
         "max_requests": 20_000,
+        "rounds": 2,
+        "round_seconds": 1,
+        "round_warmup": 0.2,
     }
     full_size = {
         "duration": 10,
@@ -110,6 +116,9 @@ class SenderThroughput(Scenario):
         "workers": 2,
         "threads": 4,
         "max_requests": 200_000,
+        "rounds": 6,
+        "round_seconds": 4,
+        "round_warmup": 0.5,
     }
 
     def setup(self, run: Run) -> None:
@@ -118,10 +127,13 @@ class SenderThroughput(Scenario):
         environment, secret = _environment("sender")
         token = base64.b64encode(f"{environment.client_id}:{secret}".encode()).decode()
         self.headers = {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
-        base_url = start_gunicorn(
-            run, workers=self.size["workers"], threads=self.size["threads"], worker_class="gthread"
-        )
-        self.url = f"{base_url}/{environment.client_id}/sender"
+        self.url = [
+            f"{base_url}/{environment.client_id}/sender"
+            for base_url in start_gunicorns(
+                run, workers=self.size["workers"], threads=self.size["threads"]
+            )
+        ]
+        self.floor_url = floor_start(run, self.size)
         self.environment_id = environment.id
         run.defer(_queue_empty, self.redis_url)
 
@@ -153,7 +165,12 @@ class SenderThroughput(Scenario):
         latency = result["latency_ms"]
         throughput = result["throughput"]
         windows = throughput["windows"] or [throughput["overall"]]
+        paired = paired_with_floor(
+            run, row="send.sender.vs_floor", floor_url=self.floor_url, url=self.url,
+            body=json.dumps(_body(1)), headers=self.headers, size=size,
+        )  # fmt: skip
         return {
+            "send.sender.vs_floor": paired,
             "send.sender": Measurement(
                 median=latency["median"],
                 p95=latency["p95"],

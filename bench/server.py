@@ -69,6 +69,18 @@ def start_gunicorn(
     return base_url
 
 
+def start_gunicorns(
+    run: Run, *, workers: int = 2, threads: int = 4, worker_class: str = "gthread"
+) -> list[str]:
+    """`workers` gunicorn servers of one worker each, on ports of their own: their base URLs.
+    Loaded with run_load(urls), each gets the same share of the connections, as behind a load
+    balancer (bench.loadgen: several workers behind one socket share connections by chance)."""
+    return [
+        start_gunicorn(run, workers=1, threads=threads, worker_class=worker_class)
+        for _ in range(workers)
+    ]
+
+
 def stop_process_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
     """Stop a process started with start_new_session=True and everything in its group.
 
