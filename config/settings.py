@@ -212,6 +212,15 @@ for _name, _value in [
     if _value < 0:
         raise environ.ImproperlyConfigured(f"{_name} is in milliseconds, 0 or more (0: no limit).")
 _options = DATABASES["default"].setdefault("OPTIONS", {})
+# DATABASE_PREPARED_STATEMENTS: the hot paths' statements (a send, a callback stored, an event
+# recorded: logs.signals.prepared_rows) are prepared once per connection, so PostgreSQL parses
+# and plans each once, not on every request. Django leaves psycopg's preparing off (its own
+# queries are bound client-side and never prepared); this turns it on for those statements
+# only. Set it to false behind a pooler that cannot keep prepared statements (PgBouncer in
+# transaction mode before 1.21).
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    # Only statements asked for (prepare=True) are prepared: none reaches this count.
+    _options.setdefault("prepare_threshold", 2**31 - 1)
 # libpq's `options` sets these for the whole session at connect time, before any query.
 _options["options"] = " ".join(
     filter(

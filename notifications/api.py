@@ -6,6 +6,7 @@ import json
 import uuid
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -161,6 +162,37 @@ SEND_EXAMPLE = {
 }
 
 
+class _PlainPost(_SendView):
+    """A send answered without DRF's request and response machinery (content negotiation,
+    the Request wrapper, the renderer): about a tenth of a send's CPU. The same credentials,
+    scope and answers as through DRF; other methods (405, OPTIONS) still go through DRF, as
+    does the OpenAPI schema, which reads the class."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            credentials = credentials_from_request(request, client_id=kwargs.get("client_id"))
+        except AuthenticationFailed as exc:
+            response = JsonResponse({"message": exc.message}, status=401)
+            response["WWW-Authenticate"] = EnvironmentAuthentication().authenticate_header(request)
+            return response
+        if not credentials.has_scope(ApiKey.Scope.SEND):
+            return JsonResponse({"message": self.permission_classes[0].message}, status=403)
+        request.auth = credentials  # as DRF's Request has it (read by _send)
+        try:
+            return self.post_plain(request, credentials)
+        except RequestInvalid as exc:
+            return JsonResponse({"message": str(exc)}, status=400)
+        except services.NotFound as exc:
+            return JsonResponse({"message": str(exc)}, status=404)
+        except services.Conflict as exc:
+            return JsonResponse({"message": str(exc)}, status=409)
+
+    def post_plain(self, request, credentials: Credentials) -> JsonResponse:
+        raise NotImplementedError
+
+
 def _send(request, *, source: str) -> services.SendAccepted:
     body = _json_body(request)
     send_request = send_request_parse(body)
@@ -176,7 +208,7 @@ def _send(request, *, source: str) -> services.SendAccepted:
     )
 
 
-class SenderView(_SendView):
+class SenderView(_PlainPost):
     """`POST /{clientId}/sender`: NotificationAPI's send()."""
 
     @extend_schema(
@@ -206,15 +238,18 @@ class SenderView(_SendView):
             ),
         ],
     )
-    def post(self, request, client_id: str):
+    def post(self, request, client_id: str):  # for the schema; requests go to post_plain
+        return self.post_plain(request, request.auth)
+
+    def post_plain(self, request, credentials: Credentials) -> JsonResponse:
         accepted = _send(request, source="api")
         body = {"trackingId": str(accepted.notification_id)}
         if accepted.warnings:
-            return Response({**body, "messages": accepted.warnings}, status=202)
-        return Response(body, status=200)
+            return JsonResponse({**body, "messages": accepted.warnings}, status=202)
+        return JsonResponse(body, status=200)
 
 
-class NotificationCreateView(_SendView):
+class NotificationCreateView(_PlainPost):
     """`POST /api/v1/notifications`: the same send, answered the REST way."""
 
     @extend_schema(
@@ -233,11 +268,14 @@ class NotificationCreateView(_SendView):
             ),
         ],
     )
-    def post(self, request):
+    def post(self, request):  # for the schema; requests go to post_plain
+        return self.post_plain(request, request.auth)
+
+    def post_plain(self, request, credentials: Credentials) -> JsonResponse:
         accepted = _send(request, source="api")
         tracking_id = str(accepted.notification_id)
         status_code = 200 if accepted.replayed else 201
-        response = Response(
+        response = JsonResponse(
             {"trackingId": tracking_id, "messages": accepted.warnings}, status=status_code
         )
         response["Location"] = f"/api/v1/notifications/{tracking_id}"
