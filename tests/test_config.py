@@ -284,3 +284,33 @@ def test_a_negative_timeout_is_refused():
 
     assert result.returncode != 0
     assert "DATABASE_LOCK_TIMEOUT is in milliseconds" in last_line(result.stderr)
+
+
+# The hot paths' statements, prepared once per connection (logs.signals.prepared_rows)
+
+_PREPARED = (
+    "from django.db import connection\n"
+    "from logs.signals import prepared_rows\n"
+    "for _ in range(3): prepared_rows('SELECT %s::int + 1', [41])\n"
+    "cursor = connection.cursor()\n"
+    "cursor.execute('SELECT statement FROM pg_prepared_statements')\n"
+    "print(repr([row[0] for row in cursor.fetchall()]))\n"
+)
+
+
+@pytest.mark.django_db
+def test_hot_path_statements_are_prepared_once_per_connection():
+    result = manage("shell", "--verbosity", "0", "-c", _PREPARED, env={})
+
+    # Once, though run three times (without DATABASE_PREPARED_STATEMENTS psycopg ignored the
+    # request to prepare, and PostgreSQL parsed and planned the statement every time).
+    assert last_line(result.stdout) == "['SELECT $1::int + 1']", result.stderr
+
+
+@pytest.mark.django_db
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    result = manage(
+        "shell", "--verbosity", "0", "-c", _PREPARED, env={"DATABASE_PREPARED_STATEMENTS": "false"}
+    )
+
+    assert last_line(result.stdout) == "[]", result.stderr
