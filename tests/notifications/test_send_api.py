@@ -145,7 +145,16 @@ def test_bad_credentials_answer_401(client, environment, order_tracking):
         response = post(client, sender_url(environment), SEND, headers)
         assert response.status_code == 401
         assert response.json()["message"]
+        assert response["WWW-Authenticate"].startswith("Basic ")  # what to send instead
     assert nothing_written()
+
+
+def test_other_methods_on_the_send_endpoints_answer_405(client, environment):
+    auth = {"HTTP_AUTHORIZATION": basic(environment.client_id, SECRET)}
+    for url in (sender_url(environment), "/api/v1/notifications"):
+        response = client.get(url, **auth)
+        assert response.status_code == 405
+        assert "GET" in response.json()["message"]
 
 
 def test_credentials_of_another_environment_answer_401(client, environment, order_tracking):
