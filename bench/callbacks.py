@@ -159,7 +159,7 @@ class CallbacksAccepted(Scenario):
     baseline = "floor.throughput"
     description = "signed Twilio callbacks verified, stored in the inbox and enqueued, per second"
     smoke_size = {"duration": 2, "warmup": 1, "connections": 4, "workers": 2, "threads": 4,
-                  "max_requests": 20_000, "rounds": 2, "round_seconds": 1,
+                  "max_requests": 20_000, "rounds": 1, "round_seconds": 1,
                   "round_warmup": 0.2}  # fmt: skip
     full_size = {"duration": 10, "warmup": 2, "connections": 16, "workers": 2, "threads": 4,
                  "max_requests": 200_000, "rounds": 6, "round_seconds": 4,

@@ -105,7 +105,7 @@ class SenderThroughput(Scenario):
         "workers": 2,
         "threads": 4,
         "max_requests": 20_000,
-        "rounds": 2,
+        "rounds": 1,
         "round_seconds": 1,
         "round_warmup": 0.2,
     }

@@ -33,6 +33,15 @@ def start_gunicorn(
     ready_timeout: float = 60.0,
 ) -> str:
     """Start gunicorn for the current scenario and return its base URL (http://127.0.0.1:PORT)."""
+    process, base_url, log_path = _spawn_gunicorn(
+        run, workers=workers, threads=threads, worker_class=worker_class
+    )
+    _wait_ready(process, base_url, run.database_name, ready_timeout, log_path)
+    return base_url
+
+
+def _spawn_gunicorn(run: Run, *, workers: int, threads: int, worker_class: str):
+    """Start gunicorn without waiting for it: (process, base URL, log path)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -64,9 +73,7 @@ def start_gunicorn(
     finally:
         listener.close()
     run.defer(stop_process_group, process)
-    base_url = f"http://127.0.0.1:{port}"
-    _wait_ready(process, base_url, run.database_name, ready_timeout, log_path)
-    return base_url
+    return process, f"http://127.0.0.1:{port}", log_path
 
 
 def start_gunicorns(
@@ -74,11 +81,15 @@ def start_gunicorns(
 ) -> list[str]:
     """`workers` gunicorn servers of one worker each, on ports of their own: their base URLs.
     Loaded with run_load(urls), each gets the same share of the connections, as behind a load
-    balancer (bench.loadgen: several workers behind one socket share connections by chance)."""
-    return [
-        start_gunicorn(run, workers=1, threads=threads, worker_class=worker_class)
+    balancer (bench.loadgen: several workers behind one socket share connections by chance).
+    They start side by side: each takes seconds to import the project."""
+    started = [
+        _spawn_gunicorn(run, workers=1, threads=threads, worker_class=worker_class)
         for _ in range(workers)
     ]
+    for process, base_url, log_path in started:
+        _wait_ready(process, base_url, run.database_name, 60.0, log_path)
+    return [base_url for _, base_url, _ in started]
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
