@@ -18,6 +18,10 @@ from bench.loadgen import run_load
 from bench.server import start_gunicorns
 from bench.stats import percentile
 
+# What every floor request posts.
+FLOOR_BODY = json.dumps({"source": "bench", "kind": "floor"})
+FLOOR_HEADERS = {"Content-Type": "application/json"}
+
 
 @register
 class Floor(Scenario):
@@ -65,8 +69,8 @@ class Floor(Scenario):
             warmup=size["warmup"],
             max_requests=size["max_requests"],
             method="POST",
-            body=json.dumps({"source": "bench", "kind": "floor"}),
-            headers={"Content-Type": "application/json"},
+            body=FLOOR_BODY,
+            headers=FLOOR_HEADERS,
             tool=run.loadgen,
         )
         if result["errors"]:
@@ -137,8 +141,6 @@ def paired_with_floor(
     server for `round_seconds` each, back to back (in ABBA order, so a steady drift cancels
     out), and gives one ratio; the row (named `row`) is the median of `rounds` ratios (p95:
     the 5th percentile)."""
-    floor_body = json.dumps({"source": "bench", "kind": "floor"})
-    floor_headers = {"Content-Type": "application/json"}
     ratios, rates = [], {"floor": [], "target": []}
     for index in range(size["rounds"]):
         order = ("floor", "target") if index % 2 == 0 else ("target", "floor")
@@ -152,8 +154,8 @@ def paired_with_floor(
                 warmup=size["round_warmup"],
                 max_requests=size["max_requests"],
                 method="POST",
-                body=body if target else floor_body,
-                headers=headers if target else floor_headers,
+                body=body if target else FLOOR_BODY,
+                headers=headers if target else FLOOR_HEADERS,
                 tool=run.loadgen,
             )
             if result["errors"]:

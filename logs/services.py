@@ -611,15 +611,24 @@ def _update_statement(
     instance: Delivery | Notification, names: Iterable[str], partition_key: str
 ) -> tuple[str, list]:
     """UPDATE of `names` of one row, as SQL and parameters for a StatementBatch. It names the
-    partition key, so PostgreSQL touches one partition, not all."""
-    meta, quote = type(instance)._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in sorted(names)]  # sorted: the same SQL each time
-    where = [meta.pk, meta.get_field(partition_key)]
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 (model metadata)
-        f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
-        f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}"
-    )
+    partition key, so PostgreSQL touches one partition, not all. The SQL is built once per
+    model and columns (as logs.signals.insert_statement's)."""
+    key = (type(instance), frozenset(names), partition_key)
+    shape = _UPDATE_SHAPES.get(key)
+    if shape is None:
+        meta, quote = type(instance)._meta, connection.ops.quote_name
+        fields = [meta.get_field(name) for name in sorted(names)]  # sorted: the same SQL
+        where = [meta.pk, meta.get_field(partition_key)]
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 (model metadata)
+            f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
+            f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}"
+        )
+        shape = _UPDATE_SHAPES[key] = (sql, [*fields, *where])
+    sql, fields = shape
     params = [field.get_db_prep_save(getattr(instance, field.attname), connection)
-              for field in [*fields, *where]]  # fmt: skip
+              for field in fields]  # fmt: skip
     return sql, params
+
+
+_UPDATE_SHAPES: dict[tuple, tuple[str, list]] = {}

@@ -130,6 +130,19 @@ class _SameUserOrSendScope:
 _PATH_IDS = {"user_id": 255, "notification_id": 100, "sub_notification_id": 255}
 
 
+# The services' and parser's own refusals and their statuses (DRF and plain views alike).
+_REFUSAL_STATUS = {
+    RequestInvalid: status.HTTP_400_BAD_REQUEST,
+    services.NotFound: status.HTTP_404_NOT_FOUND,
+    services.Conflict: status.HTTP_409_CONFLICT,
+}
+_REFUSALS = tuple(_REFUSAL_STATUS)
+
+
+def _refusal_status(exc: Exception) -> int | None:
+    return next((code for kind, code in _REFUSAL_STATUS.items() if isinstance(exc, kind)), None)
+
+
 class _SendView(APIView):
     permission_classes = [scope_required(ApiKey.Scope.SEND)]
 
@@ -141,12 +154,8 @@ class _SendView(APIView):
 
     def handle_exception(self, exc):
         # The services' and parser's own refusals, answered the API's way.
-        if isinstance(exc, RequestInvalid):
-            return _error(str(exc), status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, services.NotFound):
-            return _error(str(exc), status.HTTP_404_NOT_FOUND)
-        if isinstance(exc, services.Conflict):
-            return _error(str(exc), status.HTTP_409_CONFLICT)
+        if (status_code := _refusal_status(exc)) is not None:
+            return _error(str(exc), status_code)
         return super().handle_exception(exc)
 
 
@@ -182,12 +191,8 @@ class _PlainPost(_SendView):
         request.auth = credentials  # as DRF's Request has it (read by _send)
         try:
             return self.post_plain(request)
-        except RequestInvalid as exc:
-            return JsonResponse({"message": str(exc)}, status=400)
-        except services.NotFound as exc:
-            return JsonResponse({"message": str(exc)}, status=404)
-        except services.Conflict as exc:
-            return JsonResponse({"message": str(exc)}, status=409)
+        except _REFUSALS as exc:
+            return JsonResponse({"message": str(exc)}, status=_refusal_status(exc))
 
     def post_plain(self, request) -> JsonResponse:
         raise NotImplementedError
