@@ -19,13 +19,14 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.signals import (
     StatementBatch,
     event_recorded,
+    field_preparer,
     insert_statement,
     instances_written,
     prepared_rows,
@@ -270,22 +271,10 @@ def event_record(
         dedupe_key=dedupe_key,
         delivery_fields=delivery_fields or {},
     )
-    # The caller's key, else the provider's event id, else a hash of what the event says.
-    # WORKAROUND: providers retry a callback with no event id and often no time of their own
-    # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
-    # it, so a retry recorded later hashes the same.
-    dedupe_key = _dedupe_key_fitted(
-        dedupe_key
-        or (f"{source}:{provider_event_id}" if provider_event_id else "")
-        or event_dedupe_key(
-            kind=kind,
-            sub_kind=sub_kind,
-            channel=channel,
-            occurred_at=occurred_at,
-            source=source,
-            payload=payload,
-        )
-    )
+    dedupe_key = _dedupe_key_choose(
+        dedupe_key, provider_event_id, kind=kind, sub_kind=sub_kind, channel=channel,
+        occurred_at=occurred_at, source=source, payload=payload,
+    )  # fmt: skip
     with transaction.atomic():
         notification = _notification_lock(notification_id, notification_created_at)
         # Read after the lock (a statement of its own, so it sees every event committed by
@@ -309,27 +298,7 @@ def event_record(
             detail=detail,
             payload=_payload_storable(payload),
         )
-        first_of_kind = not any(fact.kind == kind and fact.channel == channel for fact in recorded)
-        recorded.append(_RecordedFact.of(event))
-        # The event's INSERT, the two UPDATEs its facts decide and what the event_recorded
-        # receivers add go as one statement (one round trip, planned once per connection:
-        # logs.signals.StatementBatch), inside this transaction.
-        with ExitStack() as stack:
-            writes = StatementBatch(stack)
-            writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
-            if delivery is not None:
-                _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
-            _notification_recompute(notification, deliveries.values(), recorded, now, writes)
-            event_recorded.send(
-                Event,
-                notification=notification,
-                delivery=delivery,
-                event=event,
-                batch=writes,
-                first_of_kind=first_of_kind,
-            )
-            writes.send()
-        instances_written(event)
+        _event_write(event, notification, delivery, deliveries, recorded, delivery_fields, now)
     return RecordedEvent(notification, delivery, event, created=True)
 
 
@@ -428,6 +397,53 @@ def _dedupe_key_fitted(key: str) -> str:
     return key
 
 
+def _dedupe_key_choose(key: str, provider_event_id: str, *, source: str, **said: Any) -> str:
+    """The caller's key, else the provider's event id, else a hash of what the event says."""
+    # WORKAROUND: providers retry a callback with no event id and often no time of their own
+    # (Twilio's SMS status callbacks): the hash covers the time only when the caller knows
+    # it, so a retry recorded later hashes the same.
+    return _dedupe_key_fitted(
+        key
+        or (f"{source}:{provider_event_id}" if provider_event_id else "")
+        or event_dedupe_key(source=source, **said)
+    )
+
+
+def _event_write(
+    event: Event,
+    notification: Notification,
+    delivery: Delivery | None,
+    deliveries: dict[str, Delivery],
+    recorded: list["_RecordedFact"],
+    delivery_fields: Mapping[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Insert the event and save what its facts decide (the delivery's state, the
+    notification's status), with what the event_recorded receivers add: one statement (one
+    round trip, planned once per connection: logs.signals.StatementBatch), inside the
+    caller's transaction."""
+    first_of_kind = not any(
+        fact.kind == event.kind and fact.channel == event.channel for fact in recorded
+    )
+    recorded.append(_RecordedFact.of(event))
+    with ExitStack() as stack:
+        writes = StatementBatch(stack)
+        writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
+        if delivery is not None:
+            _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
+        _notification_recompute(notification, deliveries.values(), recorded, now, writes)
+        event_recorded.send(
+            Event,
+            notification=notification,
+            delivery=delivery,
+            event=event,
+            batch=writes,
+            first_of_kind=first_of_kind,
+        )
+        writes.send()
+    instances_written(event)
+
+
 def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
     if created_at is None:
         found = _instances(Notification, "id = %s FOR UPDATE", [notification_id])
@@ -474,12 +490,13 @@ def _instances(model, where: str, params: list) -> list:
         ]
         _SELECTS[key] = (sql, [f.attname for f in fields], converters)
     sql, attnames, converters = _SELECTS[key]
+    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
     instances = []
     for row in prepared_rows(sql, params):
         values = list(row)
         for index, field_converters in enumerate(converters):
             for converter, column in field_converters:
-                values[index] = converter(values[index], column, connection)
+                values[index] = converter(values[index], column, db)
         instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
     return instances
 
@@ -611,8 +628,8 @@ def _update_statement(
     instance: Delivery | Notification, names: Iterable[str], partition_key: str
 ) -> tuple[str, list]:
     """UPDATE of `names` of one row, as SQL and parameters for a StatementBatch. It names the
-    partition key, so PostgreSQL touches one partition, not all. The SQL is built once per
-    model and columns (as logs.signals.insert_statement's)."""
+    partition key, so PostgreSQL touches one partition, not all. The SQL and each column's
+    preparer are built once per model and columns (as logs.signals.insert_statement's)."""
     key = (type(instance), frozenset(names), partition_key)
     shape = _UPDATE_SHAPES.get(key)
     if shape is None:
@@ -624,11 +641,9 @@ def _update_statement(
             f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
             f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}"
         )
-        shape = _UPDATE_SHAPES[key] = (sql, [*fields, *where])
-    sql, fields = shape
-    params = [field.get_db_prep_save(getattr(instance, field.attname), connection)
-              for field in fields]  # fmt: skip
-    return sql, params
+        shape = _UPDATE_SHAPES[key] = (sql, [field_preparer(f) for f in [*fields, *where]])
+    sql, preparers = shape
+    return sql, [prepare(instance) for prepare in preparers]
 
 
 _UPDATE_SHAPES: dict[tuple, tuple[str, list]] = {}

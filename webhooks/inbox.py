@@ -4,10 +4,10 @@
 import logging
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from config.batching import TaskBatcher
 from logs.signals import insert_statement, instances_written, prepared_rows
 from webhooks.models import InboxEntry
 
@@ -51,35 +51,39 @@ def inbox_store(
     # callback runs it. What save() would write (logs.signals.insert_statement).
     [(entry.id,)] = prepared_rows(*insert_statement(entry))
     instances_written(entry)
-    # At once when there is no enclosing transaction; else after it commits.
-    transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=entry.id, coalesce=True))
+    # At once when there is no enclosing transaction; else after it commits. The batcher
+    # only appends the id: the request never waits on Redis.
+    transaction.on_commit(lambda: inbox_batcher.add(entry.id))
     return entry
 
 
-# Set while a processing task is queued and not started yet (webhooks.services clears it when
-# the task starts, before it claims): a callback stored meanwhile needs no task of its own,
-# that task's claim will see it. The expiry bounds how long a lost flag (the enqueue after it
-# failed) can hold tasks back; the sweeper covers such rows anyway.
-TASK_QUEUED_FLAG = "webhooks:inbox-task-queued"
-TASK_QUEUED_FLAG_TTL = 10  # seconds
+def _process_batch_task():
+    from webhooks.tasks import inbox_process_batch_task
+
+    return inbox_process_batch_task
 
 
-def inbox_process_enqueue(*, inbox_id: int | None, coalesce: bool = False) -> None:
-    """Enqueue processing of one inbox row, or leave it to the sweeper when the broker is
-    unreachable: a stored callback is never lost, only delayed. With `coalesce` (a callback
-    just stored), no task is enqueued while one is already queued and not started: at 200
-    callbacks a second, one task per callback cost the worker more than the callbacks."""
+# Stored callbacks leave each server process in batches (config/batching.py): a background
+# thread sends one Celery message per INBOX_ENQUEUE_WAIT of callbacks, naming their rows,
+# without kombu. At 200 callbacks a second, one task (and one Redis round trip in the
+# request) per callback cost more CPU than the callbacks themselves; a task's claim, lookup
+# and closing UPDATE are shared by its rows. A message lost with its process, or refused by
+# a broker that is down, costs latency only: the rows wait for the sweeper.
+INBOX_ENQUEUE_WAIT = 0.05  # seconds
+inbox_batcher = TaskBatcher(
+    _process_batch_task, max_batch=50, max_wait=INBOX_ENQUEUE_WAIT, what="stored callbacks"
+)
+
+
+def inbox_process_enqueue(*, inbox_id: int | None) -> None:
+    """Enqueue processing of one inbox row (the sweeper's, a replay's, a full batch's next),
+    or leave it to the sweeper when the broker is unreachable: a stored callback is never
+    lost, only delayed."""
     from webhooks.tasks import inbox_process_task
 
-    if coalesce:
-        try:
-            if not cache.add(TASK_QUEUED_FLAG, inbox_id, timeout=TASK_QUEUED_FLAG_TTL):
-                return
-        except Exception as exc:  # Redis down: enqueue as without coalescing (it will fail too)
-            logger.warning("Could not check for a queued inbox task (%s).", type(exc).__name__)
     try:
         # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
-        # down never holds the provider's request: the row is already safe in PostgreSQL.
+        # down never holds the caller: the row is already safe in PostgreSQL.
         inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
         logger.warning(

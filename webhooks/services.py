@@ -15,20 +15,19 @@ and `orphans_adopt` (beat) bring it back once the id exists.
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
 from logs.services import event_record
 from webhooks.events import CallbackEvent, UnparseableCallback
-from webhooks.inbox import TASK_QUEUED_FLAG, inbox_process_enqueue
+from webhooks.inbox import inbox_process_enqueue
 from webhooks.models import InboxEntry, InboxState
 from webhooks.receivers.email import email_events
 from webhooks.receivers.twilio import twilio_sms_events, twilio_voice_events
@@ -172,8 +171,8 @@ def _claim_lease() -> timedelta:
 _INBOX = InboxEntry._meta.db_table
 # Claimable: pending and either never tried (it arrived and waits for a worker) or due (a
 # retry's backoff is over, staff replayed it, a Sent adopted it, or the lease of a worker that
-# died is over). The task's own row first, when it is still claimable, so every enqueued row
-# is taken by its own task at the latest; then the oldest others. Claiming counts the attempt
+# died is over). The task's own rows first, those still claimable, so every enqueued row is
+# taken by its own task at the latest; then the oldest others. Claiming counts the attempt
 # and leases the row (next_attempt_at), so no other worker claims it meanwhile and a worker
 # that dies mid-batch leaves it pending, due again once the lease is over. SKIP LOCKED: two
 # workers claiming at once take different rows.
@@ -181,11 +180,11 @@ _CLAIMABLE = "state = 'pending' AND (attempts = 0 OR next_attempt_at <= %(now)s)
 _CLAIM = f"""
 WITH own AS (
     SELECT id, received_at FROM {_INBOX}
-    WHERE id = %(own)s AND {_CLAIMABLE}
+    WHERE id = ANY(%(own)s::bigint[]) AND {_CLAIMABLE}
     FOR UPDATE SKIP LOCKED
 ), others AS (
     SELECT id, received_at FROM {_INBOX}
-    WHERE {_CLAIMABLE} AND id IS DISTINCT FROM %(own)s
+    WHERE {_CLAIMABLE} AND NOT id = ANY(%(own)s::bigint[])
     ORDER BY next_attempt_at
     LIMIT %(others)s
     FOR UPDATE SKIP LOCKED
@@ -199,17 +198,9 @@ RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers
 """  # noqa: S608 (the table name is ours; every value is a parameter)
 
 
-def _task_started() -> None:
-    # Before the claim: a callback stored from now on enqueues a task again, and one stored
-    # before is seen by this claim (webhooks.inbox.TASK_QUEUED_FLAG).
-    try:
-        cache.delete(TASK_QUEUED_FLAG)
-    except Exception as exc:  # the cache is the broker's Redis: it just answered, or will
-        logger.warning("Could not clear the queued inbox task flag (%s).", type(exc).__name__)
-
-
-def _rows_claim(own: int | None, limit: int, now: datetime) -> list[InboxEntry]:
-    params = {"own": own, "others": limit - 1, "now": now, "lease": now + _claim_lease()}
+def _rows_claim(own: list[int], others: int, now: datetime) -> list[InboxEntry]:
+    """Claim the claimable rows of `own` and up to `others` more, oldest first."""
+    params = {"own": own, "others": others, "now": now, "lease": now + _claim_lease()}
     entries = InboxEntry.objects.raw(_CLAIM, params)
     return sorted(entries, key=lambda entry: (entry.received_at, entry.id))
 
@@ -311,26 +302,28 @@ def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
 
 def inbox_process(
     *,
-    inbox_id: int | None = None,
+    inbox_ids: Sequence[int] = (),
     limit: int = PROCESS_BATCH,
 ) -> dict[str, int]:
-    """Claim up to `limit` claimable inbox rows (row `inbox_id` first, unless another task
-    took it, then the oldest others) and process them; returns how many ended in each state
-    ({} when another task's batch took them all). A full batch enqueues a task for the next.
+    """Claim claimable inbox rows (those of `inbox_ids` that no other task took, then the
+    oldest others, up to `limit` in all; at least one other) and process them; returns how
+    many ended in each state ({} when other tasks' batches took them all). A batch that took
+    as many others as it could enqueues a task for the next.
 
     The batch shares two statements (one claim, one delivery lookup by message id) and one
     closing UPDATE; each event is recorded in event_record's own short transaction,
     idempotent on the provider's event id, before its row is finished. A worker dying in
     between leaves its rows pending and leased; once the lease is over they are claimed
     again and processing them again records nothing twice."""
-    _task_started()
     now = timezone.now()
-    entries = _rows_claim(inbox_id, limit, now)
+    own = list(dict.fromkeys(inbox_ids))
+    others = max(limit - len(own), 1)
+    entries = _rows_claim(own, others, now)
     if not entries:
         return {}
-    if len(entries) >= limit - 1:  # full: the others' limit is `limit - 1`, own or not
-        # Perhaps more are waiting, whose callbacks enqueued no task of their own (one was
-        # queued: webhooks.inbox): a task for the next batch, for whichever process is free.
+    if len([entry for entry in entries if entry.id not in own]) >= others:
+        # Perhaps more are waiting (a backlog, which the sweeper found or whose tasks are
+        # still queued): a task for the next batch, for whichever process is free.
         transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=None))
     parsed = [(entry, _parsed(entry)) for entry in entries]
     found = _deliveries_find([(e, ev) for e, ev in parsed if isinstance(ev, list)])

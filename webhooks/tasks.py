@@ -10,7 +10,15 @@ def inbox_process_task(inbox_id: int | None = None) -> dict:
     """Process a batch of stored callbacks: row `inbox_id` (the one that enqueued this task)
     when no other task took it yet, and the oldest other claimable rows, up to
     services.PROCESS_BATCH. Idempotent: a processed row is never claimed again."""
-    return services.inbox_process(inbox_id=inbox_id)
+    return services.inbox_process(inbox_ids=[] if inbox_id is None else [inbox_id])
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def inbox_process_batch_task(inbox_ids: list[str]) -> dict:
+    """What webhooks.inbox.inbox_batcher sends: the rows one server process stored within a
+    few tens of milliseconds, processed as one batch (with the oldest other claimable rows,
+    up to services.PROCESS_BATCH). Idempotent, as inbox_process_task."""
+    return services.inbox_process(inbox_ids=[int(inbox_id) for inbox_id in inbox_ids])
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

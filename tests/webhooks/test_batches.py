@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.utils import timezone
 
 from logs.models import Delivery, Event
+from tests.conftest import queued_messages
 from tests.factories import EnvironmentFactory
 from tests.webhooks.providers import TwilioSms, sent_delivery
 from webhooks import services
-from webhooks.inbox import TASK_QUEUED_FLAG, TASK_QUEUED_FLAG_TTL
 from webhooks.models import InboxEntry, InboxState
+from webhooks.tasks import inbox_process_batch_task
 
 # Not eager, and on-commit callbacks are not run: rows are stored and wait, as they would
 # for a worker busy with earlier ones.
@@ -32,18 +32,24 @@ def _stored(client, message_id, step="delivered") -> InboxEntry:
     return InboxEntry.objects.order_by("-id").first()
 
 
-def test_one_task_processes_the_rows_others_enqueued_each_once(client):
+def _sent_messages(count: int) -> tuple[list[str], list]:
+    """`count` SMS messages of one environment, Sent: their ids and notifications."""
     environment = EnvironmentFactory()
-    message_ids = [sms.new_message_id() for _ in range(5)]
+    message_ids = [sms.new_message_id() for _ in range(count)]
     notifications = [
         sent_delivery(environment=environment, channel="sms", message_id=message_id)
         for message_id in message_ids
     ]
+    return message_ids, notifications
+
+
+def test_one_task_processes_the_rows_others_enqueued_each_once(client):
+    message_ids, notifications = _sent_messages(5)
     rows = [_stored(client, message_id) for message_id in message_ids]
 
-    assert services.inbox_process(inbox_id=rows[2].id) == {InboxState.PROCESSED: 5}
+    assert services.inbox_process(inbox_ids=[rows[2].id]) == {InboxState.PROCESSED: 5}
     # The other rows' tasks find nothing left to do.
-    assert services.inbox_process(inbox_id=rows[0].id) == {}
+    assert services.inbox_process(inbox_ids=[rows[0].id]) == {}
 
     assert [_delivered_events(n) for n in notifications] == [1] * 5
     assert set(InboxEntry.objects.values_list("state", "attempts", "events_recorded")) == {
@@ -64,7 +70,7 @@ def test_a_batch_finishes_each_row_in_its_own_state(client):
     unknown = _stored(client, sms.new_message_id())
     unparseable = _stored(client, sms.new_message_id(), step="no-such-status")
 
-    states = services.inbox_process(inbox_id=processed.id)
+    states = services.inbox_process(inbox_ids=[processed.id])
 
     assert states == {InboxState.PROCESSED: 1, InboxState.PENDING: 1, InboxState.UNPARSEABLE: 1}
     rows = {row.id: row for row in InboxEntry.objects.all()}
@@ -81,9 +87,9 @@ def test_a_row_waiting_for_its_retry_is_not_taken_before_its_backoff(client):
     message_id = sms.new_message_id()
     with time_machine.travel(timezone.now(), tick=False) as clock:
         row = _stored(client, message_id)
-        assert services.inbox_process(inbox_id=row.id) == {InboxState.PENDING: 1}
+        assert services.inbox_process(inbox_ids=[row.id]) == {InboxState.PENDING: 1}
 
-        assert services.inbox_process(inbox_id=row.id) == {}
+        assert services.inbox_process(inbox_ids=[row.id]) == {}
         assert InboxEntry.objects.get().attempts == 1
 
         clock.shift(timedelta(seconds=3))  # the first backoff is 2 s
@@ -100,11 +106,11 @@ def test_rows_of_a_worker_that_died_mid_batch_are_processed_after_its_lease(
     with time_machine.travel(timezone.now(), tick=False) as clock:
         row = _stored(client, message_id)
         # A worker claims the row and dies before it finishes it.
-        claimed = services._rows_claim(row.id, 10, timezone.now())
+        claimed = services._rows_claim([row.id], 9, timezone.now())
         assert [entry.id for entry in claimed] == [row.id]
 
         # Leased: no other task takes it meanwhile, and it is still pending.
-        assert services.inbox_process(inbox_id=row.id) == {}
+        assert services.inbox_process(inbox_ids=[row.id]) == {}
         assert InboxEntry.objects.get().state == InboxState.PENDING
 
         # Once the lease is over the sweeper hands it to a worker again.
@@ -117,39 +123,59 @@ def test_rows_of_a_worker_that_died_mid_batch_are_processed_after_its_lease(
     assert _delivered_events(notification) == 1
 
 
-def test_a_callback_stored_while_a_task_is_queued_is_taken_by_that_task(
-    client, django_capture_on_commit_callbacks, celery_eager
-):
+def test_a_task_takes_its_own_rows_first_then_the_oldest_others(client):
     environment = EnvironmentFactory()
-    message_id = sms.new_message_id()
-    notification = sent_delivery(environment=environment, channel="sms", message_id=message_id)
-    cache.set(TASK_QUEUED_FLAG, 0, timeout=TASK_QUEUED_FLAG_TTL)  # a task is queued
+    message_ids = [sms.new_message_id() for _ in range(4)]
+    for message_id in message_ids:
+        sent_delivery(environment=environment, channel="sms", message_id=message_id)
+    rows = [_stored(client, message_id) for message_id in message_ids]
 
-    with django_capture_on_commit_callbacks(execute=True):
-        row = _stored(client, message_id)
-
-    # No task of its own (eager tasks would have run it at once)...
-    assert InboxEntry.objects.get(id=row.id).state == InboxState.PENDING
-    # ... the queued one, once it starts, takes it; later callbacks enqueue tasks again.
-    assert services.inbox_process(inbox_id=0) == {InboxState.PROCESSED: 1}
-    assert _delivered_events(notification) == 1
-    assert cache.get(TASK_QUEUED_FLAG) is None
+    # Its two rows (the newest) and one other (the oldest): limit 3.
+    assert services.inbox_process(inbox_ids=[rows[3].id, rows[2].id], limit=3) == {
+        InboxState.PROCESSED: 3
+    }
+    states = dict(InboxEntry.objects.values_list("id", "state"))
+    assert [states[row.id] for row in rows] == [
+        InboxState.PROCESSED, InboxState.PENDING, InboxState.PROCESSED, InboxState.PROCESSED,
+    ]  # fmt: skip
 
 
 def test_a_full_batch_enqueues_a_task_for_the_next(
     client, django_capture_on_commit_callbacks, celery_eager
 ):
-    environment = EnvironmentFactory()
-    message_ids = [sms.new_message_id() for _ in range(5)]
-    notifications = [
-        sent_delivery(environment=environment, channel="sms", message_id=message_id)
-        for message_id in message_ids
-    ]
+    message_ids, notifications = _sent_messages(5)
     for message_id in message_ids:
-        _stored(client, message_id)  # their own tasks never ran (a task was queued)
+        _stored(client, message_id)  # their own tasks have not run yet
 
     with django_capture_on_commit_callbacks(execute=True):
         services.inbox_process(limit=2)  # as a task whose row another took: at most 1 row
 
     assert [_delivered_events(n) for n in notifications] == [1] * 5
     assert not InboxEntry.objects.filter(state=InboxState.PENDING).exists()
+
+
+def test_a_burst_of_stored_callbacks_leaves_as_a_few_messages_naming_each_row_once(
+    client, django_capture_on_commit_callbacks, celery_broker
+):
+    # The receiver only hands the row's id to the batcher (config/batching.py): its thread
+    # sends one message per burst, on the real Redis broker, without the request waiting.
+    message_ids = [sms.new_message_id() for _ in range(30)]
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = [_stored(client, message_id) for message_id in message_ids]
+
+    messages = queued_messages(celery_broker, expected=len(rows))
+    assert {task for task, _ in messages} == {"webhooks.tasks.inbox_process_batch_task"}
+    named = [int(inbox_id) for _, ids in messages for inbox_id in ids]
+    assert sorted(named) == sorted(row.id for row in rows)
+    assert len(messages) <= 3, len(messages)
+
+
+def test_a_batch_task_processes_the_rows_it_names(client, celery_eager):
+    message_ids, notifications = _sent_messages(3)
+    rows = [_stored(client, message_id) for message_id in message_ids]
+
+    # As the worker runs the message: ids as strings (JSON).
+    result = inbox_process_batch_task.delay([str(row.id) for row in rows]).get()
+
+    assert result == {InboxState.PROCESSED: 3}
+    assert [_delivered_events(n) for n in notifications] == [1] * 3
