@@ -690,3 +690,24 @@ def test_the_reveal_audit_shows_times_in_the_viewers_zone_with_seconds(client, t
     local = record.revealed_at.astimezone(ZoneInfo("Asia/Tokyo"))
     utc = f"{record.revealed_at:%Y-%m-%d %H:%M:%S} UTC"
     assert f'title="{utc}">{local:%Y-%m-%d %H:%M:%S} JST<' in body
+
+
+@pytest.mark.django_db
+def test_the_demo_support_user_sees_make_runs_demo_sends_at_once(
+    client, pipeline, django_capture_on_commit_callbacks
+):
+    """`make run` runs bootstrap_demo, then demo_send once the server is up; the support
+    user it creates opens the console on those notifications."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("bootstrap_demo", stdout=io.StringIO())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo_send", stdout=io.StringIO())
+    client.force_login(get_user_model().objects.get(username="support"))
+    listing = client.get(LIST)
+    assert listing.status_code == 200
+    assert "Demo / production" in listing.content.decode()
+    assert len(listing.context["rows"]) > 10
+    opened = client.get(listing.context["rows"][0].url)
+    assert opened.status_code == 200 and "Timeline" in opened.content.decode()
