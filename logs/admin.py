@@ -17,6 +17,7 @@ from django.urls import path
 from accounts.admin import TenantScopedAdmin
 from logs.console import views
 from logs.console.models import ConsoleSettings, RevealRecord
+from logs.console.presenting import stamp, time_html, viewer_zone
 from logs.models import Notification
 
 
@@ -90,5 +91,14 @@ class ConsoleSettingsAdmin(TenantScopedAdmin):
 class RevealRecordAdmin(ReadOnlyLogAdmin):
     """Who revealed which notification's masked values, and when. Written by the console only."""
 
-    list_display = ["revealed_at", "username", "notification_id", "environment"]
     list_select_related = ["environment__account"]
+
+    def get_list_display(self, request):
+        # Times as on every console page: the viewer's zone, seconds, UTC on hover.
+        zone = viewer_zone(request)
+
+        @admin.display(description="revealed at", ordering="revealed_at")
+        def revealed_at(record: RevealRecord) -> str:
+            return time_html(stamp(record.revealed_at, zone))
+
+        return [revealed_at, "username", "notification_id", "environment"]

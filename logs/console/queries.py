@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from logs.console.masking import DEFAULT_SENSITIVE_WORDS
 from logs.console.models import ConsoleSettings, ResendLink
 from logs.models import Delivery, Event, Notification
-from notifications.models import NotificationType, UserPreference
+from notifications.models import InAppNotification, NotificationType, UserPreference
 
 
 def notification_for_viewer(*, environment_ids: Sequence[int], tracking_id: uuid.UUID):
@@ -62,6 +62,18 @@ def events_after(*, notification: Notification, after_id: int = 0) -> QuerySet[E
         environment_id=notification.environment_id,
         id__gt=after_id,
     ).order_by("occurred_at", "id")
+
+
+def in_app_item(*, notification: Notification) -> InAppNotification | None:
+    """The item the in-app provider put in the user's feed: its link and image are kept there,
+    not on the delivery (notifications.providers.in_app)."""
+    return (
+        InAppNotification.objects.filter(
+            notification_id=notification.id, environment_id=notification.environment_id
+        )
+        .only("url", "image")
+        .first()
+    )
 
 
 def resend_links(*, notification: Notification) -> list[ResendLink]:

@@ -49,13 +49,15 @@ from logs.console.search import (
 )
 from logs.models import Notification
 from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
-from logs.vocabulary import Channel, NotificationStatus
+from logs.vocabulary import Channel, EventKind, NotificationStatus
 from notifications.services import NotFound
 from notifications.wire import RequestInvalid
 
 PAGE_SIZE = 50
 # An export streams at most this many rows; narrow the filters for more.
 EXPORT_MAX = 100_000
+# Rows fetched from the server-side cursor at a time (and channel states read per batch).
+EXPORT_CHUNK = 1000
 # Support and above export and resend; viewers only read.
 EXPORT_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.SUPPORT)
 RESEND_ROLES = EXPORT_ROLES
@@ -320,14 +322,23 @@ class ChannelCard:
     srcdoc_blocked: str
     srcdoc_images: str
     sender: str
+    link: str  # in-app: where the item leads, and its image
+    image: str
     error_message: str
     sent: object
     delivered: object
     failed: object
 
 
-def _sender(notification: Notification) -> str:
-    # NotificationAPI's request may name the sender (options.email.fromAddress / fromName).
+def _sender(notification: Notification, events: list) -> str:
+    """The email's sender as it was handed to the provider: the pipeline keeps it on the
+    Sending line's payload (notifications.dispatch._envelope), the newest attempt's last.
+    Rows without one (written before that, or seeded) show what the request asked for:
+    NotificationAPI's options.email.fromAddress / fromName."""
+    sending = [e for e in events if e.kind == EventKind.SENDING and e.channel == Channel.EMAIL]
+    for event in reversed(sending):
+        if isinstance(event.payload, dict) and event.payload.get("from"):
+            return str(event.payload["from"])
     options = (notification.request or {}).get("options") or {}
     email = options.get("email") or {} if isinstance(options, dict) else {}
     if not isinstance(email, dict):
@@ -336,20 +347,31 @@ def _sender(notification: Notification) -> str:
     return f"{name} <{address}>" if name and address else str(address or name)
 
 
-def _cards(viewer, notification, deliveries, masker) -> list[ChannelCard]:
+def _cards(viewer, notification, deliveries, events, masker) -> list[ChannelCard]:
+    sender = masker.text(_sender(notification, events))
+    in_app = None
+    if any(delivery.channel == Channel.IN_APP for delivery in deliveries):
+        in_app = queries.in_app_item(notification=notification)
     cards = []
     for delivery in deliveries:
         body = masker.text(delivery.html)
+        subject, text = delivery.subject, delivery.text
+        item = in_app if delivery.channel == Channel.IN_APP else None
+        if delivery.channel == Channel.IN_APP and not subject:
+            # The in-app provider stores the item's title as the delivery's text.
+            subject, text = text, ""
         cards.append(
             ChannelCard(
                 badge=channel_badge(delivery),
                 delivery=delivery,
-                subject=masker.text(delivery.subject),
-                text=masker.text(delivery.text),
+                subject=masker.text(subject),
+                text=masker.text(text),
                 html=body,
                 srcdoc_blocked=email_srcdoc(body, images=False) if body else "",
                 srcdoc_images=email_srcdoc(body, images=True) if body else "",
-                sender=_sender(notification) if delivery.channel == Channel.EMAIL else "",
+                sender=sender if delivery.channel == Channel.EMAIL else "",
+                link=masker.text(item.url) if item else "",
+                image=masker.text(item.image) if item else "",
                 error_message=masker.text(delivery.error_message),
                 sent=stamp(delivery.sent_at, viewer.zone),
                 delivered=stamp(delivery.delivered_at, viewer.zone),
@@ -375,7 +397,7 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "status_tone": status_tone(notification.status),
         "created": stamp(notification.created_at, viewer.zone),
         "updated": stamp(notification.updated_at, viewer.zone),
-        "cards": _cards(viewer, notification, deliveries, masker),
+        "cards": _cards(viewer, notification, deliveries, events, masker),
         "timeline": _timeline(viewer, events, by_channel, masker),
         "last_event_id": max((e.id for e in events), default=0),
         "request_json": pretty_json(masker.data(notification.request)),
@@ -516,9 +538,9 @@ def _export_rows(environment_id: int, filters: NotificationFilters):
     yield writer.writerow(_EXPORT_COLUMNS)
     rows = notification_queryset(environment_id=environment_id, filters=filters)[:EXPORT_MAX]
     chunk: list[Notification] = []
-    for notification in rows.iterator(chunk_size=1000):  # a server-side cursor
+    for notification in rows.iterator(chunk_size=EXPORT_CHUNK):  # a server-side cursor
         chunk.append(notification)
-        if len(chunk) == 1000:
+        if len(chunk) == EXPORT_CHUNK:
             yield from _export_chunk(writer, environment_id, chunk)
             chunk = []
     yield from _export_chunk(writer, environment_id, chunk)

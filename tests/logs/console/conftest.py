@@ -12,6 +12,7 @@ from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
+SENDER = "Example App <no-reply@app.example.com>"
 
 
 def console_user(environment, role=Membership.Role.SUPPORT, username=None):
@@ -50,7 +51,12 @@ def bounced_email(environment, *, user_id="usr_alice", email="alice@example.com"
     common = {"notification_id": notification.id, "channel": "email",
               "notification_created_at": created_at}  # fmt: skip
     event_record(
-        **common, kind="sending", source="pipeline", occurred_at=created_at + timedelta(seconds=1)
+        **common,
+        kind="sending",
+        source="pipeline",
+        occurred_at=created_at + timedelta(seconds=1),
+        # The envelope the pipeline keeps beside the delivery (notifications.dispatch).
+        payload={"from": SENDER, "to": [email], "cc": [], "bcc": [], "reply_to": []},
     )
     event_record(
         **common,

@@ -3,7 +3,9 @@ pytest-django's live server: what a support person does on a ticket. These tests
 the README's screenshots to docs/."""
 
 import os
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import Membership
 from logs.demo import seed_logs
 from logs.services import event_record, notification_create
-from tests.logs.console.conftest import PASSWORD, bounced_email, console_user
+from tests.logs.console.conftest import PASSWORD, SENDER, bounced_email, console_user
 from tests.notifications.factories import UserPreferenceFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -94,6 +96,7 @@ def test_support_pastes_an_email_and_reads_the_bounce(page, live_server, tenants
     expect(page.locator("#timeline")).to_contain_text("Failed - Bounce")
     card = page.locator(".channel-card[data-channel=email]")
     expect(card.locator(".subject")).to_have_text("Reset your password")
+    expect(card).to_contain_text(SENDER)
     preview = page.frame_locator("iframe.email-preview")
     expect(preview.locator("h1")).to_have_text("Hi Alice")
     expect(page.locator("time").first).to_contain_text("CET")
@@ -163,3 +166,75 @@ def test_a_received_notification_shows_new_events_without_a_reload(page, live_se
     expect(page.locator("#n-status")).to_have_text("Failure")
     expect(page.locator("#n-live")).to_have_text("● final")
     assert page.evaluate("window.__notReloaded") is True
+
+
+# A 1 by 1 transparent GIF: the email's remote image, served once support asks for images.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@pytest.fixture
+def image_host():
+    """A server on this machine standing in for an email's remote image host; it notes every
+    request. (Playwright's routing does not see the first load of a sandboxed srcdoc frame,
+    so the requests are counted where they arrive.)"""
+    hits = []
+
+    class Pixel(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.send_header("Content-Length", str(len(PIXEL)))
+            self.end_headers()
+            self.wfile.write(PIXEL)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_email_preview_runs_no_script_and_loads_images_only_when_asked(
+    page, live_server, tenants, image_host
+):
+    mine, _ = tenants
+    host, hits = image_host
+    notification = bounced_email(
+        mine,
+        html='<h1 id="hi">Hi Alice</h1>'
+        '<script>document.getElementById("hi").textContent = "a script ran"</script>'
+        f'<img alt="pixel" src="{host}/pixel.gif">',
+    )
+    log_in(page, live_server, console_user(mine))
+    page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
+    page.wait_for_load_state("load")  # the preview frame has loaded too
+    preview = page.frame_locator("iframe.email-preview")
+    expect(preview.locator("h1")).to_have_text("Hi Alice")  # the script did not run
+    expect(preview.locator("img")).to_have_js_property("complete", True)
+    expect(preview.locator("img")).to_have_js_property("naturalWidth", 0)
+    assert hits == []  # the image host never heard of this email
+
+    page.check(".load-images")
+    expect(preview.locator("img")).to_have_js_property("naturalWidth", 1)
+    assert hits == ["/pixel.gif"]
+    expect(preview.locator("h1")).to_have_text("Hi Alice")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_copy_button_copies_the_tracking_id(page, live_server, tenants):
+    mine, _ = tenants
+    notification = bounced_email(mine)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    log_in(page, live_server, console_user(mine))
+    page.goto(f"{live_server.url}/admin/logs/notification/{notification.id}/change/")
+    page.click("button[data-copy='#tracking-id']")
+    expect(page.locator("button[data-copy='#tracking-id']")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == str(notification.id)

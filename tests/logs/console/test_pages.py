@@ -506,3 +506,208 @@ def test_the_user_timeline_pages_and_exports_stay_on_the_user(client, tenants, m
     export = client.get(first.context["export_url"])
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert {row["user_id"] for row in rows} == {"usr_frank"} and len(rows) == 2
+
+
+@pytest.fixture
+def pipeline(settings):
+    """Sends run their dispatch in-process through the sandbox, whose callbacks go nowhere."""
+    from config.celery import app as celery_app
+
+    settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"  # a closed port
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def _sent_through_the_pipeline(environment, django_capture_on_commit_callbacks, **extra):
+    from notifications.services import notification_send
+    from notifications.wire import send_request_parse
+    from tests.notifications.factories import ChannelTemplateFactory
+
+    order = NotificationTypeFactory(environment=environment, key="order_tracking")
+    templates = {
+        "email": ("Order {{ order_id }} shipped", "<p>Hi {{ first_name }}, it is on its way.</p>",
+                  "Hi {{ first_name }}, it is on its way."),
+        "sms": ("", "", "SMS: order {{ order_id }} shipped."),
+        "call": ("", "", "Hello {{ first_name }}, this call is about order {{ order_id }}."),
+        "in_app": ("In-app: order {{ order_id }}", "", ""),
+    }  # fmt: skip
+    for channel, (subject, html, text) in templates.items():
+        ChannelTemplateFactory(
+            notification_type=order, channel=channel, subject=subject, html=html, text=text
+        )
+    raw = {
+        "type": "order_tracking",
+        "to": {"id": "usr_zoe", "email": "zoe@example.com", "number": "+14155550177"},
+        "parameters": {"first_name": "Zoe", "order_id": "A-7"},
+        **extra,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = notification_send(
+            environment=environment, send_request=send_request_parse(raw), raw_request=raw
+        )
+    from logs.models import Notification
+
+    return Notification.objects.get(id=accepted.notification_id)
+
+
+@pytest.mark.django_db
+def test_each_channel_card_shows_what_the_pipeline_sent(
+    client, tenants, pipeline, settings, django_capture_on_commit_callbacks
+):
+    mine, _ = tenants
+    in_app = {"url": "https://shop.example/orders/A-7", "image": "https://shop.example/a7.png"}
+    notification = _sent_through_the_pipeline(
+        mine, django_capture_on_commit_callbacks, inapp=in_app
+    )
+    client.force_login(console_user(mine))
+    page = client.get(page_of(notification)).content.decode()
+    email = page[page.index('data-channel="email"') :]
+    assert '<dd class="subject">Order A-7 shipped</dd>' in email
+    # No sender in the request: the install's DEFAULT_FROM_EMAIL, as handed to the provider.
+    assert f"<dt>From</dt><dd>{settings.DEFAULT_FROM_EMAIL}</dd>" in email
+    assert "<dt>To</dt><dd>zoe@example.com</dd>" in email
+    assert "&lt;p&gt;Hi Zoe, it is on its way.&lt;/p&gt;" in email  # the iframe's srcdoc
+    sms_card = page[page.index('data-channel="sms"') :]
+    assert '<pre class="content sms">SMS: order A-7 shipped.</pre>' in sms_card
+    call_card = page[page.index('data-channel="call"') :]
+    assert "<h3>Call script</h3>" in call_card
+    assert "Hello Zoe, this call is about order A-7." in call_card
+    # The in-app item is a title (the template's subject), a link and an image.
+    in_app_card = page[page.index('data-channel="in_app"') :]
+    assert '<dt>Title</dt><dd class="subject">In-app: order A-7</dd>' in in_app_card
+    assert "<dt>Link</dt><dd><code>https://shop.example/orders/A-7</code></dd>" in in_app_card
+    assert "<dt>Image</dt><dd><code>https://shop.example/a7.png</code></dd>" in in_app_card
+
+
+@pytest.mark.django_db
+def test_the_email_card_names_the_sender_the_request_chose(
+    client, tenants, pipeline, django_capture_on_commit_callbacks
+):
+    mine, _ = tenants
+    options = {"email": {"fromName": "Shop", "fromAddress": "shop@example.com"}}
+    notification = _sent_through_the_pipeline(
+        mine, django_capture_on_commit_callbacks, options=options
+    )
+    client.force_login(console_user(mine))
+    page = client.get(page_of(notification)).content.decode()
+    assert "<dt>From</dt><dd>Shop &lt;shop@example.com&gt;</dd>" in page
+
+
+@pytest.mark.django_db
+def test_the_timeline_reads_in_the_order_things_happened_with_every_detail(client, tenants):
+    mine, _ = tenants
+    notification = bounced_email(mine)
+    # A late callback: recorded after the bounce, it happened before it.
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        channel="email",
+        kind="engagement",
+        sub_kind="opened",
+        source="sandbox",
+        occurred_at=notification.created_at + timedelta(seconds=5),
+    )
+    client.force_login(console_user(mine))
+    page = client.get(page_of(notification)).content.decode()
+    timeline = page[page.index('id="timeline"') : page.index("Original request")]
+    labels = ["Received", "Sending", "Sent", "Engagement - Opened", "Failed - Bounce"]
+    positions = [timeline.index(f">{label}</span>") for label in labels]
+    assert positions == sorted(positions)
+    bounce = timeline[timeline.index(">Failed - Bounce</span>") :]
+    assert "source <strong>sandbox</strong> · provider <strong>sandbox</strong>" in bounce
+    assert "error code <code>550</code>" in bounce
+    assert "550 5.1.1 mailbox unavailable" in bounce
+    # The raw payload folded, as indented JSON; the original request likewise.
+    folded = "<details><summary>Raw payload</summary><pre>{\n"
+    assert folded + "  &quot;event&quot;: &quot;bounced&quot;," in bounce
+    assert '<pre class="json">{\n  &quot;parameters&quot;: {\n    &quot;first_name&quot;' in page
+
+
+@pytest.mark.django_db
+def test_export_reads_through_a_server_side_cursor_and_stops_at_the_cap(
+    client, tenants, monkeypatch
+):
+    from django.db import connection
+
+    from logs.console import views
+
+    monkeypatch.setattr(views, "EXPORT_MAX", 3)
+    monkeypatch.setattr(views, "EXPORT_CHUNK", 2)
+    mine, _ = tenants
+    made = [sms(mine, user_id=f"usr_{i}", minutes_ago=i + 1) for i in range(5)]  # newest first
+    client.force_login(console_user(mine))
+    stream = iter(client.get(EXPORT, {"environment": mine.id}).streaming_content)
+    lines = [next(stream), next(stream)]  # the header and the first row
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
+        assert cursor.fetchone()[0] == 1  # still open: rows come as they are read
+    lines += list(stream)
+    rows = list(csv.DictReader(io.StringIO(b"".join(lines).decode())))
+    assert [row["tracking_id"] for row in rows] == [str(n.id) for n in made[:3]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "permission"),
+    [
+        ({"app_label": "logs", "model_name": "notification", "field_name": "environment"},
+         "view_environment"),
+        ({"app_label": "accounts", "model_name": "membership", "field_name": "user"},
+         "view_user"),
+    ],
+)  # fmt: skip
+def test_autocomplete_offers_only_the_viewers_accounts(client, tenants, source, permission):
+    from django.contrib.auth.models import Permission
+
+    mine, theirs = tenants  # both environments are called "production"
+    me, stranger = console_user(mine), console_user(theirs, username="support-elsewhere")
+    me.user_permissions.add(Permission.objects.get(codename=permission))
+    client.force_login(me)
+    term = "production" if permission == "view_environment" else "support"
+    response = client.get("/admin/autocomplete/", {**source, "term": term})
+    assert response.status_code == 200
+    offered = {result["id"] for result in response.json()["results"]}
+    if permission == "view_environment":
+        assert str(mine.id) in offered and str(theirs.id) not in offered
+    else:
+        assert str(me.id) in offered and str(stranger.id) not in offered
+
+
+@pytest.mark.django_db
+def test_the_reveal_audit_shows_times_in_the_viewers_zone_with_seconds(client, tenants):
+    from zoneinfo import ZoneInfo
+
+    mine, _ = tenants
+    record = RevealRecord.objects.create(
+        environment=mine, username="owner-1", notification_id=uuid.uuid4()
+    )
+    client.force_login(console_user(mine, role=Membership.Role.OWNER))
+    client.cookies["console_tz"] = "Asia%2FTokyo"
+    body = client.get("/admin/logs/revealrecord/").content.decode()
+    local = record.revealed_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    utc = f"{record.revealed_at:%Y-%m-%d %H:%M:%S} UTC"
+    assert f'title="{utc}">{local:%Y-%m-%d %H:%M:%S} JST<' in body
+
+
+@pytest.mark.django_db
+def test_the_demo_support_user_sees_make_runs_demo_sends_at_once(
+    client, pipeline, django_capture_on_commit_callbacks
+):
+    """`make run` runs bootstrap_demo, then demo_send once the server is up; the support
+    user it creates opens the console on those notifications."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("bootstrap_demo", stdout=io.StringIO())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo_send", stdout=io.StringIO())
+    client.force_login(get_user_model().objects.get(username="support"))
+    listing = client.get(LIST)
+    assert listing.status_code == 200
+    assert "Demo / production" in listing.content.decode()
+    assert len(listing.context["rows"]) > 10
+    opened = client.get(listing.context["rows"][0].url)
+    assert opened.status_code == 200 and "Timeline" in opened.content.decode()
