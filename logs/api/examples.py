@@ -125,10 +125,11 @@ environment only. `customFilter` is not supported (400): use `requestFilter`.
 - `IS NULL`, `IS TRUE`, `IS FALSE`, `IS NOT …` (present and not that), `EXISTS`, `NOT EXISTS`;
 - `&&`, `||` and parentheses. Several expressions in the list OR.
 
-A malformed expression answers 400 saying where parsing stopped. Equality on a path (and `&&`
-of equalities) is answered from a GIN index; wildcards, ranges, `!=` and `trackingId` are
-checked on the rows the other filters and the date range select, so give those for a large
-environment."""
+A malformed expression answers 400 saying where parsing stopped. A GIN index answers `=` of a
+string or a number and `IS NULL|TRUE|FALSE` on any request path, an `&&` with at least one of
+them, and an `||` of them only. Wildcards, ranges, `!=`, `EXISTS`, `NOT EXISTS`, `IS NOT` and
+any expression naming `trackingId` are checked row by row on the rows the other filters and the
+date range select, so give those for a large environment."""
 
 QUERY_REQUESTS = [
     OpenApiExample(

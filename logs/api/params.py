@@ -242,6 +242,15 @@ class DateRangeFilter(serializers.Serializer):
         help_text="Epoch milliseconds, inclusive.",
     )
 
+    def to_internal_value(self, data):
+        # A misspelt bound would otherwise be dropped and the search run without it.
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: "not a dateRangeFilter field; use startTime and endTime."}
+            )
+        return super().to_internal_value(data)
+
 
 class LogQuery(serializers.Serializer):
     """NotificationAPI's query_logs body. Different filters AND; the values of one OR."""

@@ -24,11 +24,13 @@ The compiled jsonpath is evaluated by PostgreSQL (`request @@ path`), never in P
 reaches the database as a bound parameter. Every key and string is written as a jsonpath
 string literal (JSON escaping), so no input can change the shape of the path.
 
-Index: a GIN index `jsonb_path_ops` on `request` serves the equality shapes, `=` of a
-string, number or IS NULL/TRUE/FALSE over a path without `[*]` wildcards, and `&&` of them
-(and `||` when every branch is such a shape). Wildcards (like_regex), `!=`, range
-comparisons, EXISTS and `trackingId` are evaluated row by row on the rows the other filters
-and the date range select.
+Index: a GIN index `jsonb_path_ops` on `request` serves the equality shapes: `=` of a
+string or number, and IS NULL/TRUE/FALSE, over any request path (array steps, `[0]` or `[*]`,
+included); an `&&` with at least one such shape (the index narrows the rows, PostgreSQL checks
+the rest on them); an `||` when every branch is served. Alone, wildcards (like_regex), `!=`,
+range comparisons, EXISTS, NOT EXISTS and IS NOT are evaluated row by row on the rows the other
+filters and the date range select, and so is any expression that names `trackingId`.
+tests/logs/api/test_request_index.py checks each shape against PostgreSQL's plan.
 """
 
 import json
@@ -175,13 +177,7 @@ class _Parser:
         while (token := self._peek()) is not None and token.text == operator:
             self.index += 1
             nodes.append(operand(depth))
-        if len(nodes) == 1:
-            return nodes[0]
-        return CompiledFilter(
-            f" {operator} ".join(f"({n.jsonpath})" for n in nodes),
-            any(n.uses_tracking_id for n in nodes),
-            all(n.indexable for n in nodes),
-        )
+        return _combine(operator, nodes)
 
     def _factor(self, depth: int) -> CompiledFilter:
         if depth > MAX_DEPTH:
@@ -198,7 +194,7 @@ class _Parser:
         return self._comparison()
 
     def _comparison(self) -> CompiledFilter:
-        path, root, indexable_path = self._property()
+        path, root = self._property()
         tracking = root == "trackingId"
         if self._keyword("IS"):
             negate = self._keyword("NOT") is not None
@@ -208,9 +204,7 @@ class _Parser:
             if negate:
                 # Present and something else: a missing property is not "not null".
                 return CompiledFilter(f"exists({path} ? (@ != {word.lower()}))", tracking, False)
-            return CompiledFilter(
-                f"{path} == {word.lower()}", tracking, indexable_path and not tracking
-            )
+            return CompiledFilter(f"{path} == {word.lower()}", tracking, not tracking)
         if self._keyword("NOT"):
             if self._keyword("EXISTS") is None:
                 self._fail("EXISTS after NOT")
@@ -221,11 +215,9 @@ class _Parser:
         if token is None or token.kind != "op" or token.text in ("&&", "||"):
             self._fail("an operator (=, !=, >, >=, <, <=, IS, NOT EXISTS)")
         operator = self._take().text
-        return self._compare(path, operator, tracking, indexable_path)
+        return self._compare(path, operator, tracking)
 
-    def _compare(
-        self, path: str, operator: str, tracking: bool, indexable_path: bool
-    ) -> CompiledFilter:
+    def _compare(self, path: str, operator: str, tracking: bool) -> CompiledFilter:
         token = self._peek()
         if token is None or token.kind not in ("dquote", "squote", "number", "word"):
             self._fail(f"a value after '{operator}'")
@@ -249,13 +241,12 @@ class _Parser:
             node = CompiledFilter(
                 f"{path} {jsonpath_operator} {literal}",
                 tracking,
-                indexable_path and not tracking and jsonpath_operator == "==",
+                not tracking and jsonpath_operator == "==",
             )
         return _negate(node) if operator == "!=" else node
 
-    def _property(self) -> tuple[str, str, bool]:
-        """The property as a jsonpath over the request, its root, and whether a GIN index can
-        follow it (no [*] on the way)."""
+    def _property(self) -> tuple[str, str]:
+        """The property as a jsonpath over the request (or $trackingId), and its root."""
         token = self._peek()
         if token is None or token.kind != "word":
             self._fail("a property such as request.mergeTags.item")
@@ -272,8 +263,8 @@ class _Parser:
         if root == "trackingId":
             if text != "trackingId":
                 raise RequestFilterError("trackingId has no properties below it.")
-            return "$trackingId", root, False
-        rest, parts, position, indexable = text[len(root) :], ["$"], 0, True
+            return "$trackingId", root
+        rest, parts, position = text[len(root) :], ["$"], 0
         while position < len(rest):
             match = _PATH_PART.match(rest, position)
             if match is None:
@@ -285,7 +276,6 @@ class _Parser:
             key, quoted_key, index = match.groups()
             if index is not None:
                 parts.append(f"[{index}]")
-                indexable = indexable and index != "*"
             else:
                 name = key if key is not None else json.loads(f'"{quoted_key}"')
                 parts.append("." + _string_literal(name))
@@ -295,7 +285,7 @@ class _Parser:
                 f"{token.text!r} at character {token.position + 1} is the whole request: name "
                 "a property inside it, e.g. request.notificationId."
             )
-        return "".join(parts), root, indexable
+        return "".join(parts), root
 
 
 def _bare(token: _Token) -> str:
@@ -324,6 +314,21 @@ def _tracking_id_text(text: str) -> str:
         return str(uuid.UUID(text))
     except ValueError:
         return text
+
+
+def _combine(operator: str, nodes: list[CompiledFilter]) -> CompiledFilter:
+    """`&&` or `||` of the nodes."""
+    if len(nodes) == 1:
+        return nodes[0]
+    tracking = any(n.uses_tracking_id for n in nodes)
+    # The index narrows an AND by any branch it serves, an OR only when it serves them all;
+    # a path naming $trackingId is matched by jsonb_path_match, which no index answers.
+    served = any if operator == "&&" else all
+    return CompiledFilter(
+        f" {operator} ".join(f"({n.jsonpath})" for n in nodes),
+        tracking,
+        served(n.indexable for n in nodes) and not tracking,
+    )
 
 
 def _negate(node: CompiledFilter) -> CompiledFilter:
@@ -358,10 +363,4 @@ def request_filter_compile(expressions: list[str]) -> CompiledFilter:
             nodes.append(_Parser(expression).parse())
         except RequestFilterError as exc:
             raise RequestFilterError(f"requestFilter[{number}]: {exc}") from None
-    if len(nodes) == 1:
-        return nodes[0]
-    return CompiledFilter(
-        " || ".join(f"({n.jsonpath})" for n in nodes),
-        any(n.uses_tracking_id for n in nodes),
-        all(n.indexable for n in nodes),
-    )
+    return _combine("||", nodes)

@@ -282,7 +282,10 @@ def _session_setup(cursor) -> list[str]:
     cost about half the load time (one deferred trigger per row). Anyone else gets them.
     """
     cursor.execute("SET synchronous_commit = off")
-    changed = ["synchronous_commit"]
+    # A bulk load is maintenance: its COPYs and the closing VACUUM ANALYZE may outlast the
+    # web requests' DATABASE_STATEMENT_TIMEOUT (a 1,000,000-row seed on a busy machine did).
+    cursor.execute("SET statement_timeout = 0")
+    changed = ["synchronous_commit", "statement_timeout"]
     cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
     if cursor.fetchone()[0]:
         cursor.execute("SET session_replication_role = replica")

@@ -516,3 +516,12 @@ def test_seed_logs_unknown_account_says_what_to_do():
         call_command("seed_logs", notifications=10, days=1, account="Nope", stdout=io.StringIO())
     assert not Notification.objects.exists()
     assert not Account.objects.filter(name="Nope").exists()
+
+
+@pytest.mark.django_db
+def test_a_seed_leaves_the_statement_limit_of_its_connection_as_it_was(settings):
+    # The seed lifts DATABASE_STATEMENT_TIMEOUT for its own statements, then restores it.
+    seed_logs(notifications=50, days=1, environments=1, seed=3, parallel=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+        assert int(cursor.fetchone()[0]) == settings.DATABASE_STATEMENT_TIMEOUT > 0

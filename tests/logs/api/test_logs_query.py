@@ -1,11 +1,13 @@
 """NotificationAPI's POST /{clientId}/logs/query."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from logs.models import Notification
 from tests.logs.api.conftest import T0, client_for, make_log
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +39,18 @@ def logs(environment):
         make_log(environment, minutes=4, type="welcome", user_id="u-3",
                  merge_tags={"plan": {"name": "Free", "seats": 1}, "coupon": None}),
     ]  # fmt: skip
+
+
+def bulk_logs(environment, count: int, request=lambda n: {}) -> None:
+    """`count` bare notifications a second apart (no events: quicker than make_log)."""
+    Notification.objects.bulk_create(
+        Notification(
+            id=uuid.uuid4(), environment=environment, notification_type="bulk",
+            user_id=f"u{n}", request=request(n), created_at=T0 + timedelta(seconds=n),
+            updated_at=T0,
+        )
+        for n in range(count)
+    )  # fmt: skip
 
 
 def expect(logs, *positions):
@@ -127,6 +141,31 @@ def test_next_token_pages_through_everything_once(api, environment):
         assert seen == [str(n.id) for n in reversed(made)], body
 
 
+def test_the_default_page_is_100_logs_and_a_tampered_next_token_is_a_400(api, environment):
+    bulk_logs(environment, 101)
+    first = query(api, environment, {})
+    assert len(tracking_ids(first)) == 100
+    token = first.json()["nextToken"]
+    rest = query(api, environment, {"nextToken": token})
+    assert len(tracking_ids(rest)) == 1 and "nextToken" not in rest.json()
+    value, signature = token.rsplit(":", 1)
+    tampered = value[:-2] + ("AA" if value[-2:] != "AA" else "BB") + ":" + signature
+    response = query(api, environment, {"nextToken": tampered})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("nextToken: The page token is not valid")
+
+
+def test_a_request_filter_is_evaluated_by_postgresql_a_page_at_a_time(api, environment, logs):
+    # The jsonpath reaches the database and only a page (plus one row) comes back: no rows
+    # are loaded to be filtered in Python.
+    body = {"requestFilter": ["request.mergeTags.qty >= 2"], "limit": 1}
+    with CaptureQueriesContext(connection) as queries:
+        assert tracking_ids(query(api, environment, body)) == expect(logs, 2)
+    (page,) = [q["sql"] for q in queries if "@@" in q["sql"]]
+    assert """'$."mergeTags"."qty" >= 2'::jsonpath""" in page
+    assert page.rstrip().endswith("LIMIT 2")
+
+
 def test_query_count_does_not_grow_with_the_page(api, environment):
     for n in range(20):
         make_log(environment, minutes=n, outcomes={"email": ("delivered", "")})
@@ -161,6 +200,24 @@ def test_query_count_does_not_grow_with_the_page(api, environment):
         ({"nextToken": "tampered"}, "nextToken: The page token is not valid"),
         ({"statusFilters": ["SUCCESS"]}, "statusFilters: not a query_logs field"),
         ({"userFilter": ["a\x00b"]}, "userFilter[0]:"),
+        # Each filter of the wrong type.
+        ({"notificationFilter": "welcome"}, "notificationFilter:"),
+        ({"notificationFilter": [{"id": "welcome"}]}, "notificationFilter[0]:"),
+        ({"channelFilter": "EMAIL"}, "channelFilter:"),
+        ({"userFilter": "u-1"}, "userFilter:"),
+        ({"trackingIds": "nope"}, "trackingIds:"),
+        ({"envIdFilter": "abc"}, "envIdFilter:"),
+        ({"envIdFilter": [["abc"]]}, "envIdFilter[0]:"),
+        ({"requestFilter": "request.mergeTags.item = 1"}, "requestFilter:"),
+        ({"requestFilter": [{"item": 1}]}, "requestFilter[0]:"),
+        ({"dateRangeFilter": "today"}, "dateRangeFilter:"),
+        ({"dateRangeFilter": {"endTime": "now"}}, "dateRangeFilter.endTime:"),
+        ({"dateRangeFilter": {"startTime": 1.5}}, "dateRangeFilter.startTime:"),
+        ({"dateRangeFilter": {"startTime": -1}}, "dateRangeFilter.startTime:"),
+        ({"dateRangeFilter": {"start": 1}}, "dateRangeFilter.start:"),
+        ({"limit": "ten"}, "limit:"),
+        ({"nextToken": ["x"]}, "nextToken:"),
+        ({"customFilter": 5}, "customFilter:"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_naming_the_field(api, environment, body, says):
@@ -211,6 +268,11 @@ def test_another_environment_never_sees_these_logs(environment, other_environmen
         {"requestFilter": ['request.mergeTags.item="Coral Bits"']},
     ]:
         assert tracking_ids(query(other, other_environment, body)) == [], body
+    # A nextToken of this environment is refused by the other.
+    token = query(client_for(environment), environment, {"limit": 1}).json()["nextToken"]
+    response = query(other, other_environment, {"nextToken": token})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("nextToken: The page token is not valid")
     # Its credentials with this environment's client id in the URL are refused.
     response = other.post(f"/{environment.client_id}/logs/query", {}, format="json")
     assert response.status_code == 401
@@ -218,18 +280,7 @@ def test_another_environment_never_sees_these_logs(environment, other_environmen
 
 
 def test_a_request_filter_search_past_the_time_limit_is_a_400(api, environment, settings):
-    import uuid as uuid_
-
-    from logs.models import Notification
-
-    Notification.objects.bulk_create(
-        Notification(
-            id=uuid_.uuid4(), environment=environment, notification_type="bulk",
-            user_id=f"u{n}", request={"mergeTags": {"code": f"code-{n:06d}"}},
-            created_at=T0 + timedelta(seconds=n), updated_at=T0,
-        )
-        for n in range(20_000)
-    )  # fmt: skip
+    bulk_logs(environment, 20_000, request=lambda n: {"mergeTags": {"code": f"code-{n:06d}"}})
     body = {"requestFilter": ['request.mergeTags.code = "*-nothing"']}
     settings.LOGS_API_QUERY_TIMEOUT_MS = 1
     response = query(api, environment, body)

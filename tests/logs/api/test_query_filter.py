@@ -133,9 +133,14 @@ def test_several_expressions_or():
         (["request.a = 'x*'"], False),
         (["request.a != 1"], False),
         (["request.a > 1"], False),
-        (["request.a[*].b = 1"], False),
+        (["request.a[*].b = 1"], True),
+        (["request.a = 1 && request.b != 2"], True),  # the index narrows, the rest is checked
+        (["request.a != 1 && (request.b = 2 || request.c IS TRUE)"], True),
+        (["request.a = 1 || request.b != 2"], False),
         (["request.a EXISTS"], False),
+        (["request.a IS NOT NULL"], False),
         (["trackingId = 'x'"], False),
+        (["trackingId = 'x' && request.a = 1"], False),  # jsonb_path_match: no index
         (["request.a = 1", "request.b = 'y*'"], False),
     ],
 )

@@ -186,40 +186,69 @@ def test_export_csv_has_a_header_and_one_line_a_notification(api, logs):
     assert rows[3]["channels"] == "EMAIL"
 
 
-def test_export_of_more_rows_than_a_chunk_is_complete(api, environment):
+# Transactional: inside a test's transaction Django never declares a cursor WITH HOLD, so
+# only outside one can this test see the export's own transaction at work.
+@pytest.mark.django_db(transaction=True)
+def test_export_of_more_rows_than_a_chunk_is_complete_and_read_from_a_server_side_cursor(
+    api, environment
+):
     made = {str(make_log(environment, minutes=n / 100).id) for n in range(1200)}
     response = api.get("/api/v1/logs/export?format=ndjson")
-    lines = b"".join(response.streaming_content).splitlines()
+    chunks = iter(response.streaming_content)
+    first = next(chunks)
+    # Mid-stream, the rows come from one cursor declared in PostgreSQL (not a result set
+    # fetched whole), and not WITH HOLD (which would materialise the result at commit).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT is_holdable FROM pg_cursors")
+        assert cursor.fetchall() == [(False,)]
+    lines = (first + b"".join(chunks)).splitlines()
     assert {json.loads(line)["trackingId"] for line in lines} == made
 
 
 # -- bad input ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("query", "names"),
-    [
-        ("status=sucess", "status"),
-        ("channel=fax", "channel"),
-        ("eventKind=exploded", "eventKind"),
-        ("eventSubKind=nope", "eventSubKind"),
-        ("trackingId=123", "trackingId"),
-        ("limit=1001", "limit"),
-        ("limit=0", "limit"),
-        ("limit=ten", "limit"),
-        ("createdFrom=yesterday", "createdFrom"),
-        ("emailPrefix=ab", "emailPrefix"),
-        ("number=12", "number"),
-        ("cursor=garbage", "cursor"),
-        ("stauts=failure", "stauts"),
-        ("userId=a%00b", "userId"),
-        ("format=csv", "format"),  # only the export takes a format
-        ("email=", "email"),
-        ("status=failure&status=", "status"),
-    ],
-)
+BAD_QUERIES = [
+    ("status=sucess", "status"),
+    ("channel=fax", "channel"),
+    ("eventKind=exploded", "eventKind"),
+    ("eventSubKind=nope", "eventSubKind"),
+    ("trackingId=123", "trackingId"),
+    ("limit=1001", "limit"),
+    ("limit=0", "limit"),
+    ("limit=ten", "limit"),
+    ("createdFrom=yesterday", "createdFrom"),
+    ("emailPrefix=ab", "emailPrefix"),
+    ("number=12", "number"),
+    ("cursor=garbage", "cursor"),
+    ("stauts=failure", "stauts"),
+    ("userId=a%00b", "userId"),
+    ("format=csv", "format"),  # only the export takes a format
+    ("email=", "email"),
+    ("status=failure&status=", "status"),
+    ("createdTo=tomorrow", "createdTo"),
+    ("createdFrom=2026-13-01T00:00:00Z", "createdFrom"),
+    ("number=not-a-number", "number"),
+    ("type=" + "t" * 101, "type"),
+    ("providerMessageId=" + "m" * 256, "providerMessageId"),
+    ("email=" + "e" * 321, "email"),
+    ("limit=1.5", "limit"),
+]
+# The filters the export and a user's list share with the list (not its pages or its userId).
+BAD_FILTERS = [(q, n) for q, n in BAD_QUERIES if n not in ("limit", "cursor", "format", "userId")]
+
+
+@pytest.mark.parametrize(("query", "names"), BAD_QUERIES)
 def test_bad_input_is_a_400_naming_the_field(api, query, names):
     response = api.get(f"/api/v1/logs?{query}")
+    assert response.status_code == 400, response.content
+    assert response.json()["message"].startswith(f"{names}"), response.json()
+
+
+@pytest.mark.parametrize(("query", "names"), BAD_FILTERS)
+@pytest.mark.parametrize("path", ["/api/v1/logs/export", "/api/v1/users/u-1/logs"])
+def test_the_export_and_a_users_list_refuse_the_same_bad_filters(api, path, query, names):
+    response = api.get(f"{path}?{query}")
     assert response.status_code == 400, response.content
     assert response.json()["message"].startswith(f"{names}"), response.json()
 
@@ -290,26 +319,51 @@ def test_a_read_key_reads(environment, logs):
 
 
 def test_another_environment_sees_none_of_these_logs(logs, other_environment):
-    theirs = make_log(other_environment, user_id="u-1", email="Ada.Lovelace@Example.com")
+    # Theirs matches every filter below but a tracking id and a provider message id; each
+    # filter selects some of user u-1's logs here.
+    theirs = make_log(other_environment, type="welcome", user_id="u-1",
+                      email="Ada.Lovelace@Example.com", number="+14155550101",
+                      outcomes={"email": ("failed", "bounce"),
+                                "sms": ("failed", "undelivered")})  # fmt: skip
+    mine = client_for(logs[0].environment)
     other = client_for(other_environment, secret=other_environment_secret(other_environment))
     assert ids(other.get("/api/v1/logs")) == [str(theirs.id)]
+    ours = {str(log.id) for log in logs}
+    window = f"createdFrom={T0.isoformat()}&createdTo={(T0 + timedelta(hours=1)).isoformat()}"
     for query in [
         f"trackingId={logs[0].id}",
-        "userId=u-2",
-        "email=grace@example.com",
+        f"providerMessageId=msg-{logs[0].id.hex[:12]}-email",
+        "userId=u-1",
+        "email=ada.lovelace@example.com",
+        "emailPrefix=ada",
+        "number=4155550101",
+        "type=welcome",
+        "status=failure",
         "channel=email",
-        "eventSubKind=bounce",
-        f"providerMessageId=msg-{logs[1].id.hex[:12]}-email",
+        "eventKind=failed",
+        "eventSubKind=undelivered",
+        window.replace("+", "%2B"),
     ]:
-        assert ids(other.get(f"/api/v1/logs?{query}")) == [], query
+        for path in ["/api/v1/logs", "/api/v1/users/u-1/logs", "/api/v1/logs/export"]:
+            if path.startswith("/api/v1/users/") and query.startswith("userId"):
+                continue
+            # The search finds some of ours for our credential, none for theirs.
+            assert ours & set(_found(mine, path, query)), (path, query)
+            assert not ours & set(_found(other, path, query)), (path, query)
     assert other.get(f"/api/v1/logs/{logs[0].id}").status_code == 404
-    assert ids(other.get("/api/v1/users/u-2/logs")) == []
-    export = b"".join(other.get("/api/v1/logs/export").streaming_content).decode()
-    assert str(logs[0].id) not in export and str(theirs.id) in export
     # A cursor of one environment is refused by another.
     make_log(other_environment, user_id="u-9")
-    mine = client_for(logs[0].environment).get("/api/v1/logs?limit=1").json()["next"]
-    assert other.get("/api/v1/logs", {"cursor": mine}).status_code == 400
+    token = mine.get("/api/v1/logs?limit=1").json()["next"]
+    assert other.get("/api/v1/logs", {"cursor": token}).status_code == 400
+
+
+def _found(client, path: str, query: str) -> list[str]:
+    response = client.get(f"{path}?{query}")
+    if not path.endswith("/export"):
+        return ids(response)
+    assert response.status_code == 200, response.content
+    lines = b"".join(response.streaming_content).splitlines()
+    return [json.loads(line)["trackingId"] for line in lines]
 
 
 def other_environment_secret(environment) -> str:
