@@ -94,6 +94,20 @@ def test_the_signing_secret_is_shown_once_on_its_own_page(superuser_client):
     assert secret not in change.content.decode()
 
 
+def test_a_disabled_subscriber_is_noticed_on_the_subscriptions_page(superuser_client):
+    environment = EnvironmentFactory()
+    subscription, _ = subscription_create(
+        environment=environment, url="https://hooks.example.com/down", kinds=["failed"]
+    )
+    reason = "Disabled at 2026-01-02 03:04 UTC: every delivery failed for 24 hours."
+    Subscription.objects.filter(pk=subscription.pk).update(
+        enabled=False, disabled_at=timezone.now(), disabled_reason=reason
+    )
+    page = superuser_client.get(reverse("admin:stream_subscription_changelist"))
+    messages = [str(message) for message in page.context["messages"]]
+    assert messages == [f"https://hooks.example.com/down: {reason}"]
+
+
 def message_of(environment) -> StreamMessage:
     subscription, _ = subscription_create(
         environment=environment, url="https://hooks.example.com/e", kinds=["failed"]
