@@ -25,7 +25,7 @@ from stream.services import (
     subscription_create,
     subscription_enable,
 )
-from tests.factories import EnvironmentFactory
+from tests.factories import AccountFactory, EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -283,3 +283,25 @@ def test_finished_messages_go_with_the_logs_and_pending_ones_stay(receiver):
 
     assert messages_purge(older_than_days=7, batch_size=1) == 2
     assert list(StreamMessage.objects.values_list("state", flat=True)) == ["pending"]
+
+
+def test_an_accounts_shorter_retention_purges_its_finished_messages_sooner(receiver):
+    from stream.services import messages_purge
+
+    short = EnvironmentFactory(account=AccountFactory(retention_days=2))
+    other = EnvironmentFactory()
+    three_days_ago = timezone.now() - timedelta(days=3)
+    for environment in (short, other):
+        subscription = subscribe(receiver, environment)
+        for state in ("delivered", "pending"):
+            StreamMessage.objects.create(
+                subscription=subscription, environment=environment,
+                notification_id=uuid.uuid4(), event_id=1, event_type="notification.sent",
+                webhook_id=f"msg_{environment.pk}_{state}", body={}, created_at=three_days_ago,
+                retry_until=three_days_ago, state=state,
+            )  # fmt: skip
+
+    assert messages_purge(older_than_days=7) == 1
+    assert sorted(StreamMessage.objects.values_list("environment", "state")) == sorted(
+        [(short.pk, "pending"), (other.pk, "delivered"), (other.pk, "pending")]
+    )
