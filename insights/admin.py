@@ -16,7 +16,13 @@ from accounts.selectors import environment_list_for_user
 from insights import charts
 from insights.forms import PERIODS, InsightsFilterForm
 from insights.models import COUNT_FIELDS, HourlyRollup
-from insights.selectors import Counts, rollup_breakdown, rollup_series, user_series
+from insights.selectors import (
+    DIMENSIONS,
+    Counts,
+    rollup_breakdown,
+    rollup_series,
+    user_series,
+)
 
 
 def _svg(markup: str) -> str:
@@ -101,15 +107,19 @@ class InsightsAdmin(TenantScopedAdmin):
         environment = next(each for each in environments if each.id == chosen)
         window = {"environment": environment, "start": filters["start"], "end": filters["end"]}
         granularity, user_id = filters["granularity"], filters["user_id"]
+        narrow = filters["narrow"]
         period_label = PERIODS[filters.get("period") or "7d"][0]
         if user_id:
-            series = user_series(**window, user_id=user_id, granularity=granularity)
+            series = user_series(**window, user_id=user_id, granularity=granularity, narrow=narrow)
             breakdown: list[tuple[str, Counts]] = []
             subject = f"user {user_id}"
         else:
-            series = rollup_series(**window, granularity=granularity)
-            breakdown = rollup_breakdown(**window, dimension=filters["by"])
+            series = rollup_series(**window, granularity=granularity, narrow=narrow)
+            breakdown = rollup_breakdown(**window, dimension=filters["by"], narrow=narrow)
             subject = environment.name
+        # "type order_tracking, channel email": what the charts were narrowed to.
+        narrowed = ", ".join(f"{name} {filters[name]}" for name in DIMENSIONS if filters.get(name))
+        subject = f"{subject}, {narrowed}" if narrowed else subject
         per = "hour" if granularity == "hour" else "day"
         return {
             "environment": environment,
@@ -118,6 +128,8 @@ class InsightsAdmin(TenantScopedAdmin):
             "breakdown": [(label, counts, counts.rates) for label, counts in breakdown],
             "by": filters["by"],
             "user_id": user_id,
+            "narrowed": narrowed,
+            "channel_chosen": bool(filters.get("channel")),
             "granularity": granularity,
             "period_label": period_label,
             "counts_svg": _svg(

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from insights.selectors import DIMENSIONS
+from logs.vocabulary import Channel
 
 PERIODS = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -29,6 +30,10 @@ class InsightsFilterForm(forms.Form):
         choices=[(key, key.capitalize()) for key in DIMENSIONS],
         required=False,
     )
+    # Narrow every chart and table to one type, channel and/or template (blank: all).
+    type = forms.CharField(label="Type", max_length=100, required=False, strip=True)
+    channel = forms.ChoiceField(choices=[("", "Every channel"), *Channel.choices], required=False)
+    template = forms.CharField(label="Template", max_length=255, required=False, strip=True)
     user_id = forms.CharField(label="User id", max_length=255, required=False, strip=True)
 
     def __init__(self, data, *, environments):
@@ -48,6 +53,9 @@ class InsightsFilterForm(forms.Form):
             )
         cleaned["granularity"] = granularity
         cleaned["by"] = cleaned.get("by") or "type"
+        cleaned["narrow"] = {
+            column: cleaned[name] for name, column in DIMENSIONS.items() if cleaned.get(name)
+        }
         end = _next_hour(timezone.now())
         cleaned["end"], cleaned["start"] = end, end - period
         return cleaned

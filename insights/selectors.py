@@ -1,10 +1,12 @@
 """Reads of the insights page. Every one takes the environment (the tenant) and a period.
 
 Counts by hour, day, type, channel and template come from the hourly rollups (an index range
-of one environment's hours: never the log). "For one user" reads the log through its user
-index instead (notif_env_user): a rollup per user would multiply the rollups by the number of
-users, for a question asked about one user at a time, whose history is short. It looks at
-most USER_MAX_NOTIFICATIONS notifications (the newest) and says when it stopped there.
+of one environment's hours: never the log). A `narrow` ({column: value} of DIMENSIONS'
+columns) keeps one type, channel and/or template: the series and breakdown of those only.
+"For one user" reads the log through its user index instead (notif_env_user): a rollup per
+user would multiply the rollups by the number of users, for a question asked about one user
+at a time, whose history is short. It looks at most USER_MAX_NOTIFICATIONS notifications (the
+newest) and says when it stopped there.
 """
 
 from collections import defaultdict
@@ -91,8 +93,9 @@ def _series(rows: Iterable, start: datetime, end: datetime, granularity: str) ->
     return series
 
 
-def _rollups(environment: Environment, start: datetime, end: datetime):
-    return HourlyRollup.objects.filter(environment=environment, hour__gte=start, hour__lt=end)
+def _rollups(environment: Environment, start: datetime, end: datetime, narrow: dict | None):
+    rollups = HourlyRollup.objects.filter(environment=environment, hour__gte=start, hour__lt=end)
+    return rollups.filter(**(narrow or {}))
 
 
 def _sums() -> dict:
@@ -100,10 +103,15 @@ def _sums() -> dict:
 
 
 def rollup_series(
-    *, environment: Environment, start: datetime, end: datetime, granularity: str
+    *,
+    environment: Environment,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    narrow: dict | None = None,
 ) -> Series:
     rows = (
-        _rollups(environment, start, end)
+        _rollups(environment, start, end, narrow)
         .annotate(bucket=Trunc("hour", granularity, tzinfo=timezone.UTC))
         .values("bucket")
         .annotate(**_sums())
@@ -113,13 +121,19 @@ def rollup_series(
 
 
 def rollup_breakdown(
-    *, environment: Environment, start: datetime, end: datetime, dimension: str, limit: int = 20
+    *,
+    environment: Environment,
+    start: datetime,
+    end: datetime,
+    dimension: str,
+    narrow: dict | None = None,
+    limit: int = 20,
 ) -> list[tuple[str, Counts]]:
     """Totals of the period by type, channel or template, the largest (by received, then
     sent) first; at most `limit` of them."""
     column = DIMENSIONS[dimension]
     rows = (
-        _rollups(environment, start, end)
+        _rollups(environment, start, end, narrow)
         .values(column)
         .annotate(**_sums())
         .order_by("-received", "-sent", column)[:limit]
@@ -142,9 +156,16 @@ LIMIT %(limit)s
 
 
 def user_series(
-    *, environment: Environment, user_id: str, start: datetime, end: datetime, granularity: str
+    *,
+    environment: Environment,
+    user_id: str,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    narrow: dict | None = None,
 ) -> Series:
-    """One user's counts, by the same rule as the rollups, from the log (user index)."""
+    """One user's counts, by the same rule as the rollups, from the log (user index). The
+    aggregate's rows carry the rollup key, so `narrow` applies to them as to the rollups."""
     params = {
         "environment_id": environment.id,
         "user_id": user_id,
@@ -168,6 +189,8 @@ def user_series(
         rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     per_bucket: dict[datetime, dict] = defaultdict(lambda: dict.fromkeys(COUNT_FIELDS, 0))
     for row in rows:
+        if any(row[column] != value for column, value in (narrow or {}).items()):
+            continue
         for name in COUNT_FIELDS:
             per_bucket[row["hour"]][name] += row[name]
     series = _series(

@@ -27,7 +27,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
 
 from accounts.crypto import secret_encrypt
-from accounts.models import Environment
+from accounts.models import Account, Environment
 from config.hotcache import HotCache
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
@@ -508,12 +508,27 @@ def message_replay(*, message_ids: list[int]) -> int:
 
 def messages_purge(*, older_than_days: int, batch_size: int = 5_000) -> int:
     """Remove finished messages (and their attempts) older than the logs they came from, in
-    short batches. Returns how many went."""
+    short batches: after `older_than_days` (the install's retention), or after an account's
+    own shorter retention for its environments' messages (they carry its users' ids and
+    event details). Returns how many went."""
+    removed = _finished_messages_purge(
+        StreamMessage.objects.all(), older_than_days=older_than_days, batch_size=batch_size
+    )
+    shorter = Account.objects.filter(retention_days__lt=older_than_days)
+    for account_id, retention_days in shorter.values_list("pk", "retention_days"):
+        messages = StreamMessage.objects.filter(environment__account_id=account_id)
+        removed += _finished_messages_purge(
+            messages, older_than_days=retention_days, batch_size=batch_size
+        )
+    return removed
+
+
+def _finished_messages_purge(messages, *, older_than_days: int, batch_size: int) -> int:
     cutoff = timezone.now() - timedelta(days=older_than_days)
     removed = 0
     while True:
         batch = list(
-            StreamMessage.objects.filter(created_at__lt=cutoff)
+            messages.filter(created_at__lt=cutoff)
             .exclude(state=MessageState.PENDING)
             .values_list("id", flat=True)[:batch_size]
         )

@@ -4,13 +4,16 @@ hysteresis, and notices that retry without holding up an evaluation."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.evaluation import alert_rules_evaluate
 from alerts.models import Alert, AlertNotice, MinuteCount
 from alerts.notices import alert_notice_send, alert_notices_sweep
 from alerts.services import minute_counts_purge
+from alerts.tasks import alert_rules_evaluate_task
 from alerts.vocabulary import NoticeState, RuleKind
 from logs.models import Event
 from tests.alerts.helpers import record, rule
@@ -36,6 +39,29 @@ def test_counters_match_the_log_per_kind(environment):
     for kind in ("sent", "failed", "delivered"):
         in_log = Event.objects.filter(environment=environment, kind=kind).count()
         assert counted.filter(kind=kind).aggregate(n=Sum("count"))["n"] == in_log
+
+
+def test_a_pass_reads_the_counters_never_the_log(environment):
+    rule(environment, min_notifications=1)
+    rule(environment, name="Silence", kind=RuleKind.DELIVERY_SILENCE, min_notifications=1,
+         threshold_percent=None)  # fmt: skip
+    rule(environment, name="Count", kind=RuleKind.EVENT_COUNT, event="failed:bounce",
+         max_events=0, threshold_percent=None)  # fmt: skip
+    record(environment, SENT, BOUNCE)
+    with CaptureQueriesContext(connection) as queries:
+        assert alert_rules_evaluate()["fired"] == 3
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert [sql for sql in statements if "logs_" in sql] == []
+    assert [sql for sql in statements if "alerts_minutecount" in sql] != []
+
+
+def test_beat_runs_the_evaluation_every_minute(environment, settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-rules-evaluate"]
+    assert (entry["task"], entry["schedule"]) == (alert_rules_evaluate_task.name, 60.0)
+    rule(environment, min_notifications=1)
+    record(environment, BOUNCE)
+    outcomes = alert_rules_evaluate_task.apply().get()
+    assert outcomes["fired"] == 1 and Alert.objects.count() == 1
 
 
 def test_failure_rate_needs_its_minimum_of_outcomes(environment):

@@ -61,6 +61,34 @@ def test_the_page_shows_the_environments_counts_from_rollups_only(admin_client, 
     assert not [q["sql"] for q in queries.captured_queries if "logs_" in q["sql"]]
 
 
+def test_the_charts_narrow_to_one_type_channel_and_template(admin_client, traffic):
+    mine, _ = traffic
+    notification_with(mine, [("sent", "email"), ("delivered", "email")], template="winter")
+    rollups_fold()
+    page = {"environment": mine.id, "period": "24h"}
+
+    with CaptureQueriesContext(connection) as queries:
+        email = admin_client.get(PAGE, page | {"type": "order_tracking", "channel": "email"})
+    body = email.content.decode()
+    assert _totals(body) == {
+        "received": 0, "sent": 3, "delivered": 2, "failed": 1, "ignored": 0, "engaged": 1,
+    }  # fmt: skip
+    assert "type order_tracking, channel email" in body
+    assert "Received belongs to the request" in body
+    assert not [q["sql"] for q in queries.captured_queries if "logs_" in q["sql"]]
+
+    reset = admin_client.get(PAGE, page | {"type": "password_reset"})
+    assert _totals(reset.content.decode()) == {
+        "received": 1, "sent": 0, "delivered": 0, "failed": 0, "ignored": 1, "engaged": 0,
+    }  # fmt: skip
+    winter = admin_client.get(PAGE, page | {"template": "winter"})
+    assert _totals(winter.content.decode()) == {
+        "received": 1, "sent": 1, "delivered": 1, "failed": 0, "ignored": 0, "engaged": 0,
+    }  # fmt: skip
+    one_user = admin_client.get(PAGE, page | {"user_id": "usr_b", "channel": "sms"})
+    assert set(_totals(one_user.content.decode()).values()) == {0}
+
+
 def test_one_users_counts_come_from_the_log(admin_client, traffic):
     mine, _ = traffic
     response = admin_client.get(PAGE, {"environment": mine.id, "period": "24h", "user_id": "usr_b"})

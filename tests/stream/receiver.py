@@ -3,19 +3,22 @@ that verifies every request with standardwebhooks exactly as a subscriber would.
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
 
 class Receiver:
-    """`up` False answers 503 (a subscriber having a bad day). `received` holds every
-    verified body in arrival order; `rejected` counts requests whose signature failed."""
+    """`up` False answers 503 (a subscriber having a bad day); `delay` seconds are slept
+    before answering (a subscriber that times out). `received` holds every verified body in
+    arrival order; `rejected` counts requests whose signature failed."""
 
     def __init__(self):
         self.secret: str | None = None
         self.up = True
         self.status = 503  # what it answers while down
+        self.delay = 0.0
         self.received: list[dict] = []
         self.requests: list[dict] = []  # headers of every request, verified or not
         self.rejected = 0
@@ -28,6 +31,9 @@ class Receiver:
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 with receiver.lock:
                     receiver.requests.append(headers)
+                    delay = receiver.delay
+                time.sleep(delay)  # outside the lock: the other handlers go on
+                with receiver.lock:
                     if not receiver.up:
                         self.send_response(receiver.status)
                         self.end_headers()

@@ -94,6 +94,20 @@ def test_the_signing_secret_is_shown_once_on_its_own_page(superuser_client):
     assert secret not in change.content.decode()
 
 
+def test_a_disabled_subscriber_is_noticed_on_the_subscriptions_page(superuser_client):
+    environment = EnvironmentFactory()
+    subscription, _ = subscription_create(
+        environment=environment, url="https://hooks.example.com/down", kinds=["failed"]
+    )
+    reason = "Disabled at 2026-01-02 03:04 UTC: every delivery failed for 24 hours."
+    Subscription.objects.filter(pk=subscription.pk).update(
+        enabled=False, disabled_at=timezone.now(), disabled_reason=reason
+    )
+    page = superuser_client.get(reverse("admin:stream_subscription_changelist"))
+    messages = [str(message) for message in page.context["messages"]]
+    assert messages == [f"https://hooks.example.com/down: {reason}"]
+
+
 def message_of(environment) -> StreamMessage:
     subscription, _ = subscription_create(
         environment=environment, url="https://hooks.example.com/e", kinds=["failed"]
@@ -155,6 +169,26 @@ def test_purge_runs_are_listed_read_only(superuser_client):
     page = superuser_client.get(reverse("admin:logs_purgerun_changelist"))
     assert page.status_code == 200 and "Acme" in page.content.decode()
     assert superuser_client.get(reverse("admin:logs_purgerun_add")).status_code == 403
+
+
+def test_an_accounts_members_see_its_purge_runs_only(client):
+    mine, theirs = AccountFactory(name="Mine"), AccountFactory(name="Theirs")
+    user = MembershipFactory(account=mine, role=Membership.Role.VIEWER).user
+    user.user_permissions.add(Permission.objects.get(codename="view_purgerun"))
+    client.force_login(user)
+    own = PurgeRun.objects.create(scope="account", account=mine, account_name="Mine",
+                                  retention_days=2, rows_deleted=42)  # fmt: skip
+    other = PurgeRun.objects.create(scope="account", account=theirs, account_name="Theirs",
+                                    retention_days=3, rows_deleted=7)  # fmt: skip
+    PurgeRun.objects.create(scope="install", retention_days=7, partitions_dropped=["x_p1"])
+
+    listing = client.get(reverse("admin:logs_purgerun_changelist"))
+    assert [run.pk for run in listing.context["cl"].result_list] == [own.pk]
+    change = reverse("admin:logs_purgerun_change", args=[own.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"rows_deleted": 0}).status_code == 403
+    other_page = reverse("admin:logs_purgerun_change", args=[other.pk])
+    assert client.get(other_page).status_code == 404
 
 
 @override_settings(LOG_RETENTION_DAYS=7)

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -17,13 +18,14 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from logs.services import event_record
 from stream.models import MessageState, StreamAttempt, StreamMessage, Subscription
 from stream.services import (
+    message_deliver,
     message_replay,
     message_sign,
     messages_sweep,
     subscription_create,
     subscription_enable,
 )
-from tests.factories import EnvironmentFactory
+from tests.factories import AccountFactory, EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -173,6 +175,55 @@ def test_with_the_receiver_down_every_event_arrives_once_back_in_order(celery_ea
     assert receiver.rejected == 0
 
 
+@override_settings(**FAST_RETRIES, STREAM_TIMEOUT_SECONDS=0.3)
+def test_a_subscriber_that_times_out_never_holds_up_recording_and_is_retried(
+    celery_eager, receiver
+):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment)
+    notification = NotificationFactory(environment=environment)
+    receiver.delay = 1.0  # answers long after STREAM_TIMEOUT_SECONDS
+
+    with transaction.atomic():
+        event = record(notification, "sending")
+        # The event is recorded without a POST: the outbox row waits for the commit.
+        assert receiver.requests == []
+    message = StreamMessage.objects.get(event_id=event.id)
+    assert message.state == MessageState.PENDING
+    [timed_out] = StreamAttempt.objects.filter(message=message)
+    assert timed_out.status_code is None and timed_out.error.startswith("ReadTimeout")
+
+    receiver.delay = 0.0
+    for _ in range(20):
+        if not StreamMessage.objects.filter(state=MessageState.PENDING).exists():
+            break
+        messages_sweep()
+    message.refresh_from_db()
+    assert message.state == MessageState.DELIVERED
+    assert receiver.received[-1]["id"] == message.webhook_id
+    assert StreamAttempt.objects.filter(message=message).earliest("attempted_at") == timed_out
+
+
+@override_settings(STREAM_RETRY_BACKOFF_SECONDS=10, STREAM_RETRY_MAX_BACKOFF_SECONDS=50)
+def test_failed_deliveries_back_off_exponentially_up_to_the_maximum(celery_eager, receiver):
+    environment = EnvironmentFactory()
+    subscribe(receiver, environment)
+    receiver.up = False
+    record(NotificationFactory(environment=environment), "sending")  # attempt 1, on commit
+    message = StreamMessage.objects.get()
+
+    waits = []
+    for _ in range(4):
+        message.refresh_from_db()
+        last = StreamAttempt.objects.filter(message=message).latest("attempted_at")
+        waits.append((message.next_attempt_at - last.attempted_at).total_seconds())
+        StreamMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+        assert message_deliver(message_id=message.pk) == "retry"
+
+    assert waits == [10, 20, 40, 50]  # doubled after each attempt, then the maximum
+    assert message.retry_until - message.created_at == timedelta(days=1)
+
+
 @override_settings(**FAST_RETRIES, STREAM_RETRY_WINDOW_SECONDS=60)
 def test_a_subscriber_failing_for_the_window_is_disabled_with_a_notice(
     celery_eager, receiver, caplog
@@ -232,3 +283,25 @@ def test_finished_messages_go_with_the_logs_and_pending_ones_stay(receiver):
 
     assert messages_purge(older_than_days=7, batch_size=1) == 2
     assert list(StreamMessage.objects.values_list("state", flat=True)) == ["pending"]
+
+
+def test_an_accounts_shorter_retention_purges_its_finished_messages_sooner(receiver):
+    from stream.services import messages_purge
+
+    short = EnvironmentFactory(account=AccountFactory(retention_days=2))
+    other = EnvironmentFactory()
+    three_days_ago = timezone.now() - timedelta(days=3)
+    for environment in (short, other):
+        subscription = subscribe(receiver, environment)
+        for state in ("delivered", "pending"):
+            StreamMessage.objects.create(
+                subscription=subscription, environment=environment,
+                notification_id=uuid.uuid4(), event_id=1, event_type="notification.sent",
+                webhook_id=f"msg_{environment.pk}_{state}", body={}, created_at=three_days_ago,
+                retry_until=three_days_ago, state=state,
+            )  # fmt: skip
+
+    assert messages_purge(older_than_days=7) == 1
+    assert sorted(StreamMessage.objects.values_list("environment", "state")) == sorted(
+        [(short.pk, "pending"), (other.pk, "delivered"), (other.pk, "pending")]
+    )
