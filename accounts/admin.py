@@ -379,7 +379,8 @@ class ConsoleUserAdmin(UserAdmin):
     PRIVILEGE_FIELDS = ["is_superuser", "groups", "user_permissions"]
 
     def get_queryset(self, request):
-        return member_list_for_user(user=request.user)
+        # Ordered: the user autocomplete pages it (an unordered page may skip or repeat users).
+        return member_list_for_user(user=request.user).order_by("username")
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

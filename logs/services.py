@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
@@ -29,6 +29,7 @@ from logs.signals import (
     field_preparer,
     insert_statement,
     instances_written,
+    prepared_instances,
     prepared_rows,
 )
 from logs.status import EventFact, delivery_outcome, notification_status
@@ -467,7 +468,7 @@ def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) 
 # deliveries) are the same statements every time: prepared once per connection, they skip
 # both the ORM's query compilation and PostgreSQL's planning.
 
-_SELECTS: dict[tuple[type, str], tuple[str, list, list]] = {}
+_SELECTS: dict[tuple[type, str], tuple[str, list[str]]] = {}
 
 
 def _instances(model, where: str, params: list) -> list:
@@ -481,24 +482,9 @@ def _instances(model, where: str, params: list) -> list:
             f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608 (model metadata)
             f"FROM {quote(meta.db_table)} WHERE {where}"
         )
-        converters = [
-            [
-                (converter, field.get_col(meta.db_table))
-                for converter in field.get_db_converters(connection)
-            ]
-            for field in fields
-        ]
-        _SELECTS[key] = (sql, [f.attname for f in fields], converters)
-    sql, attnames, converters = _SELECTS[key]
-    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a thread-local lookup
-    instances = []
-    for row in prepared_rows(sql, params):
-        values = list(row)
-        for index, field_converters in enumerate(converters):
-            for converter, column in field_converters:
-                values[index] = converter(values[index], column, db)
-        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
-    return instances
+        _SELECTS[key] = (sql, [f.attname for f in fields])
+    sql, attnames = _SELECTS[key]
+    return prepared_instances(model, sql, params, attnames)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,33 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
+def prepared_instances(model, sql: str, params: Sequence[Any], attnames: Sequence[str]) -> list:
+    """Instances of `model` from a prepared statement (prepared_rows) whose rows hold the
+    fields `attnames`, in that order (the model's other fields are deferred), converted as
+    the ORM converts what it reads (JSON parsed, and so on)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    key = (model, tuple(attnames))
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        meta = model._meta
+        fields = [meta.get_field(name) for name in attnames]  # get_field knows attnames too
+        converters = _CONVERTERS[key] = [
+            (index, converter, field.get_col(meta.db_table))
+            for index, field in enumerate(fields)
+            for converter in field.get_db_converters(db)
+        ]
+    instances = []
+    for row in prepared_rows(sql, params):
+        values = list(row)
+        for index, converter, column in converters:
+            values[index] = converter(values[index], column, db)
+        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
+    return instances
+
+
+_CONVERTERS: dict[tuple, list] = {}
+
+
 def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch | None) -> None:
     """Run a receiver's write now, or queue it in the event's batch when there is one."""
     if batch is not None:

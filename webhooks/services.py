@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from logs.models import Delivery, Notification
 from logs.services import event_record
+from logs.signals import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue
 from webhooks.models import InboxEntry, InboxState
@@ -72,15 +74,23 @@ class _Rejected(Exception):
     pass
 
 
+_DELIVERIES_BY_MESSAGE_ID = (
+    "SELECT provider_message_id, channel, notification_id, notification_created_at, "
+    "environment_id, provider FROM logs_delivery "
+    # The partial index's own predicate, so that a plan made once (prepared) may use it.
+    "WHERE provider_message_id = ANY(%s::varchar[]) AND NOT provider_message_id = ''"
+)
+
+
 def _deliveries_find(parsed: list[tuple[InboxEntry, list[CallbackEvent]]]) -> dict:
     """Every delivery the batch's events name, in one query: {(message id, channel): rows}."""
     message_ids = {e.provider_message_id for _, events in parsed for e in events if e.kind}
     found: dict[tuple[str, str], list[tuple]] = {}
-    rows = Delivery.objects.filter(provider_message_id__in=message_ids).values_list(
-        "provider_message_id", "channel", "notification_id", "notification_created_at",
-        "environment_id", "provider",
-    )  # fmt: skip
-    for message_id, channel, *target in rows:
+    if not message_ids:
+        return found
+    for message_id, channel, *target in prepared_rows(
+        _DELIVERIES_BY_MESSAGE_ID, [sorted(message_ids)]
+    ):
         found.setdefault((message_id, channel), []).append(tuple(target))
     return found
 
@@ -196,34 +206,38 @@ WHERE inbox.id = picked.id AND inbox.received_at = picked.received_at
 RETURNING inbox.id, inbox.received_at, inbox.provider, inbox.path, inbox.headers, inbox.body,
     inbox.environment_id, inbox.environment_restricted, inbox.attempts
 """  # noqa: S608 (the table name is ours; every value is a parameter)
+_CLAIMED = ["id", "received_at", "provider", "path", "headers", "body", "environment_id",
+            "environment_restricted", "attempts"]  # fmt: skip
 
 
 def _rows_claim(own: list[int], others: int, now: datetime) -> list[InboxEntry]:
     """Claim the claimable rows of `own` and up to `others` more, oldest first."""
     params = {"own": own, "others": others, "now": now, "lease": now + _claim_lease()}
-    entries = InboxEntry.objects.raw(_CLAIM, params)
+    entries = prepared_instances(InboxEntry, _CLAIM, params, _CLAIMED)
     return sorted(entries, key=lambda entry: (entry.received_at, entry.id))
 
 
 # Finishing a batch: one UPDATE for all its rows, each only while it is still pending (False
 # for a row another worker finished first, e.g. after its lease ran out). NULL keeps a column.
+# One array per column, so the text is the same whatever the batch's size: prepared, it is
+# planned once per connection. A row's message ids travel as a JSON array (arrays of arrays
+# must all be the same length).
 _FINISH = f"""
 UPDATE {_INBOX} AS inbox SET
     state = done.state,
     next_attempt_at = done.next_attempt_at,
     processed_at = COALESCE(done.processed_at, inbox.processed_at),
-    message_ids = COALESCE(done.message_ids, inbox.message_ids),
+    message_ids = CASE WHEN done.message_ids IS NULL THEN inbox.message_ids
+        ELSE ARRAY(SELECT jsonb_array_elements_text(done.message_ids))::varchar[] END,
     environment_id = COALESCE(inbox.environment_id, done.environment_id),
     events_recorded = inbox.events_recorded + done.recorded,
     error = done.error
-FROM (VALUES {{values}}) AS done(id, received_at, state, next_attempt_at, processed_at,
-    message_ids, environment_id, recorded, error)
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::timestamptz[],
+    %s::timestamptz[], %s::jsonb[], %s::bigint[], %s::integer[], %s::text[])
+    AS done(id, received_at, state, next_attempt_at, processed_at, message_ids,
+        environment_id, recorded, error)
 WHERE inbox.id = done.id AND inbox.received_at = done.received_at AND inbox.state = 'pending'
 """  # noqa: S608 (the table name is ours; every value is a parameter)
-_FINISH_ROW = (
-    "(%s::bigint, %s::timestamptz, %s::varchar, %s::timestamptz, %s::timestamptz, "
-    "%s::varchar[], %s::bigint, %s::integer, %s::text)"
-)
 
 
 @dataclass
@@ -241,13 +255,18 @@ class _Finish:
 def _rows_finish(finished: list[_Finish]) -> None:
     if not finished:
         return
-    params = []
-    for row in finished:
-        params += [row.entry.id, row.entry.received_at, row.state, row.next_attempt_at,
-                   row.processed_at, row.message_ids, row.environment_id, row.recorded,
-                   row.error]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(_FINISH.format(values=", ".join([_FINISH_ROW] * len(finished))), params)
+    columns = [
+        [row.entry.id for row in finished],
+        [row.entry.received_at for row in finished],
+        [row.state for row in finished],
+        [row.next_attempt_at for row in finished],
+        [row.processed_at for row in finished],
+        [None if row.message_ids is None else Jsonb(row.message_ids) for row in finished],
+        [row.environment_id for row in finished],
+        [row.recorded for row in finished],
+        [row.error for row in finished],
+    ]
+    prepared_rows(_FINISH, columns)
 
 
 def _entry_process(entry: InboxEntry, found: dict, events, now: datetime) -> _Finish:

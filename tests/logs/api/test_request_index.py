@@ -54,6 +54,21 @@ def _rows_from_the_request_index(node: dict) -> int | None:
     return found
 
 
+def _request_index_entries() -> int:
+    """How many rows the request index hands over when asked for every one (live or dead)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM logs_notification WHERE request @? '$'"
+        )
+        (plan,) = cursor.fetchone()
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    entries = _rows_from_the_request_index(plan[0]["Plan"])
+    assert entries is not None, "the request index was not read for a match-all jsonpath"
+    return entries
+
+
 def test_equalities_on_request_paths_use_the_gin_index(orders):
     for expression in [
         'request.mergeTags.orderId = "A-7"',
@@ -90,5 +105,7 @@ def test_an_expression_is_indexable_exactly_when_the_index_narrows_the_rows(orde
     # it hands over every row and PostgreSQL checks each one.
     _, plan = _explain(expression, analyze=True)
     rows = _rows_from_the_request_index(plan)
-    served = rows is not None and rows < ROWS
+    # Against every entry the index holds, not this test's rows: the rows of earlier tests,
+    # rolled back, stay in the index (dead) until a vacuum, and are handed over too.
+    served = rows is not None and rows < _request_index_entries()
     assert request_filter_compile([expression]).indexable is served, (expression, rows)
