@@ -288,51 +288,51 @@ def test_a_negative_timeout_is_refused():
 
 # The hot paths' statements, prepared once per connection (logs.signals.prepared_rows)
 
-_PREPARED = (
-    "from django.db import connection\n"
-    "from logs.signals import prepared_rows\n"
-    "for _ in range(3): prepared_rows('SELECT %s::int + 1', [41])\n"
-    "cursor = connection.cursor()\n"
-    "cursor.execute('SELECT statement FROM pg_prepared_statements')\n"
-    "print(repr([row[0] for row in cursor.fetchall()]))\n"
-)
+
+def _prepared_statements_after(statement: str, runs: int, columns: str, env: dict) -> str:
+    """What pg_prepared_statements shows (`columns`) after a new process ran `statement`
+    (SQL and parameters, as Python source) through prepared_rows `runs` times."""
+    script = (
+        "from django.db import connection\n"
+        "from django.utils import timezone\n"
+        "from logs.signals import prepared_rows\n"
+        f"for _ in range({runs}): prepared_rows({statement})\n"
+        "cursor = connection.cursor()\n"
+        f"cursor.execute('SELECT {columns} FROM pg_prepared_statements')\n"
+        "print(repr(cursor.fetchall()))\n"
+    )
+    result = manage("shell", "--verbosity", "0", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    return last_line(result.stdout)
+
+
+_PLUS_ONE = "'SELECT %s::int + 1', [41]"
 
 
 @pytest.mark.django_db
 def test_hot_path_statements_are_prepared_once_per_connection():
-    result = manage("shell", "--verbosity", "0", "-c", _PREPARED, env={})
-
     # Once, though run three times (without DATABASE_PREPARED_STATEMENTS psycopg ignored the
     # request to prepare, and PostgreSQL parsed and planned the statement every time).
-    assert last_line(result.stdout) == "['SELECT $1::int + 1']", result.stderr
-
-
-_PLANS = (
-    "from django.db import connection\n"
-    "from django.utils import timezone\n"
-    "from logs.signals import prepared_rows\n"
-    "sql = 'SELECT id FROM logs_event WHERE notification_created_at = %s AND id = %s'\n"
-    "for _ in range(8): prepared_rows(sql, [timezone.now(), 1])\n"
-    "cursor = connection.cursor()\n"
-    "cursor.execute('SELECT generic_plans, custom_plans FROM pg_prepared_statements')\n"
-    "print(repr(cursor.fetchall()))\n"
-)
+    assert _prepared_statements_after(_PLUS_ONE, 3, "statement", {}) == (
+        "[('SELECT $1::int + 1',)]"
+    )
 
 
 @pytest.mark.django_db
 def test_a_prepared_statement_over_the_partitioned_log_is_planned_once():
-    result = manage("shell", "--verbosity", "0", "-c", _PLANS, env={})
-
+    statement = (
+        "'SELECT id FROM logs_event WHERE notification_created_at = %s AND id = %s', "
+        "[timezone.now(), 1]"
+    )
     # One generic plan, run eight times. Left to PostgreSQL's choice, a plan made for the
     # values at hand prunes the day's partitions at planning and looks cheaper: it planned
     # all eight anew, [(0, 8)].
-    assert last_line(result.stdout) == "[(8, 0)]", result.stderr
+    assert _prepared_statements_after(statement, 8, "generic_plans, custom_plans", {}) == (
+        "[(8, 0)]"
+    )
 
 
 @pytest.mark.django_db
 def test_prepared_statements_can_be_turned_off_for_a_pooler():
-    result = manage(
-        "shell", "--verbosity", "0", "-c", _PREPARED, env={"DATABASE_PREPARED_STATEMENTS": "false"}
-    )
-
-    assert last_line(result.stdout) == "[]", result.stderr
+    off = {"DATABASE_PREPARED_STATEMENTS": "false"}
+    assert _prepared_statements_after(_PLUS_ONE, 3, "statement", off) == "[]"
