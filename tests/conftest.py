@@ -1,6 +1,42 @@
 import os
+import re
 
 import pytest
+
+
+def _redis_database_of_worker(url: str, worker: str) -> str:
+    """REDIS_URL for one pytest-xdist worker ("gw0", "gw1", ...): the same server, the
+    database number plus the worker's index (modulo Redis's 16), so no two test processes
+    share a broker queue, a cache or a flushdb."""
+    index = int(worker.removeprefix("gw"))
+    match = re.fullmatch(r"(redis://[^/]+)(?:/(\d+))?", url)
+    if match is None:
+        raise pytest.UsageError(f"REDIS_URL {url!r} is not redis://host:port/N.")
+    return f"{match[1]}/{(int(match[2] or 0) + index) % 16}"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (make test runs the suite in several processes) each process gets a
+    PostgreSQL test database of its own from pytest-django, and here a Redis database of its
+    own: for this process's settings (cache, Celery broker) and for the processes its tests
+    start (they inherit REDIS_URL)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not os.environ.get("REDIS_URL"):
+        return
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    from config.celery import app as celery_app
+
+    url = _redis_database_of_worker(os.environ["REDIS_URL"], worker)
+    os.environ["REDIS_URL"] = url
+    caches = {name: {**cache} for name, cache in settings.CACHES.items()}
+    for cache in caches.values():
+        if cache.get("LOCATION") == settings.REDIS_URL:
+            cache["LOCATION"] = url
+    # For the whole session; setting_changed makes Django rebuild its cache connections.
+    override_settings(REDIS_URL=url, CELERY_BROKER_URL=url, CACHES=caches).enable()
+    celery_app.conf.broker_url = url
 
 
 @pytest.fixture(scope="session")
