@@ -233,77 +233,138 @@ def notification_create(
     return notification
 
 
-def event_record(
-    *,
-    notification_id: uuid.UUID,
-    kind: str,
-    source: str,
-    channel: str = "",
-    sub_kind: str = "",
-    occurred_at: datetime | None = None,
-    notification_created_at: datetime | None = None,
-    provider_event_id: str = "",
-    dedupe_key: str = "",
-    detail: str = "",
-    payload: Any = None,
-    delivery_fields: Mapping[str, Any] | None = None,
-) -> RecordedEvent:
-    """Record one event of a notification, idempotently, and bring its delivery state and
-    the notification's status up to date.
+@dataclass(frozen=True)
+class EventSpec:
+    """One event to record (event_record's arguments; events_record takes a list of them).
 
     `channel` is a logs.vocabulary.Channel value, and `sub_kind` must fit it
     (SUB_KINDS_BY_CHANNEL). Without a channel the event belongs to the whole request: its
     Received, or a request-level Failed (no sub-kind) or Ignored, which decides the status
     by itself (logs.status.notification_status). `notification_created_at`, when given,
-    narrows the lookup to one day's partition; to the millisecond is precise enough.
+    narrows the lookup to one day's partition; to the millisecond is precise enough. The
+    same event twice (same provider event id, else same dedupe key, else same payload hash)
+    is recorded once. `delivery_fields` sets DELIVERY_FIELDS on the channel's delivery."""
 
-    The same event twice (same provider event id, else same dedupe key, else same payload
-    hash) is recorded once; the second call returns `created=False` and changes nothing.
-    Raises ValueError, before anything is written, on input that does not fit, and
-    Notification.DoesNotExist when the notification is not (yet) known.
+    notification_id: uuid.UUID
+    kind: str
+    source: str
+    channel: str = ""
+    sub_kind: str = ""
+    occurred_at: datetime | None = None
+    notification_created_at: datetime | None = None
+    provider_event_id: str = ""
+    dedupe_key: str = ""
+    detail: str = ""
+    payload: Any = None
+    delivery_fields: Mapping[str, Any] | None = None
+
+
+def event_record(**spec: Any) -> RecordedEvent:
+    """Record one event of a notification (the keywords of EventSpec), idempotently, and bring
+    its delivery state and the notification's status up to date, in one transaction (the
+    caller's, when it has one).
+
+    The same event twice is recorded once; the second call returns `created=False` and
+    changes nothing. Raises ValueError, before anything is written, on input that does not
+    fit, and Notification.DoesNotExist when the notification is not (yet) known.
     """
+    [outcome] = events_record([EventSpec(**spec)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def events_record(
+    specs: Sequence[EventSpec],
+) -> list[RecordedEvent | ValueError | Notification.DoesNotExist]:
+    """Record several events in one transaction (the caller's, when it has one), in order:
+    each as event_record would, seeing the ones before it. One outcome per spec, in order:
+    its RecordedEvent, or the ValueError that says why it does not fit (nothing of it is
+    written), or Notification.DoesNotExist when its notification is not (yet) known.
+
+    The batch shares its reads: one statement locks every notification named (in id order,
+    so two batches never deadlock), one reads their events and one their deliveries; then
+    each event costs one write statement. A database error rolls the whole batch back."""
     now = timezone.now()
-    _event_validate(
-        kind=kind,
-        sub_kind=sub_kind,
-        channel=channel,
-        occurred_at=occurred_at or now,
-        notification_created_at=notification_created_at,
-        dedupe_key=dedupe_key,
-        delivery_fields=delivery_fields or {},
-    )
-    dedupe_key = _dedupe_key_choose(
-        dedupe_key, provider_event_id, kind=kind, sub_kind=sub_kind, channel=channel,
-        occurred_at=occurred_at, source=source, payload=payload,
-    )  # fmt: skip
+    outcomes: list = [None] * len(specs)
+    keys: dict[int, str] = {}
+    for index, spec in enumerate(specs):
+        try:
+            keys[index] = _spec_checked(spec, now)
+        except ValueError as exc:
+            outcomes[index] = exc
+    if not keys:
+        return outcomes
     with transaction.atomic():
-        notification = _notification_lock(notification_id, notification_created_at)
-        # Read after the lock (a statement of its own, so it sees every event committed by
-        # whoever held the lock before us): one query for the events, one for the deliveries.
-        recorded = _recorded_events(notification)
-        deliveries = _notification_deliveries(notification)
-        delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
-        if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
-            return RecordedEvent(notification, delivery, existing, created=False)
-        event = _event_new(
-            notification,
-            delivery,
-            kind=kind,
-            sub_kind=sub_kind,
-            channel=channel,
-            occurred_at=occurred_at or now,
-            recorded_at=now,
-            source=source,
-            provider_event_id=provider_event_id,
-            dedupe_key=dedupe_key,
-            detail=detail,
-            payload=_payload_storable(payload),
-        )
-        _event_write(event, notification, delivery, deliveries, recorded, delivery_fields, now)
-    return RecordedEvent(notification, delivery, event, created=True)
+        notifications = _notifications_lock([specs[index] for index in keys])
+        recorded = _recorded_events(notifications.values())
+        deliveries = _notification_deliveries(notifications.values())
+        for index, key in keys.items():
+            spec = specs[index]
+            notification = notifications.get(spec.notification_id)
+            if notification is None or not _created_at_fits(notification, spec):
+                outcomes[index] = Notification.DoesNotExist(
+                    f"Notification {spec.notification_id} is not known (yet)."
+                )
+                continue
+            outcomes[index] = _event_apply(
+                spec, key, notification, recorded[notification.id],
+                deliveries[notification.id], now,
+            )  # fmt: skip
+    return outcomes
 
 
 # --- event_record's steps -----------------------------------------------------------------------
+
+
+def _spec_checked(spec: EventSpec, now: datetime) -> str:
+    """The spec's dedupe key, once it is checked to fit (ValueError says what to pass)."""
+    _event_validate(
+        kind=spec.kind,
+        sub_kind=spec.sub_kind,
+        channel=spec.channel,
+        occurred_at=spec.occurred_at or now,
+        notification_created_at=spec.notification_created_at,
+        dedupe_key=spec.dedupe_key,
+        delivery_fields=spec.delivery_fields or {},
+    )
+    return _dedupe_key_choose(
+        spec.dedupe_key, spec.provider_event_id, kind=spec.kind, sub_kind=spec.sub_kind,
+        channel=spec.channel, occurred_at=spec.occurred_at, source=spec.source,
+        payload=spec.payload,
+    )  # fmt: skip
+
+
+def _event_apply(
+    spec: EventSpec,
+    dedupe_key: str,
+    notification: Notification,
+    recorded: list["_RecordedFact"],
+    deliveries: dict[str, "Delivery"],
+    now: datetime,
+) -> RecordedEvent:
+    """One event, under its notification's lock, given what was recorded before it: found
+    (the same event again) or written with what it decides."""
+    channel = spec.channel
+    delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
+    if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
+        return RecordedEvent(notification, delivery, existing, created=False)
+    event = _event_new(
+        notification,
+        delivery,
+        kind=spec.kind,
+        sub_kind=spec.sub_kind,
+        channel=channel,
+        occurred_at=spec.occurred_at or now,
+        recorded_at=now,
+        source=spec.source,
+        provider_event_id=spec.provider_event_id,
+        dedupe_key=dedupe_key,
+        detail=spec.detail,
+        payload=_payload_storable(spec.payload),
+    )
+    _event_write(event, notification, delivery, deliveries, recorded, spec.delivery_fields, now)
+    return RecordedEvent(notification, delivery, event, created=True)
 
 
 def _event_validate(
@@ -426,7 +487,8 @@ def _event_write(
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
-    recorded.append(_RecordedFact.of(event))
+    position = len(recorded)
+    recorded.append(_RecordedFact.of(event))  # its id once written (below)
     with ExitStack() as stack:
         writes = StatementBatch(stack)
         writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
@@ -442,25 +504,34 @@ def _event_write(
             first_of_kind=first_of_kind,
         )
         writes.send()
+    # With its id: a later event of the same batch that repeats it finds it (_event_find).
+    recorded[position] = _RecordedFact.of(event)
     instances_written(event)
 
 
-def _notification_lock(notification_id: uuid.UUID, created_at: datetime | None) -> Notification:
-    if created_at is None:
-        found = _instances(Notification, "id = %s FOR UPDATE", [notification_id])
+def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notification]:
+    """Lock the notifications the specs name (FOR UPDATE, in id order), by id."""
+    ids = sorted({spec.notification_id for spec in specs})
+    created = [spec.notification_created_at for spec in specs]
+    if None in created:
+        found = _instances(Notification, "id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
     else:
-        # The partition key lets PostgreSQL look in one day's partition only. A caller may
-        # know it to the millisecond only (truncated or rounded), so look within a
-        # millisecond either side: the id decides which row, the time only prunes partitions.
+        # The partition key lets PostgreSQL look in those days' partitions only. A caller
+        # may know it to the millisecond only (truncated or rounded), so look within a
+        # millisecond either side: the id decides which row, the time only prunes partitions
+        # (and _created_at_fits checks it per spec).
         found = _instances(
             Notification,
-            "id = %s AND created_at > %s AND created_at < %s FOR UPDATE",
-            [notification_id, created_at - _CREATED_AT_PRECISION,
-             created_at + _CREATED_AT_PRECISION],
-        )  # fmt: skip
-    if not found:
-        raise Notification.DoesNotExist(f"Notification {notification_id} is not known (yet).")
-    return found[0]
+            "id = ANY(%s::uuid[]) AND created_at > %s AND created_at < %s ORDER BY id FOR UPDATE",
+            [ids, min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION],
+        )
+    return {notification.id: notification for notification in found}
+
+
+def _created_at_fits(notification: Notification, spec: EventSpec) -> bool:
+    if spec.notification_created_at is None:
+        return True
+    return abs(notification.created_at - spec.notification_created_at) < _CREATED_AT_PRECISION
 
 
 # --- reads of the hot path: prepared statements ---------------------------------------------------
@@ -504,28 +575,53 @@ class _RecordedFact:
                    event.dedupe_key)  # fmt: skip
 
 
-def _recorded_events(notification: Notification) -> list[_RecordedFact]:
-    """Every event of the notification (a notification has a handful), in one query."""
-    # By notification id and day only: the unique (notification_id, dedupe_key, ...) index
-    # answers it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...)
-    # index and walk every event of that day (all of them in one burst of sends).
+def _children_where(notifications: Iterable[Notification]) -> tuple[str, list]:
+    """WHERE and parameters for the child rows (events, deliveries) of the notifications: by
+    notification id, and their days' range, which prunes the partitions."""
+    notifications = list(notifications)
+    created = [notification.created_at for notification in notifications]
+    # By notification id and days only: the unique (notification_id, dedupe_key, ...) and
+    # (notification_id, channel, ...) indexes answer it. With environment_id too PostgreSQL
+    # may pick the (environment_id, kind, ...) index and walk every event of those days.
+    return (
+        "notification_id = ANY(%s::uuid[]) "
+        "AND notification_created_at >= %s AND notification_created_at <= %s",
+        [[notification.id for notification in notifications], min(created), max(created)],
+    )
+
+
+def _recorded_events(
+    notifications: Iterable[Notification],
+) -> dict[uuid.UUID, list[_RecordedFact]]:
+    """Every event of the notifications (a notification has a handful), in one query, read
+    after the lock (a statement of its own, so it sees every event committed by whoever
+    held it before)."""
+    notifications = list(notifications)
+    recorded: dict[uuid.UUID, list[_RecordedFact]] = {n.id: [] for n in notifications}
+    if not notifications:
+        return recorded
+    where, params = _children_where(notifications)
     rows = prepared_rows(
-        "SELECT id, kind, sub_kind, channel, occurred_at, dedupe_key FROM logs_event "
-        "WHERE notification_id = %s AND notification_created_at = %s",
-        [notification.id, notification.created_at],
+        "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
+        f"FROM logs_event WHERE {where}",
+        params,
     )
-    return [_RecordedFact(*row) for row in rows]
+    for notification_id, *fact in rows:
+        recorded[notification_id].append(_RecordedFact(*fact))
+    return recorded
 
 
-def _notification_deliveries(notification: Notification) -> dict[str, Delivery]:
-    """The notification's deliveries by channel, in one query (by the unique
-    (notification_id, channel, ...) index, as _recorded_events)."""
-    deliveries = _instances(
-        Delivery,
-        "notification_id = %s AND notification_created_at = %s",
-        [notification.id, notification.created_at],
-    )
-    return {delivery.channel: delivery for delivery in deliveries}
+def _notification_deliveries(
+    notifications: Iterable[Notification],
+) -> dict[uuid.UUID, dict[str, Delivery]]:
+    """The notifications' deliveries by channel, in one query (as _recorded_events)."""
+    notifications = list(notifications)
+    deliveries: dict[uuid.UUID, dict[str, Delivery]] = {n.id: {} for n in notifications}
+    if not notifications:
+        return deliveries
+    for delivery in _instances(Delivery, *_children_where(notifications)):
+        deliveries[delivery.notification_id][delivery.channel] = delivery
+    return deliveries
 
 
 def _event_find(

@@ -4,9 +4,9 @@
 workers take different rows, and a lease, so a worker that dies leaves them pending), parses
 each with its provider's module, finds every message's delivery by provider message id in
 one query (restricted to the environment the callback URL named, when it named one), and
-records the events with `logs.services.event_record`, each in its own short transaction and
-idempotent on the provider's event id. One UPDATE then finishes the batch's rows. Running a
-row twice, or on two workers at once, records nothing twice.
+records the batch's events with `logs.services.events_record`, idempotent on the provider's
+event id, in one transaction with the UPDATE that finishes the batch's rows. Running a row
+twice, or on two workers at once, records nothing twice.
 
 A callback can beat our own Sent write: its message id is not known yet. The row stays
 pending and is retried with backoff (by the sweeper) for WEBHOOK_RETRY_WINDOW, then marked
@@ -16,17 +16,16 @@ and `orphans_adopt` (beat) bring it back once the id exists.
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from logs.models import Delivery, Notification
-from logs.services import event_record
+from logs.services import EventSpec, events_record
 from logs.signals import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue
@@ -116,58 +115,84 @@ def _delivery_target(entry: InboxEntry, event: CallbackEvent, found: dict) -> _T
     return _Target(notification_id, created_at, environment_id, source)
 
 
-def _event_record(event: CallbackEvent, target: _Target) -> bool:
+def _spec(event: CallbackEvent, target: _Target) -> EventSpec:
     delivery_fields = {}
     if event.kind == "failed" and (event.error_code or event.error_message):
         delivery_fields = {
             "error_code": event.error_code[:50],
             "error_message": event.error_message,
         }
-    try:
-        recorded = event_record(
-            notification_id=target.notification_id,
-            notification_created_at=target.notification_created_at,
-            kind=event.kind,
-            sub_kind=event.sub_kind,
-            channel=event.channel,
-            occurred_at=event.occurred_at,
-            source=target.source,
-            provider_event_id=event.provider_event_id,
-            detail=event.detail,
-            payload=event.payload,
-            delivery_fields=delivery_fields,
-        )
-    except ValueError as exc:
-        # The log refused it (e.g. a sub-kind that does not fit the channel).
-        raise _Rejected(str(exc)) from None
-    return recorded.created
+    return EventSpec(
+        notification_id=target.notification_id,
+        notification_created_at=target.notification_created_at,
+        kind=event.kind,
+        sub_kind=event.sub_kind,
+        channel=event.channel,
+        occurred_at=event.occurred_at,
+        source=target.source,
+        provider_event_id=event.provider_event_id,
+        detail=event.detail,
+        payload=event.payload,
+        delivery_fields=delivery_fields,
+    )
+
+
+@dataclass
+class _Plan:
+    """What one claimed row's callback asks for: its events with the delivery each is about,
+    the message ids not known yet, or why it is refused."""
+
+    entry: InboxEntry
+    events: list[CallbackEvent] | UnparseableCallback
+    targeted: list[tuple[CallbackEvent, _Target]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    rejected: str = ""
+
+
+def _plan(entry: InboxEntry, events, found: dict) -> _Plan:
+    plan = _Plan(entry, events)
+    if isinstance(events, UnparseableCallback):
+        return plan
+    for event in events:
+        if event.kind is None:
+            continue
+        try:
+            target = _delivery_target(entry, event, found)
+        except _Rejected as exc:
+            return _Plan(entry, events, rejected=str(exc))
+        if target is None:
+            plan.missing.append(event.provider_message_id)
+        else:
+            plan.targeted.append((event, target))
+    return plan
 
 
 @dataclass
 class _Outcome:
     recorded: int = 0
-    missing: tuple[str, ...] = ()
+    missing: list[str] = field(default_factory=list)
+    rejected: str = ""
     environment_id: int | None = None
 
 
-def _events_apply(entry: InboxEntry, events: Iterable[CallbackEvent], found: dict) -> _Outcome:
-    outcome = _Outcome()
-    missing = []
-    for event in events:
-        if event.kind is None:
-            continue
-        target = _delivery_target(entry, event, found)
-        if target is None:
-            missing.append(event.provider_message_id)
-            continue
-        try:
-            outcome.recorded += _event_record(event, target)
-        except Notification.DoesNotExist:
-            missing.append(event.provider_message_id)
-            continue
-        outcome.environment_id = target.environment_id
-    outcome.missing = tuple(dict.fromkeys(missing))
-    return outcome
+def _plans_record(plans: list[_Plan]) -> list[_Outcome]:
+    """Record every event of the plans in one events_record batch; what became of each."""
+    outcomes = [_Outcome(missing=list(plan.missing), rejected=plan.rejected) for plan in plans]
+    owners, specs = [], []
+    for outcome, plan in zip(outcomes, plans, strict=True):
+        for event, target in plan.targeted:
+            owners.append((outcome, event, target))
+            specs.append(_spec(event, target))
+    for (outcome, event, target), recorded in zip(owners, events_record(specs), strict=True):
+        if isinstance(recorded, ValueError):
+            # The log refused it (e.g. a sub-kind that does not fit the channel).
+            outcome.rejected = outcome.rejected or str(recorded)
+        elif isinstance(recorded, Notification.DoesNotExist):
+            outcome.missing.append(event.provider_message_id)
+        else:
+            outcome.recorded += recorded.created
+            outcome.environment_id = target.environment_id
+    return outcomes
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -269,25 +294,25 @@ def _rows_finish(finished: list[_Finish]) -> None:
     prepared_rows(_FINISH, columns)
 
 
-def _entry_process(entry: InboxEntry, found: dict, events, now: datetime) -> _Finish:
-    """What became of one claimed row (its events recorded, each in its own transaction)."""
+def _finish(plan: _Plan, outcome: _Outcome, now: datetime) -> _Finish:
+    """What becomes of one claimed row, its events recorded."""
+    entry, events = plan.entry, plan.events
     if isinstance(events, UnparseableCallback):
         logger.info("Inbox row %s (%s) is unparseable.", entry.id, entry.provider)
         return _Finish(entry, InboxState.UNPARSEABLE, processed_at=now, error=str(events))
     message_ids = list(dict.fromkeys(e.provider_message_id[:255] for e in events))
-    try:
-        outcome = _events_apply(entry, events, found)
-    except _Rejected as exc:
+    if outcome.rejected:
         return _Finish(entry, InboxState.REJECTED, processed_at=now, message_ids=message_ids,
-                       error=str(exc))  # fmt: skip
+                       recorded=outcome.recorded, error=outcome.rejected)  # fmt: skip
     common = {
         "recorded": outcome.recorded,
         "message_ids": message_ids,
         "environment_id": outcome.environment_id,
     }
-    if not outcome.missing:
+    missing = list(dict.fromkeys(outcome.missing))
+    if not missing:
         return _Finish(entry, InboxState.PROCESSED, processed_at=now, **common)
-    error = f"No delivery has message id {', '.join(m[:80] for m in outcome.missing[:3])}."
+    error = f"No delivery has message id {', '.join(m[:80] for m in missing[:3])}."
     if now - entry.received_at >= timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW):
         return _Finish(entry, InboxState.ORPHANED, error=error, **common)
     # `attempts` already counts this one (the claim did).
@@ -295,21 +320,16 @@ def _entry_process(entry: InboxEntry, found: dict, events, now: datetime) -> _Fi
     return _Finish(entry, InboxState.PENDING, next_attempt_at=retry_at, error=error, **common)
 
 
-@contextmanager
-def _commits_unflushed():
-    """The batch's event transactions commit without waiting for their WAL flush (about a
-    millisecond each); the closing UPDATE of the batch's rows commits flushed, which puts
-    them on disk too. If PostgreSQL crashes in between, the rows are still pending (their
-    finish was not flushed either) and processing them again records what was lost; other
-    readers may have seen such an event before the crash, and see it again once
-    reprocessed. Nothing acknowledged as processed is ever lost."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO off")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET synchronous_commit")
+def _plans_process(plans: list[_Plan], now: datetime) -> list[_Finish]:
+    """Record the plans' events and finish their rows, in one transaction: a row says
+    processed exactly when its events are in the log."""
+    with transaction.atomic():
+        outcomes = _plans_record(plans)
+        finished = [
+            _finish(plan, outcome, now) for plan, outcome in zip(plans, outcomes, strict=True)
+        ]
+        _rows_finish(finished)
+    return finished
 
 
 def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
@@ -329,11 +349,12 @@ def inbox_process(
     many ended in each state ({} when other tasks' batches took them all). A batch that took
     as many others as it could enqueues a task for the next.
 
-    The batch shares two statements (one claim, one delivery lookup by message id) and one
-    closing UPDATE; each event is recorded in event_record's own short transaction,
-    idempotent on the provider's event id, before its row is finished. A worker dying in
-    between leaves its rows pending and leased; once the lease is over they are claimed
-    again and processing them again records nothing twice."""
+    The batch shares its statements: one claim, one delivery lookup by message id, the
+    reads of events_record (one lock, one read of events, one of deliveries), and one
+    closing UPDATE, in the same transaction as the events (idempotent on the provider's
+    event id), so a row says processed exactly when its events are in the log. A worker
+    dying before the commit leaves its rows pending and leased; once the lease is over they
+    are claimed again."""
     now = timezone.now()
     own = list(dict.fromkeys(inbox_ids))
     others = max(limit - len(own), 1)
@@ -346,11 +367,19 @@ def inbox_process(
         transaction.on_commit(lambda: inbox_process_enqueue(inbox_id=None))
     parsed = [(entry, _parsed(entry)) for entry in entries]
     found = _deliveries_find([(e, ev) for e, ev in parsed if isinstance(ev, list)])
-    with _commits_unflushed():
-        finished = [_entry_process(entry, found, events, now) for entry, events in parsed]
-    # Flushed: PostgreSQL writes its log in order, so this commit being on disk puts every
-    # event committed above there too, before any row says processed.
-    _rows_finish(finished)
+    plans = [_plan(entry, events, found) for entry, events in parsed]
+    try:
+        finished = _plans_process(plans, now)
+    except DatabaseError as exc:
+        # One row's write failed (a lock wait past lock_timeout, say) and took the batch's
+        # transaction with it: each row in a transaction of its own, so the others go on; a
+        # row that fails again fails the task, and it is claimed again after its lease.
+        logger.warning(
+            "A batch of %d callbacks could not be recorded together (%s); one by one.",
+            len(plans),
+            type(exc).__name__,
+        )
+        finished = [row for plan in plans for row in _plans_process([plan], now)]
     states: dict[str, int] = {}
     for row in finished:
         states[row.state] = states.get(row.state, 0) + 1

@@ -10,7 +10,7 @@ from django.utils import timezone as django_timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partition_name
-from logs.services import event_record, notification_create
+from logs.services import EventSpec, event_record, events_record, notification_create
 from logs.vocabulary import SUB_KINDS_BY_KIND, Channel
 from tests.factories import EnvironmentFactory
 
@@ -722,3 +722,78 @@ def test_a_batched_insert_writes_what_save_would():
 
     assert {**row(batched), "id": None} == {**row(saved), "id": None}
     assert Notification.objects.filter(merge_tags__nested__a=[1, "x"]).count() == 2
+
+
+# --- events_record: several events in one transaction ---------------------------------------
+
+
+def _spec(notification, kind, seconds, **kwargs):
+    return EventSpec(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=kind,
+        channel=kwargs.pop("channel", "sms"),
+        source="twilio",
+        occurred_at=T0 + timedelta(seconds=seconds),
+        **kwargs,
+    )
+
+
+@pytest.mark.django_db
+def test_a_batch_records_each_event_seeing_the_ones_before_it():
+    first, second = _notification(), _notification(created_at=T0 - timedelta(days=1))
+    outcomes = events_record(
+        [
+            _spec(first, "sent", 1, provider_event_id="a-sent"),
+            _spec(second, "sent", 1, provider_event_id="b-sent"),
+            _spec(first, "delivered", 5, provider_event_id="a-delivered"),
+            _spec(second, "failed", 6, sub_kind="undelivered", provider_event_id="b-failed"),
+            _spec(first, "delivered", 5, provider_event_id="a-delivered"),  # the same again
+        ]
+    )
+    assert [outcome.created for outcome in outcomes] == [True, True, True, True, False]
+    assert outcomes[4].event.id == outcomes[2].event.id
+    assert (_refetch(first).status, _refetch(second).status) == ("success", "failure")
+    assert Event.objects.filter(notification_id=first.id).count() == 3  # received, sent, delivered
+    assert Delivery.objects.get(notification_id=second.id).state_detail == "undelivered"
+
+
+@pytest.mark.django_db
+def test_a_batch_gives_each_bad_or_unknown_event_its_error_and_records_the_rest():
+    notification = _notification()
+    unknown = uuid.uuid4()
+    outcomes = events_record(
+        [
+            _spec(notification, "failed", 2, sub_kind="bounce"),  # an email's sub-kind
+            EventSpec(notification_id=unknown, kind="sent", channel="sms", source="twilio"),
+            _spec(notification, "sent", 1),
+        ]
+    )
+    assert isinstance(outcomes[0], ValueError)
+    assert "does not fit channel 'sms'" in str(outcomes[0])
+    assert isinstance(outcomes[1], Notification.DoesNotExist)
+    assert outcomes[2].created
+    kinds = Event.objects.filter(notification_id=notification.id).values_list("kind", flat=True)
+    assert sorted(kinds) == ["received", "sent"]
+
+
+@pytest.mark.django_db
+def test_a_batch_shares_its_reads():
+    notifications = [_notification() for _ in range(5)]
+    for notification in notifications:
+        event_record(**vars(_spec(notification, "sent", 1)))  # its delivery exists
+    specs = [_spec(n, "delivered", 2) for n in notifications] + [
+        _spec(n, "failed", 3, sub_kind="undelivered") for n in notifications
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = events_record(specs)
+    assert all(outcome.created for outcome in outcomes)
+    statements = [
+        q["sql"].lstrip() for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    # One lock of the five notifications, one read of their events, one of their deliveries;
+    # then one write statement an event (a WITH ... SELECT, the batch of logs.signals).
+    reads = [sql for sql in statements if sql.startswith("SELECT")]
+    assert len(reads) == 3, reads
+    assert "FOR UPDATE" in reads[0]
+    assert [sql.startswith("WITH") for sql in statements[3:]] == [True] * len(specs)
