@@ -5,9 +5,11 @@ One `INSERT … ON CONFLICT DO UPDATE` per new event, inside the transaction tha
 (environment, type, channel, kind) would make every writer queue on the same counter row until
 the previous writer's transaction commits, so the key carries a shard taken from the
 notification id: concurrent notifications mostly land on different rows, and a notification's
-own events (already serialised by event_record's row lock) always on the same one."""
+own events (already serialised by event_record's row lock) always on the same one. A writer of
+several events at once runs these upserts last, sorted (logs.signals.shared_row_write), so two
+such writers never deadlock on the counter rows."""
 
-from logs.signals import StatementBatch, statement_run
+from logs.signals import StatementBatch, shared_row_write
 
 SHARDS = 8
 
@@ -22,7 +24,7 @@ DO UPDATE SET count = alerts_minutecount.count + 1
 
 def minute_count_increment(*, notification, event, batch: StatementBatch | None = None) -> None:
     shard = notification.id.int % SHARDS
-    statement_run(
+    shared_row_write(
         _UPSERT,
         [
             event.environment_id,

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.signals import (
+    SharedRowWrites,
     StatementBatch,
     event_recorded,
     field_preparer,
@@ -295,6 +296,7 @@ def events_record(
             outcomes[index] = exc
     if not keys:
         return outcomes
+    shared_rows = SharedRowWrites()
     with transaction.atomic():
         notifications = _notifications_lock([specs[index] for index in keys])
         recorded = _recorded_events(notifications.values())
@@ -309,8 +311,9 @@ def events_record(
                 continue
             outcomes[index] = _event_apply(
                 spec, key, notification, recorded[notification.id],
-                deliveries[notification.id], now,
+                deliveries[notification.id], now, shared_rows,
             )  # fmt: skip
+        shared_rows.run()  # the counters, last and sorted (logs.signals.SharedRowWrites)
     return outcomes
 
 
@@ -342,6 +345,7 @@ def _event_apply(
     recorded: list["_RecordedFact"],
     deliveries: dict[str, "Delivery"],
     now: datetime,
+    shared_rows: SharedRowWrites,
 ) -> RecordedEvent:
     """One event, under its notification's lock, given what was recorded before it: found
     (the same event again) or written with what it decides."""
@@ -363,7 +367,10 @@ def _event_apply(
         detail=spec.detail,
         payload=_payload_storable(spec.payload),
     )
-    _event_write(event, notification, delivery, deliveries, recorded, spec.delivery_fields, now)
+    _event_write(
+        event, notification, delivery, deliveries, recorded, spec.delivery_fields, now,
+        shared_rows,
+    )  # fmt: skip
     return RecordedEvent(notification, delivery, event, created=True)
 
 
@@ -479,6 +486,7 @@ def _event_write(
     recorded: list["_RecordedFact"],
     delivery_fields: Mapping[str, Any] | None,
     now: datetime,
+    shared_rows: SharedRowWrites,
 ) -> None:
     """Insert the event and save what its facts decide (the delivery's state, the
     notification's status), with what the event_recorded receivers add: one statement (one
@@ -490,7 +498,7 @@ def _event_write(
     position = len(recorded)
     recorded.append(_RecordedFact.of(event))  # its id once written (below)
     with ExitStack() as stack:
-        writes = StatementBatch(stack)
+        writes = StatementBatch(stack, shared_rows=shared_rows)
         writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
         if delivery is not None:
             _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)

@@ -20,6 +20,10 @@ commits or fails as a whole. A receiver that needs the rows written (to read the
 `event.id`, to write through the ORM, to register `on_commit` hooks) calls
 `batch.transaction()` first: what is batched so far is sent inside a transaction that stays
 open until the event's writer commits, and from then on everything works as without a batch.
+
+A write to a row that writers share (a counter) goes through `shared_row_write(sql, params,
+batch=batch)`: the writer of several events at once (logs.services.events_record) runs such
+writes last, sorted, so two writers lock shared rows in the same order and never deadlock.
 """
 
 import time
@@ -37,10 +41,11 @@ event_recorded = Signal()
 class StatementBatch:
     """Data-modifying SQL statements sent to PostgreSQL as one (see the module)."""
 
-    def __init__(self, stack: ExitStack):
+    def __init__(self, stack: ExitStack, *, shared_rows: "SharedRowWrites | None" = None):
         # The writer's ExitStack: a transaction opened by transaction() lasts as long as it.
         self._stack = stack
         self._statements: list[tuple[str, Sequence[Any], Callable | None]] = []
+        self.shared_rows = shared_rows
 
     def add(self, sql: str, params: Sequence[Any] = (), *, on_value: Callable | None = None):
         """Queue an INSERT, UPDATE or DELETE. With `on_value`, the statement returns one row of
@@ -129,6 +134,45 @@ def statement_run(sql: str, params: Sequence[Any] = (), *, batch: StatementBatch
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+class SharedRowWrites:
+    """Writes to rows that concurrent writers share (counters), held until the end of the
+    writer's transaction and then run sorted by statement and parameters: two writers of
+    several events each then lock those rows in the same order, where in event order one
+    could hold row A and wait for B while the other holds B and waits for A (a deadlock,
+    which PostgreSQL breaks after deadlock_timeout by failing one of them)."""
+
+    def __init__(self):
+        self._writes: list[tuple[str, tuple]] = []
+
+    def add(self, sql: str, params: Sequence[Any]) -> None:
+        self._writes.append((sql, tuple(params)))
+
+    def run(self) -> None:
+        """Run them (inside the writer's transaction), each statement's rows pipelined."""
+        writes, self._writes = sorted(self._writes, key=_sort_key), []
+        by_statement: dict[str, list[tuple]] = {}
+        for sql, params in writes:
+            by_statement.setdefault(sql, []).append(params)
+        with connection.cursor() as cursor:
+            for sql, rows in by_statement.items():
+                cursor.executemany(sql, rows)
+
+
+def _sort_key(write: tuple[str, tuple]) -> tuple:
+    sql, params = write
+    return (sql, tuple((value is None, str(value)) for value in params))
+
+
+def shared_row_write(sql: str, params: Sequence[Any], *, batch: StatementBatch | None) -> None:
+    """A receiver's write to a row other writers share (a counter): last in the writer's
+    transaction, sorted (SharedRowWrites), when the writer collects them; else as
+    statement_run."""
+    if batch is not None and batch.shared_rows is not None:
+        batch.shared_rows.add(sql, params)
+        return
+    statement_run(sql, params, batch=batch)
 
 
 def insert_statement(instance) -> tuple[str, list]:

@@ -792,8 +792,13 @@ def test_a_batch_shares_its_reads():
         q["sql"].lstrip() for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
     # One lock of the five notifications, one read of their events, one of their deliveries;
-    # then one write statement an event (a WITH ... SELECT, the batch of logs.signals).
+    # then one write statement an event (a WITH ... SELECT, the batch of logs.signals), and
+    # last the alert counters' upserts, sorted (logs.signals.SharedRowWrites), pipelined.
     reads = [sql for sql in statements if sql.startswith("SELECT")]
     assert len(reads) == 3, reads
     assert "FOR UPDATE" in reads[0]
-    assert [sql.startswith("WITH") for sql in statements[3:]] == [True] * len(specs)
+    writes = statements[3:]
+    assert [sql.startswith("WITH") for sql in writes[: len(specs)]] == [True] * len(specs)
+    assert [sql.split("(")[0].split() for sql in writes[len(specs) :]] == [
+        ["10", "times:", "INSERT", "INTO", "alerts_minutecount"]  # executemany, as Django logs it
+    ]
