@@ -802,3 +802,58 @@ def test_a_batch_shares_its_reads():
     assert [sql.split("(")[0].split() for sql in writes[len(specs) :]] == [
         ["10", "times:", "INSERT", "INTO", "alerts_minutecount"]  # executemany, as Django logs it
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_never_deadlock_on_the_shared_counters():
+    """Each batch's events touch the alert counters (one row per shard of notifications) in
+    an order of their own. Taken in event order, two batches at once deadlock: one holds a
+    shard's row and waits for another's that the other batch holds (PostgreSQL then fails
+    one of them after deadlock_timeout). The counters are written last, sorted."""
+    import random
+
+    from alerts.models import MinuteCount
+
+    environment = EnvironmentFactory()
+    notifications = [_notification(environment=environment) for _ in range(32)]
+    for notification in notifications:
+        event_record(**vars(_spec(notification, "sent", 1)))
+    errors: list[Exception] = []
+    start = threading.Barrier(2)
+
+    def record(seed):
+        # Each batch its own notifications (they would serialise on their row locks), over
+        # the same counter shards, in an order of its own.
+        own = notifications[seed - 1 :: 2]
+        shuffled = random.Random(seed).sample(own, len(own))
+        try:
+            start.wait(timeout=10)
+            for round_ in range(4):
+                kind = "failed" if round_ % 2 else "delivered"
+                sub_kind = "undelivered" if kind == "failed" else ""
+                events_record(
+                    [
+                        _spec(
+                            n,
+                            kind,
+                            10 + round_,
+                            sub_kind=sub_kind,
+                            provider_event_id=f"{seed}:{round_}",
+                        )
+                        for n in shuffled
+                    ]
+                )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=record, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    # Each notification: one event in each of its batch's 4 rounds.
+    counted = MinuteCount.objects.filter(kind__in=["delivered", "failed"])
+    assert sum(counted.values_list("count", flat=True)) == 4 * len(notifications)
