@@ -1,6 +1,5 @@
 """Masking and the search box's guesses: pure functions, no database."""
 
-
 import pytest
 
 from logs.console.interpret import search_keys_guess
