@@ -332,6 +332,22 @@ def _plans_process(plans: list[_Plan], now: datetime) -> list[_Finish]:
     return finished
 
 
+def _plans_process_one_by_one(plans: list[_Plan], now: datetime) -> list[_Finish]:
+    """Each plan in a transaction of its own; one that fails again stays pending and leased,
+    and is claimed again once its lease is over (a retry, not a loss)."""
+    finished = []
+    for plan in plans:
+        try:
+            finished += _plans_process([plan], now)
+        except DatabaseError as exc:
+            logger.warning(
+                "Inbox row %s could not be recorded (%s); it is taken again after its lease.",
+                plan.entry.id,
+                type(exc).__name__,
+            )
+    return finished
+
+
 def _parsed(entry: InboxEntry) -> list[CallbackEvent] | UnparseableCallback:
     try:
         return inbox_events(entry)
@@ -372,14 +388,13 @@ def inbox_process(
         finished = _plans_process(plans, now)
     except DatabaseError as exc:
         # One row's write failed (a lock wait past lock_timeout, say) and took the batch's
-        # transaction with it: each row in a transaction of its own, so the others go on; a
-        # row that fails again fails the task, and it is claimed again after its lease.
+        # transaction with it: each row in a transaction of its own, so the others go on.
         logger.warning(
             "A batch of %d callbacks could not be recorded together (%s); one by one.",
             len(plans),
             type(exc).__name__,
         )
-        finished = [row for plan in plans for row in _plans_process([plan], now)]
+        finished = _plans_process_one_by_one(plans, now)
     states: dict[str, int] = {}
     for row in finished:
         states[row.state] = states.get(row.state, 0) + 1

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from logs.models import Delivery, Event
+from logs.models import Delivery, Event, Notification
 from tests.conftest import queued_messages
 from tests.factories import EnvironmentFactory
 from tests.webhooks.providers import TwilioSms, sent_delivery
@@ -179,3 +179,45 @@ def test_a_batch_task_processes_the_rows_it_names(client, celery_eager):
 
     assert result == {InboxState.PROCESSED: 3}
     assert [_delivered_events(n) for n in notifications] == [1] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_locked_too_long_holds_back_its_own_callback_only(client):
+    """A batch whose write fails (here: one notification's row lock held past lock_timeout by
+    another transaction) is retried row by row: the other callbacks are recorded, and the one
+    that failed again stays pending, leased, to be taken again later."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    message_ids, notifications = _sent_messages(3)
+    rows = [_stored(client, message_id) for message_id in message_ids]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                list(Notification.objects.select_for_update().filter(id=notifications[0].id))
+                locked.set()
+                release.wait(timeout=20)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        states = services.inbox_process(inbox_ids=[row.id for row in rows])
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert states == {InboxState.PROCESSED: 2}
+    assert [_delivered_events(n) for n in notifications] == [0, 1, 1]
+    first = InboxEntry.objects.get(id=rows[0].id)
+    assert (first.state, first.attempts) == (InboxState.PENDING, 1)
+    assert first.next_attempt_at > timezone.now()  # leased: not taken again at once
