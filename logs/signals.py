@@ -93,7 +93,11 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
     if db.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
         with psycopg.ClientCursor(db.connection) as client_cursor:
             logged = client_cursor.mogrify(sql, params)
-        db.queries_log.append({"sql": logged, "time": f"{time.monotonic() - started:.3f}"})
+        db.queries_log.append(
+            # "prepared": the text and parameters as sent, for a test that explains the plan
+            # PostgreSQL made once for it (tests/logs/test_plans.py).
+            {"sql": logged, "time": f"{time.monotonic() - started:.3f}", "prepared": (sql, params)}
+        )
     return rows
 
 
