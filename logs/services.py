@@ -583,19 +583,24 @@ class _RecordedFact:
                    event.dedupe_key)  # fmt: skip
 
 
-def _children_where(notifications: Iterable[Notification]) -> tuple[str, list]:
-    """WHERE and parameters for the child rows (events, deliveries) of the notifications: by
-    notification id, and their days' range, which prunes the partitions."""
-    notifications = list(notifications)
+# The child rows (events, deliveries) of a batch's notifications: by notification id, and
+# their days' range, which prunes the partitions. By notification id and days only: the
+# unique (notification_id, dedupe_key, ...) and (notification_id, channel, ...) indexes answer
+# it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...) index and
+# walk every event of those days.
+_CHILDREN_OF = (
+    "notification_id = ANY(%s::uuid[]) "
+    "AND notification_created_at >= %s AND notification_created_at <= %s"
+)
+_RECORDED_EVENTS = (
+    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
+    f"FROM logs_event WHERE {_CHILDREN_OF}"
+)
+
+
+def _children_params(notifications: list[Notification]) -> list:
     created = [notification.created_at for notification in notifications]
-    # By notification id and days only: the unique (notification_id, dedupe_key, ...) and
-    # (notification_id, channel, ...) indexes answer it. With environment_id too PostgreSQL
-    # may pick the (environment_id, kind, ...) index and walk every event of those days.
-    return (
-        "notification_id = ANY(%s::uuid[]) "
-        "AND notification_created_at >= %s AND notification_created_at <= %s",
-        [[notification.id for notification in notifications], min(created), max(created)],
-    )
+    return [[notification.id for notification in notifications], min(created), max(created)]
 
 
 def _recorded_events(
@@ -608,13 +613,7 @@ def _recorded_events(
     recorded: dict[uuid.UUID, list[_RecordedFact]] = {n.id: [] for n in notifications}
     if not notifications:
         return recorded
-    where, params = _children_where(notifications)
-    rows = prepared_rows(
-        "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
-        f"FROM logs_event WHERE {where}",
-        params,
-    )
-    for notification_id, *fact in rows:
+    for notification_id, *fact in prepared_rows(_RECORDED_EVENTS, _children_params(notifications)):
         recorded[notification_id].append(_RecordedFact(*fact))
     return recorded
 
@@ -627,7 +626,7 @@ def _notification_deliveries(
     deliveries: dict[uuid.UUID, dict[str, Delivery]] = {n.id: {} for n in notifications}
     if not notifications:
         return deliveries
-    for delivery in _instances(Delivery, *_children_where(notifications)):
+    for delivery in _instances(Delivery, _CHILDREN_OF, _children_params(notifications)):
         deliveries[delivery.notification_id][delivery.channel] = delivery
     return deliveries
 

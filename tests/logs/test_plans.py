@@ -63,6 +63,7 @@ def _explain(query: dict | str, *, analyze: bool) -> dict:
     with connection.cursor() as cursor:
         if prepared is None:
             cursor.execute(f"EXPLAIN ({options}) {sql}")
+            plan = cursor.fetchone()[0]
         else:
             text, params = prepared
             numbered = iter(range(1, len(params) + 1))
@@ -72,12 +73,10 @@ def _explain(query: dict | str, *, analyze: bool) -> dict:
             cursor.execute(f"PREPARE explained AS {text}")
             try:
                 cursor.execute(f"EXPLAIN ({options}) EXECUTE explained({placeholders})", params)
-            finally:
                 plan = cursor.fetchone()[0]
+            finally:
                 cursor.execute("DEALLOCATE explained")
                 cursor.execute("RESET plan_cache_mode")
-        if prepared is None:
-            plan = cursor.fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)
     return plan[0]["Plan"]
 
