@@ -1,41 +1,41 @@
 """The Celery app. Settings come from Django settings prefixed CELERY_."""
 
-import logging
 import os
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
-from celery.worker.consumer import Consumer as CeleryConsumer
+from kombu.transport import redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("notification_log")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-logger = logging.getLogger("celery.worker.consumer")
 
 
-class Consumer(CeleryConsumer):
-    """The worker's consumer (settings.CELERY_WORKER_CONSUMER), reconnecting whatever the
-    old connection's close raises."""
+class RedisTransport(redis.Transport):
+    """kombu's Redis transport (settings.CELERY_BROKER_TRANSPORT), keeping its connection's
+    parameters after the worker has given that connection up."""
 
-    def on_connection_error_after_connected(self, exc):
-        # WORKAROUND: celery 5.7 with kombu's Redis transport: when Redis goes away while a
-        # task is in flight (acks_late), the handler first collects the connection (its
-        # transport forgets the connection) and then closes it; the close restores the unacked
-        # message through that transport and raises AttributeError ('NoneType' object has no
-        # attribute 'hostname'), which celery treats as unrecoverable: the worker exits and
-        # nothing is processed until something restarts it. Everything the handler does
-        # before that close has been done (self.connection is None), so the consumer goes on
-        # to reconnect as it does after any connection loss. The message stays in Redis's
-        # unacked set and is delivered again after the visibility timeout; our tasks are
-        # idempotent, and the sweeper finds their rows sooner.
-        try:
-            super().on_connection_error_after_connected(exc)
-        except AttributeError as error:
-            logger.warning(
-                "Ignored %r while closing the lost broker connection; reconnecting.", error
-            )
+    # WORKAROUND: celery 5.7 / kombu 5.7. When Redis goes away, the worker's consumer
+    # collects the lost connection, and kombu clears the transport's `client` to break a
+    # reference cycle. A task that was running then still acknowledges its message through
+    # that transport's channel once it ends, and so does the close that restores unacked
+    # messages; both read the parameters from `client` and raise AttributeError ('NoneType'
+    # object has no attribute 'hostname'). celery treats that as unrecoverable: the worker
+    # exits (or, caught, its consumer stops consuming), and nothing is processed until
+    # something restarts it. Keeping the parameters, the late acknowledgement reaches Redis
+    # again once it is back (or fails with a connection error, which celery logs and goes
+    # past; the message is delivered again after the visibility timeout and our tasks are
+    # idempotent).
+    @property
+    def client(self):
+        return self._client
+
+    @client.setter
+    def client(self, connection) -> None:
+        if connection is not None or getattr(self, "_client", None) is None:
+            self._client = connection
 
 
 @task_prerun.connect

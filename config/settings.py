@@ -354,8 +354,9 @@ CELERY_DB_REUSE_MAX = 1000
 # nothing sweeps. Every entry below is idempotent, so one a restart skips runs at its next
 # time (a purge drops every day past retention, not only yesterday).
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
-# The worker's consumer survives the broker going away with tasks in flight (config/celery.py).
-CELERY_WORKER_CONSUMER = "config.celery:Consumer"
+# Workers survive Redis going away with tasks in flight (config/celery.py).
+if REDIS_URL.partition("://")[0] in ("redis", "rediss"):
+    CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
 CELERY_BEAT_SCHEDULE: dict = {
     # Keep daily log partitions LOG_PARTITIONS_AHEAD days ahead (idempotent; cheap).
     "logs-partitions-ensure": {"task": "logs.tasks.partitions_ensure_task", "schedule": 3600.0},

@@ -27,6 +27,7 @@ from datetime import datetime
 from django.db.models import BooleanField, CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
+from django.db.models.lookups import Lookup
 
 from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
@@ -164,6 +165,36 @@ class NotificationPage:
     searched_back_to: datetime | None = None
 
 
+class _PatternAtLeast(Lookup):
+    """`lhs ~>=~ rhs`: text compared byte by byte, the order of a text_pattern_ops index."""
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ~>=~ {rhs}", (*lhs_params, *rhs_params)
+
+
+class _PatternBelow(_PatternAtLeast):
+    def as_sql(self, compiler, connection):
+        sql, params = super().as_sql(compiler, connection)
+        return sql.replace(" ~>=~ ", " ~<~ ", 1), params
+
+
+def _email_prefix_range(prefix: str) -> Q:
+    """lower(email) starts with `prefix`, written as the range [prefix, the next string after
+    every one that starts with it) of the text_pattern_ops index on lower(email). A range reads
+    the index whatever the values, so the search is prepared once like the others; LIKE
+    'prefix%' reads an index range only with the prefix in the SQL text."""
+    email = Lower("email")
+    condition = Q(_PatternAtLeast(email, prefix))
+    for position in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[position]) + 1
+        code = 0xE000 if code == 0xD800 else code  # surrogates are not text
+        if code <= 0x10FFFF:
+            return condition & Q(_PatternBelow(email, prefix[:position] + chr(code)))
+    return condition  # every character is the last one: no string sorts after the range
+
+
 def _in_or_eq(name: str, values: Sequence) -> Q:
     return Q(**{name: values[0]}) if len(values) == 1 else Q(**{f"{name}__in": list(values)})
 
@@ -177,13 +208,11 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
         queryset = queryset.filter(_in_or_eq("id", filters.tracking_ids))
     if filters.user_ids:
         queryset = queryset.filter(_in_or_eq("user_id", filters.user_ids))
-    if filters.email or filters.email_prefix:
+    if filters.email:
         # Matches the expression index on lower(email) text_pattern_ops.
-        queryset = queryset.alias(email_lower=Lower("email"))
-        if filters.email:
-            queryset = queryset.filter(email_lower=filters.email)
-        if filters.email_prefix:
-            queryset = queryset.filter(email_lower__startswith=filters.email_prefix)
+        queryset = queryset.alias(email_lower=Lower("email")).filter(email_lower=filters.email)
+    if filters.email_prefix:
+        queryset = queryset.filter(_email_prefix_range(filters.email_prefix))
     if filters.number:
         queryset = queryset.filter(number=filters.number)
     if filters.notification_types:
@@ -302,10 +331,6 @@ def _page_from_notifications(
     read newest first and stopped after a page."""
     queryset = notification_queryset(environment_id=environment_id, filters=filters)
     queryset = queryset.filter(_before(after, "created_at", "id"))[: limit + 1]
-    if filters.email_prefix:
-        # LIKE 'prefix%' reads an index range only when the prefix is in the SQL text, so this
-        # one is planned for its values each time.
-        return _page(list(queryset), limit)
     return _page(_prepared(queryset), limit)
 
 

@@ -271,3 +271,28 @@ def test_a_sub_kind_with_another_kind_matches_nothing():
         filters = NotificationFilters(event_kind="sent", event_sub_kind="bounce", **extra)
         page = notification_page(environment_id=environment.id, filters=filters)
         assert page.notifications == [] and page.next_cursor is None
+
+
+@pytest.mark.django_db
+def test_an_email_prefix_matches_exactly_the_addresses_that_start_with_it():
+    # Characters LIKE would read as wildcards, non-ASCII letters, and the ends of the range
+    # the prefix is searched as (the next string after it, a last character with no next).
+    environment = EnvironmentFactory()
+    emails = [
+        "a_b@example.com", "axb@example.com", "a%b@example.com", "aab@example.com",
+        "zoë@example.com", "zoe@example.com", "zoëy@example.com", "zof@example.com",
+        "ab\U0010ffff@example.com", "ab\U0010ffffz@example.com", "ac@example.com",
+        "a_c@example.com", "a_@example.com",
+    ]  # fmt: skip
+    for n, email in enumerate(emails):
+        notification_create(
+            environment_id=environment.id, notification_type="welcome", user_id=f"u{n}",
+            email=email, created_at=T0 + timedelta(seconds=n),
+        )  # fmt: skip
+
+    for prefix in ["a_b", "a%b", "A_C", "zoë", "ZOE", "ab\U0010ffff", "ab\U0010ffffz", "ac@"]:
+        page = notification_page(
+            environment_id=environment.id, filters=NotificationFilters(email_prefix=prefix)
+        )
+        found = sorted(n.email for n in page.notifications)
+        assert found == sorted(e for e in emails if e.startswith(prefix.lower())), prefix

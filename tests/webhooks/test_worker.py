@@ -146,7 +146,10 @@ def test_no_callback_is_lost_while_redis_is_down_for_30_seconds(stack):
     with httpx.Client(timeout=30, trust_env=False) as client:
         poster = threading.Thread(target=post_steadily, args=(client,))
         poster.start()
-        time.sleep(6)
+        # The outage must meet a worker that is consuming (with tasks in flight), not one
+        # still starting: wait until callbacks are being processed, then stop Redis.
+        worker_log = tmp / "worker.log"
+        assert processes.wait_for(lambda: _settled(5), timeout=60), worker_log.read_text()[-3000:]
         processes.stop(redis["process"])
         outage.set()
         time.sleep(30)
