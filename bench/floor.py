@@ -47,18 +47,9 @@ class Floor(Scenario):
     }
 
     def setup(self, run: Run) -> None:
+        self.url = floor_start(run, self.size)
         with connection.cursor() as cursor:
-            cursor.execute(CREATE_TABLE)
             cursor.execute("TRUNCATE bench_floor")
-        self.url = [
-            f"{base_url}/bench/floor"
-            for base_url in start_gunicorns(
-                run,
-                workers=self.size["workers"],
-                threads=self.size["threads"],
-                worker_class=self.size["worker_class"],
-            )
-        ]
 
     def measure(self, run: Run) -> dict[str, Measurement]:
         size = self.size
@@ -115,12 +106,25 @@ class Floor(Scenario):
 
 
 def floor_start(run: Run, size: dict) -> list[str]:
-    """Floor servers (a scenario's `workers` and `threads`, gthread, as start_gunicorns),
-    beside the scenario's own, for paired_with_floor: their URLs."""
-    with connection.cursor() as cursor:
-        cursor.execute(CREATE_TABLE)
-    servers = start_gunicorns(run, workers=size["workers"], threads=size["threads"])
-    return [f"{base_url}/bench/floor" for base_url in servers]
+    """Floor servers of a scenario's `workers`, `threads` and `worker_class` (gthread unless
+    it says), as start_gunicorns: their URLs. Started once per run for each shape and shared
+    by the floor row and every scenario paired with it (paired_with_floor): a start costs
+    seconds of importing the project."""
+    worker_class = size.get("worker_class", "gthread")
+
+    def start() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(CREATE_TABLE)
+        servers = start_gunicorns(
+            run,
+            workers=size["workers"],
+            threads=size["threads"],
+            worker_class=worker_class,
+            until_exit=True,
+        )
+        return [f"{base_url}/bench/floor" for base_url in servers]
+
+    return run.once(("floor servers", size["workers"], size["threads"], worker_class), start)
 
 
 def paired_with_floor(

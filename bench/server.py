@@ -40,8 +40,11 @@ def start_gunicorn(
     return base_url
 
 
-def _spawn_gunicorn(run: Run, *, workers: int, threads: int, worker_class: str):
-    """Start gunicorn without waiting for it: (process, base URL, log path)."""
+def _spawn_gunicorn(
+    run: Run, *, workers: int, threads: int, worker_class: str, until_exit: bool = False
+):
+    """Start gunicorn without waiting for it: (process, base URL, log path). It is stopped
+    when the scenario ends, or with `until_exit` when the run does."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -72,19 +75,26 @@ def _spawn_gunicorn(run: Run, *, workers: int, threads: int, worker_class: str):
             )
     finally:
         listener.close()
-    run.defer(stop_process_group, process)
+    (run.at_exit if until_exit else run.defer)(stop_process_group, process)
     return process, f"http://127.0.0.1:{port}", log_path
 
 
 def start_gunicorns(
-    run: Run, *, workers: int = 2, threads: int = 4, worker_class: str = "gthread"
+    run: Run,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    worker_class: str = "gthread",
+    until_exit: bool = False,
 ) -> list[str]:
     """`workers` gunicorn servers of one worker each, on ports of their own: their base URLs.
     Loaded with run_load(urls), each gets the same share of the connections, as behind a load
     balancer (bench.loadgen: several workers behind one socket share connections by chance).
     They start side by side: each takes seconds to import the project."""
     started = [
-        _spawn_gunicorn(run, workers=1, threads=threads, worker_class=worker_class)
+        _spawn_gunicorn(
+            run, workers=1, threads=threads, worker_class=worker_class, until_exit=until_exit
+        )
         for _ in range(workers)
     ]
     for process, base_url, log_path in started:

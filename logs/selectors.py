@@ -165,19 +165,24 @@ class NotificationPage:
     searched_back_to: datetime | None = None
 
 
-class _PatternAtLeast(Lookup):
-    """`lhs ~>=~ rhs`: text compared byte by byte, the order of a text_pattern_ops index."""
+class _PatternCompare(Lookup):
+    """`lhs OPERATOR rhs` with a text_pattern_ops operator: text compared byte by byte, in
+    the order of such an index."""
+
+    operator = ""
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} ~>=~ {rhs}", (*lhs_params, *rhs_params)
+        return f"{lhs} {self.operator} {rhs}", (*lhs_params, *rhs_params)
 
 
-class _PatternBelow(_PatternAtLeast):
-    def as_sql(self, compiler, connection):
-        sql, params = super().as_sql(compiler, connection)
-        return sql.replace(" ~>=~ ", " ~<~ ", 1), params
+class _PatternAtLeast(_PatternCompare):
+    operator = "~>=~"
+
+
+class _PatternBelow(_PatternCompare):
+    operator = "~<~"
 
 
 def _email_prefix_range(prefix: str) -> Q:
