@@ -268,6 +268,9 @@ def _processing_ms(sids: list[str]) -> list[float]:
         return [float(ms) for (ms,) in cursor.fetchall()]
 
 
+WARM_UP_CALLBACKS = 8
+
+
 @register
 class CallbacksFreshness(Scenario):
     name = "callbacks.freshness"
@@ -285,7 +288,7 @@ class CallbacksFreshness(Scenario):
         size = self.size
         self.environment = _environment()
         count = int(size["rate"] * size["duration"])
-        self.sids = _sent_sms(self.environment, count + 1)
+        self.sids = _sent_sms(self.environment, count + WARM_UP_CALLBACKS)
         self.created_at = (
             Notification.objects.filter(environment=self.environment)
             .latest("created_at")
@@ -304,15 +307,26 @@ class CallbacksFreshness(Scenario):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         run.defer(stop_process_group, worker)
-        # Warm up: the first callback is processed once the worker is up.
-        warm = self.sids.pop()
+        # Warm up: a few callbacks, processed once the worker is up, so that each of its
+        # processes has connected and prepared its statements before the measurement.
+        warm = [self.sids.pop() for _ in range(WARM_UP_CALLBACKS)]
         with httpx.Client(trust_env=False, timeout=10) as client:
-            body, headers = sms_callback(warm)
-            client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+            for sid in warm:
+                body, headers = sms_callback(sid)
+                client.post(self.base_url + SMS_PATH, content=body, headers=headers)
+        # Their own events: the seeded log (other scenarios') holds Twilio Delivered events
+        # too, and waiting for any of them measured the worker's start-up (about 6 s) as
+        # the first callbacks' freshness.
+        warm_notifications = Delivery.objects.filter(provider_message_id__in=warm).values(
+            "notification_id"
+        )
+        warm_events = Event.objects.filter(
+            notification_id__in=warm_notifications, source="twilio", kind="delivered"
+        )
         deadline = time.monotonic() + 60
-        while not Event.objects.filter(source="twilio", kind="delivered").exists():
+        while warm_events.count() < len(warm):
             if time.monotonic() > deadline:
-                raise BenchmarkError("the worker processed nothing within 60 s")
+                raise BenchmarkError("the worker did not process the warm-up callbacks within 60 s")
             time.sleep(0.2)
         self.seen_from = Event.objects.order_by("-id").values_list("id", flat=True).first()
 
