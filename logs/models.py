@@ -98,9 +98,13 @@ class Notification(models.Model):
         indexes = [
             models.Index(*_newest_first("environment"), name="notif_env_created"),
             models.Index(*_newest_first("environment", "user_id"), name="notif_env_user"),
+            # Includes the address itself: an email-prefix search finds its page's keys in
+            # this index alone (an index-only scan), however many addresses share the prefix,
+            # and reads only the page's rows (logs/selectors.py).
             models.Index(
                 *_newest_first("environment", OpClass(Lower("email"), name="text_pattern_ops")),
                 name="notif_env_email",
+                include=["email"],
             ),
             models.Index(*_newest_first("environment", "number"), name="notif_env_number"),
             models.Index(*_newest_first("environment", "notification_type"), name="notif_env_type"),

@@ -335,8 +335,28 @@ def _page_from_notifications(
     """Strategy 1: every filter is on the notification itself, served by one of its indexes
     read newest first and stopped after a page."""
     queryset = notification_queryset(environment_id=environment_id, filters=filters)
-    queryset = queryset.filter(_before(after, "created_at", "id"))[: limit + 1]
-    return _page(_prepared(queryset), limit)
+    queryset = queryset.filter(_before(after, "created_at", "id"))
+    if filters.email_prefix:
+        # A prefix matches a range of the email index that is not in date order (thousands of
+        # rows for "elizabet"): the page's keys come from that index alone (it includes the
+        # address, so an index-only scan), and only the page's rows are read.
+        keys = queryset.values_list("created_at", "id")[: limit + 1]
+        queryset = Notification.objects.filter(environment_id=environment_id).filter(
+            _with_keys(*keys.query.sql_with_params())
+        )
+        return _page(_prepared(queryset), limit)
+    return _page(_prepared(queryset[: limit + 1]), limit)
+
+
+def _with_keys(sql: str, params: Sequence) -> RawSQL:
+    """Notifications whose (created_at, id) is among the rows of `sql`: fetched by their full
+    key, which lets PostgreSQL prune partitions while it runs."""
+    # Django has no two-column IN (subquery): a RawSQL of Django's own SQL, values as params.
+    return RawSQL(  # noqa: S611
+        f'("logs_notification"."created_at", "logs_notification"."id") IN ({sql})',
+        params,
+        output_field=BooleanField(),
+    )
 
 
 def _page_from_children(
@@ -346,14 +366,8 @@ def _page_from_children(
     so every candidate matches. One query reads a page plus one from the child index and
     fetches those notifications by their full key, which lets PostgreSQL prune partitions
     while it runs."""
-    sql, params = _candidates_sql(branches, after, limit + 1)
-    # Django has no two-column IN (subquery): a RawSQL of Django's own SQL, values as params.
-    in_page = RawSQL(  # noqa: S611
-        f'("logs_notification"."created_at", "logs_notification"."id") IN ({sql})',
-        params,
-        output_field=BooleanField(),
-    )
-    queryset = Notification.objects.filter(environment_id=environment_id).filter(in_page)
+    keys = _with_keys(*_candidates_sql(branches, after, limit + 1))
+    queryset = Notification.objects.filter(environment_id=environment_id).filter(keys)
     return _page(_prepared(queryset), limit)
 
 
