@@ -341,22 +341,22 @@ def _page_from_notifications(
         # rows for "elizabet"): the page's keys come from that index alone (it includes the
         # address, so an index-only scan), and only the page's rows are read.
         keys = queryset.values_list("created_at", "id")[: limit + 1]
-        queryset = Notification.objects.filter(environment_id=environment_id).filter(
-            _with_keys(*keys.query.sql_with_params())
-        )
-        return _page(_prepared(queryset), limit)
+        return _page_of_keys(environment_id, *keys.query.sql_with_params(), limit)
     return _page(_prepared(queryset[: limit + 1]), limit)
 
 
-def _with_keys(sql: str, params: Sequence) -> RawSQL:
-    """Notifications whose (created_at, id) is among the rows of `sql`: fetched by their full
-    key, which lets PostgreSQL prune partitions while it runs."""
+def _page_of_keys(environment_id: int, sql: str, params: Sequence, limit: int) -> NotificationPage:
+    """The page of the notifications whose (created_at, id) is among the rows of `sql` (a
+    page plus one, newest first): fetched by their full key, which lets PostgreSQL prune
+    partitions while it runs."""
     # Django has no two-column IN (subquery): a RawSQL of Django's own SQL, values as params.
-    return RawSQL(  # noqa: S611
+    keys = RawSQL(  # noqa: S611
         f'("logs_notification"."created_at", "logs_notification"."id") IN ({sql})',
         params,
         output_field=BooleanField(),
     )
+    queryset = Notification.objects.filter(environment_id=environment_id).filter(keys)
+    return _page(_prepared(queryset), limit)
 
 
 def _page_from_children(
@@ -366,9 +366,7 @@ def _page_from_children(
     so every candidate matches. One query reads a page plus one from the child index and
     fetches those notifications by their full key, which lets PostgreSQL prune partitions
     while it runs."""
-    keys = _with_keys(*_candidates_sql(branches, after, limit + 1))
-    queryset = Notification.objects.filter(environment_id=environment_id).filter(keys)
-    return _page(_prepared(queryset), limit)
+    return _page_of_keys(environment_id, *_candidates_sql(branches, after, limit + 1), limit)
 
 
 def _page_from_children_filtered(

@@ -2,10 +2,12 @@
 once; a row a worker claimed and never finished (it died) is taken again once its lease is
 over; a row waiting for its retry is not taken before its backoff."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
@@ -186,10 +188,6 @@ def test_a_notification_locked_too_long_holds_back_its_own_callback_only(client)
     """A batch whose write fails (here: one notification's row lock held past lock_timeout by
     another transaction) is retried row by row: the other callbacks are recorded, and the one
     that failed again stays pending, leased, to be taken again later."""
-    import threading
-
-    from django.db import connection, connections, transaction
-
     message_ids, notifications = _sent_messages(3)
     rows = [_stored(client, message_id) for message_id in message_ids]
     locked, release = threading.Event(), threading.Event()
