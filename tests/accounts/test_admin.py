@@ -207,13 +207,38 @@ def test_revoke_action_makes_the_key_refused(client):
     assert "revoked" in answer.json()["message"]
 
 
-def test_tenant_members_cannot_raise_their_own_plan_limit(client):
+@pytest.mark.parametrize("role", [Membership.Role.OWNER, Membership.Role.ADMIN])
+def test_tenant_members_cannot_raise_their_own_plan_limit(client, role):
     alpha = tenant("Alpha")
-    client.force_login(support_user_of(alpha.account, "change_account"))
+    Account.objects.filter(pk=alpha.account.pk).update(plan_monthly_limit=1000)
+    # Owners and admins may change their account (its name here); the plan is not theirs.
+    client.force_login(support_user_of(alpha.account, "change_account", role=role))
+    url = reverse("admin:accounts_account_change", args=[alpha.account.pk])
 
-    page_html = page(client.get(reverse("admin:accounts_account_change", args=[alpha.account.pk])))
+    form = page(client.get(url))
+    posted = client.post(
+        url, {"name": "Alpha Renamed", "plan_monthly_limit": 1_000_000, "retention_days": ""}
+    )
 
-    assert 'name="plan_monthly_limit"' not in page_html
+    assert posted.status_code == 302
+    alpha.account.refresh_from_db()
+    assert alpha.account.name == "Alpha Renamed"  # the change went through...
+    assert alpha.account.plan_monthly_limit == 1000  # ...without the plan
+    assert 'name="plan_monthly_limit"' not in form
+
+
+def test_a_superuser_sets_an_accounts_plan_limit(client):
+    alpha = tenant("Alpha")
+    client.force_login(UserFactory(is_superuser=True, is_staff=True))
+    url = reverse("admin:accounts_account_change", args=[alpha.account.pk])
+
+    posted = client.post(
+        url, {"name": alpha.account.name, "plan_monthly_limit": 1_000_000, "retention_days": ""}
+    )
+
+    assert posted.status_code == 302
+    alpha.account.refresh_from_db()
+    assert alpha.account.plan_monthly_limit == 1_000_000
 
 
 def test_membership_form_does_not_list_other_tenants_users(client):
