@@ -7,14 +7,14 @@ import re
 
 import pytest
 from django.contrib import messages
-from django.contrib.messages.storage.cookie import CookieStorage, MessageSerializer
-from django.core import signing
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import ApiKey, Environment
 from tests.factories import AccountFactory, EnvironmentFactory, UserFactory
+from tests.helpers import assert_no_cookie_holds, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -27,38 +27,6 @@ def basic(client_id: str, secret: str) -> str:
 
 def get_environment(client, authorization: str):
     return client.get("/api/v1/environment", headers={"authorization": authorization})
-
-
-def walk(client, url: str, data: dict) -> list:
-    """POST `data` to `url` and follow every redirect by hand, so each response's own
-    Set-Cookie headers can be read (the test client's follow=True keeps only the last)."""
-    responses = [client.post(url, data)]
-    while responses[-1].status_code in (301, 302, 303):
-        responses.append(client.get(responses[-1]["Location"]))
-    return responses
-
-
-def cookie_texts(response) -> list[str]:
-    """Every cookie the response sets, as sent and, for Django's signed message cookie (which
-    may be compressed), as decoded: a secret in it must be found either way."""
-    texts = []
-    for morsel in response.cookies.values():
-        texts.append(morsel.OutputString())
-        try:
-            decoded = signing.get_cookie_signer(salt="django.contrib.messages").unsign_object(
-                morsel.value, serializer=MessageSerializer
-            )
-        except (signing.BadSignature, ValueError):
-            continue
-        texts.append(str([str(message) for message in decoded or []]))
-    return texts
-
-
-def assert_no_cookie_holds(responses, secret: str) -> None:
-    for response in responses:
-        where = getattr(response, "request", {}).get("PATH_INFO")
-        for text in cookie_texts(response):
-            assert secret not in text, f"a cookie set by {where} holds the secret"
 
 
 def shown_secrets(response) -> list[str]:
