@@ -11,6 +11,7 @@ from logs.models import Delivery
 from tests.factories import EnvironmentFactory
 from tests.webhooks.providers import (
     PROVIDERS,
+    PUBLIC_BASE_URL,
     WEBHOOK_SETTINGS,
     AmazonSes,
     Postmark,
@@ -134,14 +135,27 @@ def test_a_message_id_shared_by_two_environments_is_rejected_without_env(
     assert Delivery.objects.get(notification_id=first.id).state == "delivered"
 
 
-def test_twilio_signature_is_checked_against_public_base_url(client):
-    # Signed for the address Twilio was given; a request signed for the Host header we
-    # happened to see (a proxy's) must not pass.
-    provider = TwilioSms()
-    with override_settings(PUBLIC_BASE_URL="http://testserver"):
-        response = provider.post(client, provider.new_message_id(), "sent")
+def test_twilio_signature_for_the_host_header_is_refused(client):
+    # Signed for the Host header we happened to see (a proxy's, here the test client's
+    # http://testserver), not for PUBLIC_BASE_URL (https://hooks.example.test): refused.
+    provider = TwilioSms(base_url="http://testserver")
+
+    response = provider.post(client, provider.new_message_id(), "sent")
 
     assert response.status_code == 403
+    assert not InboxEntry.objects.exists()
+
+
+def test_twilio_signature_for_public_base_url_is_accepted_whatever_the_host_header(client):
+    # Signed for the address Twilio was given (PUBLIC_BASE_URL, https://hooks.example.test)
+    # while the request arrives with another Host header (the test client's http://testserver,
+    # as behind a proxy that rewrites it): accepted and stored.
+    provider = TwilioSms(base_url=PUBLIC_BASE_URL)
+
+    response = provider.post(client, provider.new_message_id(), "sent")
+
+    assert response.status_code == 200
+    assert InboxEntry.objects.count() == 1
 
 
 def test_receivers_answer_503_until_their_secret_is_set(client):
