@@ -1,7 +1,6 @@
 """The console's alert rule form: every check of alerts.validation, each error on its field."""
 
 from django import forms
-from django.conf import settings
 
 from alerts import validation
 from alerts.models import AlertRule
@@ -43,10 +42,7 @@ class AlertRuleForm(forms.ModelForm):
                 min_notifications=cleaned.get("min_notifications"),
                 max_events=cleaned.get("max_events"),
             ),
-            **validation.webhook_errors(
-                url=cleaned.get("webhook_url", ""),
-                allow_loopback_http=settings.ALERTS_ALLOW_LOOPBACK_HTTP,
-            ),
+            **validation.webhook_errors(url=cleaned.get("webhook_url", "")),
             **validation.recipients_errors(
                 email_recipients=cleaned.get("email_recipients", ""),
                 webhook_url=cleaned.get("webhook_url", ""),

@@ -5,10 +5,10 @@ task retries with backoff until ALERTS_NOTICE_MAX_ATTEMPTS, then the notice is F
 Delivery is at least once: a worker that dies after the provider accepted a notice but
 before its row says so sends it again on redelivery."""
 
+import json
 import logging
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -17,6 +17,7 @@ from django.utils import timezone
 from alerts.links import alert_search_url
 from alerts.models import AlertNotice
 from alerts.vocabulary import NoticeChannel, NoticeState, Transition
+from config import outbound
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +67,16 @@ def _send_email(notice: AlertNotice) -> None:
 
 
 def _send_webhook(notice: AlertNotice) -> None:
-    try:
-        response = httpx.post(
-            notice.alert.rule.webhook_url,
-            json=slack_body(notice),
-            timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        raise NoticeFailed(f"webhook unreachable: {type(exc).__name__}") from None
-    if response.status_code >= 300:
-        raise NoticeFailed(f"webhook answered {response.status_code}")
+    result = outbound.post(
+        notice.alert.rule.webhook_url,
+        content=json.dumps(slack_body(notice)).encode(),
+        headers={"content-type": "application/json"},
+        deadline=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS,
+    )
+    if result.status_code is None:
+        raise NoticeFailed(f"webhook unreachable: {result.error}")
+    if not result.succeeded:
+        raise NoticeFailed(f"webhook answered {result.status_code}")
 
 
 _SENDERS = {NoticeChannel.EMAIL: _send_email, NoticeChannel.WEBHOOK: _send_webhook}

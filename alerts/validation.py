@@ -1,18 +1,16 @@
 """What makes an alert rule valid, as pure functions: each returns {field: message} with
 what to fix, so the console form shows the error next to the field it names."""
 
-import ipaddress
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from alerts.vocabulary import WINDOW_MINUTES_MAX, RuleKind
+from config import outbound
 from logs.vocabulary import SUB_KINDS_BY_CHANNEL, SUB_KINDS_BY_KIND, Channel, EventKind
 
 MIN_NOTIFICATIONS_MAX = 1_000_000
-_LOOPBACK_NAMES = {"localhost"}
 
 
 def event_errors(*, kind: str, event: str, channel: str) -> dict[str, str]:
@@ -70,29 +68,15 @@ def channel_errors(*, kind: str, channel: str) -> dict[str, str]:
     return {}
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def webhook_errors(*, url: str, allow_loopback_http: bool) -> dict[str, str]:
+def webhook_errors(*, url: str) -> dict[str, str]:
+    """The install's rule for every address a tenant makes it call (config/outbound.py)."""
     if not url:
         return {}
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return {}
-    if parts.scheme == "http" and allow_loopback_http and _is_loopback(parts.hostname or ""):
-        return {}
-    hint = (
-        " (plain http only to 127.0.0.1 or localhost, in development)"
-        if allow_loopback_http
-        else ""
-    )
-    return {"webhook_url": f"The webhook must be an https:// address{hint}."}
+    try:
+        outbound.url_check(url)
+    except ValidationError as exc:
+        return {"webhook_url": exc.messages[0]}
+    return {}
 
 
 def recipients_errors(*, email_recipients: str, webhook_url: str) -> dict[str, str]:

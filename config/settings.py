@@ -11,10 +11,12 @@ import os
 import re
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / ".var"
@@ -309,7 +311,13 @@ SPECTACULAR_SETTINGS = {
 # LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as
 # "<count>/<second|minute|hour|day>"; beyond it the API answers 429 with Retry-After.
 LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
-LOGS_API_THROTTLE_CACHE = "default"
+# SEND_API_THROTTLE_RATE: requests each server credential (client secret or API key) may make
+# to the send API (/{clientId}/sender, /api/v1/notifications and the other send-scope
+# endpoints), counted atomically in Redis per window; beyond it 429 with Retry-After.
+SEND_API_THROTTLE_RATE = env.str("SEND_API_THROTTLE_RATE", default="6000/minute")
+# USER_API_THROTTLE_RATE: requests each end user's user hash may make to the endpoints an
+# end user's app calls (identify, preferences, the in-app feed); beyond it 429.
+USER_API_THROTTLE_RATE = env.str("USER_API_THROTTLE_RATE", default="600/minute")
 # LOGS_API_MAX_DATE_RANGE_DAYS: the longest date range one logs API request may cover.
 LOGS_API_MAX_DATE_RANGE_DAYS = env.int("LOGS_API_MAX_DATE_RANGE_DAYS", default=31)
 # LOGS_API_QUERY_TIMEOUT_MS: the longest a logs/query search with a requestFilter may run in
@@ -354,6 +362,40 @@ CELERY_DB_REUSE_MAX = 1000
 # nothing sweeps. Every entry below is idempotent, so one a restart skips runs at its next
 # time (a purge drops every day past retention, not only yesterday).
 CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+# Two queues. "celery" carries the product's own work (sends, callbacks, sweeps, purges);
+# "outbound" carries calls to addresses tenants gave (stream deliveries, alert webhooks), which
+# a slow or hostile endpoint can hold up to its deadline. Production runs a worker per queue
+# (`-Q celery` and `-Q outbound`, as Procfile.dev does) so sends and callbacks never wait
+# behind a tenant's endpoint; a worker started without -Q takes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name) for name in ("celery", "outbound")
+]
+CELERY_TASK_ROUTES = {
+    "stream.tasks.stream_message_deliver_task": {"queue": "outbound"},
+    "alerts.tasks.alert_notice_send_task": {"queue": "outbound"},
+}
+# Time limits, per family of task (prefork workers enforce them): a task past its soft limit
+# gets SoftTimeLimitExceeded (its message is acknowledged; the family's sweeper takes the
+# work up again), past the hard limit its process is replaced. Every task has the default;
+# maintenance, which works in batches over big tables, has an hour.
+CELERY_TASK_SOFT_TIME_LIMIT = 300
+CELERY_TASK_TIME_LIMIT = 360
+_MAINTENANCE_LIMITS = {"soft_time_limit": 3600, "time_limit": 3660}
+CELERY_TASK_ANNOTATIONS = {
+    name: _MAINTENANCE_LIMITS
+    for name in (
+        "logs.tasks.partitions_ensure_task",
+        "logs.tasks.retention_purge_task",
+        "notifications.tasks.send_tables_purge_task",
+        "accounts.tasks.environment_purge_task",
+        "accounts.tasks.account_purge_task",
+        "accounts.tasks.tenant_deletions_resume_task",
+        "stream.tasks.stream_messages_purge_task",
+        "alerts.tasks.minute_counts_purge_task",
+        "insights.tasks.rollups_purge_task",
+    )
+}
 # Workers survive Redis going away with tasks in flight (config/celery.py).
 if REDIS_URL.partition("://")[0] in ("redis", "rediss"):
     CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
@@ -488,6 +530,18 @@ CELERY_BEAT_SCHEDULE |= {
     "webhooks-orphans-adopt": {"task": "webhooks.tasks.orphans_adopt_task", "schedule": 60.0},
 }
 
+# Outbound calls to addresses a tenant gave (stream subscribers, alert webhooks) go through
+# config/outbound.py: https only, public addresses only, no redirects, a wall-clock deadline.
+# OUTBOUND_ALLOW_LOOPBACK_HTTP: also accept plain http:// (and https://) to 127.0.0.1, ::1 or
+# localhost, for a receiver on the same machine while building an integration. Development
+# only: production refuses to turn it on.
+OUTBOUND_ALLOW_LOOPBACK_HTTP = env.bool("OUTBOUND_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION)
+if PRODUCTION and OUTBOUND_ALLOW_LOOPBACK_HTTP:
+    raise environ.ImproperlyConfigured(
+        "OUTBOUND_ALLOW_LOOPBACK_HTTP lets tenants make the install call its own machine: it "
+        "is for development only. Unset it in production."
+    )
+
 # Outbound event stream (stream/): signed POSTs of recorded events to subscribers' endpoints.
 # STREAM_RETRY_WINDOW_SECONDS: how long a message is retried before it is given up, and how
 # long a subscriber may fail every delivery before it is disabled (a day).
@@ -496,7 +550,8 @@ STREAM_RETRY_WINDOW_SECONDS = env.float("STREAM_RETRY_WINDOW_SECONDS", default=8
 # attempt up to STREAM_RETRY_MAX_BACKOFF_SECONDS.
 STREAM_RETRY_BACKOFF_SECONDS = env.float("STREAM_RETRY_BACKOFF_SECONDS", default=10.0)
 STREAM_RETRY_MAX_BACKOFF_SECONDS = env.float("STREAM_RETRY_MAX_BACKOFF_SECONDS", default=3600.0)
-# STREAM_TIMEOUT_SECONDS: how long a subscriber may take to answer one POST.
+# STREAM_TIMEOUT_SECONDS: how long one POST to a subscriber may take, all of it (connecting,
+# sending, the answer): a wall-clock deadline, not a per-read timeout.
 STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=10.0)
 # STREAM_SWEEP_AFTER_SECONDS: a message no worker took within this long (the broker lost it)
 # is enqueued again by the sweeper, which beat runs every STREAM_SWEEP_INTERVAL_SECONDS.
@@ -514,6 +569,11 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=3, minute=50),
     },
 }
+# A delivery is one POST bounded by its deadline, plus two short transactions.
+CELERY_TASK_ANNOTATIONS["stream.tasks.stream_message_deliver_task"] = {
+    "soft_time_limit": STREAM_TIMEOUT_SECONDS + 20,
+    "time_limit": STREAM_TIMEOUT_SECONDS + 30,
+}
 if STREAM_RETRY_WINDOW_SECONDS <= 0 or STREAM_RETRY_BACKOFF_SECONDS <= 0:
     raise environ.ImproperlyConfigured(
         "STREAM_RETRY_WINDOW_SECONDS and STREAM_RETRY_BACKOFF_SECONDS must be more than 0."
@@ -527,11 +587,13 @@ ALERTS_FROM_EMAIL = env.str("ALERTS_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
 # ALERTS_NOTICE_RETRY_BACKOFF_SECONDS: the first wait between them, doubled each time.
 ALERTS_NOTICE_MAX_ATTEMPTS = env.int("ALERTS_NOTICE_MAX_ATTEMPTS", default=8)
 ALERTS_NOTICE_RETRY_BACKOFF_SECONDS = env.float("ALERTS_NOTICE_RETRY_BACKOFF_SECONDS", default=30.0)
-# ALERTS_WEBHOOK_TIMEOUT_SECONDS: how long a webhook (Slack) may take to answer a notice.
+# ALERTS_WEBHOOK_TIMEOUT_SECONDS: how long one webhook (Slack) call may take, all of it (a
+# wall-clock deadline).
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
-# ALERTS_ALLOW_LOOPBACK_HTTP: accept http:// webhooks to 127.0.0.1/localhost (development
-# only; in production every alert webhook must be https://).
-ALERTS_ALLOW_LOOPBACK_HTTP = env.bool("ALERTS_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION)
+CELERY_TASK_ANNOTATIONS["alerts.tasks.alert_notice_send_task"] = {
+    "soft_time_limit": ALERTS_WEBHOOK_TIMEOUT_SECONDS + 20,
+    "time_limit": ALERTS_WEBHOOK_TIMEOUT_SECONDS + 30,
+}
 CELERY_BEAT_SCHEDULE |= {
     "alerts-rules-evaluate": {
         "task": "alerts.tasks.alert_rules_evaluate_task",
@@ -616,8 +678,9 @@ SETTINGS_FROM_ENVIRONMENT = [
     "STREAM_RETRY_MAX_BACKOFF_SECONDS", "STREAM_TIMEOUT_SECONDS", "STREAM_SWEEP_AFTER_SECONDS",
     "STREAM_SWEEP_INTERVAL_SECONDS",
     "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
-    "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "ALERTS_ALLOW_LOOPBACK_HTTP",
+    "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "OUTBOUND_ALLOW_LOOPBACK_HTTP",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
+    "SEND_API_THROTTLE_RATE", "USER_API_THROTTLE_RATE",
 ]  # fmt: skip
 
 # --- Insights and metrics (the insights app): hourly rollups, the insights page, /metrics ---
@@ -662,6 +725,42 @@ if INSIGHTS_ROLLUP_RETENTION_DAYS < LOG_RETENTION_DAYS:
     )
 # --- end of insights ---
 
+# --- Console users: invitations and the login lockout (accounts/) ---
+# INVITATION_EXPIRY_DAYS: days the link in an invitation email works (accounts/invitations.py).
+INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
+# Console logins are locked per username and client address after LOGIN_FAILURE_LIMIT failed
+# attempts, for LOGIN_LOCKOUT_MINUTES after the last one (django-axes; each attempt during the
+# lockout starts it again). Superusers see lockouts in the admin (Axes > Access attempts) and
+# lift one by deleting its row. Behind a proxy the address is the proxy's (REMOTE_ADDR), so the
+# lockout is then per username.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+INSTALLED_APPS += ["axes"]
+# Last, as axes asks: it turns a login its backend refused into accounts.lockout's page.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+# Axes's backend first: it refuses a locked-out login before the password is checked, and
+# refuses any authenticate() without a request (tests sign in with force_login or the form).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Username and address together: a stranger guessing from elsewhere cannot lock a person out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Failed attempts are kept (and expire with the cool-off); a row per successful login is not.
+AXES_DISABLE_ACCESS_LOG = True
+SETTINGS_FROM_ENVIRONMENT += [
+    "INVITATION_EXPIRY_DAYS", "LOGIN_FAILURE_LIMIT", "LOGIN_LOCKOUT_MINUTES",
+]  # fmt: skip
+if INVITATION_EXPIRY_DAYS < 1 or LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise environ.ImproperlyConfigured(
+        "INVITATION_EXPIRY_DAYS, LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1."
+    )
+# --- end of console users ---
+
 
 def _check_setting_names() -> None:
     import difflib
@@ -685,11 +784,12 @@ if LOGS_API_QUERY_TIMEOUT_MS < 1:
     raise environ.ImproperlyConfigured("LOGS_API_QUERY_TIMEOUT_MS must be at least 1.")
 if LOGS_API_MAX_DATE_RANGE_DAYS < 1:
     raise environ.ImproperlyConfigured("LOGS_API_MAX_DATE_RANGE_DAYS must be at least 1.")
-if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", LOGS_API_THROTTLE_RATE):
-    raise environ.ImproperlyConfigured(
-        f"LOGS_API_THROTTLE_RATE={LOGS_API_THROTTLE_RATE!r} is not a rate: write e.g. "
-        "600/minute (count/second, minute, hour or day)."
-    )
+for _name in ("LOGS_API_THROTTLE_RATE", "SEND_API_THROTTLE_RATE", "USER_API_THROTTLE_RATE"):
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", globals()[_name]):
+        raise environ.ImproperlyConfigured(
+            f"{_name}={globals()[_name]!r} is not a rate: write e.g. "
+            "600/minute (count/second, minute, hour or day)."
+        )
 if WEBHOOK_RETRY_WINDOW < 0 or WEBHOOK_SWEEP_INTERVAL <= 0 or SANDBOX_CALLBACK_DELAY < 0:
     raise environ.ImproperlyConfigured(
         "WEBHOOK_RETRY_WINDOW and SANDBOX_CALLBACK_DELAY must be 0 or more seconds, "

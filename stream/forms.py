@@ -1,9 +1,10 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from config import outbound
 from logs.vocabulary import EventKind, EventSubKind
 from stream.models import Subscription
-from stream.services import endpoint_url_check, subscription_filters_check
+from stream.services import subscription_filters_check
 
 
 class SubscriptionForm(forms.ModelForm):
@@ -28,7 +29,7 @@ class SubscriptionForm(forms.ModelForm):
     def clean_url(self):
         url = self.cleaned_data["url"]
         try:
-            endpoint_url_check(url)
+            outbound.url_check(url)
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         return url

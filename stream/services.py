@@ -6,18 +6,12 @@ again; the webhook-id header is the same every time, so receivers dedupe on it (
 Webhooks)."""
 
 import base64
-import ipaddress
 import json
 import logging
-import os
 import secrets
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,7 +22,9 @@ from standardwebhooks import Webhook
 
 from accounts.crypto import secret_encrypt
 from accounts.models import Account, Environment
+from config import outbound
 from config.hotcache import HotCache
+from config.outbound import OutboundResult
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
 from stream.models import MessageState, PayloadFormat, StreamAttempt, StreamMessage, Subscription
@@ -36,40 +32,9 @@ from stream.models import MessageState, PayloadFormat, StreamAttempt, StreamMess
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "notification-log-stream/1"
-_LOOPBACK_NAMES = {"localhost"}
 
 
 # --- subscriptions ---------------------------------------------------------------------------
-
-
-def endpoint_url_check(url: str) -> None:
-    """HTTPS only; plain http only to a loopback address, and only in development (a
-    receiver on the same machine while building an integration)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
-        if not settings.PRODUCTION:
-            return
-        raise ValidationError(
-            "Use an https:// endpoint: plain http (even to a loopback address) is refused "
-            "in production.",
-            code="insecure",
-        )
-    raise ValidationError(
-        "Use an https:// endpoint (plain http is allowed only to 127.0.0.1, ::1 or localhost "
-        "in development).",
-        code="insecure",
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def subscription_filters_check(*, kinds: list[str], sub_kinds: list[str], payload_format: str):
@@ -118,7 +83,7 @@ def subscription_create(
 ) -> tuple[Subscription, str]:
     """Validate and save a subscription; returns it and its signing secret (shown once)."""
     sub_kinds = sub_kinds or []
-    endpoint_url_check(url)
+    outbound.url_check(url)
     errors = subscription_filters_check(
         kinds=kinds, sub_kinds=sub_kinds, payload_format=payload_format
     )
@@ -261,17 +226,6 @@ def messages_enqueue(message_ids: list[int]) -> None:
 # --- delivery --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AttemptResult:
-    status_code: int | None
-    error: str
-    duration_ms: int
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
 def message_deliver(*, message_id: int) -> str:
     """Send one message if it is due: pending, not being sent by another worker, its
     subscription enabled and no earlier message of its notification pending. Returns what
@@ -320,7 +274,7 @@ def message_sign(*, secret: str, webhook_id: str, sent_at: datetime, body: bytes
     }
 
 
-def _post(message: StreamMessage) -> AttemptResult:
+def _post(message: StreamMessage) -> OutboundResult:
     body = json.dumps(message.body, separators=(",", ":")).encode()
     headers = message_sign(
         secret=message.subscription.secret(),
@@ -328,43 +282,15 @@ def _post(message: StreamMessage) -> AttemptResult:
         sent_at=timezone.now(),
         body=body,
     ) | {"content-type": "application/json", "user-agent": USER_AGENT}
-    started = time.monotonic()
-    try:
-        response = _http_client().post(
-            message.subscription.url,
-            content=body,
-            headers=headers,
-            timeout=settings.STREAM_TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        return AttemptResult(None, error, _elapsed_ms(started))
-    error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    return AttemptResult(response.status_code, error, _elapsed_ms(started))
+    return outbound.post(
+        message.subscription.url,
+        content=body,
+        headers=headers,
+        deadline=settings.STREAM_TIMEOUT_SECONDS,
+    )
 
 
-_clients: dict[int, httpx.Client] = {}
-
-
-def _http_client() -> httpx.Client:
-    """One client per process, kept: building one loads the CA bundle (about 100 ms), and
-    its pool reuses connections to busy subscribers. Keyed by pid: a forked Celery child
-    must not share its parent's sockets."""
-    pid = os.getpid()
-    if pid not in _clients:
-        _clients[pid] = httpx.Client(
-            follow_redirects=False,  # a redirect could move a signed event off the endpoint
-            trust_env=False,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        )
-    return _clients[pid]
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
-def _attempt_record(message: StreamMessage, result: AttemptResult) -> str:
+def _attempt_record(message: StreamMessage, result: OutboundResult) -> str:
     now = timezone.now()
     with transaction.atomic():
         StreamAttempt.objects.create(

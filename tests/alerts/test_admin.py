@@ -112,10 +112,10 @@ def test_bad_values_are_form_errors_naming_the_field(
 
 def test_loopback_http_webhooks_only_in_development(admin_client, environment, settings):
     body = VALID | {"environment": environment.id, "webhook_url": "http://127.0.0.1:9000/hook"}
-    settings.ALERTS_ALLOW_LOOPBACK_HTTP = False
+    settings.OUTBOUND_ALLOW_LOOPBACK_HTTP = False
     response = admin_client.post(reverse(ADD), body)
-    assert "must be an https:// address" in " ".join(errors_of(response)["webhook_url"])
-    settings.ALERTS_ALLOW_LOOPBACK_HTTP = True
+    assert "Use an https:// address" in " ".join(errors_of(response)["webhook_url"])
+    settings.OUTBOUND_ALLOW_LOOPBACK_HTTP = True
     assert admin_client.post(reverse(ADD), body).status_code == 302
 
 

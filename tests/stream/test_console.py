@@ -62,7 +62,7 @@ def test_bad_subscriptions_get_an_error_on_the_field(superuser_client, fields, f
 def test_plain_http_to_loopback_only_in_development(superuser_client):
     environment = EnvironmentFactory()
     data = add_form(environment, url="http://127.0.0.1:9000/events")
-    with override_settings(PRODUCTION=True):
+    with override_settings(OUTBOUND_ALLOW_LOOPBACK_HTTP=False):
         response = superuser_client.post(reverse(ADD), data)
         assert "production" in " ".join(response.context["adminform"].form.errors["url"])
     response = superuser_client.post(reverse(ADD), data)
