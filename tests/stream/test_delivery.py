@@ -162,20 +162,21 @@ def test_with_the_receiver_down_every_event_arrives_once_back_in_order(celery_ea
         for _ in range(3):  # still down: each sweep retries every first event, in vain
             clock.shift(timedelta(seconds=1))  # past the backoff: every retry is due
             messages_sweep()
-    # Every try reached the receiver and is recorded with its failure; the first events
-    # were tried 4 times each, the others never (nothing overtakes); none is delivered.
-    heads = sorted(ids[0] for ids in recorded.values())
-    assert sorted(tried.values_list("event_id", flat=True)) == heads
-    assert set(tried.values_list("attempt_count", flat=True)) == {4}
-    assert StreamAttempt.objects.count() == len(receiver.requests) == 16
-    assert set(StreamAttempt.objects.values_list("status_code", "error")) == {(503, "HTTP 503")}
-    assert set(StreamMessage.objects.values_list("state", flat=True)) == {MessageState.PENDING}
+        # Every try reached the receiver and is recorded with its failure; the first events
+        # were tried 4 times each, the others never (nothing overtakes); none is delivered.
+        heads = sorted(ids[0] for ids in recorded.values())
+        assert sorted(tried.values_list("event_id", flat=True)) == heads
+        assert set(tried.values_list("attempt_count", flat=True)) == {4}
+        assert StreamAttempt.objects.count() == len(receiver.requests) == 16
+        assert set(StreamAttempt.objects.values_list("status_code", "error")) == {(503, "HTTP 503")}
+        assert set(StreamMessage.objects.values_list("state", flat=True)) == {MessageState.PENDING}
 
-    receiver.up = True
-    for _ in range(20):
-        if not StreamMessage.objects.filter(state=MessageState.PENDING).exists():
-            break
-        messages_sweep()
+        receiver.up = True
+        for _ in range(20):
+            if not StreamMessage.objects.filter(state=MessageState.PENDING).exists():
+                break
+            clock.shift(timedelta(seconds=1))
+            messages_sweep()
 
     arrived = {n.id: [] for n in notifications}
     for body in receiver.bodies():
