@@ -104,15 +104,25 @@ def gunicorn_start(port: int, env: dict, tmp: Path, *, workers=2, threads=4) -> 
     raise RuntimeError(f"gunicorn did not answer: {(tmp / 'gunicorn.log').read_text()[-3000:]}")
 
 
-def worker_start(env: dict, tmp: Path, *, concurrency: int = 2) -> subprocess.Popen:
-    # -B: beat inside the worker, so the inbox sweeper runs as in production.
-    return _start(
-        [str(BIN / "celery"), "-A", "config", "worker", "-B", "--concurrency", str(concurrency),
-         "--loglevel", "WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        tmp / "worker.log",
-        env,
-    )  # fmt: skip
+def worker_start(
+    env: dict,
+    tmp: Path,
+    *,
+    concurrency: int = 2,
+    queues: str | None = None,
+    name: str = "worker",
+    beat: bool = True,
+) -> subprocess.Popen:
+    """A prefork worker; `queues` as `-Q` takes them (Procfile.dev runs one worker per queue),
+    None every queue. With `beat`, beat runs inside it, so the sweepers run as in production."""
+    command = [str(BIN / "celery"), "-A", "config", "worker", "--concurrency", str(concurrency),
+               "--loglevel", "WARNING", "--hostname", f"{name}@%h",
+               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    if queues:
+        command += ["-Q", queues]
+    if beat:
+        command += ["-B"]
+    return _start(command, tmp / f"{name}.log", env)
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.5) -> bool:
