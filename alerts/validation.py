@@ -1,5 +1,6 @@
-"""What makes an alert rule valid, as pure functions: each returns {field: message} with
-what to fix, so the console form shows the error next to the field it names."""
+"""What makes an alert rule valid: each function returns {field: message} with what to fix,
+so the console form shows the error next to the field it names. All are pure but the
+webhook's, which resolves its host (config/outbound.py, the rule for every tenant URL)."""
 
 from decimal import Decimal
 
