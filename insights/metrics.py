@@ -3,20 +3,26 @@
 Counting in the database (not in-process counters) gives every gunicorn worker and every
 Celery worker the same answer, whichever one Prometheus happens to scrape. Every query is an
 index range over a recent window (METRICS_WINDOW_SECONDS, by the time a row was created or
-received) or reads a small table (outbox, pending inbox rows, refusals): a scrape never scans
-the whole log.
+received) or reads a small table (outbox, pending inbox rows): a scrape never scans the whole
+log. Refused callbacks are the exception: they are counted in Redis (insights.services), so
+that a flood of forged callbacks writes no database row.
 """
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from insights.services import callback_refusals
 from webhooks.models import InboxState
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "notificationlog"
 # Seconds from a callback's arrival to its events being on the timeline.
@@ -52,7 +58,6 @@ CROSS JOIN LATERAL (
     WHERE state = states.state AND received_at >= %(since)s GROUP BY provider
 ) counted
 """
-_CALLBACKS_REFUSED = "SELECT provider, status, refused FROM insights_callbackrefusal"
 # Scheduled sends not due yet are not backlog.
 _OUTBOX_BACKLOG = """
 SELECT count(*), extract(epoch FROM clock_timestamp() - min(due_at))
@@ -137,10 +142,16 @@ class LogCollector(Collector):
         family = CounterMetricFamily(
             f"{PREFIX}_callbacks_refused",
             "Provider callbacks refused before the inbox (bad or missing signature, unknown "
-            "environment, receiver not configured), by provider and HTTP status, since install.",
+            "environment, receiver not configured), by provider and HTTP status, counted in "
+            "Redis (since it last started).",
             labels=["provider", "status"],
         )
-        for provider, status, count in _rows(_CALLBACKS_REFUSED):
+        try:
+            refusals = callback_refusals()
+        except redis.RedisError:
+            logger.warning("/metrics: Redis did not answer; callbacks_refused left out")
+            return family
+        for provider, status, count in refusals:
             family.add_metric([provider, str(status)], count)
         return family
 

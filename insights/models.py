@@ -77,22 +77,3 @@ class RollupDelta(_RollupKey):
 
     def __str__(self) -> str:
         return f"delta {self.id}"
-
-
-class CallbackRefusal(models.Model):
-    """Provider callbacks refused before the inbox (bad signature, unknown environment, receiver
-    not configured), by provider and HTTP status: they are never stored, so this is the only
-    trace of them for /metrics. Not tenant data: a refused callback proved no tenant."""
-
-    provider = models.CharField(max_length=50)
-    status = models.PositiveSmallIntegerField()
-    refused = models.BigIntegerField(default=0)
-    last_refused_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["provider", "status"], name="refusal_unique_key")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.provider} {self.status}: {self.refused}"

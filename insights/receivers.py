@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError
+import redis
 
 from insights.services import callback_refusal_record, rollup_event_count
 
@@ -22,5 +22,5 @@ def callback_refusal_count(sender, *, provider: str, status: int, **kwargs) -> N
     # A count that cannot be written must not turn the provider's 4xx/503 into a 500.
     try:
         callback_refusal_record(provider=provider, status=status)
-    except DatabaseError:
+    except redis.RedisError:
         logger.warning("Could not count a refused %s callback (%d)", provider, status)

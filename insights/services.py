@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.counters import counter_add, counters_read
 from insights.models import COUNT_FIELDS, HourlyRollup, RollupDelta
 from logs.models import Event, Notification
 from logs.signals import StatementBatch, statement_run
@@ -237,12 +238,21 @@ def rollups_purge(*, retention_days: int) -> int:
     return deleted
 
 
+# Callbacks refused before the inbox, by "provider:status" (config/counters.py).
+REFUSALS_COUNTER = "callbacks_refused"
+
+
 def callback_refusal_record(*, provider: str, status: int) -> None:
-    """Count one callback refused before the inbox. One upsert, in its own autocommit."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO insights_callbackrefusal (provider, status, refused, last_refused_at) "
-            "VALUES (%s, %s, 1, now()) ON CONFLICT (provider, status) DO UPDATE SET "
-            "refused = insights_callbackrefusal.refused + 1, last_refused_at = now()",
-            [provider, status],
-        )
+    """Count one callback refused before the inbox: one HINCRBY in Redis. Never a database
+    write: every forged callback would update the same row, so a flood of them would queue
+    on its lock and fill the WAL. Raises redis.RedisError when Redis does not answer."""
+    counter_add(REFUSALS_COUNTER, f"{provider}:{status}")
+
+
+def callback_refusals() -> list[tuple[str, int, int]]:
+    """(provider, HTTP status, callbacks refused) since Redis last started."""
+    counts = []
+    for field, refused in counters_read(REFUSALS_COUNTER).items():
+        provider, _, status = field.rpartition(":")
+        counts.append((provider, int(status), refused))
+    return sorted(counts)

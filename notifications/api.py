@@ -21,6 +21,7 @@ from accounts.authentication import (
     scope_required,
 )
 from accounts.models import ApiKey
+from config.throttling import SendRateThrottle, UserRateThrottle
 from notifications import services
 from notifications.wire import (
     RequestInvalid,
@@ -145,6 +146,7 @@ def _refusal_status(exc: Exception) -> int | None:
 
 class _SendView(APIView):
     permission_classes = [scope_required(ApiKey.Scope.SEND)]
+    throttle_classes = [SendRateThrottle]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -162,6 +164,7 @@ class _SendView(APIView):
 class _UserView(_SendView):
     authentication_classes = [_UserHashAuthentication]
     permission_classes = [_SameUserOrSendScope]
+    throttle_classes = [UserRateThrottle]
 
 
 SEND_EXAMPLE = {
@@ -188,6 +191,8 @@ class _PlainPost(_SendView):
             return response
         if not credentials.has_scope(ApiKey.Scope.SEND):
             return JsonResponse({"message": self.permission_classes[0].message}, status=403)
+        if (throttled := SendRateThrottle().refusal_response(credentials)) is not None:
+            return throttled  # 429 with Retry-After, before the body is read
         request.auth = credentials  # as DRF's Request has it (read by _send)
         try:
             return self.post_plain(request)

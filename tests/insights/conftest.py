@@ -1,1 +1,12 @@
+import pytest
+
 from tests.webhooks.conftest import celery_eager, webhook_settings  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(autouse=True)
+def _refusal_counts_cleared():
+    """Refused callbacks are counted in Redis, which no test transaction rolls back."""
+    from config.counters import counters_clear
+    from insights.services import REFUSALS_COUNTER
+
+    counters_clear(REFUSALS_COUNTER)
