@@ -192,12 +192,31 @@ def test_a_member_of_another_account_too_is_changed_only_by_who_manages_both(cli
     alpha, bravo = AccountFactory(), AccountFactory()
     shared = MembershipFactory(account=alpha, role=Role.SUPPORT).user
     MembershipFactory(account=bravo, user=shared, role=Role.SUPPORT)
+    email = shared.email
     client.force_login(staff_of(alpha, Role.OWNER))
 
     # A new password or email would reach into Bravo, which this owner does not manage.
     response = client.post(user_change(shared.pk), user_form(shared, email="taken@over.example"))
 
     assert response.status_code == 403
+    shared.refresh_from_db()
+    assert shared.email == email
+
+
+@pytest.mark.django_db
+def test_an_owner_of_both_accounts_changes_a_member_of_both(client):
+    alpha, bravo = AccountFactory(), AccountFactory()
+    shared = MembershipFactory(account=alpha, role=Role.SUPPORT).user
+    MembershipFactory(account=bravo, user=shared, role=Role.SUPPORT)
+    owner_of_both = staff_of(alpha, Role.OWNER)
+    MembershipFactory(account=bravo, user=owner_of_both, role=Role.OWNER)
+    client.force_login(owner_of_both)
+
+    response = client.post(user_change(shared.pk), user_form(shared, email="new@both.example"))
+
+    assert response.status_code == 302
+    shared.refresh_from_db()
+    assert shared.email == "new@both.example"
 
 
 @pytest.mark.django_db
