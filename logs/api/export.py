@@ -1,5 +1,6 @@
 """Streamed export of the log as CSV or NDJSON: rows leave as PostgreSQL hands them over, a
-chunk at a time, so memory stays flat whatever the number of rows."""
+chunk at a time, so memory stays flat whatever the number of rows. CSV cells that a
+spreadsheet would run as formulas are written as text (logs.csv_cells, as the console's)."""
 
 import csv
 import io
@@ -8,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from logs.api.params import CHANNEL_WIRE_NAMES
 from logs.api.search import EXPORT_COLUMNS, export_rows
+from logs.csv_cells import csv_row
 from logs.selectors import NotificationFilters
 
 # The export's header, in the API's spelling; channels as NotificationAPI names them.
@@ -39,7 +41,7 @@ def _csv_lines(rows: Iterable[tuple]) -> Iterator[str]:
     writer.writerow(EXPORT_HEADER)
     for count, row in enumerate(rows, 1):
         *values, channels = _values(row)
-        writer.writerow([*values, " ".join(channels)])
+        writer.writerow(csv_row([*values, " ".join(channels)]))
         if count % _ROWS_PER_WRITE == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -47,6 +47,7 @@ from logs.console.search import (
     older_params,
     page_position,
 )
+from logs.csv_cells import csv_row
 from logs.models import Notification
 from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
 from logs.vocabulary import Channel, EventKind, NotificationStatus
@@ -528,11 +529,6 @@ class _Echo:
         return value
 
 
-def _csv_safe(value: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula: quote it as text.
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _export_rows(environment_id: int, filters: NotificationFilters):
     writer = csv.writer(_Echo())
     yield writer.writerow(_EXPORT_COLUMNS)
@@ -554,7 +550,7 @@ def _export_chunk(writer, environment_id: int, chunk: list[Notification]):
         channels = ";".join(f"{s.channel}:{s.state}" for s in states.get(n.id, []))
         values = [str(n.id), n.created_at.isoformat(), n.notification_type, n.status,
                   n.user_id, n.email, n.number, channels]  # fmt: skip
-        yield writer.writerow([_csv_safe(v) for v in values])
+        yield writer.writerow(csv_row(values))
 
 
 def export_view(request, *, admin):
