@@ -4,6 +4,7 @@ hysteresis, and notices that retry without holding up an evaluation."""
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
@@ -29,6 +30,15 @@ SENT = ("sent", "email", "")
 @pytest.fixture
 def environment():
     return EnvironmentFactory()
+
+
+@pytest.fixture
+def frozen_clock():
+    """The clock stopped in the middle of the current minute: a test that records events and
+    then evaluates minutes after `now` sees them in the minute it expects, wherever the real
+    minute boundary falls while it runs."""
+    with time_machine.travel(timezone.now().replace(second=30, microsecond=0), tick=False):
+        yield
 
 
 def test_counters_match_the_log_per_kind(environment):
@@ -94,6 +104,7 @@ def test_event_count_fires_above_k_of_the_sub_kind(environment):
     assert Alert.objects.get().fired_value == 3
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_no_delivered_while_sends_continue(environment):
     rule(environment, kind=RuleKind.DELIVERY_SILENCE, min_notifications=2, threshold_percent=None)
     record(environment, SENT)
@@ -104,6 +115,7 @@ def test_no_delivered_while_sends_continue(environment):
     assert evaluate(now=now + timedelta(minutes=1)) == "clearing"
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_the_window_forgets_older_minutes(environment):
     rule(environment, window_minutes=5, min_notifications=1)
     record(environment, BOUNCE)
@@ -112,6 +124,7 @@ def test_the_window_forgets_older_minutes(environment):
     assert evaluate(now=now + timedelta(minutes=5)) == "clearing"
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_fires_once_stays_firing_and_resolves_after_two_clear_minutes(environment):
     rule(environment, min_notifications=1, window_minutes=3)
     record(environment, BOUNCE)
@@ -124,6 +137,7 @@ def test_fires_once_stays_firing_and_resolves_after_two_clear_minutes(environmen
     assert AlertNotice.objects.filter(transition="resolved").count() == 1
 
 
+@pytest.mark.usefixtures("frozen_clock")
 def test_a_clear_minute_between_firing_ones_does_not_resolve(environment):
     rule(environment, min_notifications=1, window_minutes=1)
     now = timezone.now()
