@@ -1,6 +1,9 @@
 import secrets
 from functools import reduce
 
+# Registers axes's admins, which are narrowed to superusers at the end of this module.
+import axes.admin  # noqa: F401
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -404,3 +407,33 @@ class ConsoleUserAdmin(UserAdmin):
     def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or member_is_manageable_by(user=request.user, member=obj))
+
+
+class SuperusersOnly(admin.ModelAdmin):
+    """django-axes's admins (Access attempts: the console's login lockouts) show every user's
+    name and address: the install's, for superusers only, whatever Django permissions a
+    tenant's member was given."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        _axes_admin = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        admin.site.register(
+            _model, type(f"Superusers{_axes_admin.__name__}", (SuperusersOnly, _axes_admin), {})
+        )

@@ -752,6 +752,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Failed attempts are kept (and expire with the cool-off); a row per successful login is not.
 AXES_DISABLE_ACCESS_LOG = True
+# Axes logs every successful login at INFO; its warnings (failures, lockouts) are kept.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 SETTINGS_FROM_ENVIRONMENT += [
     "INVITATION_EXPIRY_DAYS", "LOGIN_FAILURE_LIMIT", "LOGIN_LOCKOUT_MINUTES",
 ]  # fmt: skip
