@@ -77,57 +77,93 @@ def test_an_install_wide_run_is_recorded_with_the_days_it_dropped():
     assert PurgeRun.objects.count() == 1  # a dry run purges nothing, records nothing
 
 
+def _held(row_id, created_at):
+    """Another connection holding `row_id`'s row locked (FOR UPDATE) until closed: a purge
+    batch that reaches the row waits there, its earlier batches committed."""
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_backend_pid() FROM logs_notification "
+            "WHERE id = %s AND created_at = %s FOR UPDATE",
+            [row_id, created_at],
+        )
+        [(pid,)] = cursor.fetchall()
+    return holder, pid
+
+
+def _waits_for(pid: int, holder_pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))", [holder_pid, pid])
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_batches_commit_as_they_go_and_writers_are_not_blocked():
-    """While an account's purge runs, another connection sees its old rows go batch by batch
-    and writes (into the very partition being purged) under a 1 s lock_timeout."""
+    """While an account's purge is under way (held in the middle: the batch that reaches a row
+    another connection holds locked waits for it), a third connection sees the earlier
+    batches gone, and writes into the very partition being purged under a 1 s lock_timeout:
+    a write the purge held up would be an error, not a slow pass."""
     now = timezone.now()
     day = now - timedelta(days=3)
     partitions_ensure(days_ahead=1, start=day.date())
     account = AccountFactory(retention_days=2)
     environment = EnvironmentFactory(account=account)
     total = 6000
+    # Ids descend as rows are inserted, so a batch takes the same rows whether it reads the
+    # partition in its physical order or by its (environment, created_at, id DESC) index.
     Notification.objects.bulk_create(
-        Notification(environment=environment, notification_type="bulk", user_id=f"u{i}",
-                     created_at=day, updated_at=day)
+        Notification(id=uuid.UUID(int=total - i), environment=environment,
+                     notification_type="bulk", user_id=f"u{i}", created_at=day, updated_at=day)
         for i in range(total)
     )  # fmt: skip
     old_rows = Notification.objects.filter(environment=environment, created_at__lt=now)
+    holder, holder_pid = _held(uuid.UUID(int=total // 2), day)  # reached after 120 batches
     outcome = {}
 
     def purge():
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcome["pid"] = cursor.fetchone()[0]
+                cursor.execute("SET lock_timeout = 0")  # waits for the held row, however long
             outcome["run"] = account_retention_purge(account=account, batch_size=25)
         finally:
             connection.close()
 
     thread = threading.Thread(target=purge)
     thread.start()
-    seen, written = set(), []
-    deadline = time.monotonic() + 120
-    while thread.is_alive() and time.monotonic() < deadline:
-        seen.add(old_rows.count())
-        if len(seen) > 2 and not written:
-            # A late event of the same account, into the partition being purged.
-            writer = connections["default"]
-            with writer.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '1s'")
-            started = time.monotonic()
-            written.append(_notification(environment, now - timedelta(hours=1)))
-            written.append(
+    try:
+        deadline = time.monotonic() + 120  # a guard against hanging, not a bound on speed
+        while not ("pid" in outcome and _waits_for(outcome["pid"], holder_pid)):
+            assert thread.is_alive(), "the purge ended without reaching the held row"
+            assert time.monotonic() < deadline, "the purge never reached the held row"
+            time.sleep(0.01)
+        remaining = old_rows.count()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")
+        try:
+            written = [
+                # A late event of the same account, and another account's row of the very
+                # day being purged, into the partition the purge is deleting from.
+                _notification(environment, now - timedelta(hours=1)),
                 Notification.objects.create(
                     id=uuid.uuid4(), environment=EnvironmentFactory(), notification_type="w",
                     user_id="w", created_at=day, updated_at=day,
-                )
-            )  # fmt: skip
-            write_seconds = time.monotonic() - started
-            assert thread.is_alive(), "the purge ended before the write: make it longer"
-        time.sleep(0.01)
-    thread.join(120)
+                ),
+            ]  # fmt: skip
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        still_under_way = _waits_for(outcome["pid"], holder_pid)
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(120)
 
-    assert written, f"the purge finished before it could be observed (saw {sorted(seen)})"
-    assert write_seconds < 1
-    assert any(0 < count < total for count in seen), "batches were not committed one by one"
+    assert 0 < remaining < total, f"batches were not committed one by one ({remaining} left)"
+    assert still_under_way, "the writes must go in while the purge is under way"
+    assert not thread.is_alive()
     assert outcome["run"].rows_deleted == total
     assert not old_rows.filter(created_at__lt=now - timedelta(days=2)).exists()
     assert Notification.objects.filter(id__in=[n.id for n in written]).count() == 2
