@@ -1,5 +1,8 @@
 """Alert rules (owners and admins manage, support and viewers read) and the alerts they
-raised, firing and resolved, each with a link to the notifications that caused it."""
+raised, firing and resolved, each with a link to the notifications that caused it.
+
+A rule's webhook URL is a secret (a Slack incoming webhook posts to the channel for anyone who
+has it): only those who manage the rule's account see it; support and viewers see its host."""
 
 from django.contrib import admin
 from django.utils import timezone
@@ -11,6 +14,7 @@ from alerts.forms import AlertRuleForm
 from alerts.links import alert_search_path
 from alerts.models import Alert, AlertNotice, AlertRule
 from logs.admin import ReadOnlyLogAdmin
+from logs.console.masking import url_origin
 
 
 @admin.register(AlertRule)
@@ -22,6 +26,26 @@ class AlertRuleAdmin(TenantScopedAdmin):
     list_select_related = ["environment__account"]
     readonly_fields = ["evaluated_at", "last_value", "clear_streak"]
     show_full_result_count = False
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or self._manages(request, obj):
+            return fields
+        # Read-only for them anyway (has_change_permission): the display stands in for it.
+        shown = ("webhook" if name == "webhook_url" else name for name in fields)
+        return list(dict.fromkeys(shown))  # once, where the URL was
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or self._manages(request, obj):
+            return readonly
+        return [*readonly, "webhook"]
+
+    @admin.display(description="Webhook URL")
+    def webhook(self, rule: AlertRule) -> str:
+        if not rule.webhook_url:
+            return "—"
+        return f"{url_origin(rule.webhook_url)} (only owners and admins see the whole URL)"
 
     def has_add_permission(self, request):
         # Only where the user may manage some account: support and viewers read.

@@ -1,15 +1,21 @@
 """Console pages of the outbound event stream (subscriptions, messages with every attempt,
-replay) and of the retention purge runs."""
+replay) and of the retention purge runs.
+
+A subscription's URL may carry its receiver's secret (a token in the path or query): only those
+who manage its account see it; support and viewers see its scheme and host, in the list, on the
+page and in the notices of disabled subscribers."""
 
 from django.contrib import admin, messages
-from django.db.models import Prefetch
+from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Value
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import ShowsSecretOnce, TenantScopedAdmin
 from accounts.crypto import secret_encrypt
-from accounts.selectors import environment_list_for_user
+from accounts.models import Membership
+from accounts.selectors import MANAGER_ROLES, environment_list_for_user
 from logs.admin import ReadOnlyLogAdmin, WrittenElsewhere
+from logs.console.masking import url_origin
 from logs.models import PurgeRun
 from stream.forms import SubscriptionForm
 from stream.models import StreamAttempt, StreamMessage, Subscription
@@ -20,11 +26,43 @@ from stream.services import message_replay, subscription_enable, subscription_se
 class SubscriptionAdmin(ShowsSecretOnce, TenantScopedAdmin):
     form = SubscriptionForm
     environment_path = "environment"
-    list_display = ["url", "environment", "kinds", "payload_format", "enabled", "notice",
+    list_display = ["endpoint", "environment", "kinds", "payload_format", "enabled", "notice",
                     "messages_link"]  # fmt: skip
     list_filter = ["enabled", "payload_format"]
     list_select_related = ["environment__account"]
     readonly_fields = ["failing_since", "disabled_at", "disabled_reason", "created_at"]
+
+    def get_queryset(self, request):
+        # Whether the viewer manages each row's account, for the displays below.
+        if request.user.is_superuser:
+            manages = Value(True, output_field=BooleanField())
+        else:
+            manages = Exists(
+                Membership.objects.filter(
+                    user=request.user,
+                    account_id=OuterRef("environment__account_id"),
+                    role__in=MANAGER_ROLES,
+                )
+            )
+        return super().get_queryset(request).annotate(viewer_manages=manages)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or obj.viewer_manages:
+            return fields
+        # Read-only for them anyway (has_change_permission): the display stands in for it.
+        shown = ("endpoint" if name == "url" else name for name in fields)
+        return list(dict.fromkeys(shown))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or obj.viewer_manages:
+            return readonly
+        return [*readonly, "endpoint"]
+
+    @admin.display(description="URL", ordering="url")
+    def endpoint(self, obj):
+        return obj.url if getattr(obj, "viewer_manages", False) else url_origin(obj.url)
 
     @admin.display(description="Notice")
     def notice(self, obj):
@@ -40,11 +78,15 @@ class SubscriptionAdmin(ShowsSecretOnce, TenantScopedAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # The notice of a subscriber disabled after a day of failures.
-        disabled = Subscription.objects.filter(
-            environment__in=environment_list_for_user(user=request.user), enabled=False
-        ).exclude(disabled_at=None)
+        disabled = (
+            self.get_queryset(request)
+            .filter(environment__in=environment_list_for_user(user=request.user), enabled=False)
+            .exclude(disabled_at=None)
+        )
         for subscription in disabled[:10]:
-            messages.warning(request, f"{subscription.url}: {subscription.disabled_reason}")
+            messages.warning(
+                request, f"{self.endpoint(subscription)}: {subscription.disabled_reason}"
+            )
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):

@@ -5,6 +5,8 @@ recorded (the log row may be purged before a slow subscriber takes it). Messages
 notification to one subscription go out in id order: a later one waits while an earlier one
 is pending (stream/services.py)."""
 
+from urllib.parse import urlsplit
+
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
@@ -62,7 +64,10 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["environment", "enabled"], name="stream_sub_env_enabled")]
 
     def __str__(self) -> str:
-        return self.url
+        # Never the whole URL (page titles, the messages' list, history): its path or query
+        # may hold the receiver's secret, which only managers see (stream/admin.py).
+        host = urlsplit(self.url).hostname or "?"
+        return f"Subscription {self.pk} to {host}"
 
     def secret(self) -> str:
         return secret_decrypt(self.secret_encrypted)

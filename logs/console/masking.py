@@ -6,6 +6,14 @@ it: the other request fields, the rendered subject, HTML and text, event details
 provider payloads. A password-reset link then reads `https://example.com/reset?token=••••••`:
 support sees the host and path, never the token.
 
+A secret can also arrive inside a URL under an ordinary name (`"resetUrl":
+"https://app.example.com/reset?token=…"`), or only in the rendered content (a catalogue
+template that builds the link). So in every string shown, the value of a URL query (or
+fragment) parameter whose name means a secret (URL_SECRET_WORDS, plus the environment's own
+words: `token`, `reset_token`, `api_key`, `X-Amz-Signature`, `auth`…) is masked too, in plain,
+HTML-escaped (`&amp;token=`) and URL-encoded (`%3Ftoken%3D`) spellings, and its value counts as
+a secret found in the sources, so its other appearances are masked with it.
+
 Pure functions over plain data; the view decides who sees what (owners and admins may reveal).
 """
 
@@ -14,9 +22,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 DEFAULT_SENSITIVE_WORDS = ("token", "password", "secret", "code", "otp")
+# Query parameter names (any part of them, as key_is_sensitive reads them) that carry secrets
+# in URLs: reset and magic-link tokens, OAuth codes, API keys, signed-URL signatures.
+URL_SECRET_WORDS = ("token", "code", "key", "secret", "password", "otp", "signature", "auth")
 MASK = "••••••"
 # A secret shorter than this is masked under its own key only: replacing "42" everywhere
 # would blank unrelated text and tell support nothing.
@@ -33,6 +44,48 @@ def key_is_sensitive(key: str, words: Iterable[str]) -> bool:
 
 def _squash(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+# `?name=value`, `&name=value`, `&amp;name=value` (HTML), `#name=value`, `;name=value`: the
+# value runs to the next separator, space, quote or angle bracket.
+_URL_PARAMETER = re.compile(
+    r"(?P<lead>&amp;|[?&#;])(?P<name>[A-Za-z0-9_.\-\[\]%]{1,100})(?P<eq>=)"
+    r"(?P<value>[^&#;\s\"'<>]+)"
+)
+# The same inside a URL-encoded URL (a redirect's `?u=https%3A%2F%2F…%3Ftoken%3D…`).
+_ENCODED_URL_PARAMETER = re.compile(
+    r"(?P<lead>%3[Ff]|%26|%23)(?P<name>[A-Za-z0-9_.\-]{1,100})(?P<eq>%3[Dd])"
+    r"(?P<value>[^%&#\s\"'<>]+)"
+)
+_URL_PATTERNS = (_URL_PARAMETER, _ENCODED_URL_PARAMETER)
+
+
+def _may_hold_url_parameters(value: str) -> bool:
+    return "=" in value or "%3" in value
+
+
+def _url_secrets(value: str, words: tuple[str, ...]) -> Iterable[str]:
+    """The values of the URL parameters in `value` whose names mean a secret."""
+    if not _may_hold_url_parameters(value):
+        return
+    for pattern in _URL_PATTERNS:
+        for match in pattern.finditer(value):
+            if key_is_sensitive(unquote(match["name"]), words):
+                yield unquote(match["value"])
+
+
+def _url_parameters_masked(value: str, words: tuple[str, ...]) -> str:
+    if not _may_hold_url_parameters(value):
+        return value
+
+    def masked(match: re.Match) -> str:
+        if not key_is_sensitive(unquote(match["name"]), words):
+            return match[0]
+        return f"{match['lead']}{match['name']}{match['eq']}{MASK}"
+
+    for pattern in _URL_PATTERNS:
+        value = pattern.sub(masked, value)
+    return value
 
 
 def _leaves(value: Any) -> Iterable[str]:
@@ -65,6 +118,8 @@ class Masker:
     words: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()  # longest first, so a secret containing another goes whole
     _spellings: tuple[str, ...] = field(default=(), repr=False)
+    # Names of URL parameters whose values are masked wherever they appear.
+    url_words: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -72,11 +127,13 @@ class Masker:
 
     def text(self, value: str) -> str:
         """`value` with every spelling of every secret (raw, HTML-escaped, URL-encoded)
-        replaced by the mask."""
-        if not value or not self._spellings:
+        replaced by the mask, and the values of secret-named URL parameters too."""
+        if not value:
             return value
         for spelling in self._spellings:
             value = value.replace(spelling, MASK)
+        if self.url_words:
+            value = _url_parameters_masked(value, self.url_words)
         return value
 
     def data(self, value: Any) -> Any:
@@ -99,11 +156,18 @@ def masker_build(*, sources: Iterable[Any], words: Iterable[str]) -> Masker:
     keys containing one of `words`."""
     words = tuple(word.strip().lower() for word in words if word.strip())
     if not words:
-        return Masker()
-    found = {
+        return Masker()  # the environment chose to mask nothing
+    url_words = tuple(dict.fromkeys((*URL_SECRET_WORDS, *words)))
+    sources = list(sources)
+    in_urls = (
         secret
         for source in sources
-        for secret in _secrets_in(source, words)
+        for leaf in _leaves(source)
+        for secret in _url_secrets(leaf, url_words)
+    )
+    found = {
+        secret
+        for secret in (*(s for source in sources for s in _secrets_in(source, words)), *in_urls)
         if len(secret) >= VALUE_LENGTH_MIN
     }
     secrets = tuple(sorted(found, key=len, reverse=True))
@@ -112,4 +176,13 @@ def masker_build(*, sources: Iterable[Any], words: Iterable[str]) -> Masker:
         for secret in secrets
         for spelling in (secret, html.escape(secret), quote(secret, safe=""), quote_plus(secret))
     }
-    return Masker(words, secrets, tuple(sorted(spellings, key=len, reverse=True)))
+    return Masker(words, secrets, tuple(sorted(spellings, key=len, reverse=True)), url_words)
+
+
+def url_origin(url: str) -> str:
+    """What support and viewers see of an endpoint URL a manager configured (a Slack webhook's
+    path is its secret): the scheme and host only, `https://hooks.slack.com/…`."""
+    parts = urlsplit(str(url))
+    if not parts.scheme or not parts.hostname:
+        return "…" if url else ""
+    return f"{parts.scheme}://{parts.hostname}/…"
