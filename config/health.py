@@ -1,8 +1,12 @@
 """Health endpoints for load balancers and operators.
 
-/healthz answers when the process runs. /readyz answers 200 only when PostgreSQL is
-reachable, every migration is applied and (when configured) Redis answers; otherwise 503
-with the failing check named.
+/healthz answers when the process runs (liveness). /readyz answers 200 only when PostgreSQL
+is reachable, every migration is applied and (when configured) Redis answers; otherwise 503
+with the failing check named. It also says whether background work is happening (the Celery
+workers' and beat's heartbeats, the queues' backlog: config/heartbeat.py): when it is not,
+the status is "degraded", still 200 with the reason under checks.background. This process can
+still take sends and callbacks (they wait in PostgreSQL), so a load balancer should keep it;
+a monitor should alert on "degraded".
 """
 
 from django.conf import settings
@@ -63,4 +67,23 @@ def readyz(request):
         "status": "ready" if ready else "not ready",
         "checks": {name: detail for name, (_, detail) in checks.items()},
     }
+    if ready and settings.REDIS_URL:
+        background = _check_background()
+        body["checks"]["background"] = background
+        if background != "ok":
+            body["status"] = "degraded"
     return JsonResponse(body, status=200 if ready else 503)
+
+
+def _check_background() -> str:
+    from config.heartbeat import background_status
+
+    status = background_status(fresh=True)
+    if status.ok:
+        return "ok"
+    return "; ".join(
+        f"{pause.paused}"
+        + (f" since {pause.since:%Y-%m-%d %H:%M:%S} UTC" if pause.since else "")
+        + f": {pause.reason}"
+        for pause in status.pauses
+    )

@@ -763,6 +763,36 @@ if INVITATION_EXPIRY_DAYS < 1 or LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTE
     )
 # --- end of console users ---
 
+# --- Background heartbeats (config/heartbeat.py): the console's banner and /readyz ---
+# Beat writes its own heartbeat as it ticks and sends a heartbeat task to each queue (celery,
+# outbound) every HEARTBEAT_INTERVAL_SECONDS. HEARTBEAT_SILENT_SECONDS: a worker or beat
+# silent for longer is shown as stopped (a banner on every console page, "degraded" in
+# /readyz). QUEUE_BACKLOG_LIMIT: tasks waiting in a queue beyond which it is shown as behind.
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=10.0)
+HEARTBEAT_SILENT_SECONDS = env.float("HEARTBEAT_SILENT_SECONDS", default=60.0)
+QUEUE_BACKLOG_LIMIT = env.int("QUEUE_BACKLOG_LIMIT", default=1000)
+CELERY_BEAT_SCHEDULER = "config.heartbeat:Scheduler"
+CELERY_BEAT_SCHEDULE |= {
+    f"heartbeat-{queue}": {
+        "task": "config.tasks.worker_heartbeat_task",
+        "schedule": HEARTBEAT_INTERVAL_SECONDS,
+        "args": (queue,),
+        # A heartbeat that waited in line longer than this is dropped, so a queue far behind
+        # goes silent too (its length then says "behind" rather than "no worker").
+        "options": {"queue": queue, "expires": HEARTBEAT_INTERVAL_SECONDS * 2},
+    }
+    for queue in ("celery", "outbound")
+}
+SETTINGS_FROM_ENVIRONMENT += [
+    "HEARTBEAT_INTERVAL_SECONDS", "HEARTBEAT_SILENT_SECONDS", "QUEUE_BACKLOG_LIMIT",
+]  # fmt: skip
+if not 0 < HEARTBEAT_INTERVAL_SECONDS < HEARTBEAT_SILENT_SECONDS or QUEUE_BACKLOG_LIMIT < 1:
+    raise environ.ImproperlyConfigured(
+        "HEARTBEAT_INTERVAL_SECONDS must be more than 0 and less than HEARTBEAT_SILENT_SECONDS "
+        "(a heartbeat must come before silence is reported); QUEUE_BACKLOG_LIMIT at least 1."
+    )
+# --- end of background heartbeats ---
+
 
 def _check_setting_names() -> None:
     import difflib

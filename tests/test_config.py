@@ -33,13 +33,17 @@ def test_healthz_answers_ok(client):
 
 @pytest.mark.django_db
 def test_readyz_is_ready_when_database_migrations_and_redis_are(client, redis_url):
+    from config.heartbeat import BEAT, QUEUES, heartbeat_write
+
     with override_settings(REDIS_URL=redis_url):
+        for part in (BEAT, *QUEUES):  # workers and beat at work (tests/test_heartbeat.py)
+            heartbeat_write(part)
         response = client.get("/readyz")
 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "redis": "ok", "background": "ok"},
     }
 
 
