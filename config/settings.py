@@ -152,6 +152,8 @@ INSTALLED_APPS = [
     "webhooks",
     "stream",
     "alerts",
+    # Above every app it fills (make run's demo): nothing imports it.
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -431,7 +433,18 @@ SEND_PROVIDERS = {
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_TIMEOUT) or a django-anymail ESP such as
 # anymail.backends.amazon_ses.EmailBackend (configured by the ANYMAIL JSON, below). Django 6.1 reads
 # them as its MAILERS setting.
-EMAIL_BACKEND_PATH = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# In development (not under tests) the default is the local mailbox, config.mailbox.EmailBackend:
+# every message is kept in MAILBOX_DIR (.var/mailbox/) and superusers read it at /admin/mailbox/;
+# nothing leaves the machine.
+EMAIL_BACKEND_PATH = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION or TESTING
+    else "config.mailbox.EmailBackend",
+)
+# MAILBOX_DIR: where the development mailbox keeps messages, one .eml file each.
+MAILBOX_DIR = env.str("MAILBOX_DIR", default=str(VAR_DIR / "mailbox"))
+MAILBOX_ENABLED = EMAIL_BACKEND_PATH == "config.mailbox.EmailBackend"
 _SMTP_OPTIONS = {
     "host": env.str("EMAIL_HOST", default="127.0.0.1"),
     "port": env.int("EMAIL_PORT", default=25),
@@ -664,7 +677,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
-    "LOG_PARTITION_LOCK_TIMEOUT_MS",
+    "LOG_PARTITION_LOCK_TIMEOUT_MS", "MAILBOX_DIR",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
     "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "ANYMAIL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",

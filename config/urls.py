@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import api as accounts_api
-from config import health
+from config import health, mailbox
 from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
 # Django's own 400s (too many parameters, a body too big) answer JSON outside the console.
@@ -17,6 +17,13 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/environment", accounts_api.EnvironmentView.as_view(), name="api-environment"),
     *notifications_api_v1,
+    # The development mailbox (config/mailbox.py), inside the console's login.
+    path("admin/mailbox/", admin.site.admin_view(mailbox.mailbox_view), name="mailbox"),
+    path(
+        "admin/mailbox/<str:key>/",
+        admin.site.admin_view(mailbox.mailbox_view),
+        name="mailbox-message",
+    ),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include("insights.urls")),  # GET /metrics (Prometheus)

@@ -7,6 +7,7 @@ rhythm of sending. `logs.demo.generator` draws from it.
 """
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -588,6 +589,40 @@ def templates_render(kind: NotificationKind, brand: str, domain: str) -> dict[st
         "in_app": copy_text(fill(kind.in_app or kind.subject)),
         "merge_tags": merge_tags,
     }
+
+
+def environment_profile(index: int) -> tuple[str, str, str, str]:
+    """(brand, domain, email provider, phone provider) of the `index`th seeded environment."""
+    brand, domain, email_provider, phone_provider = PROFILES[index % len(PROFILES)]
+    if index >= len(PROFILES):
+        brand = f"{brand} {index // len(PROFILES) + 1}"
+    return brand, domain, email_provider, phone_provider
+
+
+def _liquid(template: str) -> str:
+    # The generator fills "%(orderId)s"; the send pipeline renders Liquid: "{{ orderId }}".
+    return re.sub(r"%\((\w+)\)s", r"{{ \1 }}", template)
+
+
+def channel_templates(kind: NotificationKind, brand: str, domain: str) -> dict[str, dict]:
+    """The console catalogue's templates of `kind` for one environment, channel by channel
+    (subject, html, text as ChannelTemplate holds them), in Liquid. They use exactly the merge
+    tags the generator puts in the seeded requests (firstName and `kind.tags`) and render what
+    the generator's own content says, so a seeded notification resent from the console goes
+    out (test: tests/test_demo.py)."""
+
+    def fill(template: str) -> str:
+        return _liquid(template.replace("{brand}", brand).replace("{domain}", domain))
+
+    html = LAYOUT.replace("{heading}", kind.heading).replace("{body}", kind.body)
+    parts = {
+        "email": {"subject": fill(kind.subject), "html": fill(html), "text": fill(kind.text)},
+        "sms": {"subject": "", "html": "", "text": fill(kind.sms)},
+        "call": {"subject": "", "html": "", "text": fill(kind.call)},
+        # In-app: the subject is the item's title, the text its body.
+        "in_app": {"subject": fill(kind.heading), "html": "", "text": fill(kind.in_app)},
+    }
+    return {channel: parts[channel] for channel in kind.channels}
 
 
 # Time ----------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from logs.demo.catalogue import (
     IGNORED,
     MAX_CHANNELS,
     NULL,
-    PROFILES,
     PROVIDER_LABELS,
     RECEIVED,
     SENDING,
@@ -43,6 +42,7 @@ from logs.demo.catalogue import (
     NotificationKind,
     User,
     created_times,
+    environment_profile,
     templates_render,
     user_make,
 )
@@ -439,9 +439,7 @@ def _environments(plan: Plan, rng: random.Random) -> list[EnvContext]:
     total_users = max(env_count, plan.notifications // 20)
     envs = []
     for index, env_id in enumerate(plan.environment_ids):
-        brand, domain, email_provider, phone_provider = PROFILES[index % len(PROFILES)]
-        if index >= len(PROFILES):
-            brand = f"{brand} {index // len(PROFILES) + 1}"
+        brand, domain, email_provider, phone_provider = environment_profile(index)
         pool = max(1, total_users // env_count)
         envs.append(
             EnvContext(

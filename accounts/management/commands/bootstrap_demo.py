@@ -1,7 +1,7 @@
 """Set up the demo that `make run` serves: an account, its production environment, a
 superuser and a support user. Creates only what is missing, so a second run changes nothing;
-passwords and the client secret are printed only when created, and on the first run how to
-fill the demo account with logs (seed_logs --account Demo). Refused in production."""
+passwords and the client secret are printed only when created. `make run` then fills the
+account (demo_populate, in the demo app). Refused in production."""
 
 import secrets
 
@@ -60,7 +60,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Support user created: support / {password}")
         if account_created:
             self.stdout.write(
-                f"Logs for the demo: seed the {DEMO_ACCOUNT} account (the support user sees it): "
-                f".venv/bin/python manage.py seed_logs --account {DEMO_ACCOUNT} "
-                "--notifications 10000 --days 7"
+                f"The {DEMO_ACCOUNT} account is filled once the server answers (a week of "
+                "notifications, then live sends: manage.py demo_populate, which make run runs)."
             )
