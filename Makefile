@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
-## The console, API and webhooks on http://127.0.0.1:8000 (embedded PostgreSQL when DATABASE_URL is unset).
+## The whole product on http://127.0.0.1:8000: web, Celery workers and beat, a populated demo
+## (embedded PostgreSQL and Redis when DATABASE_URL and REDIS_URL are unset). Ctrl-C stops it all.
 run: install
 	$(BIN)/python scripts/run.py
 
@@ -38,6 +39,7 @@ bench: install
 bench-smoke: install
 	scripts/with-database.sh $(BIN)/python -m bench --smoke
 
-## Stop the embedded PostgreSQL of `make run` (it stops by itself when make run exits).
+## Stop the embedded PostgreSQL and Redis of `make run` (they stop by themselves when make run exits).
 clean-db:
 	$(BIN)/python -m config.embedded stop
+	$(BIN)/python -m config.embedded_redis stop

