@@ -6,8 +6,10 @@ update the delivery and the notification), on several days, one of them stranded
 a reader holds a long transaction over the log tables; meanwhile the partition manager
 creates days, moves the stranded rows into their new day and drops days past retention,
 again and again like beat, until it is done. No writer may fail (a deadlock, a row not
-found, a partition-constraint error), no write may be lost, and no writer may wait longer
-than the lock budget plus a margin for a loaded machine.
+found, a partition-constraint error), no write may be lost, and no writer may wait for a
+lock longer than the lock budget plus a margin: their connections' lock_timeout, so such a
+wait is an error. (How long writers take during partition changes is measured in bench/, not
+bounded here.)
 """
 
 import threading
@@ -34,9 +36,10 @@ from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
 
 LOCK_BUDGET_MS = 300
-# Scheduling on a loaded 2-core machine, the milliseconds of moving stranded rows. Before
-# the change a writer waited for the whole of the long reader (5 s) or died in a deadlock.
-MARGIN_SECONDS = 2.0
+# The writers' lock_timeout: the budget, plus the milliseconds of moving stranded rows and a
+# holder descheduled on a loaded machine. Before the change a writer waited for the whole of
+# the long reader (5 s) or died in a deadlock.
+WRITER_LOCK_TIMEOUT_MS = LOCK_BUDGET_MS + 2_000
 READER_HOLDS_SECONDS = 5.0
 WRITERS = 3
 
@@ -72,13 +75,15 @@ def _where(notification_ids) -> dict[str, int]:
 
 
 class Writers:
-    """Threads recording events on the given notifications until stopped."""
+    """Threads recording events on the given notifications until stopped. With
+    `lock_timeout_ms`, a writer's lock wait longer than that is an error (LockNotAvailable)."""
 
-    def __init__(self, notifications) -> None:
+    def __init__(self, notifications, *, lock_timeout_ms: int | None = None) -> None:
         self.notifications = notifications
+        self.lock_timeout_ms = lock_timeout_ms
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
-        self.waits: list[float] = []
+        self.calls: list[tuple[float, float]] = []  # (start, end) of each call, monotonic
         self.recorded: list[str] = []  # provider event ids event_record said it wrote
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, args=(n,)) for n in range(WRITERS)]
@@ -86,6 +91,12 @@ class Writers:
     def _run(self, number: int) -> None:
         calls = 0
         try:
+            if self.lock_timeout_ms is not None:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('lock_timeout', %s, false)",
+                        [f"{self.lock_timeout_ms}ms"],
+                    )
             while not self.stop.is_set() and calls < 5_000:
                 notification = self.notifications[(number + calls) % len(self.notifications)]
                 event_id = f"w{number}-{calls}"
@@ -98,7 +109,7 @@ class Writers:
                     kind="sent", channel="email", source="sandbox", provider_event_id=event_id,
                 )  # fmt: skip
                 with self.lock:
-                    self.waits.append(time.monotonic() - started)
+                    self.calls.append((started, time.monotonic()))
                     if recorded.created:
                         self.recorded.append(event_id)
                 calls += 1
@@ -175,7 +186,7 @@ def test_partition_changes_never_stall_or_break_event_writers(settings, caplog):
     assert not _done(stranded_day, future_day, old_day)
 
     try:
-        with Writers(live) as writers:
+        with Writers(live, lock_timeout_ms=WRITER_LOCK_TIMEOUT_MS) as writers:
             time.sleep(0.5)  # writers under way
             reader_started = threading.Event()
             reader = threading.Thread(target=_long_reader, args=(reader_started,))
@@ -191,11 +202,8 @@ def test_partition_changes_never_stall_or_break_event_writers(settings, caplog):
             time.sleep(0.5)  # writers go on after the last change
         reader.join(timeout=60)
 
+        # No error: nobody waited for a lock longer than WRITER_LOCK_TIMEOUT_MS either.
         assert not writers.errors, writers.errors
-        # Nobody waited longer than the lock budget (plus scheduling on a busy machine).
-        slowest = max(writers.waits)
-        print(f"{len(writers.waits)} event_record calls, slowest {slowest * 1000:.0f} ms")
-        assert slowest <= LOCK_BUDGET_MS / 1000 + MARGIN_SECONDS, slowest
         # The long reader held locks the manager needed: it gave way rather than wait.
         assert any("retries" in record.getMessage() for record in caplog.records)
         assert _done(stranded_day, future_day, old_day)
@@ -234,6 +242,13 @@ def _strand_a_busy_day(environment_id: int, created_at: datetime, rows: int) -> 
         )
 
 
+def _wait_for_records(writers: Writers, count: int) -> None:
+    deadline = time.monotonic() + 60  # a guard against hanging, not a bound on speed
+    while len(writers.recorded) < count and not writers.errors:
+        assert time.monotonic() < deadline, f"writers recorded {len(writers.recorded)} events"
+        time.sleep(0.01)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_writers_of_a_day_moved_out_of_default_lose_nothing(settings):
     """While a stranded day moves out of DEFAULT, writers of that very day keep recording:
@@ -257,10 +272,17 @@ def test_writers_of_a_day_moved_out_of_default_lose_nothing(settings):
     _strand_a_busy_day(environment.id, _noon(offset), rows=10_000)
     try:
         with Writers(live) as writers:
-            time.sleep(0.5)
+            _wait_for_records(writers, 10)  # under way, their statements planned
+            move_started = time.monotonic()
             created = partitions_ensure(days_ahead=0, start=_today())
-            time.sleep(0.5)
+            move_ended = time.monotonic()
+            _wait_for_records(writers, len(writers.recorded) + 10)  # and going on after it
         assert not writers.errors, writers.errors
+        # The writes overlapped the move: one began before it ended and ended after it began,
+        # and others ran wholly before and wholly after it.
+        assert any(start < move_ended and end > move_started for start, end in writers.calls)
+        assert any(end < move_started for _, end in writers.calls)
+        assert any(start > move_ended for start, _ in writers.calls)
         assert partition_name("logs_event", day) in created
         stored = set(
             Event.objects.filter(provider_event_id__startswith="w").values_list(
@@ -269,8 +291,6 @@ def test_writers_of_a_day_moved_out_of_default_lose_nothing(settings):
         )
         assert stored == set(writers.recorded) and writers.recorded
         assert set(_where([n.id for n in live])) == {partition_name("logs_event", day)}
-        slowest = max(writers.waits)
-        print(f"{len(writers.waits)} event_record calls, slowest {slowest * 1000:.0f} ms")
     finally:
         _drop_days_not_in(before)
 
