@@ -3,7 +3,6 @@ outbox sweeper) against Redis, on the test database. A worker SIGKILLed mid-disp
 nothing and duplicates at the provider are bounded by the kills that landed inside a
 provider call; a Redis outage during a burst of sends loses nothing either."""
 
-import random
 import signal
 import time
 import uuid
@@ -90,7 +89,8 @@ def test_sigkilled_workers_lose_nothing_and_duplicates_are_bounded(
     ]
     env = worker_env(redis_url, SANDBOX_SEND_DELAY_SECONDS="0.3")
     kills = 0
-    for _ in range(3):
+    # Fixed, not random: three different points of a dispatch (each takes 0.3 s), every run.
+    for pause in (0.1, 0.3, 0.5):
         worker = processes.worker(env)
         before = SandboxMessage.objects.count()
         wait_for(
@@ -98,7 +98,7 @@ def test_sigkilled_workers_lose_nothing_and_duplicates_are_bounded(
             timeout=150,
             what="the worker to send something",
         )
-        time.sleep(random.uniform(0.05, 0.6))  # land somewhere in the middle of a dispatch
+        time.sleep(pause)  # land somewhere in the middle of a dispatch
         processes.kill(worker)
         kills += 1
     processes.worker(env)
