@@ -4,6 +4,7 @@ from functools import reduce
 # Registers axes's admins, which are narrowed to superusers at the end of this module.
 import axes.admin  # noqa: F401
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -14,7 +15,8 @@ from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 
 from accounts.deletion import account_delete, environment_delete
-from accounts.models import Account, ApiKey, Environment, Membership
+from accounts.invitations import invitation_create, invitation_renew, invitation_revoke
+from accounts.models import Account, ApiKey, Environment, Invitation, Membership
 from accounts.selectors import (
     MANAGER_ROLES,
     account_list_for_user,
@@ -39,7 +41,34 @@ def _lookup_target(model, lookup: str):
     return model
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class HidesOutsideUsersInHistory(admin.ModelAdmin):
+    """Django's history page names who made each change. One who is not (or no longer) a
+    member of the viewer's accounts, such as the install's own superusers, is not named to
+    a tenant's member: no page shows a user outside the viewer's accounts."""
+
+    OUTSIDE_USER = "someone outside your accounts"
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None)
+        if request.user.is_superuser or not context or "action_list" not in context:
+            return response
+        page = context["action_list"]
+        entries = list(page.object_list)
+        shown = set(
+            member_list_for_user(user=request.user)
+            .filter(pk__in={entry.user_id for entry in entries})
+            .values_list("pk", flat=True)
+        )
+        for entry in entries:
+            if entry.user_id not in shown:
+                # Unsaved and only rendered: the entry itself is never saved again.
+                entry.user = get_user_model()(username=self.OUTSIDE_USER)
+        page.object_list = entries
+        return response
+
+
+class TenantScopedAdmin(HidesOutsideUsersInHistory):
     """Narrows foreign-key choices to the user's own accounts and environments, and answers
     404 for an object outside them (get_queryset is scoped), as for one that does not
     exist: never a redirect or a 403 that would confirm it exists.
@@ -332,8 +361,23 @@ class MembershipAdmin(TenantScopedAdmin):
     search_fields = ["user__username", "user__email", "account__name"]
     show_full_result_count = False
     account_path = "account"
-    # A dropdown would list every user of every tenant: the user is entered by id instead.
+    # Superusers only pick the user (others never edit it, below); a dropdown would list every
+    # user of the install, so it is entered by id.
     raw_id_fields = ["user"]
+    # Who joins an account is the invited person's choice, not its managers': they invite an
+    # address (InvitationAdmin). Picking a user by id let an account admin attach, and then
+    # manage, any user of the install, and showed other tenants' usernames.
+    SUPERUSER_ONLY_FIELDS = ["user", "account"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        # Only the role changes: a membership is never moved to another user or account.
+        return [*readonly, *self.SUPERUSER_ONLY_FIELDS]
 
     def _manages(self, request, obj) -> bool:
         # Beyond managing the account: only its owners touch an owner's membership.
@@ -346,24 +390,166 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        viewer = request.user
+        return role_guarded_form(form, viewer=request.user, account=obj and obj.account)
 
-        class MembershipForm(form):
-            def clean(self):
-                cleaned = super().clean()
-                account, role = cleaned.get("account"), cleaned.get("role")
-                if viewer.is_superuser or not (account and role):
-                    return cleaned
-                manager_role = account_roles_for_user(user=viewer).get(account.pk)
-                if not role_manages(manager_role=manager_role, member_role=role):
-                    self.add_error(
-                        "role",
-                        f"Only an owner of {account} can make someone an owner: choose admin, "
-                        "support or viewer, or ask an owner.",
-                    )
+
+def role_guarded_form(form, *, viewer, account: Account | None = None):
+    """`form` (with a role field, and an account field or the row's `account`) refusing a
+    role the viewer may not give there: an admin makes no owners (role_manages)."""
+
+    class RoleGuardedForm(form):
+        def clean(self):
+            cleaned = super().clean()
+            where, role = cleaned.get("account", account), cleaned.get("role")
+            if viewer.is_superuser or not (where and role):
                 return cleaned
+            manager_role = account_roles_for_user(user=viewer).get(where.pk)
+            if not role_manages(manager_role=manager_role, member_role=role):
+                self.add_error(
+                    "role",
+                    f"Only an owner of {where} can make someone an owner: choose admin, "
+                    "support or viewer, or ask an owner.",
+                )
+            return cleaned
 
-        return MembershipForm
+    return RoleGuardedForm
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invitations of the accounts the viewer manages (owners and admins; support and viewers
+    do not see who is invited). An invitation is not edited: it is revoked, or sent again
+    with a new link. Whoever may add memberships may invite: Django's membership permissions
+    stand in for the invitation ones, so existing groups need no change."""
+
+    list_display = ["email", "account", "role", "state_shown", "expires_at", "email_shown"]
+    list_select_related = ["account"]
+    list_filter = ["role"]
+    search_fields = ["^email"]
+    show_full_result_count = False
+    account_path = "account"
+    actions = ["revoke", "send_new_link"]
+    ADD_FIELDS = ["account", "email", "role"]
+    SHOWN_FIELDS = ["account", "email", "role", "state_shown", "created_at", "expires_at",
+                    "email_shown", "accepted_at", "revoked_at"]  # fmt: skip
+    # The users an invitation names may since have left the viewer's accounts.
+    SUPERUSER_FIELDS = ["invited_by", "accepted_by"]
+
+    def get_queryset(self, request):
+        invitations = super().get_queryset(request)
+        if request.user.is_superuser:
+            return invitations
+        managed = account_list_for_user(user=request.user, roles=MANAGER_ROLES)
+        return invitations.filter(account__in=managed)
+
+    def _has(self, request, action: str) -> bool:
+        user = request.user
+        return user.has_perm(f"accounts.{action}_invitation") or user.has_perm(
+            f"accounts.{action}_membership"
+        )
+
+    def _manages_any(self, request) -> bool:
+        if request.user.is_superuser:
+            return True
+        return account_list_for_user(user=request.user, roles=MANAGER_ROLES).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return self._has(request, "view") or self._has(request, "add")
+
+    def has_add_permission(self, request):
+        return self._has(request, "add") and self._manages_any(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # kept for the record: revoked instead
+
+    def has_invite_permission(self, request) -> bool:
+        return self.has_add_permission(request)
+
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        return [*shown, *self.SUPERUSER_FIELDS] if request.user.is_superuser else shown
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.ADD_FIELDS
+        if request.user.is_superuser:
+            return [*self.SHOWN_FIELDS, *self.SUPERUSER_FIELDS]
+        return self.SHOWN_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return role_guarded_form(form, viewer=request.user)
+
+    def save_model(self, request, obj, form, change):
+        created = invitation_create(
+            account=obj.account, email=obj.email, role=obj.role, invited_by=request.user
+        )
+        # The admin goes on with `obj` (its message, history entry and redirect).
+        for field in Invitation._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        messages.info(
+            request,
+            f"The link is being emailed to {obj.email}; it works once, for "
+            f"{settings.INVITATION_EXPIRY_DAYS} day(s). Whether the email left is shown in the "
+            "list.",
+        )
+
+    @admin.display(description="state")
+    def state_shown(self, obj) -> str:
+        return Invitation.State(obj.state).label
+
+    @admin.display(description="email")
+    def email_shown(self, obj) -> str:
+        if obj.email_sent_at:
+            return f"sent {obj.email_sent_at:%Y-%m-%d %H:%M} UTC"
+        return f"not sent ({obj.email_error})" if obj.email_error else "not sent yet"
+
+    def _invitations_managed(self, request, queryset):
+        """The selected invitations whose role the viewer may give in their account."""
+        managed = self.managed(request, queryset).select_related("account")
+        if request.user.is_superuser:
+            return list(managed)
+        roles = account_roles_for_user(user=request.user)
+        allowed = [
+            invitation
+            for invitation in managed
+            if role_manages(
+                manager_role=roles.get(invitation.account_id), member_role=invitation.role
+            )
+        ]
+        self.skipped_message(request, queryset.count() - len(allowed))
+        return allowed
+
+    @admin.action(description="Revoke selected invitations (their links stop working)",
+                  permissions=["invite"])  # fmt: skip
+    def revoke(self, request, queryset):
+        revoked = [
+            invitation_revoke(invitation=i) for i in self._invitations_managed(request, queryset)
+        ]
+        messages.success(request, f"Revoked {len(revoked)} invitation(s).")
+
+    @admin.action(description="Send a new link (the old one stops working)",
+                  permissions=["invite"])  # fmt: skip
+    def send_new_link(self, request, queryset):
+        invitations = self._invitations_managed(request, queryset)
+        open_ = [
+            i
+            for i in invitations
+            if i.state in (Invitation.State.PENDING, Invitation.State.EXPIRED)
+        ]
+        for invitation in open_:
+            invitation_renew(invitation=invitation)
+        messages.success(
+            request,
+            f"Sending {len(open_)} new link(s); accepted and revoked invitations were left as "
+            "they are.",
+        )
 
 
 User = get_user_model()
@@ -371,7 +557,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class ConsoleUserAdmin(UserAdmin):
+class ConsoleUserAdmin(HidesOutsideUsersInHistory, UserAdmin):
     """Django's user admin, scoped like the rest of the console: staff see the members of their
     accounts (another tenant's user answers 404), superusers everyone. A member is changed or
     removed only by someone who manages every account they belong to (an admin never an

@@ -6,6 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.crypto import secret_decrypt
@@ -187,3 +188,75 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.account} ({self.get_role_display()})"
+
+
+class Invitation(models.Model):
+    """An email address invited into an account with a role. The link mailed to it carries a
+    random token; only the token's SHA-256 is stored (as for API keys), so neither the
+    database nor the console can rebuild a link. Accepting it (accounts/invitations.py) is what
+    makes the Membership: an account's owners and admins never pick an existing user, so they
+    cannot attach, and then manage, someone outside their accounts."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    account = models.ForeignKey(Account, on_delete=models.DB_CASCADE, related_name="invitations")
+    email = models.EmailField(
+        help_text="The link is sent to this address; only its owner can accept."
+    )
+    role = models.CharField(
+        max_length=10, choices=Membership.Role.choices, default=Membership.Role.VIEWER
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Kept for the record (shown to superusers only: the inviter may leave the account).
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(editable=False)
+    # When the email left for the SMTP server or ESP, or the coarse reason it did not.
+    email_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    email_error = models.CharField(max_length=200, blank=True, editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open invitation per address and account: inviting again revokes the older.
+            models.UniqueConstraint(
+                "account",
+                Lower("email"),
+                condition=models.Q(accepted_at=None, revoked_at=None),
+                name="invitation_unique_open_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.account} ({self.get_role_display()})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return self.State.ACCEPTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING

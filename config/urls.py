@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import api as accounts_api
+from accounts.views import InvitationView
 from config import health, mailbox
 from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
@@ -24,6 +25,9 @@ urlpatterns = [
         admin.site.admin_view(mailbox.mailbox_view),
         name="mailbox-message",
     ),
+    # The link in an invitation email (accounts/invitations.py); before admin/, outside it: the
+    # person opening it may have no user yet.
+    path("invitations/<str:token>/", InvitationView.as_view(), name="invitation-accept"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include("insights.urls")),  # GET /metrics (Prometheus)

@@ -243,11 +243,15 @@ def test_a_superuser_sets_an_accounts_plan_limit(client):
 
 def test_membership_form_does_not_list_other_tenants_users(client):
     alpha, bravo = tenant("Alpha"), tenant("Bravo")
-    client.force_login(support_user_of(alpha.account, "add_membership"))
+    client.force_login(support_user_of(alpha.account, "add_membership", role=Membership.Role.ADMIN))
 
-    form = page(client.get(reverse("admin:accounts_membership_add")))
+    # Members join by invitation: the account's admin names an address, never a user.
+    membership_form = client.get(reverse("admin:accounts_membership_add"))
+    form = page(client.get(reverse("admin:accounts_invitation_add")))
 
-    assert 'name="user"' in form
+    assert membership_form.status_code == 403
+    assert 'name="email"' in form
+    assert 'name="user"' not in form
     assert bravo.member_name not in form
 
 

@@ -11,7 +11,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.admin import TenantScopedAdmin
-from accounts.models import ApiKey, Environment, Membership
+from accounts.models import ApiKey, Environment, Invitation, Membership
 from tests.factories import AccountFactory, EnvironmentFactory, MembershipFactory, UserFactory
 
 User = get_user_model()
@@ -242,19 +242,18 @@ def membership_form(membership, **changes) -> dict:
 
 
 @pytest.mark.django_db
-def test_an_account_admin_may_not_add_an_owner(client):
+def test_an_account_admin_may_not_invite_an_owner(client):
     alpha = AccountFactory()
-    newcomer = UserFactory()
     client.force_login(staff_of(alpha, Role.ADMIN))
 
     response = client.post(
-        reverse("admin:accounts_membership_add"),
-        {"user": newcomer.pk, "account": alpha.pk, "role": Role.OWNER},
+        reverse("admin:accounts_invitation_add"),
+        {"email": "newcomer@alpha.example", "account": alpha.pk, "role": Role.OWNER},
     )
 
     assert response.status_code == 200
     assert f"Only an owner of {alpha} can make someone an owner" in response.content.decode()
-    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not Invitation.objects.filter(email="newcomer@alpha.example").exists()
 
 
 @pytest.mark.django_db
@@ -299,16 +298,15 @@ def test_an_account_admin_may_neither_change_nor_remove_an_owner(client):
 
 
 @pytest.mark.django_db
-def test_an_owner_adds_promotes_and_removes_owners(client):
+def test_an_owner_invites_promotes_and_removes_owners(client):
     alpha = AccountFactory()
     member = MembershipFactory(account=alpha, role=Role.ADMIN)
     other_owner = MembershipFactory(account=alpha, role=Role.OWNER)
-    newcomer = UserFactory()
     client.force_login(staff_of(alpha, Role.OWNER))
 
     added = client.post(
-        reverse("admin:accounts_membership_add"),
-        {"user": newcomer.pk, "account": alpha.pk, "role": Role.OWNER},
+        reverse("admin:accounts_invitation_add"),
+        {"email": "newcomer@alpha.example", "account": alpha.pk, "role": Role.OWNER},
     )
     promoted = client.post(
         reverse("admin:accounts_membership_change", args=[member.pk]),
@@ -319,7 +317,7 @@ def test_an_owner_adds_promotes_and_removes_owners(client):
     )
 
     assert [added.status_code, promoted.status_code, removed.status_code] == [302, 302, 302]
-    assert Membership.objects.get(user=newcomer).role == Role.OWNER
+    assert Invitation.objects.get(email="newcomer@alpha.example").role == Role.OWNER
     member.refresh_from_db()
     assert member.role == Role.OWNER
     assert not Membership.objects.filter(pk=other_owner.pk).exists()
