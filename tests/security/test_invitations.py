@@ -370,6 +370,8 @@ def test_another_accounts_invitations_are_out_of_reach(client, world):
         {"action": "revoke", "_selected_action": [bravos.pk]},
     )
     into_bravo = invite(client, world.bravo, "spy@alpha.example", role=Role.VIEWER)
+    invite(client, world.alpha, "alpha-newcomer@alpha.example", role=Role.VIEWER)
+    mallorys_list = text(client.get(reverse("admin:accounts_invitation_changelist")))
     # Support members of an account do not see who is invited to it.
     client.force_login(staff_of(world.alpha, Role.SUPPORT, "alpha-reader"))
     reader = client.get(reverse("admin:accounts_invitation_changelist"))
@@ -380,6 +382,8 @@ def test_another_accounts_invitations_are_out_of_reach(client, world):
     assert bravos.state == Invitation.State.PENDING
     assert into_bravo.status_code == 200  # the form refuses an account she does not manage
     assert not Invitation.objects.filter(email="spy@alpha.example").exists()
+    assert "alpha-newcomer" in mallorys_list
+    assert "alpha-newcomer" not in text(reader)
     assert "bravo-newcomer" not in text(reader)
 
 
