@@ -14,22 +14,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.crypto import secret_hash
-from accounts.management.commands.bootstrap_demo import SUPPORT_GROUP, support_group_sync
+from accounts.groups import group_for_role
 from accounts.models import Account, Invitation, Membership
 
 logger = logging.getLogger(__name__)
-
-# A new user made by accepting an invitation joins the Support group (read-only rights over the
-# logs, scoped to their accounts by their memberships, as the demo's support user): Django's
-# permissions say what a user may do at all, the role where. A superuser grants more.
-INVITEE_GROUP = SUPPORT_GROUP
 
 
 class InvitationRefused(Exception):
@@ -194,6 +188,9 @@ def _accept(*, invitation: Invitation, user) -> Accepted:
     membership, created = Membership.objects.get_or_create(
         user=user, account=invitation.account, defaults={"role": invitation.role}
     )
+    # The rights of the role (accounts.groups): a member's Django permissions say what they
+    # may do at all, their role in each account where. A superuser may narrow the group.
+    user.groups.add(group_for_role(membership.role))
     Invitation.objects.filter(pk=invitation.pk).update(accepted_at=timezone.now(), accepted_by=user)
     return Accepted(membership, created)
 
@@ -230,7 +227,4 @@ def invitation_accept_as_new_user(*, token: str, user) -> Accepted:
     user.is_staff = True  # the console is the Django admin
     user.is_superuser = False
     user.save()
-    # An existing group is left as the operator set it; a missing one gets the demo's rights.
-    group = Group.objects.filter(name=INVITEE_GROUP).first() or support_group_sync()
-    user.groups.add(group)
     return _accept(invitation=invitation, user=user)

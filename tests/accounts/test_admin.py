@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.management.commands.bootstrap_demo import support_group_sync
+from accounts.groups import support_group_sync
 from accounts.models import Account, ApiKey, Environment, Membership
 from tests.factories import (
     AccountFactory,

@@ -423,3 +423,27 @@ def test_an_invited_person_joins_in_a_browser(page, live_server, smtp, settings)
     assert Membership.objects.get(user=erin).account == alpha
     page.goto(link)
     expect(page.locator(".errornote")).to_contain_text("already accepted")
+
+
+@pytest.mark.parametrize(
+    ("role", "manages"), [(Role.ADMIN, True), (Role.OWNER, True), (Role.SUPPORT, False)]
+)
+def test_an_invited_member_gets_the_rights_of_the_role(
+    client, world, smtp, django_capture_on_commit_callbacks, role, manages
+):
+    """An invited admin manages the account at once (here: invites a colleague) without a
+    superuser granting Django permissions by hand; an invited support member only reads."""
+    client.force_login(world.alpha_owner)
+    invite(
+        client, world.alpha, "erin@alpha.example", role, capture=django_capture_on_commit_callbacks
+    )
+    path = link_in(smtp.messages[0])
+    client.logout()
+    sign_up(client, path, username="erin")
+
+    invitations = client.get(reverse("admin:accounts_invitation_add"))
+    alert_rules = client.get(reverse("admin:alerts_alertrule_changelist"))
+
+    assert Membership.objects.get(user__username="erin").role == role
+    assert invitations.status_code == (200 if manages else 403)
+    assert alert_rules.status_code == 200  # every role reads the account's rules

@@ -7,26 +7,14 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.groups import support_group_sync
 from accounts.models import Account, Environment, Membership
 from accounts.services import environment_create
 
 DEMO_ACCOUNT = "Demo"
-SUPPORT_GROUP = "Support"
-# Support staff read logs; they change nothing and see no credentials.
-SUPPORT_VIEW_APPS = ["logs", "notifications", "webhooks", "alerts", "insights", "stream"]
-
-
-def support_group_sync() -> Group:
-    group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
-    permissions = Permission.objects.filter(
-        content_type__app_label__in=SUPPORT_VIEW_APPS, codename__startswith="view_"
-    )
-    group.permissions.set(permissions)
-    return group
 
 
 class Command(BaseCommand):
