@@ -490,6 +490,25 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 # SANDBOX_SEND_DELAY_SECONDS: how long the sandbox provider takes to accept a message (0: at
 # once; tests raise it to land a worker kill inside the provider call).
 SANDBOX_SEND_DELAY_SECONDS = env.float("SANDBOX_SEND_DELAY_SECONDS", default=0.0)
+# Templates come from tenants (inline content in any send, the console's catalogue), so every
+# render is fenced (notifications/rendering.py); a render over a limit fails its channel with
+# the limit's name. TEMPLATE_LOOP_ITERATION_LIMIT: loop iterations in one render (nested loops
+# multiply), also the longest list a filter may take or make. TEMPLATE_OUTPUT_LIMIT_BYTES: the
+# most one part (subject, HTML, text) may render to, also the longest string a filter may take
+# or make. TEMPLATE_LOCAL_NAMESPACE_LIMIT_BYTES: what the variables a template assigns may
+# hold. TEMPLATE_RENDER_TIMEOUT_SECONDS: wall-clock time for one part. TEMPLATE_INLINE_MAX_CHARS:
+# the longest inline template a send may carry (a longer one is refused with 400).
+TEMPLATE_LOOP_ITERATION_LIMIT = env.int("TEMPLATE_LOOP_ITERATION_LIMIT", default=10_000)
+TEMPLATE_OUTPUT_LIMIT_BYTES = env.int("TEMPLATE_OUTPUT_LIMIT_BYTES", default=500_000)
+TEMPLATE_LOCAL_NAMESPACE_LIMIT_BYTES = env.int(
+    "TEMPLATE_LOCAL_NAMESPACE_LIMIT_BYTES", default=1_000_000
+)
+TEMPLATE_RENDER_TIMEOUT_SECONDS = env.float("TEMPLATE_RENDER_TIMEOUT_SECONDS", default=2.0)
+TEMPLATE_INLINE_MAX_CHARS = env.int("TEMPLATE_INLINE_MAX_CHARS", default=100_000)
+# SEND_EMAIL_MAX_CC, SEND_EMAIL_MAX_BCC: the most cc and bcc addresses one send may name
+# (options.email.ccAddresses, bccAddresses); more is refused with 400.
+SEND_EMAIL_MAX_CC = env.int("SEND_EMAIL_MAX_CC", default=10)
+SEND_EMAIL_MAX_BCC = env.int("SEND_EMAIL_MAX_BCC", default=10)
 CELERY_BEAT_SCHEDULE["notifications-outbox-sweep"] = {
     "task": "notifications.tasks.outbox_sweep_task",
     "schedule": OUTBOX_SWEEP_INTERVAL_SECONDS,
@@ -693,6 +712,9 @@ SETTINGS_FROM_ENVIRONMENT = [
     "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL", "SEND_MAX_ATTEMPTS",
     "SEND_RETRY_BACKOFF_SECONDS", "OUTBOX_SWEEP_AFTER_SECONDS", "OUTBOX_SWEEP_INTERVAL_SECONDS",
     "OUTBOX_LEASE_SECONDS", "SANDBOX_SEND_DELAY_SECONDS",
+    "TEMPLATE_LOOP_ITERATION_LIMIT", "TEMPLATE_OUTPUT_LIMIT_BYTES",
+    "TEMPLATE_LOCAL_NAMESPACE_LIMIT_BYTES", "TEMPLATE_RENDER_TIMEOUT_SECONDS",
+    "TEMPLATE_INLINE_MAX_CHARS", "SEND_EMAIL_MAX_CC", "SEND_EMAIL_MAX_BCC",
     "ANYMAIL_WEBHOOK_SECRET", "MAILGUN_WEBHOOK_SIGNING_KEY",
     "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", "WEBHOOK_RETRY_WINDOW",
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",

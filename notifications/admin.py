@@ -5,11 +5,14 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.admin import TenantScopedAdmin
+from accounts.models import Environment, Membership
+from accounts.selectors import account_list_for_user, environment_list_for_user
 from notifications.models import (
     ChannelProvider,
     ChannelTemplate,
     EndUser,
     NotificationType,
+    SenderDomain,
     SubNotification,
     TwilioCredentials,
     UserPreference,
@@ -98,6 +101,57 @@ class ChannelProviderAdmin(TenantScopedAdmin):
             names = sorted({name for names in PROVIDERS_BY_CHANNEL.values() for name in names})
             kwargs["widget"] = forms.Select(choices=[(name, name) for name in names])
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+# Sender domains are the owners' alone: a domain lets every credential of the environment send
+# as that company, so admins, support and viewers only see them.
+OWNER_ROLES = (Membership.Role.OWNER,)
+
+
+@admin.register(SenderDomain)
+class SenderDomainAdmin(TenantScopedAdmin):
+    """Verified sender domains: the From domains an environment's sends may use besides the
+    install's DEFAULT_FROM_EMAIL. Members of the account see them; only its owners (and
+    superusers) add, change or delete them."""
+
+    list_display = ["domain", "environment", "created_at"]
+    list_select_related = ["environment__account"]
+    search_fields = ["=domain"]
+    show_full_result_count = False
+    environment_path = "environment"
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["created_at"]
+        # Who vouched for it, for the operator (the person may have left the account since).
+        return [*readonly, "added_by"] if request.user.is_superuser else readonly
+
+    def _owner_accounts(self, request):
+        return account_list_for_user(user=request.user, roles=OWNER_ROLES)
+
+    def _manages(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        return self._owner_accounts(request).filter(pk=obj.environment.account_id).exists()
+
+    def managed(self, request, queryset):
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(environment__account__in=self._owner_accounts(request))
+
+    def has_add_permission(self, request):
+        allowed = super().has_add_permission(request)
+        return allowed and (request.user.is_superuser or self._owner_accounts(request).exists())
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.related_model is Environment:
+            field.queryset = environment_list_for_user(user=request.user, roles=OWNER_ROLES)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class TwilioCredentialsForm(forms.ModelForm):

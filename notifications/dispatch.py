@@ -42,9 +42,9 @@ from notifications.providers import (
     ProviderError,
     provider_for_channel,
 )
-from notifications.rendering import Content, RenderError, content_render
-from notifications.services import dispatch_enqueue
-from notifications.wire import CHANNEL_TO_WIRE, SendRequest, send_request_parse
+from notifications.rendering import Content, RenderError, content_parts, content_render
+from notifications.services import dispatch_enqueue, sender_refusal
+from notifications.wire import CHANNEL_TO_WIRE, RequestInvalid, SendRequest, send_request_parse
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,12 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
             # Its day was purged (retention) before it went out: nothing left to send.
             Outbox.objects.filter(pk=outbox.pk).delete()
             return "notification purged"
+        except _RequestRefused as refused:
+            # Accepted under older rules that the request no longer passes (a limit lowered
+            # since): a request-level Failed saying why, never a task failing on every retry.
+            _record_request_refused(refused)
+            Outbox.objects.filter(pk=outbox.pk).delete()
+            return "request refused"
         if dispatch.notification.environment.deleting_at is not None:
             # The tenant is being deleted (accounts.deletion): send nothing more for it.
             Outbox.objects.filter(pk=outbox.pk).delete()
@@ -133,10 +139,34 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
         return "dispatched"
 
 
+class _RequestRefused(Exception):
+    def __init__(self, notification: Notification, reason: str):
+        super().__init__(reason)
+        self.notification = notification
+        self.reason = reason
+
+
+def _record_request_refused(refused: _RequestRefused) -> None:
+    notification = refused.notification
+    event_record(
+        notification_id=notification.id,
+        notification_created_at=notification.created_at,
+        kind=EventKind.FAILED,
+        source=SOURCE,
+        dedupe_key="failed:request",
+        detail=f"The request is no longer valid: {refused.reason}",
+    )
+
+
 def _dispatch_load(outbox: Outbox) -> _Dispatch:
     notification = Notification.objects.select_related("environment__account").get(
         id=outbox.notification_id, created_at=outbox.notification_created_at
     )
+    try:
+        # Validated when it was accepted; parsed again for the options it carries.
+        send_request = send_request_parse(notification.request)
+    except RequestInvalid as exc:
+        raise _RequestRefused(notification, str(exc)) from None
     templates = {
         template.channel: template
         for template in ChannelTemplate.objects.filter(
@@ -159,8 +189,7 @@ def _dispatch_load(outbox: Outbox) -> _Dispatch:
     return _Dispatch(
         notification=notification,
         outbox=outbox,
-        # Validated when it was accepted; parsed again for the options it carries.
-        send_request=send_request_parse(notification.request),
+        send_request=send_request,
         templates=templates,
         preferences=preferences,
         states=states,
@@ -325,7 +354,8 @@ def _plan_count(account_id: int, limit: int, outbox_pk: int) -> bool:
 # Content and address.
 
 
-def _template_parts(dispatch: _Dispatch, channel: str) -> dict[str, str]:
+def _template_parts(dispatch: _Dispatch, channel: str) -> tuple[dict[str, str], frozenset[str]]:
+    """Each part's template source, and which parts came inline with the send."""
     template = dispatch.templates.get(channel)
     inline = dispatch.send_request.content.get(channel, {})
     if template is None and not inline:
@@ -334,27 +364,25 @@ def _template_parts(dispatch: _Dispatch, channel: str) -> dict[str, str]:
             f"{dispatch.channel_label[channel]} template: add one in the console or send "
             f"inline content for {CHANNEL_TO_WIRE[channel]}."
         )
-    parts = {"subject": "", "html": "", "text": ""}
-    if template is not None:
-        parts.update(subject=template.subject, html=template.html, text=template.text)
-        if channel == Channel.IN_APP:
-            # The in-app title: the template's subject, else its text.
-            parts.update(text=template.subject or template.text, subject="", html="")
-    parts.update(
-        {k: v for k, v in inline.items() if k in ("subject", "html", "text", "url", "image")}
+    return content_parts(
+        channel=channel,
+        template=None
+        if template is None
+        else {"subject": template.subject, "html": template.html, "text": template.text},
+        inline=inline,
     )
-    if channel == Channel.EMAIL and "html" in inline and "text" not in inline:
-        parts["text"] = ""  # the template's text part belongs to the template's html
-    return parts
 
 
 def _content(dispatch: _Dispatch, channel: str) -> Content:
     notification = dispatch.notification
+    parts, inline_parts = _template_parts(dispatch, channel)
     try:
+        # A render over a limit (loops, output, time) is a RenderError too: Failed, final.
         content = content_render(
-            parts=_template_parts(dispatch, channel),
+            parts=parts,
             merge_tags=notification.merge_tags,
             replace=dispatch.send_request.replace,
+            inline_parts=inline_parts,
         )
     except RenderError as exc:
         raise _CannotSend(str(exc)) from None
@@ -394,6 +422,15 @@ def _message_build(dispatch: _Dispatch, channel: str) -> OutgoingMessage:
     inline = dispatch.send_request.content.get(channel, {})
     from_address = inline.get("from_address") or options.from_address
     from_name = inline.get("from_name") or options.from_name
+    if channel == Channel.EMAIL:
+        # Checked at intake too; again here, for a domain an owner removed since.
+        refusal = sender_refusal(
+            environment_id=notification.environment_id,
+            address=from_address,
+            field_name="The From address",
+        )
+        if refusal:
+            raise _CannotSend(refusal)
     from_email = ""
     if from_address or from_name:
         from_email = formataddr((from_name, from_address or settings.DEFAULT_FROM_EMAIL))

@@ -4,6 +4,7 @@ Also the send pipeline's own tables: end users (identify), sub-notifications, pe
 providers, send idempotency keys, the outbox, plan usage, the in-app feed and the sandbox's record.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -12,6 +13,7 @@ from django.utils.timezone import now
 
 from accounts.crypto import secret_decrypt
 from logs.vocabulary import Channel
+from notifications.rendering import syntax_check
 
 
 class NotificationType(models.Model):
@@ -61,6 +63,17 @@ class ChannelTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notification_type} / {self.get_channel_display()}"
+
+    def clean(self) -> None:
+        # A broken template would fail every send of the type: say so when it is saved.
+        errors = {}
+        for part in ("subject", "html", "text"):
+            try:
+                syntax_check(getattr(self, part) or "")
+            except ValueError as exc:
+                errors[part] = f"This {exc}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class UserPreference(models.Model):
@@ -264,6 +277,62 @@ class TwilioCredentials(models.Model):
                     "Twilio account the token belongs to, or clear the token."
                 }
             )
+
+
+def sender_domain_normalize(domain: str) -> str:
+    """A domain as stored and compared: lowercase, no surrounding space or trailing dot."""
+    return domain.strip().rstrip(".").lower()
+
+
+class SenderDomain(models.Model):
+    """A domain an environment's emails may come from (options.email.fromAddress and the inline
+    email.senderEmail). The install's DEFAULT_FROM_EMAIL domain is always allowed; any other
+    From is refused unless its domain is listed here for the environment.
+
+    "Verified" means an owner of the account added it in the console: this install cannot
+    check DNS, so an owner vouches that the account controls the domain (and has set up its
+    SPF/DKIM for the provider). Only owners add, change or delete them (notifications/admin.py).
+    """
+
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="sender_domains"
+    )
+    domain = models.CharField(
+        max_length=253,
+        validators=[
+            RegexValidator(
+                r"(?i)^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$",
+                "Enter a domain name such as mail.example.com (no @, no scheme, no path; "
+                "a non-ASCII name in its xn-- form).",
+            )
+        ],
+        help_text="The exact domain after the @ of the From address, e.g. mail.example.com "
+        "(subdomains are not included: add each one). Verified here means an owner of the "
+        "account vouches that it controls the domain: this install does not check DNS, so add "
+        "only domains your company owns, with SPF and DKIM set up for the email provider.",
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["environment", "domain"]
+        verbose_name = "verified sender domain"
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "domain"], name="sender_domain_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def clean(self) -> None:
+        self.domain = sender_domain_normalize(self.domain or "")
 
 
 class SendIdempotencyKey(models.Model):

@@ -15,6 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -36,12 +37,22 @@ from notifications.models import (
     NotificationType,
     Outbox,
     SandboxMessage,
+    SenderDomain,
     SendIdempotencyKey,
     SubNotification,
     TwilioCredentials,
     UserPreference,
 )
-from notifications.wire import InAppUpdate, Preference, Recipient, ScheduleUpdate, SendRequest
+from notifications.rendering import content_parts, merge_tags_used
+from notifications.wire import (
+    CHANNEL_TO_WIRE,
+    InAppUpdate,
+    Preference,
+    Recipient,
+    RequestInvalid,
+    ScheduleUpdate,
+    SendRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +101,15 @@ notification_type_cache = HotCache("notification types")
 
 
 def _type_get(environment: Environment, key: str) -> NotificationType:
+    # With its channel templates (cached with it): the send warns about merge tags they need.
     found = notification_type_cache.get(
         (environment.id, key),
-        lambda: selectors.notification_type_get(environment=environment, key=key),
+        lambda: (
+            selectors.notification_types(environment=environment)
+            .filter(key=key)
+            .prefetch_related("templates")
+            .first()
+        ),
     )
     if found is not None:
         return found
@@ -157,6 +174,109 @@ class _KeyTaken(Exception):
     pass
 
 
+# Fences of the send path: what a tenant may ask the install to do (DESIGN.md, "Tenants are
+# not trusted"). Each refusal is a RequestInvalid, answered 400 naming the field.
+
+
+def default_sender_domain() -> str:
+    """The domain of the install's DEFAULT_FROM_EMAIL: every environment may send from it."""
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2].lower()
+
+
+def sender_domains_allowed(*, environment_id: int) -> list[str]:
+    """The From domains an environment may use: the install's, then its verified ones."""
+    verified = SenderDomain.objects.filter(environment_id=environment_id).values_list(
+        "domain", flat=True
+    )
+    return list(dict.fromkeys([default_sender_domain(), *verified]))
+
+
+def sender_refusal(*, environment_id: int, address: str, field_name: str) -> str:
+    """Why `address` may not be the From of this environment's email, or "" when it may.
+    Only a From outside the install's domain costs a query."""
+    domain = address.rpartition("@")[2].lower()
+    if not address or domain == default_sender_domain():
+        return ""
+    allowed = sender_domains_allowed(environment_id=environment_id)
+    if domain in allowed:
+        return ""
+    shown = ", ".join(allowed[:10])
+    if len(allowed) > 10:
+        shown += f" and {len(allowed) - 10} more"
+    return (
+        f"{field_name} {address!r} is not on a verified sender domain of this environment: "
+        f"send from an address at {shown}, or ask an owner of the account to add {domain} "
+        "under Verified sender domains in the console."
+    )
+
+
+def _senders_check(environment: Environment, send_request: SendRequest) -> None:
+    for address, field_name in (
+        (send_request.email_options.from_address, "options.email.fromAddress"),
+        (send_request.content.get(Channel.EMAIL, {}).get("from_address", ""), "email.senderEmail"),
+    ):
+        refusal = sender_refusal(
+            environment_id=environment.id, address=address, field_name=field_name
+        )
+        if refusal:
+            raise RequestInvalid(refusal)
+
+
+def _schedule_check(
+    environment: Environment, schedule: datetime | None, *, created_at: datetime
+) -> None:
+    """A notification's rows live in the day it was created and go with that day when it
+    passes the retention (the account's, if shorter, else LOG_RETENTION_DAYS): a send must be
+    due a full day before that, or the purge would drop it unsent and without a Failed event."""
+    if schedule is None:
+        return
+    retention = min(
+        environment.account.retention_days or settings.LOG_RETENTION_DAYS,
+        settings.LOG_RETENTION_DAYS,
+    )
+    latest = created_at + timedelta(days=retention - 1)
+    if schedule > latest:
+        raise RequestInvalid(
+            f"schedule {schedule:%Y-%m-%dT%H:%M:%SZ} is too far ahead: this environment keeps "
+            f"its logs {retention} days, so a send can be scheduled at most {retention - 1} "
+            f"days after it is made (here until {latest:%Y-%m-%dT%H:%M:%SZ}). Send it nearer "
+            "its time."
+        )
+
+
+def _merge_tag_warnings(notification_type: NotificationType, send_request: SendRequest) -> list:
+    """Warnings naming the merge tags the type's catalogue templates read that the send
+    lacks: each would fail its channel at dispatch ('x' is undefined), so say it now, in the
+    202 the SDKs log. Inline parts are the sender's own and are not looked at."""
+    templates = {t.channel: t for t in notification_type.templates.all() if t.enabled}
+    chosen = send_request.force_channels
+    if chosen is None:
+        chosen = set(templates) | set(send_request.content)
+    given = set(send_request.merge_tags)
+    needed_by: dict[str, list[str]] = {}
+    for channel in [c for c in Channel.values if c in chosen and c in templates]:
+        template = templates[channel]
+        parts, inline = content_parts(
+            channel=channel,
+            template={"subject": template.subject, "html": template.html, "text": template.text},
+            inline=send_request.content.get(channel, {}),
+        )
+        used = set().union(
+            *(merge_tags_used(source) for part, source in parts.items() if part not in inline)
+        )
+        for tag in sorted(used - given):
+            needed_by.setdefault(tag, []).append(CHANNEL_TO_WIRE[channel])
+    if not needed_by:
+        return []
+    tags = ", ".join(sorted(needed_by))
+    channels = sorted({c for names in needed_by.values() for c in names})
+    return [
+        f"mergeTags lacks {tags}, used by the {' and '.join(channels)} template(s) of "
+        f"{notification_type.key!r}: send them, or those channels will be Failed "
+        "('... is undefined')."
+    ]
+
+
 def notification_send(
     *,
     environment: Environment,
@@ -167,8 +287,11 @@ def notification_send(
 ) -> SendAccepted:
     """Accept a send: write it durably and enqueue its dispatch on commit.
 
-    Raises NotFound for an unknown notification type. With an idempotency key already used
-    (within the log retention), answers the first send's tracking id and writes nothing.
+    Raises NotFound for an unknown notification type, RequestInvalid for a schedule past the
+    retention window or a From outside the environment's sender domains. With an idempotency
+    key already used (within the log retention), answers the first send's tracking id and
+    writes nothing. Warnings (a 202) name merge tags the type's templates need and the send
+    lacks.
     """
     body_hash = request_hash(raw_request) if idempotency_key else ""
     if idempotency_key:
@@ -176,14 +299,16 @@ def notification_send(
         if earlier is not None:
             return SendAccepted(earlier, replayed=True)
     notification_type = _type_get(environment, send_request.notification_type)
-    warnings = []
+    now = timezone.now()
+    _schedule_check(environment, send_request.schedule, created_at=now)
+    _senders_check(environment, send_request)
+    warnings = _merge_tag_warnings(notification_type, send_request)
     if send_request.template_id and send_request.template_id != DEFAULT_TEMPLATE_ID:
         warnings.append(
             f"templateId {send_request.template_id!r} does not exist; the default template "
             f"of {notification_type.key!r} was used."
         )
     recipient = _recipient_completed(environment, send_request.recipient)
-    now = timezone.now()
     due_at = max(send_request.schedule or now, now)
     tracking_id = uuid.uuid4()
     outbox = Outbox(
@@ -283,6 +408,8 @@ def schedule_update(
         if update.merge_tags is not None:
             changes["merge_tags"] = update.merge_tags
         if update.schedule is not None:
+            # The same window as a send's, from when the notification was made (its day).
+            _schedule_check(environment, update.schedule, created_at=outbox.notification_created_at)
             due_at = max(update.schedule, now)
             changes["scheduled_for"] = update.schedule
             outbox.due_at = due_at

@@ -1,5 +1,6 @@
 """NotificationAPI's wire protocol, read into plain data: the send request, preference
-objects, identify bodies, in-app updates. Pure functions, no database: every refusal is a
+objects, identify bodies, in-app updates. Pure functions, no database (the limits they apply,
+such as SEND_EMAIL_MAX_CC, are settings): every refusal is a
 `RequestInvalid` whose message names the field and says what to send instead, which the
 API answers with 400.
 
@@ -13,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from logs.phone import phone_normalize
 from logs.vocabulary import Channel
+from notifications.rendering import template_check
 
 # NotificationAPI's channel names and ours (reference: "Our decisions").
 CHANNEL_FROM_WIRE: dict[str, str] = {
@@ -149,11 +152,17 @@ def _email(value: Any, name: str) -> str:
     return address
 
 
-def _email_list(value: Any, name: str) -> list[str]:
+def _email_list(value: Any, name: str, *, at_most: tuple[int, str] | None = None) -> list[str]:
+    """`at_most`: (the most addresses allowed, the setting that says so)."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise RequestInvalid(f"{name} must be an array of email addresses.")
+    if at_most is not None and len(value) > at_most[0]:
+        raise RequestInvalid(
+            f"{name} has {len(value)} addresses; at most {at_most[0]} are allowed "
+            f"({at_most[1]}). Send one notification per recipient instead."
+        )
     return [_email(item, f"{name}[{index}]") for index, item in enumerate(value)]
 
 
@@ -263,6 +272,21 @@ def _force_channels(body: dict) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(channels))
 
 
+# Inline fields rendered as Liquid templates (the others, e.g. the sender, are taken as given).
+TEMPLATE_PARTS = frozenset({"subject", "html", "text", "url", "image"})
+
+
+def _template(value: Any, name: str) -> str:
+    """An inline template: checked for size and syntax now, so a bad one is a 400 naming the
+    field rather than a Failed event later (the render itself is fenced at dispatch)."""
+    source = _string(value, name)
+    try:
+        template_check(source)
+    except ValueError as exc:
+        raise RequestInvalid(f"{name} {exc}.") from None
+    return source
+
+
 def _content(body: dict) -> dict[str, dict[str, str]]:
     content: dict[str, dict[str, str]] = {}
     for key, (channel, fields) in INLINE_CONTENT.items():
@@ -270,7 +294,9 @@ def _content(body: dict) -> dict[str, dict[str, str]]:
             continue
         given = _object(body[key], key)
         content[channel] = {
-            ours: _string(given.get(theirs), f"{key}.{theirs}")
+            ours: (_template if ours in TEMPLATE_PARTS else _string)(
+                given.get(theirs), f"{key}.{theirs}"
+            )
             for theirs, ours in fields.items()
             if given.get(theirs) is not None
         }
@@ -287,8 +313,16 @@ def _email_options(body: dict) -> EmailOptions:
     email = _object(options["email"], "options.email")
     return EmailOptions(
         reply_to=_email_list(email.get("replyToAddresses"), "options.email.replyToAddresses"),
-        cc=_email_list(email.get("ccAddresses"), "options.email.ccAddresses"),
-        bcc=_email_list(email.get("bccAddresses"), "options.email.bccAddresses"),
+        cc=_email_list(
+            email.get("ccAddresses"),
+            "options.email.ccAddresses",
+            at_most=(settings.SEND_EMAIL_MAX_CC, "SEND_EMAIL_MAX_CC"),
+        ),
+        bcc=_email_list(
+            email.get("bccAddresses"),
+            "options.email.bccAddresses",
+            at_most=(settings.SEND_EMAIL_MAX_BCC, "SEND_EMAIL_MAX_BCC"),
+        ),
         from_name=_string(email.get("fromName"), "options.email.fromName", max_length=200),
         from_address=_email(email.get("fromAddress"), "options.email.fromAddress"),
     )

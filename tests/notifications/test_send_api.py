@@ -3,8 +3,10 @@ refused with which message, and that a refused request writes nothing."""
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
 from notifications.models import EndUser, Outbox, SendIdempotencyKey
@@ -55,11 +57,16 @@ def test_send_answers_200_with_tracking_id_and_writes_notification_event_outbox(
 
 
 def test_newer_spelling_type_to_parameters_is_accepted(client, environment, auth, order_tracking):
-    body = {"type": "order_tracking", "to": {"id": "usr_2"}, "parameters": {"order_id": "B"}}
+    body = {
+        "type": "order_tracking",
+        "to": {"id": "usr_2"},
+        "parameters": {"order_id": "B", "first_name": "Bo"},
+    }
     response = post(client, sender_url(environment), body, auth)
     assert response.status_code == 200, response.content
     notification = Notification.objects.get(id=response.json()["trackingId"])
-    assert (notification.user_id, notification.merge_tags) == ("usr_2", {"order_id": "B"})
+    assert notification.user_id == "usr_2"
+    assert notification.merge_tags == {"order_id": "B", "first_name": "Bo"}
 
 
 def test_native_endpoint_answers_201_with_location(client, environment, auth, order_tracking):
@@ -215,12 +222,14 @@ def test_idempotency_key_reused_with_another_body_is_refused_and_sends_nothing(
 def test_scheduled_send_is_not_enqueued_and_waits_in_the_outbox(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
+    # Three days ahead: within the retention window (tests/security/test_schedule_window.py).
+    when = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = post(
-            client, sender_url(environment), {**SEND, "schedule": "2099-01-01T00:00:00Z"}, auth
+            client, sender_url(environment), {**SEND, "schedule": when.isoformat()}, auth
         )
     assert response.status_code == 200
     assert callbacks == []
     outbox = Outbox.objects.get()
-    assert outbox.due_at.year == 2099 and outbox.next_sweep_at == outbox.due_at
+    assert outbox.due_at == when and outbox.next_sweep_at == outbox.due_at
     assert not Delivery.objects.exists()
