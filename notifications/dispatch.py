@@ -7,12 +7,21 @@ content is rendered (python-liquid) and the address checked, a failure of either
 event naming the tag or field; then Sending, the provider call outside any transaction, and
 Sent with the provider's message id or Failed with its error.
 
-Safe to run twice: one worker at a time holds a notification (a PostgreSQL advisory lock,
-released by the server if the worker dies), a channel that already has an outcome is
-skipped, and the outbox row is deleted only when every channel is done. Transient provider
-errors are retried in the task with exponential backoff; each attempt is a Sending event
-whose detail says why the previous one failed, and only the last failure is a Failed event
-(a Failed without sub-kind is final for the status rules).
+Running it twice records nothing twice: one worker at a time holds a notification (a
+PostgreSQL advisory lock, released by the server if the worker dies), a channel that already
+has an outcome is skipped, and the outbox row is deleted only when every channel is done.
+
+Sending is at least once, not exactly once. A worker killed after the provider accepted a
+message and before Sent was recorded leaves the channel at Sending; the sweeper hands the
+notification to another worker, which calls the provider again (attempt 2). Where the
+provider honours an id of ours the repeat carries the same one, so the receiving side can
+drop it: an email's Message-ID is derived from the tracking id and the channel
+(providers/email.py), the same on every attempt. Twilio has no idempotency key, so an SMS or
+call interrupted that way may reach the user twice. The window is the provider call itself.
+
+Transient provider errors are retried in the task with exponential backoff; each attempt is a
+Sending event whose detail says why the previous one failed, and only the last failure is a
+Failed event (a Failed without sub-kind is final for the status rules).
 """
 
 import contextlib
@@ -474,6 +483,10 @@ def _attempts(
         _lease_renew(dispatch.notification.id)
         _record_sending(dispatch, channel, provider, message, attempt, why)
         try:
+            # The at-least-once window: killed between here and _record_sent, the channel is
+            # sent again by the next worker. Email repeats its Message-ID (receivers dedupe);
+            # Twilio's Messages and Calls APIs take no idempotency key, so an SMS or a call
+            # may then reach the user twice.
             accepted = provider.send(message)
         except ProviderError as exc:
             error = exc

@@ -2,10 +2,14 @@
 
 The provider message id is anymail's `message_id` when the backend is anymail's (the id its
 tracking webhooks carry), else the Message-ID header we set, which is all plain SMTP gives.
+
+The Message-ID is stable: derived from the tracking id and the channel, the same on every
+attempt. A worker killed after the server took the message but before Sent was recorded sends
+it again (dispatch is at least once); the repeat carries the same Message-ID, which receiving
+MTAs, mailbox providers and ESPs use to drop duplicates (how far each does is theirs to say).
 """
 
 import smtplib
-from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -20,6 +24,12 @@ except ImportError:  # pragma: no cover
 
 def _message_id_domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "localhost"
+
+
+def message_id_for(message: OutgoingMessage) -> str:
+    """The Message-ID of a notification's email: one per (tracking id, channel), so every
+    attempt to send it carries the same (RFC 5322 section 3.6.4: a unique id per message)."""
+    return f"<{message.notification_id}.{message.channel}@{_message_id_domain()}>"
 
 
 def _smtp_error(exc: smtplib.SMTPException) -> ProviderError:
@@ -54,7 +64,7 @@ class EmailProvider(Provider):
     name = "email"
 
     def send(self, message: OutgoingMessage) -> Accepted:
-        message_id = make_msgid(domain=_message_id_domain())
+        message_id = message_id_for(message)
         content = message.content
         email = EmailMultiAlternatives(
             subject=content.subject,
