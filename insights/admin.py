@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from accounts.admin import TenantScopedAdmin
 from accounts.selectors import environment_list_for_user
 from insights import charts
-from insights.forms import PERIODS, InsightsFilterForm
+from insights.forms import DEFAULT_PERIOD, PERIODS, InsightsFilterForm
 from insights.models import COUNT_FIELDS, HourlyRollup
 from insights.selectors import (
     DIMENSIONS,
@@ -108,7 +108,7 @@ class InsightsAdmin(TenantScopedAdmin):
         window = {"environment": environment, "start": filters["start"], "end": filters["end"]}
         granularity, user_id = filters["granularity"], filters["user_id"]
         narrow = filters["narrow"]
-        period_label = PERIODS[filters.get("period") or "7d"][0]
+        period_label = PERIODS[filters.get("period") or DEFAULT_PERIOD][0]
         if user_id:
             series = user_series(**window, user_id=user_id, granularity=granularity, narrow=narrow)
             breakdown: list[tuple[str, Counts]] = []
@@ -144,7 +144,9 @@ class InsightsAdmin(TenantScopedAdmin):
             ),
             "breakdown_svg": _svg(
                 charts.breakdown_chart(
-                    breakdown, title=f"By {filters['by']}, {period_label.lower()}"
+                    breakdown,
+                    title=f"By {filters['by']}, {period_label.lower()}",
+                    dimension=filters["by"],
                 )
             )
             if breakdown

@@ -13,6 +13,7 @@ PERIODS = {
     "90d": ("Last 90 days", timedelta(days=90)),
     "395d": ("Last 13 months", timedelta(days=395)),
 }
+DEFAULT_PERIOD = "7d"
 # Hourly points beyond a week make an unreadable chart (and a heavy SVG).
 HOURLY_MAX = timedelta(days=7)
 
@@ -37,6 +38,12 @@ class InsightsFilterForm(forms.Form):
     user_id = forms.CharField(label="User id", max_length=255, required=False, strip=True)
 
     def __init__(self, data, *, environments):
+        # The period shown when none is asked for (7 days) is the one the dropdown shows:
+        # unset, the select fell back to its first option, "Last 24 hours", over a week's
+        # charts.
+        data = data.copy()
+        if not data.get("period"):
+            data["period"] = DEFAULT_PERIOD
         super().__init__(data)
         self.fields["environment"].choices = [
             (each.id, f"{each.account.name} / {each.name}") for each in environments
@@ -44,7 +51,7 @@ class InsightsFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        period = PERIODS[cleaned.get("period") or "7d"][1]
+        period = PERIODS[cleaned.get("period") or DEFAULT_PERIOD][1]
         granularity = cleaned.get("granularity") or ("hour" if period <= HOURLY_MAX else "day")
         if granularity == "hour" and period > HOURLY_MAX:
             self.add_error(
