@@ -35,12 +35,26 @@ _EXPECTED = (
     "Send 'Authorization: Basic base64(clientId:clientSecret)' (as NotificationAPI's SDKs do) "
     "or 'Authorization: Bearer <api key>'."
 )
+# A client secret and an API key are shown once, when made, and never again (stored hashed or
+# encrypted): a refusal points where a new one is made, never at a page that cannot show it.
 _INVALID = (
-    "Invalid credentials: the client id and secret do not match an environment. Copy them "
-    "from the console (Environments) or create new ones with manage.py create_environment."
+    "Invalid credentials: the client id and secret do not match an environment. The client id "
+    "is listed in the console (Accounts and credentials > Environments); the secret was shown "
+    "once, when the environment was made or its secret rotated, and cannot be shown again. "
+    "Lost it? Select the environment there and run the action 'Rotate client secret' (the "
+    "old secret stops working), or make a new environment with manage.py create_environment."
 )
-
 _URL_MISMATCH = "The credentials are for another environment than the client id in the URL."
+
+
+def _invalid_api_key(environment: Environment | None) -> str:
+    where = "this install" if environment is None else f"client id {environment.client_id}"
+    return (
+        f"Invalid API key: it matches no API key of {where}. An API key is shown once, when it "
+        "is made (console: Accounts and credentials > API keys > Add, or manage.py "
+        "create_api_key), and cannot be shown again: make a new one if you lost it."
+    )
+
 
 # Environments by client id (with their secret's hash) and API keys by prefix, for
 # HOT_CACHE_SECONDS; cleared in this process on any change (accounts.apps), see hotcache.
@@ -109,7 +123,7 @@ def _user_hashes(secret: str, user_id: str) -> tuple[str, str]:
 def _api_key_credentials(plain: str, environment: Environment | None) -> Credentials:
     prefix = plain.split("_", 2)
     if len(prefix) < 3:
-        raise AuthenticationFailed(_INVALID)
+        raise AuthenticationFailed(_invalid_api_key(environment))
     key_prefix = f"{prefix[0]}_{prefix[1]}"
     api_key = credentials_cache.get(
         ("api_key", key_prefix),
@@ -120,7 +134,7 @@ def _api_key_credentials(plain: str, environment: Environment | None) -> Credent
     if environment is not None and api_key is not None and api_key.environment_id != environment.id:
         api_key = None
     if api_key is None or not constant_time_equal(api_key.secret_hash, secret_hash(plain)):
-        raise AuthenticationFailed(_INVALID)
+        raise AuthenticationFailed(_invalid_api_key(environment))
     if api_key.revoked_at is not None:
         raise AuthenticationFailed(
             f"This API key ({api_key.prefix}…) was revoked on "

@@ -46,7 +46,10 @@ def bad_request(request, exception):
             f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}): send fewer values."
         )
     elif isinstance(exception, RequestDataTooBig):
-        message = "The request body is too large: send a smaller one."
+        message = (
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes, the most "
+            "this API reads: send a smaller one."
+        )
     else:
         message = "The request is not valid."
     return JsonResponse({"message": message}, status=400)

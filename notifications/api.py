@@ -34,7 +34,12 @@ from notifications.wire import (
 
 MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_KEY_MAX = 255
-_TOO_BIG = f"The body is over {MAX_BODY_BYTES // 1024} KB: keep mergeTags under 150 KB."
+# The one size limit of these bodies: the whole JSON body, mergeTags and inline content
+# together (NotificationAPI's "mergeTags under 150 KB" is advice, not a limit enforced here).
+_TOO_BIG = (
+    f"The body is over {MAX_BODY_BYTES:,} bytes (1 MB), the most one request may send: "
+    "mergeTags, inline content and every other field count together. Send less."
+)
 
 
 def _error(message: str, status_code: int) -> Response:

@@ -2,7 +2,7 @@
 signed the real way, posted to our own receivers at PUBLIC_BASE_URL, so demos, tests and
 benchmarks exercise the production path (inbox, processing, event_record).
 
-Outcomes follow the magic recipients of ../shared/reference/providers.md: SMS and calls as
+Outcomes follow the magic recipients of docs/architecture.md (Sandbox provider): SMS and calls as
 Twilio status callbacks (signed with the environment's Twilio token), email as Postmark
 tracking webhooks through django-anymail (WEBHOOK_SECRET basic auth).
 """
@@ -66,6 +66,33 @@ def _call_outcomes(number: str) -> list[str]:
     return ["ringing", "in-progress", "completed"]
 
 
+# Postmark's bounce types as its webhooks name and describe them (TypeCode, Name,
+# Description), and the sandbox's own Details (where Postmark puts the receiving server's
+# answer): each says something the others do not, as a real bounce's fields do, so the
+# timeline line reads once ("bounced: The server was unable ...; Sandbox: bounce@ ...").
+_POSTMARK_BOUNCES = {
+    "HardBounce": (
+        1,
+        "Hard bounce",
+        "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        "Sandbox: bounce@ is the magic address that always bounces.",
+    ),
+    "Transient": (
+        2,
+        "Message delayed",
+        "The server could not temporarily deliver your message (ex: Message is delayed due "
+        "to network troubles).",
+        "Sandbox: delay@ is the magic address delayed once, then delivered.",
+    ),
+    "SpamComplaint": (
+        512,
+        "Spam complaint",
+        "The subscriber explicitly marked this email as spam.",
+        "Sandbox: complaint@ is the magic address that always complains.",
+    ),
+}
+
+
 def _postmark_event(
     record_type: str, bounce_type: str, message_id: str, recipient: str, at: datetime, n: int
 ) -> dict:
@@ -80,15 +107,15 @@ def _postmark_event(
     }
     if record_type == "Delivery":
         return event | {"Recipient": recipient, "DeliveredAt": stamp, "Details": "Sandbox"}
-    type_codes = {"HardBounce": 1, "Transient": 2, "SpamComplaint": 512}
+    type_code, name, description, details = _POSTMARK_BOUNCES[bounce_type]
     return event | {
         # Bounce and complaint records have an id of their own; stable per message and step.
         "ID": int.from_bytes(f"{message_id}:{n}".encode()[-7:], "big"),
         "Type": bounce_type,
-        "TypeCode": type_codes[bounce_type],
-        "Name": bounce_type,
-        "Description": f"Sandbox {bounce_type}",
-        "Details": f"Sandbox {bounce_type} for a magic recipient",
+        "TypeCode": type_code,
+        "Name": name,
+        "Description": description,
+        "Details": details,
         "Email": recipient,
         "From": "sandbox@example.com",
         "BouncedAt": stamp,

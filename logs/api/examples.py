@@ -32,7 +32,7 @@ BAD_STATUS = OpenApiExample(
     "An unknown status",
     response_only=True,
     status_codes=["400"],
-    value={"message": 'status[0]: "sucess" is not a valid choice.'},
+    value={"message": 'status[0]: "sucess" is not valid: use one of received, success, failure.'},
 )
 
 LOG_DETAIL = OpenApiExample(

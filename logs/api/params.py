@@ -34,7 +34,13 @@ class BadRequest(ValueError):
 
 
 class CaseInsensitiveChoiceField(serializers.ChoiceField):
-    """A choice matched whatever its case ("SUCCESS" is "success")."""
+    """A choice matched whatever its case ("SUCCESS" is "success"); a refusal lists the
+    valid values."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        valid = ", ".join(str(choice) for choice in self.choices)
+        self.error_messages["invalid_choice"] = f'"{{input}}" is not valid: use one of {valid}.'
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -99,23 +105,34 @@ class LogFiltersQuery(serializers.Serializer):
         help_text="Recipient phone number in any spelling (+1 415 555 0100, 4155550100).",
     )
     type = _text_list("Notification types (NotificationAPI's notificationId).", 100)
-    status = _choice_list("Statuses: received, success, failure.", NotificationStatus.choices)
+    status = _choice_list(
+        "Statuses: received, success, failure. The notification's; with `channel` or "
+        "`providerMessageId`, that delivery's own (`channel=sms&status=failure`: the SMS "
+        "failed).",
+        NotificationStatus.choices,
+    )
     channel = _choice_list(
-        "Channels the notification used: email, sms, call, in_app, push, web_push.",
+        "Channels the notification used: email, sms, call, in_app, push, web_push. With "
+        "`status`, `eventKind` or `eventSubKind`, they apply to that channel's delivery.",
         Channel.choices,
     )
     eventKind = CaseInsensitiveChoiceField(
         choices=EventKind.choices,
         required=False,
-        help_text="Notifications whose timeline has an event of this kind.",
+        help_text="Notifications whose timeline has an event of this kind (with `channel`: "
+        "on that channel).",
     )
     eventSubKind = CaseInsensitiveChoiceField(
         choices=[c for c in EventSubKind.choices if c[0]],
         required=False,
-        help_text="Notifications whose timeline has an event of this sub-kind (e.g. bounce).",
+        help_text="Notifications whose timeline has an event of this sub-kind (e.g. bounce; "
+        "with `channel`: on that channel).",
     )
     providerMessageId = serializers.CharField(
-        required=False, max_length=255, help_text="The provider's message id of a delivery."
+        required=False,
+        max_length=255,
+        help_text="The provider's message id of a delivery; `status` and the event filters "
+        "then apply to that delivery.",
     )
     createdFrom = serializers.DateTimeField(
         required=False, help_text="Created at or after (ISO 8601; UTC when no offset)."
@@ -260,7 +277,9 @@ class LogQuery(serializers.Serializer):
         "notificationIds (notification types).", 100, max_items=BODY_LIST_MAX
     )
     channelFilter = _choice_list(
-        "Channels: EMAIL, SMS, CALL, INAPP_WEB, PUSH, WEB_PUSH.", list(WIRE_CHANNELS)
+        "Channels: EMAIL, SMS, CALL, INAPP_WEB, PUSH, WEB_PUSH. With statusFilter, the status "
+        "is that channel's own (SMS + FAILURE: the SMS failed).",
+        list(WIRE_CHANNELS),
     )
     userFilter = _text_list("userIds.", 255, max_items=BODY_LIST_MAX)
     statusFilter = _choice_list(

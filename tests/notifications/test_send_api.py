@@ -132,7 +132,7 @@ def test_body_over_one_megabyte_answers_400(client, environment, auth, order_tra
     body = {**SEND, "mergeTags": {"blob": "x" * (1024 * 1024)}}
     response = post(client, sender_url(environment), body, auth)
     assert response.status_code == 400
-    assert "over 1024 KB" in response.json()["message"]
+    assert "over 1,048,576 bytes (1 MB)" in response.json()["message"]
     assert nothing_written()
 
 

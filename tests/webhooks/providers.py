@@ -1,4 +1,4 @@
-"""Provider callbacks of the documented shapes (../shared/reference/providers.md and
+"""Provider callbacks of the documented shapes (the providers' own documentation and
 django-anymail's parsers), signed the real way, for the contract suite."""
 
 import base64

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import URLPattern, path
 
 from logs.vocabulary import Channel, EventKind, EventSubKind
-from webhooks.events import CallbackEvent, UnparseableCallback
+from webhooks.events import CallbackEvent, UnparseableCallback, provider_words
 from webhooks.receivers.base import (
     UnknownEnvironment,
     body_too_large,
@@ -195,8 +195,13 @@ def _email_event(event: AnymailTrackingEvent, received_at: datetime) -> Callback
     if event.event_type == EventType.UNKNOWN and _ses_delivery_delay(event):
         mapped = EMAIL_EVENTS[EventType.DEFERRED]
     kind, sub_kind = mapped or (None, "")
-    reason = " ".join(
-        str(part) for part in (event.reject_reason, event.description, event.mta_response) if part
+    # Each of the provider's words once: anymail's reject reason often repeats the event type
+    # ("bounced: bounced ...") and Postmark's Description the start of its Details.
+    reason = provider_words(
+        event.reject_reason,
+        event.description,
+        event.mta_response,
+        already_said=(event.event_type,),
     )
     return CallbackEvent(
         channel=Channel.EMAIL,

@@ -70,6 +70,39 @@ CALL_STATUSES: dict[str, tuple[str, str] | None] = {
 }
 
 
+# What Twilio calls the error codes its callbacks carry most often (its Error and Warning
+# Dictionary, https://www.twilio.com/docs/api/errors). WORKAROUND: a status callback carries
+# ErrorCode but seldom ErrorMessage, and a bare "30003" tells support staff nothing.
+TWILIO_ERROR_DESCRIPTIONS = {
+    "21211": "Invalid 'To' phone number",
+    "21408": "Permission to send an SMS has not been enabled for the region of the 'To' number",
+    "21610": "Attempt to send to unsubscribed recipient",
+    "21612": "The 'To' phone number is not currently reachable via SMS",
+    "21614": "'To' number is not a valid mobile number",
+    "30001": "Queue overflow",
+    "30002": "Account suspended",
+    "30003": "Unreachable destination handset",
+    "30004": "Message blocked",
+    "30005": "Unknown destination handset",
+    "30006": "Landline or unreachable carrier",
+    "30007": "Message filtered (carrier violation)",
+    "30008": "Unknown error",
+    "30009": "Missing segment",
+    "30010": "Message price exceeds max price",
+    "30034": "Message from an unregistered number (US A2P 10DLC)",
+}
+
+
+def twilio_error_description(error_code: str, error_message: str = "") -> str:
+    """The words for a Twilio error code: Twilio's own ErrorMessage when the callback has one,
+    else the dictionary's, else where to look it up; "" without a code."""
+    if error_message or not error_code:
+        return error_message
+    return TWILIO_ERROR_DESCRIPTIONS.get(
+        error_code, f"see https://www.twilio.com/docs/api/errors/{error_code}"
+    )
+
+
 def twilio_auth_token(*, environment: Environment | None) -> str:
     """The token Twilio signs callbacks of `environment` with: the environment's own (set in
     the console, Twilio credentials) when it has one, else the install's TWILIO_AUTH_TOKEN
@@ -182,9 +215,10 @@ def _event_id(sid: str, status: str, form: Mapping[str, str]) -> str:
 
 
 def _detail(status: str, error_code: str, error_message: str) -> str:
+    """`error_message`: twilio_error_description's, so a code never shows without words."""
     detail = f"Twilio: {status}"
     if error_code:
-        detail += f" (error {error_code}{': ' + error_message if error_message else ''})"
+        detail += f" (error {error_code}: {error_message})"
     return detail
 
 
@@ -196,7 +230,7 @@ def twilio_sms_events(body: bytes, *, received_at: datetime) -> list[CallbackEve
         raise UnparseableCallback(f"Unknown MessageStatus {status[:40]!r}.")
     mapped = SMS_STATUSES[status]
     error_code = form.get("ErrorCode", "")
-    error_message = form.get("ErrorMessage", "")
+    error_message = twilio_error_description(error_code, form.get("ErrorMessage", ""))
     kind, sub_kind = mapped or (None, "")
     if status == "failed":
         sub_kind = sms_failed_sub_kind(error_code)
@@ -234,7 +268,7 @@ def twilio_voice_events(body: bytes, *, received_at: datetime) -> list[CallbackE
         raise UnparseableCallback(f"Unknown CallStatus {status[:40]!r}.")
     kind, sub_kind = CALL_STATUSES[status] or (None, "")
     error_code = form.get("ErrorCode", "")
-    error_message = form.get("ErrorMessage", "")
+    error_message = twilio_error_description(error_code, form.get("ErrorMessage", ""))
     return [
         CallbackEvent(
             channel=Channel.CALL,
