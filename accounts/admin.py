@@ -27,6 +27,7 @@ from accounts.selectors import (
     role_manages,
 )
 from accounts.services import api_key_issue, api_key_revoke, environment_secret_issue
+from config.admin_display import moment_text
 
 
 def _lookup_target(model, lookup: str):
@@ -507,7 +508,7 @@ class InvitationAdmin(TenantScopedAdmin):
     @admin.display(description="email")
     def email_shown(self, obj) -> str:
         if obj.email_sent_at:
-            return f"sent {obj.email_sent_at:%Y-%m-%d %H:%M} UTC"
+            return f"sent {moment_text(obj.email_sent_at)}"
         return f"not sent ({obj.email_error})" if obj.email_error else "not sent yet"
 
     def _invitations_managed(self, request, queryset):

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.timezone import now
 
 from alerts.vocabulary import NoticeChannel, NoticeState, RuleKind, Transition
+from config.admin_display import moment_text
 from logs.vocabulary import Channel
 
 
@@ -152,7 +153,8 @@ class Alert(models.Model):
         indexes = [models.Index(fields=["environment", "-fired_at"], name="alerts_alert_env_fired")]
 
     def __str__(self) -> str:
-        return f"{self.rule.name} at {self.fired_at:%Y-%m-%d %H:%M} UTC"
+        # In the viewer's zone on a console page, UTC elsewhere (config/admin_display.py).
+        return f"{self.rule.name}, fired {moment_text(self.fired_at)}"
 
 
 class AlertNotice(models.Model):
@@ -186,4 +188,6 @@ class AlertNotice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_transition_display()} by {self.get_channel_display()}"
+        # "Email notice when it fired", not "Fired by Email" (it was not fired by an email).
+        transition = self.get_transition_display().lower()
+        return f"{self.get_channel_display()} notice when it {transition}"

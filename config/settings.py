@@ -164,6 +164,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Console pages show times in the viewer's zone (config/admin_display.py).
+    "config.admin_display.ViewerZoneMiddleware",
 ]
 
 if PRODUCTION:
@@ -270,7 +272,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"  # all timestamps are stored and shown in UTC
+TIME_ZONE = "UTC"  # all timestamps are stored in UTC; console pages show the viewer's zone
+# Times with seconds and the zone's name ("2026-12-06 23:42:13 CET"), not "Dec. 6, 2026, 10:42
+# p.m.": config/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 

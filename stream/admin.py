@@ -14,6 +14,7 @@ from accounts.admin import ShowsSecretOnce, TenantScopedAdmin
 from accounts.crypto import secret_encrypt
 from accounts.models import Membership
 from accounts.selectors import MANAGER_ROLES, environment_list_for_user
+from config.admin_display import moment_text
 from logs.admin import ReadOnlyLogAdmin, WrittenElsewhere
 from logs.console.masking import url_origin
 from logs.models import PurgeRun
@@ -68,7 +69,7 @@ class SubscriptionAdmin(ShowsSecretOnce, TenantScopedAdmin):
     def notice(self, obj):
         if obj.disabled_reason:
             return obj.disabled_reason
-        return f"Failing since {obj.failing_since:%Y-%m-%d %H:%M} UTC" if obj.failing_since else ""
+        return f"Failing since {moment_text(obj.failing_since)}" if obj.failing_since else ""
 
     @admin.display(description="Messages")
     def messages_link(self, obj):
@@ -138,7 +139,7 @@ class StreamMessageAdmin(ReadOnlyLogAdmin):
             return "—"
         attempt = attempts[0]
         answer = attempt.status_code or attempt.error
-        return f"{answer} at {attempt.attempted_at:%H:%M:%S}"
+        return f"{answer} at {moment_text(attempt.attempted_at)}"
 
     @admin.action(description="Replay the selected messages (same webhook-id)")
     def replay(self, request, queryset):

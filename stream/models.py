@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.crypto import secret_decrypt
 from accounts.models import Environment
+from config.admin_display import moment_text
 from logs.vocabulary import EventKind, EventSubKind
 
 
@@ -144,7 +145,8 @@ class StreamAttempt(models.Model):
         ordering = ["-attempted_at"]
 
     def __str__(self) -> str:
-        return f"{self.status_code or self.error} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+        # In the viewer's zone on a console page, UTC elsewhere (config/admin_display.py).
+        return f"{self.status_code or self.error} at {moment_text(self.attempted_at)}"
 
     @property
     def succeeded(self) -> bool:
