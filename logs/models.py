@@ -184,6 +184,17 @@ class Delivery(models.Model):
                 models.F("notification").desc(),
                 name="delivery_env_channel",
             ),
+            # A channel with a status ("SMS + Failure"): one range per (state, reports
+            # delivery) that has that status (logs.status.delivery_states_of_status).
+            models.Index(
+                "environment",
+                "channel",
+                "state",
+                "reports_delivery",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="delivery_env_channel_state",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -265,6 +276,24 @@ class Event(models.Model):
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
                 name="event_env_sub_kind",
+                condition=~models.Q(sub_kind=""),
+            ),
+            # The same with a channel ("SMS + Failed"): the event must be that channel's.
+            models.Index(
+                "environment",
+                "channel",
+                "kind",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="event_env_channel_kind",
+            ),
+            models.Index(
+                "environment",
+                "channel",
+                "sub_kind",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="event_env_channel_sub_kind",
                 condition=~models.Q(sub_kind=""),
             ),
         ]

@@ -3,14 +3,24 @@
 Every selector takes the tenant (an environment id) and reads newest first with keyset
 pagination on (created_at, id), so page 1,000 costs what page 1 does and nothing counts the
 table. Each filter is served by an index that starts with the environment and ends with the
-newest-first order (see logs/models.py). `notification_page` chooses one of three strategies:
+newest-first order (see logs/models.py).
+
+What the filters mean: different filters AND, the values of one filter OR. A filter that names
+a delivery (a channel, a provider message id) makes the status and event filters speak of that
+same delivery: "sms + failure" is a notification whose SMS failed (the channel's own status,
+logs.status.delivery_status), "sms + Failed - Undelivered" one whose SMS has that event, not
+one whose email failed beside a delivered SMS. Without one, a status is the whole
+notification's and an event is any event of its timeline (a request-level one included).
+
+`notification_page` chooses one of three strategies:
 
 - notification columns only (tracking id, user id, email, phone number, type, status, dates):
   one index scan on logs_notification, stopping after one page;
-- a channel, event kind/sub-kind or provider message id (on deliveries and events) and at
-  most dates besides: its index gives the notification ids newest first (several channels:
-  one index range each, merged in order), and the page's notifications are fetched by key
-  within the partitions those ids fall in, in the same query;
+- a channel, a channel's status, event kind/sub-kind or provider message id (on deliveries
+  and events) and at most dates besides: its index gives the notification ids newest first
+  (several channels or delivery states: one index range each, merged in order), and the
+  page's notifications are fetched by key within the partitions those ids fall in, in the
+  same query;
 - the same with notification filters besides: candidates are read in bounded rounds and
   checked against the notifications; a page is full unless the matches ran out, or it says
   that it stopped early and how far back it looked.
@@ -19,10 +29,12 @@ Nothing sorts more than a page's worth of rows: tests/logs/test_plans.py checks 
 """
 
 import base64
+import operator
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import reduce
 
 from django.db.models import BooleanField, CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -32,6 +44,7 @@ from django.db.models.lookups import Lookup
 from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
 from logs.signals import prepared_instances, prepared_rows
+from logs.status import delivery_states_of_status
 from logs.vocabulary import (
     SUB_KINDS_BY_KIND,
     Channel,
@@ -222,7 +235,7 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
         queryset = queryset.filter(number=filters.number)
     if filters.notification_types:
         queryset = queryset.filter(_in_or_eq("notification_type", filters.notification_types))
-    if filters.statuses:
+    if filters.statuses and not _names_a_delivery(filters):
         queryset = queryset.filter(_in_or_eq("status", filters.statuses))
     if filters.created_from:
         queryset = queryset.filter(created_at__gte=filters.created_from)
@@ -232,19 +245,53 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
         "notification_id": OuterRef("id"),
         "notification_created_at": OuterRef("created_at"),
     }
-    if filters.channels:
-        deliveries = Delivery.objects.filter(
-            _in_or_eq("channel", filters.channels), **same_notification
-        )
+    if _names_a_delivery(filters):
+        # One delivery must match them all: its channel, message id, status and an event.
+        deliveries = Delivery.objects.filter(_delivery_q(filters), **same_notification)
+        if filters.event_kind or filters.event_sub_kind:
+            deliveries = deliveries.filter(Exists(_events(filters).filter(**_SAME_DELIVERY)))
         queryset = queryset.filter(Exists(deliveries))
-    if filters.provider_message_id:
-        deliveries = Delivery.objects.filter(
-            provider_message_id=filters.provider_message_id, **same_notification
-        )
-        queryset = queryset.filter(Exists(deliveries))
-    if filters.event_kind or filters.event_sub_kind:
+    elif filters.event_kind or filters.event_sub_kind:
         queryset = queryset.filter(Exists(_events(filters).filter(**same_notification)))
     return queryset.order_by("-created_at", "-id")
+
+
+# An event of the delivery in the outer query: same notification, same channel.
+_SAME_DELIVERY = {
+    "notification_id": OuterRef("notification_id"),
+    "notification_created_at": OuterRef("notification_created_at"),
+    "channel": OuterRef("channel"),
+}
+
+
+def _names_a_delivery(filters: NotificationFilters) -> bool:
+    """Whether the status and event filters speak of one delivery (see the module)."""
+    return bool(filters.channels or filters.provider_message_id)
+
+
+def _delivery_q(filters: NotificationFilters) -> Q:
+    """The conditions on the delivery row itself: channel, message id, the channel's status."""
+    condition = Q()
+    if filters.channels:
+        condition &= _in_or_eq("channel", filters.channels)
+    if filters.provider_message_id:
+        condition &= Q(provider_message_id=filters.provider_message_id)
+    if filters.statuses:
+        condition &= _delivery_status_q(filters.statuses)
+    return condition
+
+
+def _delivery_states(statuses: Sequence[str]) -> list[tuple[str, bool]]:
+    """The (state, reports_delivery) pairs of deliveries whose own status is one of these."""
+    pairs = (pair for status in statuses for pair in delivery_states_of_status(status))
+    return list(dict.fromkeys(pairs))
+
+
+def _delivery_status_q(statuses: Sequence[str]) -> Q:
+    return reduce(
+        operator.or_,
+        (Q(state=state, reports_delivery=reports) for state, reports in _delivery_states(statuses)),
+    )
 
 
 def _events(filters: NotificationFilters) -> QuerySet:
@@ -274,24 +321,57 @@ def _driving_branches(
     environment_id: int, filters: NotificationFilters
 ) -> tuple[list[QuerySet], NotificationFilters] | None:
     """The child-table index ranges that yield this search's notifications newest first (one
-    per channel when several are asked for: each is one ordered index range, where an IN over
-    them would have to sort), and the filters left for the notifications themselves; None
-    when the notification table's own indexes serve the search best."""
+    per channel, or per channel and delivery state, when several are asked for: each is one
+    ordered index range, where an IN over them would have to sort), and the filters left for
+    the notifications themselves; None when the notification table's own indexes serve the
+    search best.
+
+    When the status and event filters speak of one delivery (a channel or a message id is
+    given), each branch states all of them for its rows: the index gives one of them, and a
+    row the index gives is checked for the rest on its own delivery (a lookup by key), so
+    the notifications are left only their own filters."""
     if filters.tracking_ids:
         return None  # a handful of primary-key lookups beats any scan
+    events = bool(filters.event_kind or filters.event_sub_kind)
+    rest = replace(
+        filters,
+        channels=(),
+        provider_message_id="",
+        event_kind="",
+        event_sub_kind="",
+        statuses=() if _names_a_delivery(filters) else filters.statuses,
+    )
     if filters.provider_message_id:
+        # The delivery row states its channel and status itself.
+        delivery = Delivery.objects.filter(
+            _HAS_MESSAGE_ID, _delivery_q(filters), provider_message_id=filters.provider_message_id
+        )
+        if events:
+            delivery = delivery.filter(Exists(_events(filters).filter(**_SAME_DELIVERY)))
+        driving = [delivery]
+    elif filters.channels and events:
+        driving = []
+        for channel in filters.channels:
+            branch = _events(filters).filter(channel=channel)
+            if filters.statuses:
+                deliveries = Delivery.objects.filter(
+                    _delivery_status_q(filters.statuses),
+                    notification_id=OuterRef("notification_id"),
+                    notification_created_at=OuterRef("notification_created_at"),
+                    channel=channel,
+                )
+                branch = branch.filter(Exists(deliveries))
+            driving.append(branch)
+    elif filters.channels and filters.statuses:
         driving = [
-            Delivery.objects.filter(
-                _HAS_MESSAGE_ID, provider_message_id=filters.provider_message_id
-            )
+            Delivery.objects.filter(channel=channel, state=state, reports_delivery=reports)
+            for channel in filters.channels
+            for state, reports in _delivery_states(filters.statuses)
         ]
-        rest = replace(filters, provider_message_id="")
-    elif filters.event_kind or filters.event_sub_kind:
+    elif events:
         driving = [_events(filters)]
-        rest = replace(filters, event_kind="", event_sub_kind="")
     elif filters.channels:
         driving = [Delivery.objects.filter(channel=channel) for channel in filters.channels]
-        rest = replace(filters, channels=())
     else:
         return None
     dates = Q(environment_id=environment_id)
@@ -306,26 +386,33 @@ def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int) 
     """SQL for the newest `count` distinct (created_at, id) of notifications the branches
     name, after the cursor, newest first, and its parameters. Each branch reads one index
     range and stops after `count`; several branches are merged in order (Merge Append), so
-    nothing is sorted and no more than `count` rows per branch are read."""
+    nothing is sorted and no more than `count` rows per branch are read.
+
+    `count` is a parameter, not SQL text: the statement is prepared and planned once for
+    any values (logs.signals), and a generic plan's LIMIT is then taken as a tenth of the
+    rows, which keeps the plan reading the index in order and stopping early. With the
+    number in the text the planner weighed it against its generic guess of the range (a
+    channel, a kind and a cursor given: a few hundred rows), found the page to be most of
+    it, and chose to read and sort the whole range instead."""
     parts, params = [], []
     for branch in branches:
         sql, branch_params = (
             branch.filter(_before(after, "notification_created_at", "notification_id"))
             .order_by("-notification_created_at", "-notification_id")
             .values_list("notification_created_at", "notification_id")
-            .distinct()[:count]
+            .distinct()
             .query.sql_with_params()
         )
-        parts.append(f"({sql})")
-        params.extend(branch_params)
+        parts.append(f"({sql} LIMIT %s)")
+        params.extend([*branch_params, count])
     if len(parts) == 1:
         return parts[0], params
     # Django cannot express DISTINCT over a UNION; the SQL is Django's own, values are params.
     merged = " UNION ALL ".join(parts)
     return (
         f'SELECT * FROM ({merged}) AS "merged" ("created_at", "id") '  # noqa: S608
-        f"GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC LIMIT {int(count)}",
-        params,
+        "GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC LIMIT %s",
+        [*params, count],
     )
 
 

@@ -37,6 +37,10 @@ the plan limit). Strongest first:
    when there is no channel at all but a request-level Ignored: a request-level Ignored counts
    exactly as one more ignored channel, so it never changes what the channels decide.
 4. Received otherwise, including no channel and no request-level outcome (not dispatched yet).
+
+Each channel also has a status of its own (`delivery_status`): failure, success or received
+as rules 2 and 3 read it, none when ignored. The notification's rules above are made of it,
+and a search for a channel and a status ("SMS + Failure") matches it.
 """
 
 from collections.abc import Iterable
@@ -208,13 +212,41 @@ def notification_status(
         return NotificationStatus.FAILURE
     if not channels and not outcomes:
         return NotificationStatus.RECEIVED
-    attempted = [(state, reports) for state, reports in channels if state != DeliveryState.IGNORED]
-    if any(state == DeliveryState.FAILED for state, _ in attempted):
+    # An ignored channel has no status of its own: it counts neither way.
+    statuses = {delivery_status(state, reports) for state, reports in channels} - {""}
+    if NotificationStatus.FAILURE in statuses:
         return NotificationStatus.FAILURE
     # Vacuously true when every channel was ignored, or only the request was.
-    if all(_reached_user(state, reports) for state, reports in attempted):
+    if statuses <= {NotificationStatus.SUCCESS}:
         return NotificationStatus.SUCCESS
     return NotificationStatus.RECEIVED
+
+
+def delivery_status(state: str, reports_delivery: bool) -> str:
+    """One channel's own status: failure when it failed, success when it reached the user
+    (delivered, or sent for a provider that never reports delivery), received while it is
+    on its way; "" for an ignored channel, which was never sent. A notification's status
+    is made of these (`notification_status`), and a search for a channel with a status
+    matches this one (logs.selectors)."""
+    state = DeliveryState(state)
+    if state == DeliveryState.IGNORED:
+        return ""
+    if state == DeliveryState.FAILED:
+        return NotificationStatus.FAILURE
+    if _reached_user(state, reports_delivery):
+        return NotificationStatus.SUCCESS
+    return NotificationStatus.RECEIVED
+
+
+def delivery_states_of_status(status: str) -> list[tuple[str, bool]]:
+    """Every (delivery state, provider reports delivery) whose `delivery_status` is `status`,
+    in a fixed order: what a search for a channel's status looks for in the deliveries."""
+    return [
+        (state.value, reports)
+        for state in DeliveryState
+        for reports in (True, False)
+        if delivery_status(state, reports) == status
+    ]
 
 
 def _request_outcome(kind: str) -> EventKind:

@@ -149,6 +149,29 @@ def _searches(sample) -> dict[str, NotificationFilters]:
         "two channels and status": NotificationFilters(
             channels=["sms", "call"], statuses=["failure"]
         ),
+        # A channel's own status or event (one delivery): delivery_env_channel_state and
+        # event_env_channel_kind / _sub_kind, one range per channel and delivery state.
+        "channel and success": NotificationFilters(channels=["sms"], statuses=["success"]),
+        "channel and received": NotificationFilters(channels=["email"], statuses=["received"]),
+        "channel and event kind": NotificationFilters(channels=["sms"], event_kind="failed"),
+        "channel and event sub-kind": NotificationFilters(
+            channels=["email"], event_sub_kind="bounce"
+        ),
+        "two channels and event kind": NotificationFilters(
+            channels=["sms", "call"], event_kind="delivered"
+        ),
+        "channel, status and event": NotificationFilters(
+            channels=["email"], statuses=["failure"], event_kind="failed"
+        ),
+        "channel, event and type": NotificationFilters(
+            channels=["email"], event_kind="delivered", notification_types=["order_tracking"]
+        ),
+        "two channels, event and type": NotificationFilters(
+            channels=["email", "sms"], event_kind="delivered", notification_types=["order_tracking"]
+        ),
+        "provider message id and status": NotificationFilters(
+            provider_message_id=sample.provider_message_ids[0], statuses=["success", "received"]
+        ),
         "newest first": NotificationFilters(),
     }
 

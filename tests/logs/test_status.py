@@ -14,6 +14,8 @@ from logs.status import (
     DeliveryOutcome,
     EventFact,
     delivery_outcome,
+    delivery_states_of_status,
+    delivery_status,
     notification_status,
 )
 from logs.vocabulary import (
@@ -594,3 +596,32 @@ def test_unknown_delivery_state_is_refused():
 def test_a_request_outcome_other_than_failed_or_ignored_is_refused(kind):
     with pytest.raises(ValueError, match=f"{kind!r} is not a request-level outcome"):
         notification_status([], request_outcomes=[kind])
+
+
+# --- a channel's own status (what "SMS + Failure" searches) ----------------------------------
+
+
+@given(deliveries=channel_lists)
+def test_a_notification_fails_exactly_when_one_channels_own_status_is_failure(deliveries):
+    failed = any(
+        delivery_status(*delivery) == NotificationStatus.FAILURE for delivery in deliveries
+    )
+    assert (notification_status(deliveries) == NotificationStatus.FAILURE) == failed
+
+
+@given(deliveries=channel_lists.filter(bool))
+def test_a_notification_succeeds_exactly_when_every_attempted_channel_succeeds(deliveries):
+    own = [delivery_status(*delivery) for delivery in deliveries]
+    succeeded = all(status in ("", NotificationStatus.SUCCESS) for status in own)
+    assert (notification_status(deliveries) == NotificationStatus.SUCCESS) == succeeded
+
+
+def test_each_delivery_state_has_one_status_and_ignored_has_none():
+    pairs = [(state.value, reports) for state in DeliveryState for reports in (True, False)]
+    found = {status: delivery_states_of_status(status) for status in NotificationStatus}
+    assert sorted(p for states in found.values() for p in states) == sorted(
+        p for p in pairs if p[0] != DeliveryState.IGNORED
+    )
+    assert found[NotificationStatus.FAILURE] == [("failed", True), ("failed", False)]
+    assert ("sent", False) in found[NotificationStatus.SUCCESS]
+    assert ("sent", True) in found[NotificationStatus.RECEIVED]

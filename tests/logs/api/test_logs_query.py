@@ -86,7 +86,10 @@ def ms(moment) -> int:
             [2, 1],
         ),
         ({"notificationFilter": ["order_tracking"], "userFilter": ["u-1"]}, [2]),
-        ({"channelFilter": ["SMS"], "statusFilter": ["failure"], "userFilter": ["u-2"]}, [1]),
+        # A channel's status is its own: u-2's email failed, its SMS was delivered.
+        ({"channelFilter": ["SMS"], "statusFilter": ["failure"], "userFilter": ["u-2"]}, []),
+        ({"channelFilter": ["EMAIL"], "statusFilter": ["failure"], "userFilter": ["u-2"]}, [1]),
+        ({"channelFilter": ["SMS"], "statusFilter": ["failure"]}, [2]),
         ({"userFilter": ["u-1"], "requestFilter": ["request.mergeTags.item EXISTS"]}, [2]),
     ],
 )  # fmt: skip
