@@ -62,7 +62,7 @@ class EventSubKind(models.TextChoices):
     UNDELIVERED = "undelivered", "Failed - Undelivered"  # SMS, with the carrier's error code
     INFRASTRUCTURE = "infrastructure", "Failed - Infrastructure"  # SMS
     CANNOT_REACH = "cannot_reach", "Failed - Cannot Reach"  # call
-    # Engagement (email): recorded; never changes a status.
+    # Engagement (email; Opened and Clicked in-app too): recorded; never changes a status.
     OPENED = "opened", "Engagement - Opened"
     CLICKED = "clicked", "Engagement - Clicked"
     COMPLAINED = "complained", "Engagement - Complained"
@@ -127,7 +127,8 @@ SUB_KINDS_BY_CHANNEL: dict[str, frozenset[str]] = {
         EventSubKind.NO_ANSWER,
         EventSubKind.CANNOT_REACH,
     },
-    Channel.IN_APP: _IGNORED_REASONS,
+    # The user's app reports opening and clicking an item of the feed (in_app_update).
+    Channel.IN_APP: _IGNORED_REASONS | {EventSubKind.OPENED, EventSubKind.CLICKED},
     Channel.PUSH: _IGNORED_REASONS,
     Channel.WEB_PUSH: _IGNORED_REASONS,
 }

@@ -29,7 +29,7 @@ from config.hotcache import HotCache
 from logs.models import Notification
 from logs.services import event_record, notification_create
 from logs.signals import insert_statement
-from logs.vocabulary import Channel, EventKind
+from logs.vocabulary import Channel, EventKind, EventSubKind
 from notifications import selectors
 from notifications.models import (
     EndUser,
@@ -543,8 +543,9 @@ def in_app_retract(
 
 
 def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50) -> list:
-    """The user's feed, newest first. Items fetched for the first time become Delivered:
-    the user's client has them."""
+    """The user's feed, newest first. An item is Delivered once stored (the in-app provider's
+    after_sent); a first fetch records the same event (once) for an item whose worker died
+    before it could."""
     items = list(selectors.in_app_feed(environment=environment, user_id=user_id)[:limit])
     fresh = [item for item in items if item.delivered_at is None]
     now = timezone.now()
@@ -573,14 +574,13 @@ def _in_app_event(**kwargs) -> None:
         event_record(**kwargs)
 
 
-# in-app update field → (InAppNotification column, whether it is an Engagement event).
-# WORKAROUND: the vocabulary gives the Opened and Clicked sub-kinds to email only
-# (SUB_KINDS_BY_CHANNEL), so an in-app open or click is an Engagement without sub-kind whose
-# detail says which; archiving is kept on the feed item only.
+# in-app update field → (InAppNotification column, the Engagement sub-kind it records, if
+# any): opened and clicked are Engagement - Opened / - Clicked; archiving is kept on the feed
+# item only.
 _IN_APP_ENGAGEMENT = {
-    "opened": ("opened_at", True),
-    "clicked": ("clicked_at", True),
-    "archived": ("archived_at", False),
+    "opened": ("opened_at", EventSubKind.OPENED),
+    "clicked": ("clicked_at", EventSubKind.CLICKED),
+    "archived": ("archived_at", ""),
 }
 
 
@@ -593,7 +593,7 @@ def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate
     )
     for item in items:
         for name, moment in update.moments.items():
-            column, engagement = _IN_APP_ENGAGEMENT.get(name, ("", False))
+            column, engagement = _IN_APP_ENGAGEMENT.get(name, ("", ""))
             if not column or getattr(item, column) is not None:
                 continue
             setattr(item, column, moment)
@@ -602,6 +602,7 @@ def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate
                     notification_id=item.notification_id,
                     notification_created_at=item.notification_created_at,
                     kind=EventKind.ENGAGEMENT,
+                    sub_kind=engagement,
                     channel=Channel.IN_APP,
                     source="in_app",
                     occurred_at=moment,

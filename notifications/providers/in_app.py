@@ -1,8 +1,17 @@
-"""In-app: the "provider" is the user's feed in our own database. Sent when stored;
-Delivered when the user's client fetches it (notifications/services.py, in_app_feed_fetch)."""
+"""In-app: the "provider" is the user's feed in our own database. Sent when the item is
+stored; Delivered as soon as Sent is recorded, because the item is then in the user's feed
+(the reference product counts in-app as delivered there too). Opened and Clicked come from the
+user's app (notifications/services.py, in_app_update) as Engagement - Opened / - Clicked."""
 
+from logs.services import event_record
+from logs.vocabulary import Channel, EventKind
 from notifications.models import InAppNotification
 from notifications.providers.base import Accepted, OutgoingMessage, Provider
+
+# The Delivered event's dedupe key: the feed fetch (in_app_feed_fetch) records Delivered under
+# the same key, for an item whose after_sent never ran (its worker died between the two), so
+# an item is Delivered once, whichever comes first.
+DELIVERED_KEY = "in_app:delivered"
 
 
 class InAppProvider(Provider):
@@ -24,3 +33,15 @@ class InAppProvider(Provider):
             },
         )
         return Accepted(provider_message_id=f"inapp-{item.pk}", reports_delivery=True)
+
+    def after_sent(self, message: OutgoingMessage, accepted: Accepted) -> None:
+        # After Sent is committed, so the timeline reads Sent, then Delivered.
+        event_record(
+            notification_id=message.notification_id,
+            notification_created_at=message.notification_created_at,
+            kind=EventKind.DELIVERED,
+            channel=Channel.IN_APP,
+            source=self.name,
+            dedupe_key=DELIVERED_KEY,
+            detail="In the user's in-app feed.",
+        )

@@ -390,7 +390,9 @@ def test_a_channel_less_event_that_needs_a_channel_is_refused(kwargs, message):
 # Written out from the product's vocabulary (DESIGN.md), not derived from the table under test.
 _EMAIL, _SMS, _CALL = {"email"}, {"sms"}, {"call"}
 CHANNELS_OF_SUB_KIND = {
-    "bounce": _EMAIL, "delivery_delay": _EMAIL, "opened": _EMAIL, "clicked": _EMAIL,
+    # The user's app opens and clicks in-app items too (issue 17, item 5).
+    "bounce": _EMAIL, "delivery_delay": _EMAIL, "opened": _EMAIL | {"in_app"},
+    "clicked": _EMAIL | {"in_app"},
     "complained": _EMAIL, "unsubscribed": _EMAIL,
     "undelivered": _SMS, "infrastructure": _SMS,
     "completed": _CALL, "busy": _CALL, "no_answer": _CALL, "cannot_reach": _CALL,

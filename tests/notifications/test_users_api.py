@@ -10,7 +10,7 @@ from logs.vocabulary import Channel
 from notifications.models import EndUser, InAppNotification, SubNotification, UserPreference
 from tests.notifications.conftest import SECRET, basic, user_hash
 from tests.notifications.factories import UserPreferenceFactory
-from tests.notifications.helpers import labels, send
+from tests.notifications.helpers import delivery, labels, refreshed, send
 
 pytestmark = pytest.mark.django_db
 
@@ -141,20 +141,24 @@ def test_identify_stores_the_user_and_later_fields_merge(client, environment):
     assert bad.status_code == 400 and "user.number" in bad.json()["message"]
 
 
-def test_in_app_feed_fetch_marks_delivered_and_updates_are_engagement(
+def test_an_in_app_notification_is_delivered_in_the_feed_and_opened_and_clicked_are_engagement(
     client, environment, auth, order_tracking, settings, django_capture_on_commit_callbacks
 ):
     settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
     body = IN_APP_SEND
     notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
-    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent"]
+    # In the user's feed once stored: Delivered, and the notification reached success
+    # without the user's app having fetched anything.
+    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent", "Delivered"]
+    assert refreshed(notification).status == "success"
+    assert delivery(notification, Channel.IN_APP).state == "delivered"
     feed_url = f"/{environment.client_id}/users/usr_1/notifications/INAPP_WEB"
     headers = as_user(environment, "usr_1")
     feed = client.get(feed_url, headers=headers).json()["notifications"]
     assert [(item["trackingId"], item["title"]) for item in feed] == [
         (str(notification.id), "Order A-1 shipped")
     ]
-    client.get(feed_url, headers=headers)  # fetching again records nothing new
+    client.get(feed_url, headers=headers)  # fetching records nothing new
     assert labels(notification, Channel.IN_APP) == ["Sending", "Sent", "Delivered"]
     update = {
         "trackingIds": [str(notification.id)],
@@ -167,9 +171,10 @@ def test_in_app_feed_fetch_marks_delivered_and_updates_are_engagement(
         "Sending",
         "Sent",
         "Delivered",
-        "Engagement",
-        "Engagement",
+        "Engagement - Opened",
+        "Engagement - Clicked",
     ]
+    assert refreshed(notification).status == "success"  # engagement changes no status
     assert client.get(feed_url, headers=as_user(environment, "usr_2")).status_code == 403
     bad = call(client, "patch", feed_url, {"opened": "now"}, headers)
     assert bad.status_code == 400 and "trackingIds is required" in bad.json()["message"]
