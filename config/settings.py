@@ -309,19 +309,59 @@ REST_FRAMEWORK = {
 # API, they reveal no data).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Notification log API",
-    "DESCRIPTION": (
-        "Read the notification log: NotificationAPI's query_logs (POST /{clientId}/logs/query, "
-        "as its server SDKs call it) and the REST API under /api/v1/. Authenticate with "
-        "`Authorization: Basic base64(clientId:clientSecret)`, `Basic base64(clientId:apiKey)` "
-        "or `Bearer apiKey`; reading logs needs the `read` scope. Errors are JSON with a "
-        "`message` that says what to fix. Requests are rate-limited per credential (429 with "
-        "Retry-After)."
-    ),
+    # CommonMark, as every OpenAPI viewer renders it (and /api/docs/).
+    "DESCRIPTION": """Send notifications and read what became of each one.
+
+## Send
+
+- `POST /{clientId}/sender` is NotificationAPI's `send()`: its official server SDKs work
+  unchanged once their base URL points here. `POST /api/v1/notifications` is the same send
+  answered the REST way (201 and a `Location`).
+- A send is checked, written with its **Received** event and answered at once with its
+  `trackingId`; the providers are called in the background (email, SMS, call, in-app).
+- NotificationAPI's other calls: schedules (`/{clientId}/schedule/{trackingId}`), retract,
+  sub-notifications, user preferences, identify and the in-app feed.
+
+```sh
+curl -u "$CLIENT_ID:$CLIENT_SECRET" -H 'Content-Type: application/json' \\
+  -d '{"notificationId": "order_tracking", "user": {"id": "usr_123",
+       "email": "alice@example.com"}, "mergeTags": {"first_name": "Alice"}}' \\
+  "$BASE_URL/$CLIENT_ID/sender"
+# {"trackingId": "6f1c2b1e-8a54-4c1b-9a3e-2f0d6f6c7a10"}
+```
+
+## Read
+
+- `GET /api/v1/logs/{trackingId}`: one notification: its status, each channel's delivery, the
+  content as sent and the timeline (**Received**, **Sending**, **Sent**, **Delivered** or
+  **Failed**, with the provider's own words).
+- `GET /api/v1/logs` and `GET /api/v1/users/{userId}/logs`: search, newest first, a cursor page
+  at a time; `GET /api/v1/logs/export`: CSV or NDJSON, streamed.
+- `POST /{clientId}/logs/query`: NotificationAPI's `query_logs`, as its SDKs call it.
+
+## Credentials
+
+`Authorization: Basic base64(clientId:clientSecret)` (what the SDKs send),
+`Basic base64(clientId:apiKey)` or `Bearer apiKey`. Sending needs the `send` scope, reading the
+`read` scope; the client secret has both. The endpoints an end user's app calls (identify,
+preferences, the in-app feed) also take NotificationAPI's user hash. `GET /api/v1/environment`
+says which environment and scopes a credential reaches.
+
+## Errors and limits
+
+Every error is JSON, `{"message": "..."}`, saying what to fix: 400 bad input (naming the field),
+401 credentials, 403 a missing scope, 404 not found (another environment's ids too), 409 a
+conflict, 429 rate limited per credential (`Retry-After`). A send body may be at most 1 MB.""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
-    "ENUM_NAME_OVERRIDES": {"EventSubKindEnum": "logs.vocabulary.EventSubKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "EventSubKindEnum": "logs.vocabulary.EventSubKind",
+        "ChannelEnum": "logs.vocabulary.Channel",
+        # NotificationAPI's channel names (EMAIL, INAPP_WEB, ...), beside the log's own.
+        "WireChannelEnum": "notifications.openapi.WIRE_CHANNELS",
+    },
 }
 
 # LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as

@@ -7,6 +7,11 @@ self-hosted console must not need the internet to show its own documentation, no
 Content-Security-Policy hole for a CDN. This page has no script at all: every endpoint, its
 parameters, body, responses and examples, linked from a table of contents. Tools that want the
 machine-readable form read /api/schema/ (YAML, or ?format=json).
+
+Descriptions in the schema are CommonMark, as Swagger UI and Redoc render them; this page
+renders them the same way (markdown-it-py, the CommonMark reference's Python port), with raw
+HTML off: a description can format text, never inject markup. Request bodies are listed field
+by field, nested objects as dotted paths (`user.email`, `options.email.ccAddresses`).
 """
 
 import functools
@@ -15,12 +20,30 @@ from pathlib import Path
 
 from django.http import HttpResponse
 from django.template import Context, Engine
+from django.utils.safestring import SafeString, mark_safe
 from drf_spectacular.generators import SchemaGenerator
+from markdown_it import MarkdownIt
 
 _PAGE = Engine(dirs=[Path(__file__).parent / "templates"]).get_template("api_docs.html")
+# html=False: raw HTML in a description is shown as text, never as markup.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+# How deep nested request fields are listed (user.pushTokens[].device is deep enough).
+_MAX_FIELD_DEPTH = 4
+
+
+def _markdown(text: str) -> SafeString:
+    """A description as HTML (block: paragraphs, lists, code blocks)."""
+    return mark_safe(_MARKDOWN.render(text or ""))  # noqa: S308 - markdown-it escapes HTML
+
+
+def _markdown_inline(text: str) -> SafeString:
+    """A short description as inline HTML (code, emphasis, links; no paragraph)."""
+    return mark_safe(_MARKDOWN.renderInline(text or ""))  # noqa: S308 - as above
 
 
 def _type(schema: dict) -> str:
+    if len(schema.get("allOf", ())) == 1:  # a $ref with a description of its own
+        return _type(schema["allOf"][0])
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     if schema.get("type") == "array":
@@ -40,39 +63,73 @@ def _examples(content: dict) -> list[dict]:
     return found
 
 
+def _resolved(schema: dict, components: dict) -> dict:
+    if len(schema.get("allOf", ())) == 1:
+        schema = schema["allOf"][0]
+    if "$ref" in schema:
+        return components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    return schema
+
+
+def _fields(schema: dict, components: dict, prefix: str = "", depth: int = 0) -> list[dict]:
+    """One row per field of an object schema, then its nested objects' fields (dotted, `[]`
+    for the items of an array), so a body reads as a reference: name, type, required, what."""
+    schema = _resolved(schema, components)
+    if schema.get("type") == "array":
+        return _fields(schema.get("items", {}), components, f"{prefix}[]", depth)
+    rows = []
+    required = set(schema.get("required", []))
+    for name, spec in schema.get("properties", {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        rows.append(
+            {
+                "name": path,
+                "type": _type(spec),
+                "required": name in required,
+                "description": _markdown(spec.get("description", "")),
+            }
+        )
+        inner = _resolved(spec, components)
+        if inner.get("type") == "array":
+            inner = _resolved(inner.get("items", {}), components)
+            path += "[]"
+        if inner.get("properties") and depth < _MAX_FIELD_DEPTH:
+            rows += _fields(inner, components, path, depth + 1)
+    return rows
+
+
+def _body(content: dict, components: dict) -> dict | None:
+    schema = next(iter(content.values()), {}).get("schema")
+    if not schema:
+        return None
+    return {"type": _type(schema), "fields": _fields(schema, components)}
+
+
 def _operation(path: str, method: str, operation: dict, components: dict) -> dict:
     body = operation.get("requestBody", {}).get("content", {})
-    body_schema = next(iter(body.values()), {}).get("schema")
-    body_text = ""
-    if body_schema:
-        name = _type(body_schema)
-        schema = components.get(name, body_schema)
-        body_text = f"{name}\n" + "\n".join(
-            f"  {field}: {_type(spec)}  {spec.get('description', '')}"
-            for field, spec in schema.get("properties", {}).items()
-        )
     return {
         "id": operation.get("operationId", f"{method}{path}"),
         "method": method,
         "path": path,
         "summary": operation.get("summary", ""),
-        "description": operation.get("description", ""),
+        "description": _markdown(operation.get("description", "")),
         "parameters": [
             {
                 "name": p["name"],
                 "in": p["in"],
                 "required": p.get("required", False),
                 "type": _type(p.get("schema", {})),
-                "description": p.get("description", ""),
+                "description": _markdown(p.get("description", "")),
             }
             for p in operation.get("parameters", [])
         ],
-        "body": body_text,
+        "body": _body(body, components),
         "request_examples": _examples(body),
         "responses": [
             {
                 "code": code,
-                "description": response.get("description", ""),
+                "description": _markdown_inline(response.get("description", "")),
+                "body": _body(response.get("content", {}), components) if code < "300" else None,
                 "examples": _examples(response.get("content", {})),
             }
             for code, response in operation.get("responses", {}).items()
@@ -96,7 +153,7 @@ def _page_html() -> str:
             {
                 "title": info.get("title", "API"),
                 "version": info.get("version", ""),
-                "description": info.get("description", ""),
+                "description": _markdown(info.get("description", "")),
                 "schema_url": "/api/schema/",
                 "operations": operations,
             }

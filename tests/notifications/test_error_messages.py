@@ -145,3 +145,14 @@ def test_a_logs_query_body_over_django_s_limit_names_that_limit(environment, aut
         "message": f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes, "
         "the most this API reads: send a smaller one."
     }
+
+
+def test_a_nul_in_a_preferences_query_parameter_is_a_400_not_a_500(client, environment, auth):
+    response = client.delete(
+        f"/{environment.client_id}/users/usr_1/preferences?notificationId=a%00b", headers=auth
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "notificationId contains a NUL character (%00): remove it."
+    }
