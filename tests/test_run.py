@@ -136,8 +136,10 @@ def test_make_run_runs_the_whole_product_and_ctrl_c_stops_every_process(run_data
         output.wait_for(r"demo: 10,000 notifications over 7 days .* Log in as support", 240)
         base = f"http://{address}"
 
-        # A send scheduled 5 s ahead is Delivered within 15 s, through the worker, beat's
-        # outbox sweep and the sandbox's callback to the web.
+        # A send scheduled 5 s ahead is Delivered, through the worker, beat's outbox sweep and
+        # the sandbox's callback to the web. On a quiet machine that is within 15 s; the bound
+        # here is generous, so a loaded machine does not fail it: the property is that the
+        # whole product runs, not its speed.
         sent_at = time.monotonic()
         due = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
         body = {
@@ -150,7 +152,7 @@ def test_make_run_runs_the_whole_product_and_ctrl_c_stops_every_process(run_data
         assert answer.status_code in (200, 202), answer.text
         tracking_id = answer.json()["trackingId"]
         labels = []
-        while time.monotonic() - sent_at < 15:
+        while time.monotonic() - sent_at < 120:
             log = httpx.get(f"{base}/api/v1/logs/{tracking_id}", auth=(client_id, secret))
             labels = [line["label"] for line in log.json()["timeline"]]
             if "Delivered" in labels:
