@@ -107,7 +107,9 @@ def test_a_template_bomb_fails_its_channel_naming_the_limit_and_sends_nothing(
     assert refreshed(notification).status == "failure"
     assert not SandboxMessage.objects.exists()
     assert not Outbox.objects.exists()  # finished: the sweeper has nothing to hand back
-    assert time.monotonic() - started < 10
+    # Cut by a limit, not run out (unfenced, these ran for minutes or ran out of memory); the
+    # bound is loose so a loaded machine does not fail it.
+    assert time.monotonic() - started < 60
 
 
 def test_a_slow_template_is_cut_at_the_deadline(
@@ -122,7 +124,7 @@ def test_a_slow_template_is_cut_at_the_deadline(
     labels, detail = email_outcome(notification)
     assert labels == ["Failed"]
     assert "took longer than 0.3 s (TEMPLATE_RENDER_TIMEOUT_SECONDS)" in detail
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # unfenced: minutes; loose for a loaded machine
     assert not SandboxMessage.objects.exists()
 
 
