@@ -166,6 +166,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Console pages show times in the viewer's zone (config/admin_display.py).
     "config.admin_display.ViewerZoneMiddleware",
+    # 404s are the product's page even in DEBUG, not Django's technical one (config/errors.py).
+    "config.errors.ProductErrorPagesMiddleware",
 ]
 
 if PRODUCTION:

@@ -8,6 +8,10 @@ from notifications.urls import api_v1_urlpatterns as notifications_api_v1
 
 # Django's own 400s (too many parameters, a body too big) answer JSON outside the console.
 handler400 = "config.api.bad_request"
+# A missing or forbidden page is the product's page (the API's JSON for API clients), in the
+# demo's DEBUG too: config/errors.py.
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
 
 admin.site.site_header = "Notification log"
 admin.site.site_title = "Notification log"
