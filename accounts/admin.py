@@ -578,8 +578,11 @@ class ConsoleUserAdmin(HidesOutsideUsersInHistory, UserAdmin):
             raise Http404("No user with this id in your accounts.")
         return obj
 
+    # Recorded by Django (at sign-in, at creation), never typed: shown, not an input.
+    RECORDED_FIELDS = ["last_login", "date_joined"]
+
     def get_readonly_fields(self, request, obj=None):
-        readonly = list(super().get_readonly_fields(request, obj))
+        readonly = [*super().get_readonly_fields(request, obj), *self.RECORDED_FIELDS]
         if request.user.is_superuser:
             return readonly
         return [*readonly, *self.PRIVILEGE_FIELDS]

@@ -43,6 +43,8 @@ class UserPreferenceAdmin(TenantScopedAdmin):
     list_select_related = ["environment__account"]
     list_filter = ["delivery", "channel"]
     search_fields = ["=user_id", "=notification_type"]
+    # When the API last set it: shown, not typed.
+    readonly_fields = ["updated_at"]
     show_full_result_count = False
     environment_path = "environment"
 
@@ -54,7 +56,8 @@ class EndUserAdmin(TenantScopedAdmin):
     list_display = ["user_id", "email", "number", "timezone", "environment", "updated_at"]
     list_select_related = ["environment__account"]
     search_fields = ["=user_id", "=email", "=number"]
-    readonly_fields = ["preferences"]
+    # updated_at: when the API last identified the user: shown, not typed.
+    readonly_fields = ["updated_at", "preferences"]
     show_full_result_count = False
     environment_path = "environment"
 

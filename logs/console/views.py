@@ -40,6 +40,7 @@ from logs.console.presenting import (
     time_html,
     viewer_zone,
 )
+from logs.console.resend_plan import resend_plan
 from logs.console.search import (
     PagePosition,
     console_search,
@@ -398,6 +399,7 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "status_tone": status_tone(notification.status),
         "created": stamp(notification.created_at, viewer.zone),
         "updated": stamp(notification.updated_at, viewer.zone),
+        "scheduled": stamp(notification.scheduled_for, viewer.zone),
         "cards": _cards(viewer, notification, deliveries, events, masker),
         "timeline": _timeline(viewer, events, by_channel, masker),
         "last_event_id": max((e.id for e in events), default=0),
@@ -450,13 +452,30 @@ def _acted_on(request, admin, object_id, allowed, refusal: str):
 
 
 def resend_view(request, object_id, *, admin):
-    """Support and above send a notification's original request again (POST)."""
-    if request.method != "POST":
-        return redirect(_url("change", object_id))
-    _, notification = _acted_on(
+    """Support and above send a notification's original request again: GET asks for
+    confirmation and says which channels it will use (and which will be ignored), POST
+    sends."""
+    viewer, notification = _acted_on(
         request, admin, object_id, Viewer.may_resend,
         "Viewers do not resend: ask an owner, admin or support member.",
     )  # fmt: skip
+    if request.method != "POST":
+        context = {
+            **admin.admin_site.each_context(request),
+            "title": f"Resend {notification.notification_type} to {notification.user_id}?",
+            "viewer": viewer,
+            "zone": viewer.zone,
+            "n": notification,
+            "created": stamp(notification.created_at, viewer.zone),
+            "plan": resend_plan(notification=notification),
+            "resend_url": _url("resend", notification.id),
+            "page_url": _url("change", notification.id),
+            "user_url": _url(
+                "user",
+                params={"environment": notification.environment_id, "user": notification.user_id},
+            ),
+        }
+        return TemplateResponse(request, "console/resend_confirm.html", context)
     try:
         resend_id = services.notification_resend(notification=notification, user=request.user)
     except (RequestInvalid, NotFound) as exc:

@@ -145,7 +145,116 @@ def test_alert_labels_read_as_words(paris_superuser):
     body = page.content.decode()
     assert "Email notice when it fired" in body and "Fired by Email" not in body
     assert ">4%<" in body.replace("</div>", "<").replace('<div class="readonly">', ">")
-    assert "4.0" not in body
+    assert ">4.0<" not in body
     rules = paris_superuser.get(reverse("admin:alerts_alertrule_changelist")).content.decode()
-    assert "3 Failed - Bounce" in rules and "3.0" not in rules
+    assert "3 Failed - Bounce" in rules and ">3.0<" not in rules
     assert count_rule.name in rules
+
+
+TECHNICAL_404 = "Using the URLconf defined in"  # Django's debug 404 page
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_missing_page_is_the_products_page_even_in_debug(client, debug):
+    environment = EnvironmentFactory()
+    client.force_login(console_user(environment))
+    with override_settings(DEBUG=debug):
+        missing = client.get(f"/admin/logs/notification/{uuid.uuid4()}/change/")
+        nowhere = client.get("/no/such/page/", HTTP_ACCEPT="text/html,*/*")
+        api = client.get("/no/such/page/", HTTP_ACCEPT="application/json")
+    for response in (missing, nowhere):
+        body = response.content.decode()
+        assert response.status_code == 404
+        assert TECHNICAL_404 not in body and "Page not found" in body
+        assert 'class="breadcrumbs"' in body and "Find a notification" in body
+    assert "No notification with this tracking id in your accounts." in missing.content.decode()
+    assert api.status_code == 404 and api.json() == {"message": "Not found: /no/such/page/"}
+
+
+def test_a_forbidden_action_is_the_products_page(client):
+    environment = EnvironmentFactory()
+    notification = notification_create(
+        environment_id=environment.id, notification_type="password_reset", user_id="usr_a"
+    )
+    client.force_login(console_user(environment, role=Membership.Role.VIEWER))
+    with override_settings(DEBUG=True):
+        response = client.post(f"/admin/logs/notification/{notification.id}/resend/")
+    body = response.content.decode()
+    assert response.status_code == 403
+    assert "Not allowed" in body and 'class="breadcrumbs"' in body
+    assert "Viewers do not resend: ask an owner, admin or support member." in body
+
+
+def test_the_home_and_sign_in_pages_have_the_breadcrumb_band(client):
+    assert 'class="breadcrumbs">Sign in<' in client.get("/admin/login/").content.decode()
+    client.force_login(UserFactory(is_superuser=True))
+    assert 'class="breadcrumbs">Home<' in client.get("/admin/").content.decode()
+
+
+def test_a_scheduled_notification_shows_when_it_is_due_in_the_viewers_zone(client):
+    environment = EnvironmentFactory()
+    notification = notification_create(
+        environment_id=environment.id, notification_type="password_reset", user_id="usr_a",
+        request={"type": "password_reset", "to": {"id": "usr_a"}, "schedule": MOMENT.isoformat()},
+        scheduled_for=MOMENT,
+    )  # fmt: skip
+    client.force_login(console_user(environment))
+    client.cookies["console_tz"] = "Europe/Paris"
+    body = client.get(f"/admin/logs/notification/{notification.id}/change/").content.decode()
+    due = body[body.index("Scheduled for") :]
+    assert PARIS in due[: due.index("</dd>")]
+
+
+def _resend_setup(environment):
+    from tests.notifications.factories import ChannelTemplateFactory, UserPreferenceFactory
+
+    kind = NotificationTypeFactory(environment=environment, key="password_reset")
+    ChannelTemplateFactory(notification_type=kind, channel="email")
+    ChannelTemplateFactory(notification_type=kind, channel="sms")
+    ChannelTemplateFactory(notification_type=kind, channel="call", enabled=False)
+    UserPreferenceFactory(
+        environment=environment, user_id="usr_alice", notification_type="password_reset",
+        channel="sms", delivery="off",
+    )  # fmt: skip
+
+
+def test_resend_asks_first_and_names_its_channels(client):
+    from logs.console.models import ResendLink
+    from tests.logs.console.conftest import bounced_email
+
+    environment = EnvironmentFactory()
+    _resend_setup(environment)
+    original = bounced_email(environment)
+    client.force_login(console_user(environment))
+    url = f"/admin/logs/notification/{original.id}/resend/"
+    page = client.get(url)
+    body = page.content.decode()
+    assert page.status_code == 200 and not ResendLink.objects.exists()  # nothing sent yet
+    assert '<li data-channel="email"><strong>Email</strong> to alice@example.com</li>' in body
+    assert "SMS</strong>: user usr_alice turned it off" in body
+    assert "Call</strong>: turned off in the console" in body
+    assert "Yes, resend by Email" in body
+
+
+def test_recorded_times_are_shown_not_inputs(client):
+    from tests.notifications.factories import UserPreferenceFactory
+
+    environment = EnvironmentFactory()
+    manager = UserFactory()
+    manager.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["auth", "notifications"])
+    )
+    MembershipFactory(user=manager, account=environment.account, role=Membership.Role.OWNER)
+    member = UserFactory(username="helpdesk-member")
+    MembershipFactory(user=member, account=environment.account, role=Membership.Role.SUPPORT)
+    preference = UserPreferenceFactory(environment=environment, updated_at=MOMENT)
+    client.force_login(manager)
+    client.cookies["console_tz"] = "Europe/Paris"
+
+    user_page = client.get(reverse("admin:auth_user_change", args=[member.pk])).content.decode()
+    assert 'name="username"' in user_page  # the form is editable for them…
+    assert 'name="last_login_0"' not in user_page and 'name="date_joined_0"' not in user_page
+    body = _shows_paris_time(
+        client, reverse("admin:notifications_userpreference_change", args=[preference.pk])
+    )
+    assert 'name="delivery"' in body and 'name="updated_at_0"' not in body
