@@ -382,18 +382,23 @@ def _driving_branches(
     return [branch.filter(dates) for branch in driving], rest
 
 
-def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int) -> tuple[str, list]:
+def _candidates_sql(
+    branches: list[QuerySet], after: Cursor | None, count: int, *, count_as_parameter: bool
+) -> tuple[str, list]:
     """SQL for the newest `count` distinct (created_at, id) of notifications the branches
     name, after the cursor, newest first, and its parameters. Each branch reads one index
     range and stops after `count`; several branches are merged in order (Merge Append), so
     nothing is sorted and no more than `count` rows per branch are read.
 
-    `count` is a parameter, not SQL text: the statement is prepared and planned once for
-    any values (logs.signals), and a generic plan's LIMIT is then taken as a tenth of the
-    rows, which keeps the plan reading the index in order and stopping early. With the
-    number in the text the planner weighed it against its generic guess of the range (a
-    channel, a kind and a cursor given: a few hundred rows), found the page to be most of
-    it, and chose to read and sort the whole range instead."""
+    The statement is prepared and planned once for any values (logs.signals). For the
+    filtered search's rounds `count` is a parameter, whose generic plan takes LIMIT as a
+    tenth of the rows and so reads the index in order and stops early: with the number in
+    the text the planner weighed it against its generic guess of the range (a channel, a
+    kind and a cursor given: a few hundred rows), found the round to be most of it, and read
+    and sorted the whole range (6,675 rows) each round. A page's keys (`_page_of_keys`) keep
+    the number: there a tenth of the range made the planner join every notification of the
+    day by hash instead of looking a page of them up (PostgreSQL 18)."""
+    limit = "%s" if count_as_parameter else str(int(count))
     parts, params = [], []
     for branch in branches:
         sql, branch_params = (
@@ -403,16 +408,16 @@ def _candidates_sql(branches: list[QuerySet], after: Cursor | None, count: int) 
             .distinct()
             .query.sql_with_params()
         )
-        parts.append(f"({sql} LIMIT %s)")
-        params.extend([*branch_params, count])
+        parts.append(f"({sql} LIMIT {limit})")
+        params.extend([*branch_params, count] if count_as_parameter else branch_params)
     if len(parts) == 1:
         return parts[0], params
     # Django cannot express DISTINCT over a UNION; the SQL is Django's own, values are params.
     merged = " UNION ALL ".join(parts)
     return (
         f'SELECT * FROM ({merged}) AS "merged" ("created_at", "id") '  # noqa: S608
-        "GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC LIMIT %s",
-        [*params, count],
+        f"GROUP BY 1, 2 ORDER BY 1 DESC, 2 DESC LIMIT {limit}",
+        [*params, count] if count_as_parameter else params,
     )
 
 
@@ -453,7 +458,8 @@ def _page_from_children(
     so every candidate matches. One query reads a page plus one from the child index and
     fetches those notifications by their full key, which lets PostgreSQL prune partitions
     while it runs."""
-    return _page_of_keys(environment_id, *_candidates_sql(branches, after, limit + 1), limit)
+    candidates = _candidates_sql(branches, after, limit + 1, count_as_parameter=False)
+    return _page_of_keys(environment_id, *candidates, limit)
 
 
 def _page_from_children_filtered(
@@ -490,7 +496,7 @@ def _page_from_children_filtered(
 def _candidates(
     branches: list[QuerySet], after: Cursor | None, count: int
 ) -> list[tuple[datetime, uuid.UUID]]:
-    return prepared_rows(*_candidates_sql(branches, after, count))
+    return prepared_rows(*_candidates_sql(branches, after, count, count_as_parameter=True))
 
 
 _NOTIFICATION_FIELDS = [field.attname for field in Notification._meta.concrete_fields]
