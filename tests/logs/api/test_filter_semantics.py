@@ -56,10 +56,13 @@ def _names(logs, response) -> list[str]:
     ("query", "expected"),
     [
         # The README's example: failed SMS to a phone number, in any spelling.
-        ("channel=sms&status=failure&number=(415)%20555-0100", ["sms undelivered, email delivered"]),
-        ("channel=sms&status=success", ["call busy, sms delivered", "email bounced, sms delivered"]),
+        ("channel=sms&status=failure&number=(415)%20555-0100",
+         ["sms undelivered, email delivered"]),
+        ("channel=sms&status=success",
+         ["call busy, sms delivered", "email bounced, sms delivered"]),
         ("channel=sms&status=received", ["sms sent, email bounced"]),
-        ("channel=email&status=failure", ["sms sent, email bounced", "email bounced, sms delivered"]),
+        ("channel=email&status=failure",
+         ["sms sent, email bounced", "email bounced, sms delivered"]),
         ("channel=sms&eventKind=failed", ["sms undelivered, email delivered"]),
         ("channel=sms&eventKind=delivered&status=success",
          ["call busy, sms delivered", "email bounced, sms delivered"]),
