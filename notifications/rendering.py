@@ -5,7 +5,7 @@ A missing merge tag is an error, not an empty string: a notification that says "
 bug the integrator should see in the timeline, so `RenderError` names the field and the tag.
 
 Templates come from tenants (inline content in any send, the catalogue in the console), so
-every render is fenced (DESIGN.md, "Tenants are not trusted"):
+every render is fenced (docs/architecture.md, "Rules that hold everywhere"):
 
 - python-liquid's own limits: loop iterations (the product of nested loops' lengths, so a
   loop in a loop counts as its square), bytes written to the output, bytes held by variables

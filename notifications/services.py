@@ -174,8 +174,8 @@ class _KeyTaken(Exception):
     pass
 
 
-# Fences of the send path: what a tenant may ask the install to do (DESIGN.md, "Tenants are
-# not trusted"). Each refusal is a RequestInvalid, answered 400 naming the field.
+# Fences of the send path: what a tenant may ask the install to do (docs/architecture.md,
+# "Rules that hold everywhere"). Each refusal is a RequestInvalid, answered 400 naming the field.
 
 
 def default_sender_domain() -> str:

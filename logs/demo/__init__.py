@@ -11,8 +11,8 @@ pipeline and the providers' callbacks would have left them:
 - a pool of about `notifications / 20` users (a few heavy ones, many light ones) with user ids
   like `usr_8f3a…`, emails like `maria.garcia42@example.com` (some with capitals) and E.164
   numbers from several countries;
-- outcomes per channel in the event vocabulary of DESIGN.md: email mostly Sent → Delivered,
-  ~3% Failed - Bounce (some after a Delivered), ~2% Failed - Delivery Delay (most later
+- outcomes per channel in the event vocabulary of docs/architecture.md: email mostly Sent →
+  Delivered, ~3% Failed - Bounce (some after a Delivered), ~2% Failed - Delivery Delay (most later
   Delivered), ~5% opened or clicked, ~0.2% Complained; SMS mostly Delivered, ~2% Undelivered
   (Twilio 30003/30005/30006), ~1% Infrastructure (30008); calls Completed / Busy / No Answer /
   Cannot Reach; a few channels Ignored (user preference, dashboard, plan limit); a few still

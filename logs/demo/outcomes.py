@@ -1,8 +1,9 @@
 """What happens to a channel after Sending, as the providers report it: the planned events
 (time in epoch ms, kind, sub-kind, source, provider event id, detail, payload, error code,
-error message) and the provider's message id, in the shapes and proportions of DESIGN.md's
-vocabulary (bounces, deferrals, opens; Twilio's undelivered and failed; calls completed,
-busy, unanswered or unreachable). Payloads are pre-rendered JSON in each provider's format.
+error message) and the provider's message id, in the shapes and proportions of the
+vocabulary in docs/architecture.md (bounces, deferrals, opens; Twilio's undelivered and
+failed; calls completed, busy, unanswered or unreachable). Payloads are pre-rendered JSON
+in each provider's format.
 """
 
 import uuid

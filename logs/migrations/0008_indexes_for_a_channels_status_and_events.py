@@ -2,7 +2,7 @@
 Undelivered"): logs/selectors.py reads them newest first, one range per channel (and per
 delivery state).
 
-The log is big and written all the time, so the indexes are built as DESIGN.md asks of index
+The log is big and written all the time, so the indexes are built as docs/architecture.md asks of index
 changes on the log: concurrently, one partition at a time. PostgreSQL cannot build an index
 on a partitioned table CONCURRENTLY, so each one is made in three steps: an empty, invalid
 index on the parent alone (`ON ONLY`: catalog work under a short lock_timeout, retried), then

@@ -3,7 +3,7 @@ that keep each sub-kind to its channels (logs.vocabulary.SUB_KINDS_BY_CHANNEL) l
 channel carry them.
 
 The new constraints only allow more than the old, but PostgreSQL proves a CHECK constraint by
-reading every row of every partition, under a lock that stops the writers. So, as DESIGN.md
+reading every row of every partition, under a lock that stops the writers. So, as docs/architecture.md
 asks of maintenance on the log: each constraint is swapped NOT VALID in one short statement
 (dropping the old and adding the new, under a short lock_timeout, retried), then validated,
 which reads the partitions under a lock that lets reads and writes go on.

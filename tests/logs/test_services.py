@@ -387,7 +387,8 @@ def test_a_channel_less_event_that_needs_a_channel_is_refused(kwargs, message):
 
 # --- sub-kinds fit their channel (issue 6, item 3) ----------------------------------------------
 
-# Written out from the product's vocabulary (DESIGN.md), not derived from the table under test.
+# Written out from the product's vocabulary (docs/architecture.md), not derived from the table
+# under test.
 _EMAIL, _SMS, _CALL = {"email"}, {"sms"}, {"call"}
 CHANNELS_OF_SUB_KIND = {
     # The user's app opens and clicks in-app items too (issue 17, item 5).

@@ -1,4 +1,4 @@
-"""Provider mapping: pure functions from a stored body to events (DESIGN.md's tables)."""
+"""Provider mapping: pure functions from a stored body to events (docs/architecture.md's tables)."""
 
 from datetime import UTC, datetime
 from urllib.parse import urlencode
