@@ -185,10 +185,19 @@ def test_a_forbidden_action_is_the_products_page(client):
     assert "Viewers do not resend: ask an owner, admin or support member." in body
 
 
-def test_the_home_and_sign_in_pages_have_the_breadcrumb_band(client):
-    assert 'class="breadcrumbs">Sign in<' in client.get("/admin/login/").content.decode()
+BAND = '<ol class="breadcrumbs">'  # Django's admin CSS styles this band, not a div.breadcrumbs
+
+
+def test_pages_outside_the_support_console_have_the_breadcrumb_band(client):
+    login = client.get("/admin/login/").content.decode()
+    assert f'{BAND}<li aria-current="page">Sign in</li></ol>' in login
     client.force_login(UserFactory(is_superuser=True))
-    assert 'class="breadcrumbs">Home<' in client.get("/admin/").content.decode()
+    home = client.get("/admin/").content.decode()
+    assert f'{BAND}<li aria-current="page">Home</li></ol>' in home
+    for url in ["/admin/insights/hourlyrollup/", "/admin/mailbox/"]:
+        assert BAND in client.get(url).content.decode(), url
+    with override_settings(DEBUG=True):
+        assert BAND in client.get("/admin/no/such/page/").content.decode()
 
 
 def test_a_scheduled_notification_shows_when_it_is_due_in_the_viewers_zone(client):
