@@ -1,7 +1,8 @@
 """`make run` as a newcomer meets it: scripts/run.py with no REDIS_URL starts the embedded
-Redis, web, both Celery workers and beat, fills the demo, delivers a scheduled send, and
-Ctrl-C leaves no process behind. One real run (about a minute and a half on a busy 2-core
-machine); its own database on the tests' PostgreSQL server and its own Redis directory."""
+Redis, web, both Celery workers and beat, fills the demo, delivers a scheduled send, fires an
+alert rule once its condition holds, and Ctrl-C leaves no process behind. One real run (two to
+three minutes on a busy 2-core machine); its own database on the tests' PostgreSQL server and
+its own Redis directory."""
 
 import json
 import os
@@ -55,6 +56,23 @@ def run_database():
     yield name
     with psycopg.connect(**_server_params("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _bounce_rule(database: str, client_id: str) -> int:
+    """An enabled "more than 0 bounces in 10 minutes" rule on the demo environment."""
+    with psycopg.connect(**_server_params(database)) as conn:
+        return conn.execute(
+            """
+            INSERT INTO alerts_alertrule (environment_id, name, kind, notification_type,
+                channel, event, window_minutes, threshold_percent, min_notifications,
+                max_events, email_recipients, webhook_url, enabled, created_at, clear_streak)
+            SELECT id, 'Any bounce', 'event_count', '', 'email', 'failed:bounce', 10, NULL, 1,
+                0, 'oncall@example.com', '', true, now(), 0
+            FROM accounts_environment WHERE client_id = %s
+            RETURNING id
+            """,
+            [client_id],
+        ).fetchone()[0]
 
 
 def processes_marked(marker: str) -> list[tuple[int, str]]:
@@ -151,6 +169,16 @@ def test_make_run_runs_the_whole_product_and_ctrl_c_stops_every_process(run_data
         answer = httpx.post(f"{base}/{client_id}/sender", json=body, auth=(client_id, secret))
         assert answer.status_code in (200, 202), answer.text
         tracking_id = answer.json()["trackingId"]
+
+        # An alert rule ("any bounce in 10 minutes") and its condition: two sends to the
+        # sandbox's address that always bounces. Beat evaluates the rules every minute.
+        rule_id = _bounce_rule(run_database, client_id)
+        bounce_started = time.monotonic()
+        for _ in range(2):
+            bounce = body | {"user": {"id": "usr_bounce", "email": "bounce@example.com"}}
+            bounce.pop("schedule")
+            answer = httpx.post(f"{base}/{client_id}/sender", json=bounce, auth=(client_id, secret))
+            assert answer.status_code in (200, 202), answer.text
         labels = []
         while time.monotonic() - sent_at < 120:
             log = httpx.get(f"{base}/api/v1/logs/{tracking_id}", auth=(client_id, secret))
@@ -186,6 +214,17 @@ def test_make_run_runs_the_whole_product_and_ctrl_c_stops_every_process(run_data
                 "FROM insights_hourlyrollup WHERE channel = ''"
             ).fetchone()
         assert days >= 7 and received >= 10_000
+
+        # The rule fires within 2 minutes of its condition (beat's minute, the evaluation).
+        fired_at = None
+        while time.monotonic() - bounce_started < 150 and fired_at is None:
+            with psycopg.connect(**_server_params(run_database)) as conn:
+                row = conn.execute(
+                    "SELECT min(fired_at) FROM alerts_alert WHERE rule_id = %s", [rule_id]
+                ).fetchone()
+            fired_at = row[0]
+            time.sleep(2)
+        assert fired_at is not None, "\n".join(output.lines[-40:])
 
         running = processes_marked(marker)
         commands = " | ".join(command for _, command in running)
