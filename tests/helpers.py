@@ -1,5 +1,7 @@
 """Helpers shared by test modules of several apps."""
 
+from contextlib import contextmanager
+
 from django.contrib.messages.storage.cookie import MessageSerializer
 from django.core import signing
 
@@ -34,3 +36,41 @@ def assert_no_cookie_holds(responses, secret: str) -> None:
         where = getattr(response, "request", {}).get("PATH_INFO")
         for text in cookie_texts(response):
             assert secret not in text, f"a cookie set by {where} holds the secret"
+
+
+class SmtpInbox:
+    """An aiosmtpd handler keeping every message it is given (its envelope: mail_from,
+    rcpt_tos, content)."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server(settings, *, email_provider: bool = False):
+    """A real SMTP server (aiosmtpd) on a free port that Django's email API (MAILERS) hands its
+    messages to; yields its SmtpInbox. `email_provider` also sends notification emails through
+    Django's email API (the `email` provider) instead of the sandbox."""
+    from aiosmtpd.controller import Controller
+
+    from tests.notifications.fakes import free_port
+
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    if email_provider:
+        settings.SEND_PROVIDERS = {"email": "email", "sms": "sandbox", "call": "sandbox"}
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10},
+        }
+    }
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -4,11 +4,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from config.celery import app as celery_app
-from tests.notifications.fakes import free_port
-from tests.notifications.test_providers import _Inbox
+from tests.helpers import smtp_server
 
 
 @pytest.fixture
@@ -24,18 +22,8 @@ def eager_celery():
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server (aiosmtpd) that Django's email API sends alert emails to."""
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 10},
-        }
-    }
-    yield inbox
-    controller.stop()
+    with smtp_server(settings) as inbox:
+        yield inbox
 
 
 @dataclass

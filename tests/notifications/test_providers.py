@@ -5,13 +5,13 @@ import email
 import email.policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from logs.models import Event
 from logs.vocabulary import Channel
+from tests.helpers import smtp_server
 from tests.notifications.conftest import TWILIO_INSTALL_SID as SID
 from tests.notifications.factories import ChannelTemplateFactory
-from tests.notifications.fakes import free_port, postmark_stand_in
+from tests.notifications.fakes import postmark_stand_in
 from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
 
 pytestmark = pytest.mark.django_db
@@ -116,30 +116,10 @@ def test_twilio_unreachable_is_transient(
     assert delivery(notification, Channel.SMS).error_code == "connection"
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp(settings):
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.SEND_PROVIDERS = {"email": "email", "sms": "sandbox", "call": "sandbox"}
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 10},
-        }
-    }
-    yield inbox
-    controller.stop()
+    with smtp_server(settings, email_provider=True) as inbox:
+        yield inbox
 
 
 def test_real_smtp_receives_the_stored_content_and_sent_is_final(

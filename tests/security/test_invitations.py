@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -20,9 +19,8 @@ from playwright.sync_api import expect
 from accounts.invitations import invitation_create
 from accounts.models import Invitation, Membership
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.helpers import smtp_server
 from tests.logs.console.test_browser import browser, page  # noqa: F401  (Chromium)
-from tests.notifications.fakes import free_port
-from tests.notifications.test_providers import _Inbox
 
 User = get_user_model()
 Role = Membership.Role
@@ -45,17 +43,8 @@ def staff_of(account, role: str, username: str):
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server (aiosmtpd) that Django's email API hands the invitations to."""
-    inbox, port = _Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 10},
-        }
-    }
-    yield inbox
-    controller.stop()
+    with smtp_server(settings) as inbox:
+        yield inbox
 
 
 @pytest.fixture

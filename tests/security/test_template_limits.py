@@ -11,14 +11,13 @@ import json
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from config.celery import app as celery_app
 from logs.models import Notification
 from logs.vocabulary import Channel
 from notifications.models import Outbox, SandboxMessage
+from tests.helpers import smtp_server
 from tests.notifications import conftest as send_fixtures
-from tests.notifications.fakes import free_port
 from tests.notifications.helpers import delivery, refreshed, send, timeline
 
 pytestmark = pytest.mark.django_db
@@ -160,30 +159,11 @@ def test_a_bad_inline_template_is_refused_at_intake_naming_the_field(
     assert not Notification.objects.exists()
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server (aiosmtpd) the email provider delivers to."""
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.SEND_PROVIDERS = {"email": "email", "sms": "sandbox", "call": "sandbox"}
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10},
-        }
-    }
-    yield inbox
-    controller.stop()
+    with smtp_server(settings, email_provider=True) as inbox:
+        yield inbox
 
 
 def test_merge_tags_are_escaped_in_the_html_and_not_in_the_subject_or_text(
