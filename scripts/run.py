@@ -30,8 +30,16 @@ def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
 
 
+_stopping = False
+
+
 def _stop(signum, frame):
-    raise KeyboardInterrupt
+    # Once: a second Ctrl-C (or the SIGINT that reached honcho and this process together,
+    # handled late) must not interrupt the shutdown in `finally`.
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
 
 
 def _server_up(processes: subprocess.Popen, timeout: float = 120.0) -> bool:
@@ -60,7 +68,9 @@ def _stop_process(process: subprocess.Popen | None, name: str) -> None:
 
 
 def main() -> int:
+    global _stopping
     # `kill` or a closed terminal must still stop everything cleanly, as Ctrl-C does.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     os.chdir(ROOT)
@@ -101,13 +111,16 @@ def main() -> int:
             demo = subprocess.Popen([PYTHON, "manage.py", "demo_populate"], cwd=ROOT)
         elif processes.poll() is None:
             print("The server did not answer /healthz: no demo data (run manage.py demo_populate).")
-        return processes.wait()
+        code = processes.wait()
+        # Ctrl-C reaches honcho too, which may exit (130) before this process handles it.
+        return 0 if code in (130, -signal.SIGINT) else code
     except KeyboardInterrupt:
         return 0
     except subprocess.CalledProcessError as exc:
         return exc.returncode
     finally:
         # A second Ctrl-C must not cut the shutdown short and leave servers behind.
+        _stopping = True
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop_process(demo, "demo_populate")

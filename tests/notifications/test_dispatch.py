@@ -43,8 +43,10 @@ def test_every_channel_goes_received_sending_sent_with_content_as_sent(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
     notification = send(client, environment, auth, BODY, django_capture_on_commit_callbacks)
-    for channel in (Channel.EMAIL, Channel.SMS, Channel.IN_APP):
+    for channel in (Channel.EMAIL, Channel.SMS):
         assert labels(notification, channel) == ["Sending", "Sent"], channel
+    # In-app is Delivered as soon as the item is in the user's feed.
+    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent", "Delivered"]
     email = delivery(notification, Channel.EMAIL)
     assert email.subject == "Order A-1 shipped"
     assert email.html == "<p>Hi Alice, order A-1 is on its way.</p>"
@@ -181,7 +183,7 @@ def test_missing_address_fails_naming_the_field(
     sms = [e for e in timeline(notification) if e[1] == Channel.SMS]
     assert email[0][0] == "Failed" and "No user.email for user 'usr_2'" in email[0][2]
     assert sms[0][0] == "Failed" and "No user.number for user 'usr_2'" in sms[0][2]
-    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent"]
+    assert labels(notification, Channel.IN_APP) == ["Sending", "Sent", "Delivered"]
 
 
 def test_push_fails_with_no_provider_configured(
