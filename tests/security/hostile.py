@@ -1,9 +1,14 @@
 """Endpoints a hostile tenant would point the install at: real TCP servers on 127.0.0.1, each
-in a thread, that count what they did to the caller."""
+in a thread, that count what they did to the caller; and the event that makes the install
+call them."""
 
 import socket
 import threading
 import time
+
+from django.db import transaction
+
+from logs.services import event_record
 
 
 class _Server:
@@ -122,3 +127,16 @@ class Refuser:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.url = f"http://127.0.0.1:{probe.getsockname()[1]}/hooks"
+
+
+def sending_recorded(notification) -> None:
+    """A Sending event of the notification's email, in its own transaction: the stream
+    messages it makes are handed over on commit (delivered at once when tasks run in-process)."""
+    with transaction.atomic():
+        event_record(
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            kind="sending",
+            channel="email",
+            source="pipeline",
+        )

@@ -7,7 +7,6 @@ what the tenant reads of a failure is coarse, never a scanner's report."""
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 
@@ -15,14 +14,13 @@ from accounts.crypto import secret_encrypt
 from accounts.models import Membership
 from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertNotice, AlertRule
-from logs.services import event_record
 from stream.models import StreamAttempt, Subscription
 from stream.services import subscription_create, subscription_secret_generate
 from tests.alerts.helpers import record, rule
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
 from tests.logs.factories import NotificationFactory
 from tests.notifications.factories import NotificationTypeFactory
-from tests.security.hostile import Refuser
+from tests.security.hostile import Refuser, sending_recorded
 from tests.stream.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db]
@@ -128,41 +126,31 @@ def _stored_subscription(environment, url):
     )
 
 
-def _record(notification):
-    """A Sending event: its stream message is delivered on commit (tasks run in-process)."""
-    with transaction.atomic():
-        event_record(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            kind="sending",
-            channel="email",
-            source="pipeline",
-        )
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_stored_subscription_to_loopback_is_never_called(environment, eager):
+def test_a_stored_subscription_to_loopback_is_never_called(environment, celery_eager):
     with Receiver() as internal:  # an internal service on this machine
         subscription = _stored_subscription(environment, internal.url)
-        _record(NotificationFactory(environment=environment))
+        sending_recorded(NotificationFactory(environment=environment))
         assert internal.requests == []
     attempt = StreamAttempt.objects.get(message__subscription=subscription)
     assert (attempt.status_code, attempt.error) == (None, "address not allowed")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_what_a_tenant_reads_of_a_failure_is_coarse(environment, eager):
+def test_what_a_tenant_reads_of_a_failure_is_coarse(environment, celery_eager):
     """With loopback allowed (development), a closed port: the attempt says "connection
     refused", not the exception's text with the address and errno."""
     with override_settings(OUTBOUND_ALLOW_LOOPBACK_HTTP=True):
         subscription = _stored_subscription(environment, Refuser().url)
-        _record(NotificationFactory(environment=environment))
+        sending_recorded(NotificationFactory(environment=environment))
     attempt = StreamAttempt.objects.get(message__subscription=subscription)
     assert (attempt.status_code, attempt.error) == (None, "connection refused")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_alert_webhook_stored_to_an_internal_address_is_never_called(environment, slack, eager):
+def test_an_alert_webhook_stored_to_an_internal_address_is_never_called(
+    environment, slack, celery_eager
+):
     rule(environment, min_notifications=1, email_recipients="", webhook_url=slack.url)
     record(environment, ("failed", "email", "bounce"))
     alert_rules_evaluate()

@@ -8,21 +8,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertNotice
 from logs.models import Event
-from logs.services import event_record
 from stream.models import StreamAttempt, StreamMessage
 from stream.services import subscription_create
 from tests.alerts.helpers import record, rule
 from tests.factories import EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 from tests.notifications.factories import NotificationTypeFactory
-from tests.security.hostile import Flooder, Trickler
+from tests.security.hostile import Flooder, Trickler, sending_recorded
 from tests.webhooks import processes
 from tests.webhooks.providers import TWILIO_TOKEN, TwilioSms, sent_delivery
 
@@ -32,23 +31,12 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 TRICKLE_FOR_MINUTES = 7
 
 
-def _sending(notification):
-    with transaction.atomic():
-        event_record(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            kind="sending",
-            channel="email",
-            source="pipeline",
-        )
-
-
 @override_settings(STREAM_TIMEOUT_SECONDS=1.5)
-def test_a_trickling_subscriber_is_cut_off_at_the_deadline(eager):
+def test_a_trickling_subscriber_is_cut_off_at_the_deadline(celery_eager):
     environment = EnvironmentFactory()
     with Trickler(interval=0.5) as trickler:
         subscription_create(environment=environment, url=trickler.url, kinds=["sending"])
-        _sending(NotificationFactory(environment=environment))
+        sending_recorded(NotificationFactory(environment=environment))
     attempt = StreamAttempt.objects.get()
     assert (attempt.status_code, attempt.error) == (None, "timed out")
     # Its 1.5 s deadline, not the minutes the answer would take (a generous bound: the
@@ -58,12 +46,12 @@ def test_a_trickling_subscriber_is_cut_off_at_the_deadline(eager):
 
 
 @override_settings(STREAM_TIMEOUT_SECONDS=30)
-def test_a_flooding_subscriber_costs_a_few_kilobytes(eager):
+def test_a_flooding_subscriber_costs_a_few_kilobytes(celery_eager):
     """A 200 MB answer: the call reads the status and at most a few KB, then hangs up."""
     environment = EnvironmentFactory()
     with Flooder(size=200 * 1024 * 1024) as flooder:
         subscription_create(environment=environment, url=flooder.url, kinds=["sending"])
-        _sending(NotificationFactory(environment=environment))
+        sending_recorded(NotificationFactory(environment=environment))
         attempt = StreamAttempt.objects.get()
         assert (attempt.status_code, attempt.error) == (200, "")
         # What the kernel's buffers took before the hang-up, not the body.
@@ -71,7 +59,7 @@ def test_a_flooding_subscriber_costs_a_few_kilobytes(eager):
 
 
 @override_settings(ALERTS_WEBHOOK_TIMEOUT_SECONDS=1.5, ALERTS_NOTICE_RETRY_BACKOFF_SECONDS=3600)
-def test_a_trickling_alert_webhook_is_cut_off_at_the_deadline(eager):
+def test_a_trickling_alert_webhook_is_cut_off_at_the_deadline(celery_eager):
     environment = EnvironmentFactory()
     NotificationTypeFactory(environment=environment, key="order_tracking")
     with Trickler(interval=0.5) as trickler:
@@ -128,7 +116,7 @@ def test_callbacks_are_recorded_on_time_while_subscribers_trickle_and_flood(stac
         subscription_create(environment=environment, url=trickler.url, kinds=["sending"])
         subscription_create(environment=environment, url=flooder.url, kinds=["sending"])
         for _ in range(6):  # 12 stream messages, more than the outbound worker's processes
-            _sending(NotificationFactory(environment=environment))
+            sending_recorded(NotificationFactory(environment=environment))
 
         # Meanwhile a provider reports 20 messages delivered.
         sms = TwilioSms(base_url)
