@@ -118,11 +118,13 @@ def test_callbacks_are_recorded_on_time_while_subscribers_trickle_and_flood(stac
         for _ in range(6):  # 12 stream messages, more than the outbound worker's processes
             sending_recorded(NotificationFactory(environment=environment))
 
-        # Meanwhile a provider reports 20 messages delivered.
+        # Meanwhile a provider reports 20 messages delivered (another tenant's: its sends
+        # make no stream messages of their own, so the six below are the flooder's only ones).
         sms = TwilioSms(base_url)
         message_ids = [sms.new_message_id() for _ in range(20)]
+        other = EnvironmentFactory()
         notifications = [
-            sent_delivery(environment=environment, channel="sms", message_id=message_id)
+            sent_delivery(environment=other, channel="sms", message_id=message_id)
             for message_id in message_ids
         ]
         time.sleep(1)  # the outbound worker is busy with the trickler by now
@@ -144,8 +146,13 @@ def test_callbacks_are_recorded_on_time_while_subscribers_trickle_and_flood(stac
             message__subscription__url=trickler.url, error="timed out"
         )
         assert processes.wait_for(lambda: timed_out.count() >= 4, timeout=90), _logs(tmp)
-        flooded = StreamMessage.objects.filter(subscription__url=flooder.url, state="delivered")
-        assert processes.wait_for(lambda: flooded.count() == 6, timeout=90), _logs(tmp)
+        flooded = StreamMessage.objects.filter(subscription__url=flooder.url)
+        delivered = flooded.filter(state="delivered")
+        assert processes.wait_for(lambda: delivered.count() == 6, timeout=90), (
+            _stream_state(flooder.url),
+            _logs(tmp),
+        )
+        assert flooded.count() == 6
         assert flooder.sent < 6 * 16 * 1024 * 1024, flooder.sent
 
 
@@ -165,6 +172,14 @@ def _post_delivered(base_url, sms, message_ids) -> list[int]:
 
 def _now():
     return timezone.now()
+
+
+def _stream_state(url) -> list:
+    return [
+        (m.id, m.state, m.attempt_count, m.next_attempt_at, m.leased_until,
+         list(m.attempts.values_list("status_code", "error", "duration_ms")))
+        for m in StreamMessage.objects.filter(subscription__url=url).order_by("id")
+    ]  # fmt: skip
 
 
 def _logs(tmp) -> str:
