@@ -27,6 +27,8 @@ def free_port() -> int:
 def database_url() -> str:
     params = connection.settings_dict
     auth = params["USER"] + (f":{params['PASSWORD']}" if params.get("PASSWORD") else "")
+    if params["HOST"].startswith("/"):  # the embedded PostgreSQL's Unix socket directory
+        return f"postgres://{auth}@/{params['NAME']}?host={params['HOST']}"
     return f"postgres://{auth}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
 
 
