@@ -20,7 +20,7 @@ from bench.send import _celery_to, _queue_empty, _redis_url
 from bench.server import ROOT, stop_process_group
 from logs.services import event_record, notification_create
 from stream.models import MessageState, StreamMessage
-from stream.services import messages_enqueue, subscription_create
+from stream.services import drains_enqueue, subscription_create
 
 KINDS = ("sending", "sent", "delivered")
 
@@ -67,7 +67,10 @@ class _Receiver:
 class StreamThroughput(Scenario):
     name = "stream.delivery"
     baseline = "floor.throughput"
-    description = "signed stream events delivered per second to a local receiver, one worker"
+    description = (
+        "signed stream events delivered per second to one local subscriber, one outbound "
+        "worker, in order per notification"
+    )
     smoke_size = {"notifications": 20, "concurrency": 2, "timeout": 120}
     full_size = {"notifications": 1000, "concurrency": 2, "timeout": 900}
 
@@ -89,6 +92,7 @@ class StreamThroughput(Scenario):
                 event_record(
                     notification_id=notification.id, kind=kind, channel="email", source="bench"
                 )
+        self.subscription_id = subscription.pk
         self.ids = list(
             StreamMessage.objects.filter(subscription=subscription).values_list("id", flat=True)
         )
@@ -117,7 +121,7 @@ class StreamThroughput(Scenario):
 
     def measure(self, run: Run) -> Measurement:
         started = time.monotonic()
-        messages_enqueue(self.ids)
+        drains_enqueue([self.subscription_id])
         pending = StreamMessage.objects.filter(pk__in=self.ids, state=MessageState.PENDING)
         deadline = started + self.size["timeout"]
         while pending.exists():

@@ -239,7 +239,10 @@ def _client() -> httpx.Client:
     Celery child must not share its parent's sockets."""
     key = (os.getpid(), _loopback_allowed())
     if key not in _clients:
-        limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+        # A stream drain posts on STREAM_DRAIN_CONCURRENCY threads: each keeps its
+        # connection to the subscriber alive between messages.
+        pool = max(20, settings.STREAM_DRAIN_CONCURRENCY)
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         _clients[key] = Client(
             transport=_Transport(policy=_policy(key[1]), limits=limits),
             follow_redirects=False,  # a redirect could move a signed event off the endpoint

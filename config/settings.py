@@ -430,6 +430,7 @@ CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name), routing_key=name) for name in ("celery", "outbound")
 ]
 CELERY_TASK_ROUTES = {
+    "stream.tasks.stream_subscription_drain_task": {"queue": "outbound"},
     "stream.tasks.stream_message_deliver_task": {"queue": "outbound"},
     "alerts.tasks.alert_notice_send_task": {"queue": "outbound"},
 }
@@ -645,6 +646,13 @@ STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=10.0)
 # is enqueued again by the sweeper, which beat runs every STREAM_SWEEP_INTERVAL_SECONDS.
 STREAM_SWEEP_AFTER_SECONDS = env.float("STREAM_SWEEP_AFTER_SECONDS", default=30.0)
 STREAM_SWEEP_INTERVAL_SECONDS = env.float("STREAM_SWEEP_INTERVAL_SECONDS", default=5.0)
+# A drain delivers one subscription's due messages: STREAM_DRAIN_BATCH notifications' next
+# events at a time (one per notification, so each notification's events keep their order),
+# on STREAM_DRAIN_CONCURRENCY threads over kept-alive connections, for at most
+# STREAM_DRAIN_SECONDS before it queues itself again behind other subscribers.
+STREAM_DRAIN_BATCH = env.int("STREAM_DRAIN_BATCH", default=100)
+STREAM_DRAIN_CONCURRENCY = env.int("STREAM_DRAIN_CONCURRENCY", default=16)
+STREAM_DRAIN_SECONDS = env.float("STREAM_DRAIN_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE |= {
     "stream-sweep": {
         "task": "stream.tasks.stream_sweep_task",
@@ -657,10 +665,15 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=3, minute=50),
     },
 }
-# A delivery is one POST bounded by its deadline, plus two short transactions.
+# A delivery is one POST bounded by its deadline, plus two short transactions; a drain is
+# rounds of them for its budget, its last round started before the budget ran out.
 CELERY_TASK_ANNOTATIONS["stream.tasks.stream_message_deliver_task"] = {
     "soft_time_limit": STREAM_TIMEOUT_SECONDS + 20,
     "time_limit": STREAM_TIMEOUT_SECONDS + 30,
+}
+CELERY_TASK_ANNOTATIONS["stream.tasks.stream_subscription_drain_task"] = {
+    "soft_time_limit": STREAM_DRAIN_SECONDS + STREAM_TIMEOUT_SECONDS + 30,
+    "time_limit": STREAM_DRAIN_SECONDS + STREAM_TIMEOUT_SECONDS + 40,
 }
 if STREAM_RETRY_WINDOW_SECONDS <= 0 or STREAM_RETRY_BACKOFF_SECONDS <= 0:
     raise environ.ImproperlyConfigured(
@@ -767,7 +780,8 @@ SETTINGS_FROM_ENVIRONMENT = [
     "WEBHOOK_SWEEP_INTERVAL", "SANDBOX_CALLBACK_DELAY",
     "STREAM_RETRY_WINDOW_SECONDS", "STREAM_RETRY_BACKOFF_SECONDS",
     "STREAM_RETRY_MAX_BACKOFF_SECONDS", "STREAM_TIMEOUT_SECONDS", "STREAM_SWEEP_AFTER_SECONDS",
-    "STREAM_SWEEP_INTERVAL_SECONDS",
+    "STREAM_SWEEP_INTERVAL_SECONDS", "STREAM_DRAIN_BATCH", "STREAM_DRAIN_CONCURRENCY",
+    "STREAM_DRAIN_SECONDS",
     "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
     "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "OUTBOUND_ALLOW_LOOPBACK_HTTP",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",

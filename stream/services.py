@@ -6,16 +6,20 @@ again; the webhook-id header is the same every time, so receivers dedupe on it (
 Webhooks)."""
 
 import base64
+import contextlib
 import json
 import logging
 import secrets
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
@@ -112,7 +116,7 @@ def subscription_enable(*, subscription: Subscription) -> int:
         transaction.on_commit(subscriptions_cache.clear)
         pending = StreamMessage.objects.filter(subscription=subscription, state="pending")
         count = pending.update(retry_until=now + _window(), next_attempt_at=now)
-        transaction.on_commit(lambda: messages_enqueue(_chain_heads(subscription.pk)))
+        transaction.on_commit(lambda: drains_enqueue([subscription.pk]))
     return count
 
 
@@ -162,8 +166,8 @@ def stream_event_enqueue(sender, *, notification, delivery, event, batch=None, *
         )
     if messages:
         StreamMessage.objects.bulk_create(messages)
-        ids = [message.id for message in messages]
-        transaction.on_commit(lambda: messages_enqueue(ids))
+        subscription_ids = [subscription.pk for subscription in subscriptions]
+        transaction.on_commit(lambda: drains_enqueue(subscription_ids))
 
 
 def _matches(subscription: Subscription, event) -> bool:
@@ -206,82 +210,165 @@ def _body(payload_format: str, notification, delivery, event) -> tuple[str | Non
     }
 
 
-def messages_enqueue(message_ids: list[int]) -> None:
-    """Hand messages to workers. Never raises for a broker outage: the sweeper enqueues
-    them once it is back (their next_attempt_at passes)."""
-    from stream.tasks import stream_message_deliver_task
+def drains_enqueue(subscription_ids) -> None:
+    """Hand subscriptions with messages to deliver to the outbound workers: one drain task per
+    subscription, not one per message. A drain already queued for a subscription (a flag in
+    the cache, cleared when the drain starts) takes the new messages too, so a busy
+    environment queues one task, not one per event. Never raises for a broker outage: the
+    sweeper enqueues them once it is back (their next_attempt_at passes)."""
+    from stream.tasks import stream_subscription_drain_task
 
-    for message_id in message_ids:
+    for subscription_id in dict.fromkeys(subscription_ids):
         try:
-            stream_message_deliver_task.apply_async(args=[message_id], retry=False)
+            queued = cache.add(_drain_flag(subscription_id), 1, _drain_flag_seconds())
+        except Exception:  # the cache is down: enqueue anyway (a spare drain finds nothing)
+            queued = True
+        if not queued:
+            continue
+        try:
+            stream_subscription_drain_task.apply_async(args=[subscription_id], retry=False)
         except (BrokerError, OSError) as exc:
+            _drain_flag_clear(subscription_id)
             logger.warning(
-                "Broker unreachable (%s); the stream sweeper will deliver message %s",
+                "Broker unreachable (%s); the stream sweeper will deliver subscription %s's "
+                "messages",
                 type(exc).__name__,
-                message_id,
+                subscription_id,
             )
             return
 
 
+def _drain_flag(subscription_id: int) -> str:
+    return f"stream:drain-queued:{subscription_id}"
+
+
+def _drain_flag_seconds() -> float:
+    # A lost task's flag lapses after about one drain's length; the sweeper enqueues again.
+    return settings.STREAM_DRAIN_SECONDS + settings.STREAM_TIMEOUT_SECONDS + 60
+
+
+def _drain_flag_clear(subscription_id: int) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete(_drain_flag(subscription_id))
+
+
 # --- delivery --------------------------------------------------------------------------------
+
+
+def subscription_drain(*, subscription_id: int) -> int:
+    """Deliver a subscription's due messages, many notifications at once: claim up to
+    STREAM_DRAIN_BATCH heads (each notification's first pending message, so every
+    notification's events keep their order), POST them on STREAM_DRAIN_CONCURRENCY threads
+    over the client's kept-alive connections, record every outcome in one transaction, and go
+    on with the next heads. Stops when nothing is due or after STREAM_DRAIN_SECONDS (then
+    enqueues itself again, behind other subscribers' drains, so one busy or slow subscriber
+    never holds the outbound workers). A message that fails is not tried again in the same
+    drain: its retry waits for its backoff. Returns how many messages were attempted."""
+    _drain_flag_clear(subscription_id)  # events recorded from now on enqueue another drain
+    started = timezone.now()
+    budget_ends = time.monotonic() + settings.STREAM_DRAIN_SECONDS
+    attempted = 0
+    while True:
+        messages = _claim(
+            StreamMessage.objects.filter(subscription_id=subscription_id),
+            retries_due_by=started,
+            limit=settings.STREAM_DRAIN_BATCH,
+        )
+        if not messages:
+            return attempted
+        if not attempted and len(messages) == settings.STREAM_DRAIN_BATCH:
+            # A backlog: another worker process may drain beside this one (they claim
+            # different notifications; each notification's next event waits for this one).
+            drains_enqueue([subscription_id])
+        results = _post_all(messages)
+        _attempts_record(messages, results, chain=False)
+        attempted += len(messages)
+        if time.monotonic() >= budget_ends:
+            drains_enqueue([subscription_id])
+            return attempted
 
 
 def message_deliver(*, message_id: int) -> str:
     """Send one message if it is due: pending, not being sent by another worker, its
     subscription enabled and no earlier message of its notification pending. Returns what
     happened: "delivered", "retry", "given_up" or "skipped"."""
-    message = _claim(message_id)
-    if message is None:
+    messages = _claim(StreamMessage.objects.filter(pk=message_id), retries_due_by=None, limit=1)
+    if not messages:
         return "skipped"
-    result = _post(message)
-    return _attempt_record(message, result)
+    [outcome] = _attempts_record(messages, _post_all(messages))
+    return outcome
 
 
-def _claim(message_id: int) -> StreamMessage | None:
+def _claim(messages, *, retries_due_by: datetime | None, limit: int) -> list[StreamMessage]:
+    """Lease up to `limit` of `messages` that are due: pending, not leased, of an enabled
+    subscription, first in line for their notification, and new or (when `retries_due_by`
+    is given) due a retry by then. Rows are locked with SKIP LOCKED, so two drains never
+    claim the same message."""
     now = timezone.now()
-    with transaction.atomic():
-        message = (
-            StreamMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("subscription")
-            .filter(pk=message_id, state=MessageState.PENDING, subscription__enabled=True)
-            .filter(Q(leased_until=None) | Q(leased_until__lte=now))
-            .first()
-        )
-        if message is None or _earlier_pending(message).exists():
-            return None
-        message.leased_until = now + timedelta(seconds=settings.STREAM_TIMEOUT_SECONDS + 30)
-        message.attempt_count += 1
-        message.save(update_fields=["leased_until", "attempt_count"])
-    return message
-
-
-def _earlier_pending(message: StreamMessage):
-    return StreamMessage.objects.filter(
-        subscription_id=message.subscription_id,
-        notification_id=message.notification_id,
+    earlier = StreamMessage.objects.filter(
+        subscription_id=OuterRef("subscription_id"),
+        notification_id=OuterRef("notification_id"),
         state=MessageState.PENDING,
-        id__lt=message.id,
+        id__lt=OuterRef("id"),
     )
+    due = (
+        messages.filter(state=MessageState.PENDING, subscription__enabled=True)
+        .filter(Q(leased_until=None) | Q(leased_until__lte=now))
+        .exclude(Exists(earlier))
+    )
+    if retries_due_by is not None:
+        due = due.filter(Q(attempt_count=0) | Q(next_attempt_at__lte=retries_due_by))
+    with transaction.atomic():
+        claimed = list(
+            due.select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+            .order_by("id")[:limit]
+        )
+        if not claimed:
+            return []
+        leased_until = now + timedelta(seconds=settings.STREAM_TIMEOUT_SECONDS + 30)
+        StreamMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
+            leased_until=leased_until, attempt_count=F("attempt_count") + 1
+        )
+    for message in claimed:
+        message.leased_until = leased_until
+        message.attempt_count += 1
+    return claimed
+
+
+def _post_all(messages: list[StreamMessage]) -> list[OutboundResult]:
+    # Each subscription's secret is decrypted once per batch, not once per message.
+    signers = {m.subscription_id: Webhook(m.subscription.secret()) for m in messages}
+
+    def post(message: StreamMessage) -> OutboundResult:
+        return _post(message, signers[message.subscription_id])
+
+    if len(messages) == 1:
+        return [post(messages[0])]
+    workers = min(settings.STREAM_DRAIN_CONCURRENCY, len(messages))
+    with ThreadPoolExecutor(workers, thread_name_prefix="stream-post") as pool:
+        return list(pool.map(post, messages))
 
 
 def message_sign(*, secret: str, webhook_id: str, sent_at: datetime, body: bytes) -> dict:
     """The Standard Webhooks headers for one POST (standardwebhooks signs)."""
-    signature = Webhook(secret).sign(webhook_id, sent_at, body.decode())
+    return _headers(Webhook(secret), webhook_id=webhook_id, sent_at=sent_at, body=body)
+
+
+def _headers(signer: Webhook, *, webhook_id: str, sent_at: datetime, body: bytes) -> dict:
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": signer.sign(webhook_id, sent_at, body.decode()),
     }
 
 
-def _post(message: StreamMessage) -> OutboundResult:
+def _post(message: StreamMessage, signer: Webhook) -> OutboundResult:
     body = json.dumps(message.body, separators=(",", ":")).encode()
-    headers = message_sign(
-        secret=message.subscription.secret(),
-        webhook_id=message.webhook_id,
-        sent_at=timezone.now(),
-        body=body,
-    ) | {"content-type": "application/json", "user-agent": USER_AGENT}
+    headers = _headers(signer, webhook_id=message.webhook_id, sent_at=timezone.now(), body=body) | {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
     return outbound.post(
         message.subscription.url,
         content=body,
@@ -290,42 +377,60 @@ def _post(message: StreamMessage) -> OutboundResult:
     )
 
 
-def _attempt_record(message: StreamMessage, result: OutboundResult) -> str:
+def _attempts_record(
+    messages: list[StreamMessage], results: list[OutboundResult], *, chain: bool = True
+) -> list[str]:
+    """Every attempt and each message's new state, in one transaction. Returns each
+    message's outcome: "delivered", "retry" or "given_up". With `chain`, a drain is enqueued
+    for the messages that were waiting for a finished one (a drain goes on by itself)."""
     now = timezone.now()
-    with transaction.atomic():
-        StreamAttempt.objects.create(
-            message=message,
-            attempted_at=now,
-            status_code=result.status_code,
-            error=result.error,
-            duration_ms=result.duration_ms,
-        )
+    outcomes = []
+    finished: dict[str, list[int]] = {MessageState.DELIVERED: [], MessageState.GIVEN_UP: []}
+    retries: dict[timedelta, list[int]] = {}
+    for message, result in zip(messages, results, strict=True):
         if result.succeeded:
             outcome = MessageState.DELIVERED
-            _subscription_succeeded(message.subscription_id)
         else:
-            outcome = "given_up" if now >= message.retry_until else "retry"
-            _subscription_failed(message.subscription, now)
-        updates = {"leased_until": None}
+            outcome = MessageState.GIVEN_UP if now >= message.retry_until else "retry"
+        outcomes.append(str(outcome))
         if outcome == "retry":
-            updates["next_attempt_at"] = now + _backoff(message.attempt_count)
+            retries.setdefault(_backoff(message.attempt_count), []).append(message.pk)
         else:
-            updates |= {"state": outcome, "finished_at": now}
-        StreamMessage.objects.filter(pk=message.pk).update(**updates)
-        if outcome != "retry":
-            # The next event of this notification was waiting for this one.
-            transaction.on_commit(lambda: messages_enqueue(_chain_next(message)))
-    return outcome
-
-
-def _chain_next(message: StreamMessage) -> list[int]:
-    following = StreamMessage.objects.filter(
-        subscription_id=message.subscription_id,
-        notification_id=message.notification_id,
-        state=MessageState.PENDING,
-        id__gt=message.id,
-    )
-    return list(following.order_by("id").values_list("id", flat=True)[:1])
+            finished[outcome].append(message.pk)
+    with transaction.atomic():
+        StreamAttempt.objects.bulk_create(
+            StreamAttempt(
+                message=message,
+                attempted_at=now,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=result.duration_ms,
+            )
+            for message, result in zip(messages, results, strict=True)
+        )
+        for state, ids in finished.items():
+            if ids:
+                StreamMessage.objects.filter(pk__in=ids).update(
+                    state=state, finished_at=now, leased_until=None
+                )
+        for backoff, ids in retries.items():
+            StreamMessage.objects.filter(pk__in=ids).update(
+                next_attempt_at=now + backoff, leased_until=None
+            )
+        # The subscriber works if any answer was a success; it fails only if none was.
+        by_subscription: dict[int, list[bool]] = {}
+        for message, result in zip(messages, results, strict=True):
+            by_subscription.setdefault(message.subscription_id, []).append(result.succeeded)
+        for message in {m.subscription_id: m for m in messages}.values():
+            if any(by_subscription[message.subscription_id]):
+                _subscription_succeeded(message.subscription_id)
+            else:
+                _subscription_failed(message.subscription, now)
+        if chain and (finished[MessageState.DELIVERED] or finished[MessageState.GIVEN_UP]):
+            # The next event of those notifications was waiting for them.
+            subscriptions = [m.subscription_id for m in messages]
+            transaction.on_commit(lambda: drains_enqueue(subscriptions))
+    return outcomes
 
 
 def _subscription_succeeded(subscription_id: int) -> None:
@@ -376,10 +481,10 @@ def _sweep_after() -> timedelta:
 
 
 def messages_sweep(*, limit: int = 500) -> int:
-    """Enqueue pending messages that are due (a retry's backoff passed, or the broker never
-    got them) and first in line for their notification. Rows are claimed with SKIP LOCKED,
-    so two sweepers never enqueue the same message; each gets a new due time, so a message
-    whose task is lost is swept again later. Returns how many were enqueued."""
+    """Enqueue a drain for every subscription with a message that is due (a retry's backoff
+    passed, or the broker never got the message's drain) and first in line for its
+    notification. Drains claim with SKIP LOCKED and a lease, so a spare one sends nothing
+    twice. Returns how many subscriptions were enqueued."""
     now = timezone.now()
     earlier = StreamMessage.objects.filter(
         subscription_id=OuterRef("subscription_id"),
@@ -387,32 +492,17 @@ def messages_sweep(*, limit: int = 500) -> int:
         state=MessageState.PENDING,
         id__lt=OuterRef("id"),
     )
-    with transaction.atomic():
-        due = (
-            StreamMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(state=MessageState.PENDING, next_attempt_at__lte=now)
-            .filter(subscription__enabled=True)
-            .filter(Q(leased_until=None) | Q(leased_until__lte=now))
-            .exclude(Exists(earlier))
-            .order_by("next_attempt_at")
-        )
-        ids = list(due.values_list("id", flat=True)[:limit])
-        StreamMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + _sweep_after())
-        transaction.on_commit(lambda: messages_enqueue(ids))
-    return len(ids)
-
-
-def _chain_heads(subscription_id: int) -> list[int]:
-    earlier = StreamMessage.objects.filter(
-        subscription_id=OuterRef("subscription_id"),
-        notification_id=OuterRef("notification_id"),
-        state=MessageState.PENDING,
-        id__lt=OuterRef("id"),
+    due = (
+        StreamMessage.objects.filter(state=MessageState.PENDING, next_attempt_at__lte=now)
+        .filter(subscription__enabled=True)
+        .filter(Q(leased_until=None) | Q(leased_until__lte=now))
+        .exclude(Exists(earlier))
     )
-    heads = StreamMessage.objects.filter(
-        subscription_id=subscription_id, state=MessageState.PENDING
-    ).exclude(Exists(earlier))
-    return list(heads.values_list("id", flat=True)[:1000])
+    subscription_ids = list(
+        due.order_by().values_list("subscription_id", flat=True).distinct()[:limit]
+    )
+    drains_enqueue(subscription_ids)
+    return len(subscription_ids)
 
 
 def message_replay(*, message_ids: list[int]) -> int:
@@ -420,16 +510,17 @@ def message_replay(*, message_ids: list[int]) -> int:
     fresh retry window. Returns how many were put back in line."""
     now = timezone.now()
     with transaction.atomic():
-        replayed = StreamMessage.objects.filter(pk__in=message_ids).update(
+        replayed = StreamMessage.objects.filter(pk__in=message_ids)
+        subscription_ids = list(replayed.values_list("subscription_id", flat=True).distinct())
+        count = replayed.update(
             state=MessageState.PENDING,
             finished_at=None,
             leased_until=None,
             retry_until=now + _window(),
-            next_attempt_at=now + _sweep_after(),
+            next_attempt_at=now,
         )
-        ids = list(message_ids)
-        transaction.on_commit(lambda: messages_enqueue(ids))
-    return replayed
+        transaction.on_commit(lambda: drains_enqueue(subscription_ids))
+    return count
 
 
 def messages_purge(*, older_than_days: int, batch_size: int = 5_000) -> int:

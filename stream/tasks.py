@@ -1,18 +1,27 @@
 from celery import shared_task
 from django.conf import settings
 
-from stream.services import message_deliver, messages_purge, messages_sweep
+from stream.services import message_deliver, messages_purge, messages_sweep, subscription_drain
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def stream_subscription_drain_task(subscription_id: int) -> int:
+    """A subscription's due messages, many at once, in order per notification, for at most
+    STREAM_DRAIN_SECONDS (safe to run twice: messages are claimed with a lease)."""
+    return subscription_drain(subscription_id=subscription_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def stream_message_deliver_task(message_id: int) -> str:
-    """One signed POST of a stream message, if it is due (safe to run twice)."""
+    """One message, if it is due. Drains deliver now; this stays for the tasks an older
+    version queued before an upgrade."""
     return message_deliver(message_id=message_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def stream_sweep_task() -> int:
-    """Beat: enqueue stream messages due a retry, or that the broker never got."""
+    """Beat: enqueue a drain for subscriptions with messages due a retry, or whose drain the
+    broker never got."""
     return messages_sweep()
 
 

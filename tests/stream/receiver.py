@@ -12,7 +12,8 @@ from standardwebhooks import Webhook
 class Receiver:
     """`up` False answers 503 (a subscriber having a bad day); `delay` seconds are slept
     before answering (a subscriber that times out). `received` holds every verified body in
-    arrival order; `rejected` counts requests whose signature failed."""
+    arrival order; `rejected` counts requests whose signature failed; `most_in_flight` is the
+    most requests it was answering at once."""
 
     def __init__(self):
         self.secret: str | None = None
@@ -22,11 +23,23 @@ class Receiver:
         self.received: list[dict] = []
         self.requests: list[dict] = []  # headers of every request, verified or not
         self.rejected = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
+                with receiver.lock:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def _answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 with receiver.lock:
