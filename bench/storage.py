@@ -1,0 +1,85 @@
+"""What the log costs on disk: bytes per notification of each log table (its heap, its TOAST,
+its indexes), summed over its day partitions, at the size the searches are measured at (the
+same seed, shared through run.once). Every change to the schema shows its cost here.
+
+Rows: `storage.bytes` (the three tables), `storage.bytes.notifications`, `.deliveries` and
+`.events`, in bytes per seeded notification (lower is better); each note splits it into heap,
+TOAST and indexes, and results.json has the bytes themselves. Each row is its own baseline:
+the figure to compare is the same row of an earlier run.
+"""
+
+from django.db import connection
+
+from bench.harness import BenchmarkError, Measurement, Run, Scenario, register
+from bench.selectors import FULL, SMOKE, _seeded
+
+TABLES = {
+    "notifications": "logs_notification",
+    "deliveries": "logs_delivery",
+    "events": "logs_event",
+}
+
+# Over the leaf partitions: heap (main fork, free space and visibility maps), the TOAST
+# table with its index, and every index.
+_SIZES = """
+    SELECT coalesce(sum(pg_table_size(c.oid) - coalesce(pg_total_relation_size(
+               nullif(c.reltoastrelid, 0)), 0)), 0),
+           coalesce(sum(coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0)), 0),
+           coalesce(sum(pg_indexes_size(c.oid)), 0),
+           count(*)
+    FROM pg_partition_tree(%s::regclass) AS tree
+    JOIN pg_class AS c ON c.oid = tree.relid
+    WHERE tree.isleaf
+"""
+
+
+def table_bytes(table: str) -> tuple[int, int, int]:
+    """(heap, TOAST, indexes) in bytes of a partitioned log table, all partitions."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SIZES, [table])
+        heap, toast, indexes, partitions = cursor.fetchone()
+    if not partitions:
+        raise BenchmarkError(f"{table} has no partitions: is it still partitioned?")
+    return int(heap), int(toast), int(indexes)
+
+
+@register
+class StorageBytes(Scenario):
+    name = "storage.bytes"
+    baseline = None
+    description = "bytes on disk per notification, the three log tables (heap, TOAST, indexes)"
+    smoke_size = SMOKE
+    full_size = FULL
+
+    def setup(self, run: Run) -> None:
+        self.summary = _seeded(run, self.size)
+
+    def measure(self, run: Run) -> dict[str, Measurement]:
+        count = self.summary.notifications
+        if count <= 0:
+            raise BenchmarkError("the seed made no notifications")
+        with connection.cursor() as cursor:
+            # What the seed wrote is on disk as a live install's would be once vacuumed.
+            cursor.execute("VACUUM (ANALYZE) logs_notification, logs_delivery, logs_event")
+        rows: dict[str, Measurement] = {}
+        totals = [0, 0, 0]
+        for label, table in TABLES.items():
+            parts = table_bytes(table)
+            totals = [a + b for a, b in zip(totals, parts, strict=True)]
+            rows[f"storage.bytes.{label}"] = self._row(parts, count)
+        rows["storage.bytes"] = self._row(tuple(totals), count)
+        return rows
+
+    @staticmethod
+    def _row(parts: tuple[int, int, int], count: int) -> Measurement:
+        heap, toast, indexes = (value / count for value in parts)
+        total = heap + toast + indexes
+        return Measurement(
+            median=round(total, 1),
+            p95=round(total, 1),
+            unit="bytes/notification",
+            n=count,
+            note=f"heap {heap:,.0f}, TOAST {toast:,.0f}, indexes {indexes:,.0f} "
+            f"({count:,} notifications)",
+            extra={"heap_bytes": parts[0], "toast_bytes": parts[1], "index_bytes": parts[2]},
+        )
