@@ -179,13 +179,13 @@ class _Runner:
                 # The linter's known-safe exceptions, with their reasons (config/migration_lint.py).
                 if statement.startswith("CREATE INDEX"):
                     self.schema_editor.collected_sql.append(
-                        "-- squawk-ignore require-concurrent-index-creation\n"
-                        "-- (ON ONLY the parent: catalog only, nothing is built)"
+                        "-- squawk-ignore require-concurrent-index-creation -- ON ONLY the "
+                        "parent: catalog only, nothing is built"
                     )
                 elif statement.startswith("DROP INDEX"):
                     self.schema_editor.collected_sql.append(
-                        "-- squawk-ignore require-concurrent-index-deletion\n"
-                        "-- (a partitioned index: PostgreSQL refuses CONCURRENTLY; locks bounded)"
+                        "-- squawk-ignore require-concurrent-index-deletion -- a partitioned "
+                        "index (CONCURRENTLY is refused): catalog only, lock wait bounded"
                     )
                 self.schema_editor.collected_sql.append(f"{statement};")
             self.schema_editor.collected_sql.append("RESET lock_timeout;")
