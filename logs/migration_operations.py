@@ -82,9 +82,9 @@ def _index_state(cursor, name: str) -> bool | None:
 def _definition(cursor, name: str) -> str | None:
     """The index's definition with its own name taken out, to compare two indexes."""
     cursor.execute(
-        "SELECT replace(pg_get_indexdef(indexrelid), quote_ident(%s), '') FROM pg_index "
-        "WHERE indexrelid = to_regclass(quote_ident(%s))",
-        [name, name],
+        "SELECT regexp_replace(pg_get_indexdef(indexrelid), '^(CREATE (UNIQUE )?INDEX )\\S+', "
+        "'\\1') FROM pg_index WHERE indexrelid = to_regclass(quote_ident(%s))",
+        [name],
     )
     row = cursor.fetchone()
     return None if row is None else row[0]
