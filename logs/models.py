@@ -6,8 +6,10 @@ and retention drops whole days. PostgreSQL requires the partition column in ever
 key and unique constraint: the database key holds the id and the day while Django sees `id`
 alone, and relations between the partitioned tables are plain columns (`db_constraint=False`). The
 tables are created by hand-written SQL in the migrations (logs/partitions.py has the DDL);
-indexes and constraints below are ordinary Django operations that PostgreSQL propagates to
-every partition.
+indexes and constraints below are declared as usual and PostgreSQL propagates them to every
+partition. Once the tables exist, an index is added, changed or removed by the operations of
+logs/migration_operations.py (online, a partition at a time), never by a plain AddIndex:
+the migration linter (config/migration_lint.py) refuses that.
 
 Every primary key and unique constraint also holds `environment_id`, the column the log is
 meant to be distributed by on Citus (which requires it in each of them). It comes last: keys

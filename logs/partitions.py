@@ -66,6 +66,7 @@ _DAY_NAME = re.compile(r"^(?P<table>.+)_p(?P<day>\d{8})$")
 # Bounded retry: attempts per change and the first pause (doubled each time, with jitter).
 _ATTEMPTS = 4
 _BACKOFF_SECONDS = 0.1
+_BACKOFF_MAX_SECONDS = 2.0
 # A day that starts within this margin may already be receiving writes (clocks differ).
 _SOON = timedelta(hours=1)
 # Marks a day table the purge detached but could not drop yet, so a later purge drops it
@@ -259,11 +260,11 @@ def _ddl_transaction() -> Iterator[_LockBudget]:
         )
 
 
-def _retrying[T](what: str, change: Callable[[], T]) -> T:
+def _retrying[T](what: str, change: Callable[[], T], *, attempts: int = _ATTEMPTS) -> T:
     """Run `change` (one _ddl_transaction), retrying a busy attempt a few times with backoff.
     Raises PartitionBusy when every attempt gave way."""
     pause = _BACKOFF_SECONDS
-    for attempt in range(1, _ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             return change()
         except PartitionBusy:
@@ -271,13 +272,27 @@ def _retrying[T](what: str, change: Callable[[], T]) -> T:
         except DatabaseError as exc:
             if not isinstance(exc.__cause__, _RETRYABLE):
                 raise
-        if attempt < _ATTEMPTS:
+        if attempt < attempts:
             clock.sleep(pause * (1 + random.random()))  # noqa: S311 (jitter, not a secret)
-            pause *= 2
+            pause = min(pause * 2, _BACKOFF_MAX_SECONDS)
     raise PartitionBusy(
         f"{what}: a lock was not free within {settings.LOG_PARTITION_LOCK_TIMEOUT_MS} ms "
-        f"on {_ATTEMPTS} attempts"
+        f"on {attempts} attempts"
     )
+
+
+def catalog_change[T](what: str, change: Callable[[_LockBudget], T], *, attempts: int) -> T:
+    """Run `change(budget)` in one short transaction of the partition managers (their advisory
+    lock held, every lock wait within one LOG_PARTITION_LOCK_TIMEOUT_MS budget), retried with
+    backoff while a lock is busy. For other catalog changes on the log that writers would
+    queue behind (logs.migration_operations). Raises PartitionBusy when every attempt gave
+    way; nothing was changed then."""
+
+    def once() -> T:
+        with _ddl_transaction() as budget:
+            return change(budget)
+
+    return _retrying(what, once, attempts=attempts)
 
 
 # --- creating a day --------------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""An index migration on the log never stalls its writers.
+
+Real connections: writer threads record events (event_record: lock the notification, insert an
+event, update the delivery and the notification) and send new notifications, each connection
+with a lock_timeout, so a writer that waits for a lock longer than that fails; a console export
+holds a long transaction over the log meanwhile. While they run, `migrate` applies logs 0007
+(the email index replaced by one that includes the email) to a log with rows in it. No writer
+may fail and no write may take longer than the lock timeout.
+
+The same harness applied to 0007 as it was first written (DROP INDEX and CREATE INDEX on the
+partitioned parent in one transaction) sees writers fail: the drop queues behind the export
+with every writer behind it, then the build holds every partition.
+"""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.postgres.indexes import OpClass
+from django.core.management import call_command
+from django.db import connection, migrations, models
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models.functions import Lower
+
+from logs.partitions import PARTITIONED_TABLES, partition_list, partitions_ensure
+from logs.services import notification_create
+from tests.factories import EnvironmentFactory
+from tests.logs.test_partition_concurrency import (
+    Writers,
+    _drop_days_not_in,
+    _long_reader,
+    _strand_a_busy_day,
+)
+
+# The writers' lock_timeout, and so the longest any write may take.
+WRITER_LOCK_TIMEOUT_MS = 2_000
+# A day of traffic already in the log: each partition's index takes a while to build.
+ROWS = 50_000
+
+
+class NotificationSenders:
+    """Threads sending notifications until stopped, each connection with the lock_timeout."""
+
+    def __init__(self, environment_id: int, *, threads: int = 2) -> None:
+        self.environment_id = environment_id
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.calls: list[tuple[float, float]] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, false)", [f"{WRITER_LOCK_TIMEOUT_MS}ms"]
+                )
+            while not self.stop.is_set():
+                started = time.monotonic()
+                notification_create(
+                    environment_id=self.environment_id,
+                    notification_type="welcome",
+                    user_id="sender",
+                    email="Someone@Example.com",
+                )
+                with self.lock:
+                    self.calls.append((started, time.monotonic()))
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
+def _old_0007() -> None:
+    """logs 0007 as it was first written: RemoveIndex and AddIndex in one transaction."""
+    state = MigrationExecutor(connection).loader.project_state(("logs", "0006_purge_run"))
+    operations = [
+        migrations.RemoveIndex(model_name="notification", name="notif_env_email"),
+        migrations.AddIndex(
+            model_name="notification",
+            index=models.Index(
+                models.F("environment"),
+                OpClass(Lower("email"), name="text_pattern_ops"),
+                models.OrderBy(models.F("created_at"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                include=("email",),
+                name="notif_env_email",
+            ),
+        ),
+    ]
+    with connection.schema_editor(atomic=True) as editor:
+        for operation in operations:
+            after = state.clone()
+            operation.state_forwards("logs", after)
+            operation.database_forwards("logs", editor, state, after)
+            state = after
+
+
+def _index_swap_under_load(apply) -> tuple[list[BaseException], float, int]:
+    """Run `apply` (logs 0006 -> 0007) while writers write and an export reads; the writers'
+    errors, their longest call in seconds and how many calls they made meanwhile."""
+    environment = EnvironmentFactory()
+    today = datetime.now(UTC).date()
+    noon = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    _strand_a_busy_day(environment.id, noon, ROWS)  # into today's partition
+    live = [
+        notification_create(
+            environment_id=environment.id,
+            notification_type="welcome",
+            user_id="u",
+            created_at=noon - timedelta(days=n % 2),
+        )
+        for n in range(6)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE logs_notification")
+    call_command("migrate", "logs", "0006", verbosity=0)
+    with (
+        Writers(live, lock_timeout_ms=WRITER_LOCK_TIMEOUT_MS) as writers,
+        NotificationSenders(environment.id) as senders,
+    ):
+        time.sleep(1)  # writers under way
+        reader_started = threading.Event()
+        reader = threading.Thread(target=_long_reader, args=(reader_started,))
+        reader.start()
+        reader_started.wait(timeout=30)
+        started = time.monotonic()
+        apply()
+        ended = time.monotonic()
+        time.sleep(0.5)  # writers go on after the change
+    reader.join(timeout=60)
+    calls = writers.calls + senders.calls
+    during = [end - start for start, end in calls if end >= started and start <= ended]
+    return writers.errors + senders.errors, max(during, default=0.0), len(during)
+
+
+@pytest.fixture
+def log_partitions():
+    """Today's and yesterday's partitions; afterwards, days the test made are dropped and the
+    log's migrations are all applied again."""
+    before = {p.name for table in PARTITIONED_TABLES for p in partition_list(table)}
+    partitions_ensure(days_ahead=1, start=datetime.now(UTC).date() - timedelta(days=1))
+    yield
+    call_command("migrate", "logs", verbosity=0)
+    _drop_days_not_in(before)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_index_migration_applied_while_writers_write_never_stalls_them(log_partitions):
+    errors, longest, calls = _index_swap_under_load(
+        lambda: call_command("migrate", "logs", "0007", verbosity=0)
+    )
+
+    print(f"{calls} writes while 0007 ran, the longest {longest:.3f} s")
+    assert not errors, errors  # no lock wait reached the writers' lock_timeout
+    assert longest < WRITER_LOCK_TIMEOUT_MS / 1000, f"a write took {longest:.2f} s"
+    assert calls > 20  # they did write while the index was swapped
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indexrelid = 'notif_env_email'::regclass"
+        )
+        valid, definition = cursor.fetchone()
+    assert valid
+    assert "INCLUDE (email)" in definition
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_harness_sees_the_first_0007_stall_writers(log_partitions):
+    """The harness can fail: the old plain swap makes writers wait past their lock_timeout."""
+    errors, longest, _ = _index_swap_under_load(_old_0007)
+
+    assert errors or longest >= WRITER_LOCK_TIMEOUT_MS / 1000
+    assert any("lock timeout" in str(error) for error in errors), errors

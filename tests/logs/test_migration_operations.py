@@ -1,0 +1,140 @@
+"""logs.migration_operations on the real partitioned log: an index built online ends valid on
+every partition, a run stopped half-way is finished by running it again, and the operations
+refuse to run inside the migration's transaction."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, models
+from django.db.migrations.executor import MigrationExecutor
+
+from logs.migration_operations import (
+    PartitionedIndexAdd,
+    PartitionedIndexRemove,
+    PartitionedIndexReplace,
+)
+from logs.partitions import PARTITIONED_TABLES, partition_list, partitions_ensure
+from tests.factories import EnvironmentFactory
+from tests.logs.test_partition_concurrency import _drop_days_not_in, _strand_a_busy_day
+
+INDEX = models.Index(models.F("environment"), models.F("user_id"), name="notif_test_online")
+
+
+@pytest.fixture
+def log_with_rows():
+    before = {p.name for table in PARTITIONED_TABLES for p in partition_list(table)}
+    today = datetime.now(UTC).date()
+    partitions_ensure(days_ahead=1, start=today - timedelta(days=1))
+    environment = EnvironmentFactory()
+    noon = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    _strand_a_busy_day(environment.id, noon, 2_000)
+    yield [p.name for p in partition_list("logs_notification")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {INDEX.name}")
+    _drop_days_not_in(before)
+
+
+def _run(operation, *, backwards: bool = False, atomic: bool = False) -> None:
+    before = MigrationExecutor(connection).loader.project_state()
+    after = before.clone()
+    operation.state_forwards("logs", after)
+    with connection.schema_editor(atomic=atomic) as editor:
+        if backwards:
+            operation.database_backwards("logs", editor, after, before)
+        else:
+            operation.database_forwards("logs", editor, before, after)
+
+
+def _indexes(name: str) -> dict[str, tuple[bool, str]]:
+    """The parent's index `name` and the partitions' attached to it: table -> (valid, def)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tab.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class tab ON tab.oid = i.indrelid "
+            "WHERE i.indexrelid = to_regclass(%s) OR i.indexrelid IN ("
+            "  SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
+            [name, name],
+        )
+        return {table: (valid, definition) for table, valid, definition in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_index_added_online_is_valid_on_every_partition_and_removed_again(log_with_rows):
+    _run(PartitionedIndexAdd(model_name="notification", index=INDEX))
+
+    built = _indexes(INDEX.name)
+    assert set(built) == {"logs_notification", *log_with_rows}
+    assert all(valid for valid, _ in built.values())
+    assert "(environment_id, user_id)" in built["logs_notification"][1]
+
+    _run(PartitionedIndexRemove(model_name="notification", name=INDEX.name))
+    assert _indexes(INDEX.name) == {}
+    _run(PartitionedIndexAdd(model_name="notification", index=INDEX))
+    _run(PartitionedIndexAdd(model_name="notification", index=INDEX), backwards=True)
+    assert _indexes(INDEX.name) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_stopped_half_way_is_finished_by_running_it_again(log_with_rows):
+    # What a killed `migrate` leaves: the parent's index (invalid, ON ONLY), one partition done
+    # and attached, and on today's partition the invalid leftover of a failed concurrent build
+    # under the name the operation gives it.
+    today = next(name for name in log_with_rows if name.endswith(f"{datetime.now(UTC):%Y%m%d}"))
+    done = next(name for name in log_with_rows if name not in (today, "logs_notification_default"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX {INDEX.name} ON ONLY logs_notification (environment_id, user_id)"
+        )
+        cursor.execute(
+            f"CREATE INDEX CONCURRENTLY {done}_{INDEX.name} ON {done} (environment_id, user_id)"
+        )
+        cursor.execute(f"ALTER INDEX {INDEX.name} ATTACH PARTITION {done}_{INDEX.name}")
+        with pytest.raises(Exception, match="could not create unique index"):
+            # Many rows share an environment: the build fails and leaves its index, invalid.
+            cursor.execute(
+                f"CREATE UNIQUE INDEX CONCURRENTLY {today}_{INDEX.name} ON {today} (environment_id)"
+            )
+    left = _indexes(INDEX.name)
+    assert left["logs_notification"][0] is False
+
+    _run(PartitionedIndexAdd(model_name="notification", index=INDEX))
+
+    built = _indexes(INDEX.name)
+    assert set(built) == {"logs_notification", *log_with_rows}
+    assert all(valid for valid, _ in built.values())
+    assert "UNIQUE" not in built[today][1]  # the leftover was dropped and built anew
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replacement_swaps_the_index_and_a_second_run_changes_nothing(log_with_rows):
+    _run(PartitionedIndexAdd(model_name="notification", index=INDEX))
+    wider = models.Index(
+        models.F("environment"), models.F("user_id"), models.F("created_at"), name=INDEX.name
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)::oid", [INDEX.name])
+        (first,) = cursor.fetchone()
+
+    _run(PartitionedIndexReplace(model_name="notification", index=wider))
+    replaced = _indexes(INDEX.name)
+    assert all(valid for valid, _ in replaced.values())
+    assert "(environment_id, user_id, created_at)" in replaced["logs_notification"][1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)::oid", [INDEX.name])
+        (second,) = cursor.fetchone()
+        assert second != first
+        # The partitions' indexes carry the index's own name again, not the builder's.
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%_next"])
+        assert cursor.fetchone()[0] == 0
+
+    _run(PartitionedIndexReplace(model_name="notification", index=wider))  # already in place
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)::oid", [INDEX.name])
+        assert cursor.fetchone()[0] == second
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_online_index_change_refuses_a_transaction(log_with_rows):
+    with pytest.raises(RuntimeError, match="set `atomic = False` on the migration"):
+        _run(PartitionedIndexAdd(model_name="notification", index=INDEX), atomic=True)
+    assert _indexes(INDEX.name) == {}
