@@ -406,7 +406,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# socket_timeout: a Redis that keeps the connection and stops answering (failover, a dropped
+# route) fails a publish after this long instead of holding its thread forever (kombu's
+# default): the task batchers' threads (config/batching.py), the sweepers in beat. Consumers
+# are not affected: BRPOP waits 1 s at a time and kombu checks that connection itself.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 2.0,
+}
 CELERY_TIMEZONE = "UTC"
 # WORKAROUND: Celery's Django fix-up closes every database connection before and after every
 # task unless this is set, so each task opened a new PostgreSQL connection (about 15 ms, most
