@@ -15,6 +15,7 @@ processes (kept in the shared cache, Redis), by the first scrape that finds them
 tables, a partial index) and the refusals (Redis) are read at every scrape.
 """
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -135,19 +136,22 @@ def window_counts() -> dict:
     if fresh:
         return counts
     try:
-        counting = not cache.add(_WINDOW_LOCK_KEY, True, timeout=60)
+        locked = cache.add(_WINDOW_LOCK_KEY, True, timeout=60)
     except redis.RedisError:
-        counting = False
-    if counting and counts is not None:
+        locked = False
+    if not locked and counts is not None:
         return counts  # another scrape is counting: these are at most a count behind
-    counts = _window_count()
     try:
+        counts = _window_count()
         # Kept past its freshness so that a scrape finding another one counting has
         # something to serve.
         cache.set(WINDOW_CACHE_KEY, counts, timeout=settings.METRICS_CACHE_SECONDS * 10)
-        cache.delete(_WINDOW_LOCK_KEY)
     except redis.RedisError:
         logger.warning("/metrics: the cache did not answer; window counts not kept")
+    finally:
+        if locked:
+            with contextlib.suppress(redis.RedisError):
+                cache.delete(_WINDOW_LOCK_KEY)
     return counts
 
 

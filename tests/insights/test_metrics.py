@@ -262,3 +262,21 @@ def test_the_window_is_counted_again_once_older_than_the_cache_interval(client):
     assert _scraped_statuses(metrics, environment) == _statuses(environment)
     assert sum(_scraped_statuses(metrics, environment).values()) == 2
     assert metrics["notificationlog_metrics_window_age_seconds"][0].value == 0
+
+
+@override_settings(
+    METRICS_TOKEN=TOKEN,
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens
+        }
+    },
+)
+def test_without_the_cache_every_scrape_counts_the_log(client):
+    environment = EnvironmentFactory()
+    notification_with(environment, [("sent", "email")])
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 1
+
+    notification_with(environment, [("sent", "email")])
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 2
