@@ -9,18 +9,29 @@ outbox), and a sweeper enqueues whatever no worker took. So a request hands its 
 sends them as one task (a list of ids). A process that dies with ids not sent yet loses
 nothing but latency: the sweeper sends them.
 
+Each batch is one ordinary `apply_async` (Celery's message, routing and kombu's producer
+pool): the CPU saved is in sending one message per batch, not in how it is built. (An
+earlier LPUSH of a hand-built message was only used with a broker of no declared queues or
+routes; since this install declares its queues, `celery` and `outbound`, it never ran.)
+
 With Celery in eager mode (no broker: development without Redis, some tests) the task runs at
 once, in the caller's thread, one id at a time, as a plain `apply_async` would.
+
+The queue is bounded (`max_queued` ids). When Redis stops answering, the thread waits on it
+(up to its socket timeout per message) while requests keep handing ids over; past the bound
+`add` takes no more and returns False. That loses nothing and holds no request: an id is
+only handed over once its row is committed (an inbox row, an outbox row) with the time the
+sweeper takes it (`next_attempt_at`, `next_sweep_at`), so a refused id is processed by the
+sweeper, as one lost with its process or refused by a broker that is down would be. It is
+never a reason to answer a provider or a sender with an error: what they sent is in
+PostgreSQL. The refusals are logged once per episode (not per id: a flood would flood the
+log), with how many the episode refused when it ends.
 """
 
 import atexit
-import base64
-import json
 import logging
 import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Hashable
 
 import redis
@@ -36,6 +47,7 @@ class TaskBatcher:
         *,
         max_batch: int = 50,
         max_wait: float = 0.01,
+        max_queued: int = 10_000,
         what: str = "items",
     ):
         # `task` returns the Celery task (imported late: apps are not ready at import time);
@@ -43,6 +55,9 @@ class TaskBatcher:
         self._task = task
         self.max_batch = max_batch
         self.max_wait = max_wait
+        # Ids waiting in this process at most (a few hundred kilobytes): a minute of a busy
+        # process's ids, far more than the thread ever holds while Redis answers.
+        self.max_queued = max_queued
         self.what = what
         self._pid = None
         atexit.register(self.flush)
@@ -51,20 +66,46 @@ class TaskBatcher:
         # Per process: after a fork (gunicorn, Celery prefork) the parent's thread is gone.
         self._pid = os.getpid()
         self._items: list[str] = []
+        self._refused = 0  # ids refused since the queue last had room
         self._ready = threading.Condition()
         threading.Thread(target=self._run, name="task-batcher", daemon=True).start()
 
-    def add(self, item: Hashable) -> None:
+    @property
+    def queued(self) -> int:
+        """Ids waiting in this process for the thread."""
+        return len(self._items) if self._pid == os.getpid() else 0
+
+    def add(self, item: Hashable) -> bool:
+        """Hand over the id of a committed row. False when the queue is full (Redis not
+        answering): the row's sweeper enqueues it instead; the caller has nothing to do."""
         task = self._task()
         if task.app.conf.task_always_eager:
             self._send(task, [str(item)])
-            return
+            return True
         if self._pid != os.getpid():
             self._start()
         with self._ready:
+            if len(self._items) >= self.max_queued:
+                self._refused += 1
+                if self._refused == 1:
+                    logger.warning(
+                        "%d %s wait for the broker; refusing more until it answers: "
+                        "the sweeper will enqueue them",
+                        len(self._items),
+                        self.what,
+                    )
+                return False
+            if self._refused:
+                logger.warning(
+                    "The broker takes %s again; %d were left to the sweeper",
+                    self.what,
+                    self._refused,
+                )
+                self._refused = 0
             self._items.append(str(item))
             if len(self._items) == 1 or len(self._items) >= self.max_batch:
                 self._ready.notify()
+        return True
 
     def flush(self) -> None:
         """Send what is waiting now (at exit; tests)."""
@@ -89,13 +130,11 @@ class TaskBatcher:
 
     def _send(self, task, items: list[str]) -> None:
         try:
-            queue = None if task.app.conf.task_always_eager else _redis_queue(task.app)
-            if queue is None:
-                # retry=False: with the broker down, fail at once; the sweeper sends them.
-                task.apply_async(args=[items], retry=False)
-            else:
-                client, name = queue
-                client.lpush(name, _message(task.name, [items], routing_key=name))
+            # retry=False: with the broker down, fail at once; the sweeper sends them. A
+            # broker that takes the connection and never answers holds this thread for the
+            # transport's socket_timeout (settings.CELERY_BROKER_TRANSPORT_OPTIONS), while
+            # the queue fills up to max_queued.
+            task.apply_async(args=[items], retry=False)
         except (BrokerError, OSError, redis.RedisError) as exc:
             logger.warning(
                 "Broker unreachable (%s); the sweeper will enqueue %d %s",
@@ -103,75 +142,3 @@ class TaskBatcher:
                 len(items),
                 self.what,
             )
-
-
-# --- publishing without kombu ------------------------------------------------------------------
-#
-# kombu's publish path (routing, serialisers, producer pool, declarations) costs several times
-# the Redis round trip itself. With a plain Redis broker (no key prefix, no custom routes) a
-# task message is one LPUSH of a JSON document in Celery's message protocol version 2
-# (https://docs.celeryq.dev/en/stable/internals/protocol.html), which the worker consumes like
-# any other; anything else goes through apply_async.
-
-_queues: dict[str, tuple[redis.Redis, str] | None] = {}
-
-
-def _redis_queue(app) -> tuple[redis.Redis, str] | None:
-    url = app.conf.broker_url or ""
-    if url not in _queues:
-        plain = (
-            url.startswith(("redis://", "rediss://"))
-            and not (app.conf.broker_transport_options or {}).get("global_keyprefix")
-            and not app.conf.task_routes
-            and not app.conf.task_queues
-        )
-        _queues[url] = (
-            (redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5),
-             app.conf.task_default_queue)
-            if plain
-            else None
-        )  # fmt: skip
-    return _queues[url]
-
-
-_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-_ORIGIN = f"{socket.gethostname()}"
-
-
-def _message(task_name: str, args: list, *, routing_key: str) -> str:
-    task_id = str(uuid.uuid4())
-    body = json.dumps([args, {}, _EMBED])
-    return json.dumps(
-        {
-            "body": base64.b64encode(body.encode()).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": {
-                "lang": "py",
-                "task": task_name,
-                "id": task_id,
-                "shadow": None,
-                "eta": None,
-                "expires": None,
-                "group": None,
-                "group_index": None,
-                "retries": 0,
-                "timelimit": [None, None],
-                "root_id": task_id,
-                "parent_id": None,
-                "argsrepr": repr(args)[:1024],
-                "kwargsrepr": "{}",
-                "origin": f"{os.getpid()}@{_ORIGIN}",
-                "ignore_result": True,
-            },
-            "properties": {
-                "correlation_id": task_id,
-                "reply_to": "",
-                "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": routing_key},
-                "priority": 0,
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-            },
-        }
-    )

@@ -7,6 +7,13 @@ workers' and beat's heartbeats, the queues' backlog: config/heartbeat.py): when 
 the status is "degraded", still 200 with the reason under checks.background. This process can
 still take sends and callbacks (they wait in PostgreSQL), so a load balancer should keep it;
 a monitor should alert on "degraded".
+
+The migrations check reads the migration files and django_migrations (a MigrationExecutor:
+tens of milliseconds of file loading and graph building). A load balancer probes every few
+seconds, so the answer is kept per process once it is "all applied": migrations are applied
+before a release's processes start and never unapplied under them. Until then (and for
+another database) every probe checks again, so a process started before `migrate` turns
+ready as soon as it has run.
 """
 
 from django.conf import settings
@@ -31,9 +38,29 @@ def _check_database() -> tuple[bool, str]:
     return True, "ok"
 
 
+# The databases (by connection settings) whose migrations this process found all applied.
+_migrated: set[tuple] = set()
+
+
+def _database_key(connection) -> tuple:
+    settings_dict = connection.settings_dict
+    return tuple(settings_dict.get(name) for name in ("HOST", "PORT", "NAME"))
+
+
 def _check_migrations() -> tuple[bool, str]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    key = _database_key(connection)
+    if key in _migrated:
+        return True, "ok"
+    ok, detail = _migrations_applied(connection)
+    if ok:
+        _migrated.add(key)
+    return ok, detail
+
+
+def _migrations_applied(connection) -> tuple[bool, str]:
     try:
-        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except Exception as exc:
         return False, f"cannot read migrations: {exc.__class__.__name__}"

@@ -406,7 +406,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# socket_timeout: a Redis that keeps the connection and stops answering (failover, a dropped
+# route) fails a publish after this long instead of holding its thread forever (kombu's
+# default): the task batchers' threads (config/batching.py), the sweepers in beat. Consumers
+# are not affected: BRPOP waits 1 s at a time and kombu checks that connection itself.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 2.0,
+}
 CELERY_TIMEZONE = "UTC"
 # WORKAROUND: Celery's Django fix-up closes every database connection before and after every
 # task unless this is set, so each task opened a new PostgreSQL connection (about 15 ms, most
@@ -797,6 +805,10 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # deliveries by state, callbacks stored, the freshness histogram): indexed range counts, never
 # a scan of the whole log per scrape.
 METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
+# METRICS_CACHE_SECONDS: how long those window counts are served before a scrape counts them
+# again (shared by every process through the cache): the hour of the log is counted at most
+# this often, however many Prometheus replicas and workers scrape.
+METRICS_CACHE_SECONDS = env.float("METRICS_CACHE_SECONDS", default=30.0)
 # INSIGHTS_FOLD_INTERVAL_SECONDS: how often beat folds recorded events into the hourly rollups
 # (the insights page is at most this far behind the log).
 INSIGHTS_FOLD_INTERVAL_SECONDS = env.float("INSIGHTS_FOLD_INTERVAL_SECONDS", default=10.0)
@@ -816,12 +828,17 @@ CELERY_BEAT_SCHEDULE |= {
     },
 }
 SETTINGS_FROM_ENVIRONMENT += [
-    "METRICS_TOKEN", "METRICS_WINDOW_SECONDS", "INSIGHTS_FOLD_INTERVAL_SECONDS",
+    "METRICS_TOKEN", "METRICS_WINDOW_SECONDS", "METRICS_CACHE_SECONDS",
+    "INSIGHTS_FOLD_INTERVAL_SECONDS",
     "INSIGHTS_ROLLUP_RETENTION_DAYS",
 ]  # fmt: skip
 if METRICS_WINDOW_SECONDS < 60 or INSIGHTS_FOLD_INTERVAL_SECONDS <= 0:
     raise environ.ImproperlyConfigured(
         "METRICS_WINDOW_SECONDS must be at least 60 and INSIGHTS_FOLD_INTERVAL_SECONDS more than 0."
+    )
+if not 0 <= METRICS_CACHE_SECONDS <= 300:
+    raise environ.ImproperlyConfigured(
+        "METRICS_CACHE_SECONDS must be between 0 (count at every scrape) and 300."
     )
 if INSIGHTS_ROLLUP_RETENTION_DAYS < LOG_RETENTION_DAYS:
     raise environ.ImproperlyConfigured(

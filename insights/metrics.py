@@ -1,4 +1,4 @@
-"""GET /metrics: a Prometheus collector that reads PostgreSQL on every scrape.
+"""GET /metrics: a Prometheus collector that reads PostgreSQL.
 
 Counting in the database (not in-process counters) gives every gunicorn worker and every
 Celery worker the same answer, whichever one Prometheus happens to scrape. Every query is an
@@ -6,14 +6,23 @@ index range over a recent window (METRICS_WINDOW_SECONDS, by the time a row was 
 received) or reads a small table (outbox, pending inbox rows): a scrape never scans the whole
 log. Refused callbacks are the exception: they are counted in Redis (insights.services), so
 that a flood of forged callbacks writes no database row.
+
+The window counts still go through an hour of the log (at ten million notifications a day,
+some 400,000 notifications and as many deliveries): too much for every scrape of every
+Prometheus replica. They are counted at most once per METRICS_CACHE_SECONDS for all the
+processes (kept in the shared cache, Redis), by the first scrape that finds them older;
+`notificationlog_metrics_window_age_seconds` says how old they are. The backlogs (small
+tables, a partial index) and the refusals (Redis) are read at every scrape.
 """
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -92,49 +101,110 @@ def _window_note() -> str:
     return f"in the last {settings.METRICS_WINDOW_SECONDS} s"
 
 
+# The window counts, shared by every process through the cache: {"counted_at": epoch
+# seconds, "rows": {query name: rows}}. The lock lets one scrape count while the others
+# serve the previous counts.
+WINDOW_CACHE_KEY = "metrics:window"
+_WINDOW_LOCK_KEY = "metrics:window:counting"
+_WINDOW_QUERIES = {
+    "notifications": _NOTIFICATIONS_BY_STATUS,
+    "deliveries": _DELIVERIES_BY_STATE,
+    "callbacks": _CALLBACKS_BY_STATE,
+    "freshness": _FRESHNESS,
+}
+
+
+def _window_count() -> dict:
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.METRICS_WINDOW_SECONDS)
+    params = {"since": since, "states": list(InboxState.values)}
+    rows = {name: _rows(sql, params) for name, sql in _WINDOW_QUERIES.items()}
+    return {"counted_at": now.timestamp(), "rows": rows}
+
+
+def window_counts() -> dict:
+    """The window counts, counted again when older than METRICS_CACHE_SECONDS. A cache that
+    does not answer (Redis down) costs a count per scrape, never a missing metric."""
+    try:
+        counts = cache.get(WINDOW_CACHE_KEY)
+    except redis.RedisError:
+        return _window_count()
+    fresh = (
+        counts is not None
+        and timezone.now().timestamp() - counts["counted_at"] < settings.METRICS_CACHE_SECONDS
+    )
+    if fresh:
+        return counts
+    try:
+        locked = cache.add(_WINDOW_LOCK_KEY, True, timeout=60)
+    except redis.RedisError:
+        locked = False
+    if not locked and counts is not None:
+        return counts  # another scrape is counting: these are at most a count behind
+    try:
+        counts = _window_count()
+        # Kept past its freshness so that a scrape finding another one counting has
+        # something to serve.
+        cache.set(WINDOW_CACHE_KEY, counts, timeout=settings.METRICS_CACHE_SECONDS * 10)
+    except redis.RedisError:
+        logger.warning("/metrics: the cache did not answer; window counts not kept")
+    finally:
+        if locked:
+            with contextlib.suppress(redis.RedisError):
+                cache.delete(_WINDOW_LOCK_KEY)
+    return counts
+
+
 class LogCollector(Collector):
-    """Every family of /metrics, read from the database at scrape time."""
+    """Every family of /metrics: the window counts (window_counts), the rest at scrape time."""
 
     def collect(self) -> Iterator:
-        since = timezone.now() - timedelta(seconds=settings.METRICS_WINDOW_SECONDS)
-        params = {"since": since, "states": list(InboxState.values)}
-        yield self._notifications(params)
-        yield self._deliveries(params)
-        yield self._callbacks(params)
+        counts = window_counts()
+        rows = counts["rows"]
+        yield self._notifications(rows["notifications"])
+        yield self._deliveries(rows["deliveries"])
+        yield self._callbacks(rows["callbacks"])
         yield self._refusals()
         yield from self._outbox()
         yield from self._inbox()
-        yield self._freshness(params)
+        yield self._freshness(rows["freshness"])
+        yield GaugeMetricFamily(
+            f"{PREFIX}_metrics_window_age_seconds",
+            "How long ago the window counts (notifications, deliveries, callbacks_accepted, "
+            "callback_freshness_seconds) were counted: at most METRICS_CACHE_SECONDS, "
+            "plus the time one count takes.",
+            value=max(0.0, timezone.now().timestamp() - counts["counted_at"]),
+        )
 
-    def _notifications(self, params: dict) -> GaugeMetricFamily:
+    def _notifications(self, rows: list[tuple]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             f"{PREFIX}_notifications",
             f"Notifications created {_window_note()}, by environment (client id) and status.",
             labels=["environment", "status"],
         )
-        for client_id, status, count in _rows(_NOTIFICATIONS_BY_STATUS, params):
+        for client_id, status, count in rows:
             family.add_metric([client_id, status], count)
         return family
 
-    def _deliveries(self, params: dict) -> GaugeMetricFamily:
+    def _deliveries(self, rows: list[tuple]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             f"{PREFIX}_deliveries",
             f"Deliveries of notifications created {_window_note()}, by environment, channel, "
             "current state and sub-kind (blank: none).",
             labels=["environment", "channel", "state", "sub_kind"],
         )
-        for client_id, channel, state, sub_kind, count in _rows(_DELIVERIES_BY_STATE, params):
+        for client_id, channel, state, sub_kind, count in rows:
             family.add_metric([client_id, channel, state, sub_kind], count)
         return family
 
-    def _callbacks(self, params: dict) -> GaugeMetricFamily:
+    def _callbacks(self, rows: list[tuple]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             f"{PREFIX}_callbacks_accepted",
             f"Provider callbacks authenticated and stored in the inbox {_window_note()}, by "
             "provider and inbox state (rejected: authentic but could not apply).",
             labels=["provider", "state"],
         )
-        for provider, state, count in _rows(_CALLBACKS_BY_STATE, params):
+        for provider, state, count in rows:
             family.add_metric([provider, state], count)
         return family
 
@@ -185,14 +255,14 @@ class LogCollector(Collector):
         yield backlog
         yield age
 
-    def _freshness(self, params: dict) -> HistogramMetricFamily:
+    def _freshness(self, rows: list[tuple]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
             f"{PREFIX}_callback_freshness_seconds",
             f"From a callback's arrival to its events being recorded, for callbacks processed "
             f"{_window_note()}, by provider.",
             labels=["provider"],
         )
-        for provider, *counts, total, seconds in _rows(_FRESHNESS, params):
+        for provider, *counts, total, seconds in rows:
             buckets = [
                 (str(bound), count) for bound, count in zip(FRESHNESS_BUCKETS, counts, strict=True)
             ]

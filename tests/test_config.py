@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connection, connections
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from config.db import statement_timeout_lifted
 
@@ -67,6 +68,64 @@ def test_readyz_answers_503_naming_redis_when_it_is_unreachable(client):
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["migrations"] == "ok"
     assert body["checks"]["redis"].startswith("Redis unreachable")
+
+
+@pytest.fixture
+def fresh_process():
+    """/readyz as a newly started process sees it: nothing known about the migrations yet."""
+    from config import health
+
+    health._migrated.clear()
+    yield
+    health._migrated.clear()
+
+
+def _probe(client) -> tuple[int, dict, list[str]]:
+    with override_settings(REDIS_URL=""), CaptureQueriesContext(connection) as queries:
+        response = client.get("/readyz")
+    return response.status_code, response.json(), [query["sql"] for query in queries]
+
+
+@pytest.mark.django_db
+def test_readyz_reads_the_migrations_once_per_process(client, fresh_process):
+    first_status, _, first_sql = _probe(client)
+    second_status, second, second_sql = _probe(client)
+
+    assert first_status == second_status == 200
+    assert second["checks"]["migrations"] == "ok"
+    assert any("django_migrations" in sql for sql in first_sql)
+    # A load balancer probes every few seconds: the later probes check PostgreSQL answers
+    # (SELECT 1), not the migration graph.
+    assert not [sql for sql in second_sql if "django_migrations" in sql], second_sql
+
+
+@pytest.mark.django_db
+def test_readyz_is_not_ready_while_a_migration_is_pending_then_ready_once_applied(
+    client, fresh_process
+):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE id = (SELECT max(id) FROM django_migrations)"
+            " RETURNING app, name, applied"
+        )
+        unapplied = cursor.fetchone()
+
+    status, body, _ = _probe(client)
+    again, _, again_sql = _probe(client)
+
+    assert (status, again) == (503, 503)
+    assert body["status"] == "not ready"
+    assert body["checks"]["migrations"] == "1 migration(s) not applied: run manage.py migrate"
+    # Not ready is never remembered: each probe looks again.
+    assert any("django_migrations" in sql for sql in again_sql)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES (%s, %s, %s)", unapplied
+        )
+    status, body, _ = _probe(client)
+    assert status == 200
+    assert body["checks"]["migrations"] == "ok"
 
 
 # Settings profiles, through manage.py in a subprocess

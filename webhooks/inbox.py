@@ -52,7 +52,9 @@ def inbox_store(
     [(entry.id,)] = prepared_rows(*insert_statement(entry))
     instances_written(entry)
     # At once when there is no enclosing transaction; else after it commits. The batcher
-    # only appends the id: the request never waits on Redis.
+    # only appends the id: the request never waits on Redis. A batcher that refuses it (its
+    # queue full while Redis does not answer) leaves it to the sweeper: the row is already
+    # committed, due at next_attempt_at.
     transaction.on_commit(lambda: inbox_batcher.add(entry.id))
     return entry
 
@@ -64,8 +66,8 @@ def _process_batch_task():
 
 
 # Stored callbacks leave each server process in batches (config/batching.py): a background
-# thread sends one Celery message per INBOX_ENQUEUE_WAIT of callbacks, naming their rows,
-# without kombu. At 200 callbacks a second, one task (and one Redis round trip in the
+# thread sends one Celery message per INBOX_ENQUEUE_WAIT of callbacks, naming their rows.
+# At 200 callbacks a second, one task (and one Redis round trip in the
 # request) per callback cost more CPU than the callbacks themselves; a task's claim, lookup
 # and closing UPDATE are shared by its rows. A message lost with its process, or refused by
 # a broker that is down, costs latency only: the rows wait for the sweeper.

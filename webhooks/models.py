@@ -25,6 +25,14 @@ class InboxState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# The rows inbox_adopt looks through (its filter, and the predicate of its index: they must
+# stay the same expression for PostgreSQL to use the index).
+WAITING_FOR_MESSAGE = models.Q(state__in=[InboxState.ORPHANED, InboxState.PENDING]) & ~models.Q(
+    message_ids=[]
+)
+ADOPT_INDEX = "inbox_adopt_ids"
+
+
 class InboxEntry(models.Model):
     id = models.BigAutoField(primary_key=True)
     # Partition column.
@@ -71,8 +79,10 @@ class InboxEntry(models.Model):
                 name="inbox_pending_due",
                 condition=models.Q(state="pending"),
             ),
-            # inbox_adopt: orphaned rows naming a message id.
-            GinIndex("message_ids", name="inbox_orphan_ids", condition=models.Q(state="orphaned")),
+            # inbox_adopt: the rows waiting for a message (orphaned, or pending with their ids
+            # parsed), by the ids they name. A row just stored names none yet: it stays out,
+            # so the index holds the few waiting rows, not every callback in flight.
+            GinIndex("message_ids", name=ADOPT_INDEX, condition=WAITING_FOR_MESSAGE),
             # The staff view, newest first, by state and by environment.
             models.Index(
                 "state", models.F("received_at").desc(), models.F("id").desc(), name="inbox_state"

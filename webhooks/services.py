@@ -29,7 +29,7 @@ from logs.services import EventSpec, events_record
 from logs.signals import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue
-from webhooks.models import InboxEntry, InboxState
+from webhooks.models import WAITING_FOR_MESSAGE, InboxEntry, InboxState
 from webhooks.receivers.email import email_events
 from webhooks.receivers.twilio import twilio_sms_events, twilio_voice_events
 
@@ -431,9 +431,9 @@ def inbox_adopt(*, provider_message_id: str) -> None:
         return
     now = timezone.now()
     with transaction.atomic():
+        # WAITING_FOR_MESSAGE is the adopt index's predicate: a probe of that index.
         waiting = InboxEntry.objects.select_for_update(skip_locked=True).filter(
-            state__in=[InboxState.ORPHANED, InboxState.PENDING],
-            message_ids__contains=[provider_message_id[:255]],
+            WAITING_FOR_MESSAGE, message_ids__contains=[provider_message_id[:255]]
         )
         _rows_reopen(list(waiting.only("id", "received_at")), now)
 

@@ -4,7 +4,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -190,3 +193,90 @@ def test_a_scrape_reads_a_bounded_number_of_queries(client, django_assert_max_nu
         EnvironmentFactory()
     with django_assert_max_num_queries(8):
         _scrape(client)
+
+
+LOG_TABLES = ("logs_notification", "logs_delivery", "logs_event")
+
+
+def _statuses(environment) -> Counter:
+    return Counter(
+        Notification.objects.filter(environment=environment).values_list("status", flat=True)
+    )
+
+
+def _scraped_statuses(metrics, environment) -> Counter:
+    return Counter(
+        {
+            sample.labels["status"]: sample.value
+            for sample in metrics["notificationlog_notifications"]
+            if sample.labels["environment"] == environment.client_id
+        }
+    )
+
+
+@override_settings(METRICS_TOKEN=TOKEN, METRICS_CACHE_SECONDS=30)
+def test_scrapes_within_the_cache_interval_read_no_log_table_and_give_the_logs_counts(client):
+    environment = EnvironmentFactory()
+    notification_with(environment, [("sent", "email"), ("delivered", "email")])
+    notification_with(environment, [("sent", "sms"), ("failed", "sms", "undelivered")])
+    notification_with(environment, [("sent", "call")])
+    expected = _statuses(environment)
+    assert sum(expected.values()) == 3
+
+    first = _scrape(client)
+    with CaptureQueriesContext(connection) as queries:
+        second = _scrape(client)
+        third = _scrape(client)
+
+    log_queries = [q["sql"] for q in queries if any(table in q["sql"] for table in LOG_TABLES)]
+    assert not log_queries, log_queries
+    for metrics in (first, second, third):
+        assert _scraped_statuses(metrics, environment) == expected
+        assert (
+            _values(
+                metrics["notificationlog_deliveries"],
+                "notificationlog_deliveries",
+                environment=environment.client_id,
+                channel="sms",
+                state="failed",
+                sub_kind="undelivered",
+            )
+            == 1
+        )
+    age = second["notificationlog_metrics_window_age_seconds"][0].value
+    assert 0 <= age < 30
+
+
+@override_settings(METRICS_TOKEN=TOKEN, METRICS_CACHE_SECONDS=30)
+def test_the_window_is_counted_again_once_older_than_the_cache_interval(client):
+    environment = EnvironmentFactory()
+    notification_with(environment, [("sent", "email")])
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 1
+
+    notification_with(environment, [("sent", "email"), ("delivered", "email")])
+    # Within the interval the counts are the kept ones, and say how old they are ...
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 1
+    # ... once older, the next scrape counts the log again.
+    with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=False):
+        metrics = _scrape(client)
+    assert _scraped_statuses(metrics, environment) == _statuses(environment)
+    assert sum(_scraped_statuses(metrics, environment).values()) == 2
+    assert metrics["notificationlog_metrics_window_age_seconds"][0].value == 0
+
+
+@override_settings(
+    METRICS_TOKEN=TOKEN,
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens
+        }
+    },
+)
+def test_without_the_cache_every_scrape_counts_the_log(client):
+    environment = EnvironmentFactory()
+    notification_with(environment, [("sent", "email")])
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 1
+
+    notification_with(environment, [("sent", "email")])
+    assert sum(_scraped_statuses(_scrape(client), environment).values()) == 2
