@@ -398,6 +398,16 @@ conflict, 429 rate limited per credential (`Retry-After`). A send body may be at
 # LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as
 # "<count>/<second|minute|hour|day>"; beyond it the API answers 429 with Retry-After.
 LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
+# EXPORT_MAX_CONCURRENT: exports one credential (an API key or client secret; in the console,
+# one user) may stream at once; one more is answered 429 with Retry-After and a message.
+# EXPORT_SLOT_TTL_SECONDS: how long a running export's slot lasts without its stream
+# advancing (a process killed mid-export frees its slot after this long).
+EXPORT_MAX_CONCURRENT = env.int("EXPORT_MAX_CONCURRENT", default=2)
+EXPORT_SLOT_TTL_SECONDS = env.int("EXPORT_SLOT_TTL_SECONDS", default=120)
+if EXPORT_MAX_CONCURRENT < 1 or EXPORT_SLOT_TTL_SECONDS < 10:
+    raise environ.ImproperlyConfigured(
+        "EXPORT_MAX_CONCURRENT must be at least 1 and EXPORT_SLOT_TTL_SECONDS at least 10."
+    )
 # SEND_API_THROTTLE_RATE: requests each server credential (client secret or API key) may make
 # to the send API (/{clientId}/sender, /api/v1/notifications and the other send-scope
 # endpoints), counted atomically in Redis per window; beyond it 429 with Retry-After.
@@ -802,6 +812,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
     "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "OUTBOUND_ALLOW_LOOPBACK_HTTP",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
+    "EXPORT_MAX_CONCURRENT", "EXPORT_SLOT_TTL_SECONDS",
     "SEND_API_THROTTLE_RATE", "USER_API_THROTTLE_RATE",
 ]  # fmt: skip
 
