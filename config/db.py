@@ -39,10 +39,15 @@ def statement_timeout_lift(*, using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def statement_timeout_restore(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    connection = connections[using]
     if _pooled():
-        return  # SET LOCAL ends with its transaction
+        # SET LOCAL ends with its transaction anyway; within it, back to the role's default.
+        if connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+        return
     # RESET goes back to the value the connection started with (its `-c` options).
-    with connections[using].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("RESET statement_timeout")
 
 
