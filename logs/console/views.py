@@ -61,7 +61,7 @@ from notifications.wire import RequestInvalid
 PAGE_SIZE = 50
 # An export streams at most this many rows; narrow the filters for more.
 EXPORT_MAX = 100_000
-# Rows fetched from the server-side cursor at a time (and channel states read per batch).
+# Rows read per keyset chunk (one short query each; channel states read per chunk too).
 EXPORT_CHUNK = 1000
 # Support and above export and resend; viewers only read.
 EXPORT_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.SUPPORT)
