@@ -11,9 +11,16 @@ def _lift_statement_timeout(*, using, **kwargs) -> None:
 
 
 def _restore_statement_timeout(*, using, **kwargs) -> None:
-    from config.db import statement_timeout_restore
+    from django.conf import settings
+
+    from config.db import role_settings_apply, statement_timeout_restore
 
     statement_timeout_restore(using=using)
+    if settings.DATABASE_POOLED:
+        # Behind a pooler the timeouts are the role's defaults in the database, not startup
+        # options: migrate (re)applies them, so a changed DATABASE_STATEMENT_TIMEOUT takes
+        # effect on the server connections the pooler opens from then on.
+        role_settings_apply(using=using)
 
 
 class ConfigConfig(AppConfig):

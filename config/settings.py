@@ -220,34 +220,63 @@ for _name, _value in [
     if _value < 0:
         raise environ.ImproperlyConfigured(f"{_name} is in milliseconds, 0 or more (0: no limit).")
 _options = DATABASES["default"].setdefault("OPTIONS", {})
+# DATABASE_POOLER: "transaction" when DATABASE_URL points at a pooler in transaction mode
+# (PgBouncer's pool_mode = transaction), where consecutive transactions of one Django
+# connection may run on different server connections. Such a pooler refuses (or drops) the
+# libpq `options` startup parameter, and session state (SET, advisory locks, cursors held
+# between transactions) would leak onto another client's connection. So, pooled:
+# - the timeouts are the role's defaults in the database, set by `migrate`
+#   (ALTER ROLE ... IN DATABASE ... SET, config/db.py), not startup options;
+# - lifting the statement limit is SET LOCAL, inside a transaction only (config/db.py);
+# - no server-side cursors (Django's DISABLE_SERVER_SIDE_CURSORS): exports read keyset
+#   chunks anyway, each its own short query;
+# - prepared statements are off unless DATABASE_PREPARED_STATEMENTS says otherwise
+#   (PgBouncer 1.21+ with max_prepared_statements keeps them).
+# Empty (the default): a direct connection, or a pooler in session mode.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "transaction"):
+    raise environ.ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: set it to 'transaction' behind a pooler in "
+        "transaction mode (PgBouncer's pool_mode = transaction), or leave it empty."
+    )
+DATABASE_POOLED = DATABASE_POOLER == "transaction"
+if DATABASE_POOLED:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # DATABASE_PREPARED_STATEMENTS: the hot paths' statements (a send, a callback stored, an event
 # recorded: logs.signals.prepared_rows) are prepared once per connection, so PostgreSQL parses
 # and plans each once, not on every request. Django leaves psycopg's preparing off (its own
 # queries are bound client-side and never prepared); this turns it on for those statements
-# only. Set it to false behind a pooler that cannot keep prepared statements (PgBouncer in
-# transaction mode before 1.21).
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# only. Off by default behind a pooler in transaction mode (DATABASE_POOLER), which cannot
+# keep prepared statements before PgBouncer 1.21.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED)
 if DATABASE_PREPARED_STATEMENTS:
     # Only statements asked for (prepare=True) are prepared: none reaches this count.
     _options.setdefault("prepare_threshold", 2**31 - 1)
-# libpq's `options` sets these for the whole session at connect time, before any query.
-_options["options"] = " ".join(
-    filter(
-        None,
-        [
-            _options.get("options", ""),
-            f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT}",
-            f"-c lock_timeout={DATABASE_LOCK_TIMEOUT}",
-            # A prepared statement over the partitioned log is planned once, generically,
-            # and pruned to its day when it runs. Left to choose, PostgreSQL compares that
-            # plan with ones made for the values at hand, which prune at planning and look
-            # cheaper, so it planned every execution anew: a third of an event's database
-            # time. Only the statements the hot paths prepare are affected (Django's own
-            # are bound client-side, never prepared).
-            "-c plan_cache_mode=force_generic_plan" if DATABASE_PREPARED_STATEMENTS else "",
-        ],
+# The session settings every connection starts with. Direct: libpq's `options` sets them at
+# connect time, before any query. Pooled: `migrate` makes them the role's defaults in the
+# database (config.db.role_settings_apply), since the pooler takes no startup options.
+DATABASE_SESSION_SETTINGS = {
+    "statement_timeout": str(DATABASE_STATEMENT_TIMEOUT),
+    "lock_timeout": str(DATABASE_LOCK_TIMEOUT),
+}
+if DATABASE_PREPARED_STATEMENTS:
+    # A prepared statement over the partitioned log is planned once, generically, and
+    # pruned to its day when it runs. Left to choose, PostgreSQL compares that plan with
+    # ones made for the values at hand, which prune at planning and look cheaper, so it
+    # planned every execution anew: a third of an event's database time. Only the
+    # statements the hot paths prepare are affected (Django's own are bound client-side,
+    # never prepared).
+    DATABASE_SESSION_SETTINGS["plan_cache_mode"] = "force_generic_plan"
+if not DATABASE_POOLED:
+    _options["options"] = " ".join(
+        filter(
+            None,
+            [
+                _options.get("options", ""),
+                *(f"-c {name}={value}" for name, value in DATABASE_SESSION_SETTINGS.items()),
+            ],
+        )
     )
-)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -369,6 +398,16 @@ conflict, 429 rate limited per credential (`Retry-After`). A send body may be at
 # LOGS_API_THROTTLE_RATE: requests each credential may make to the logs API, as
 # "<count>/<second|minute|hour|day>"; beyond it the API answers 429 with Retry-After.
 LOGS_API_THROTTLE_RATE = env.str("LOGS_API_THROTTLE_RATE", default="600/minute")
+# EXPORT_MAX_CONCURRENT: exports one credential (an API key or client secret; in the console,
+# one user) may stream at once; one more is answered 429 with Retry-After and a message.
+# EXPORT_SLOT_TTL_SECONDS: how long a running export's slot lasts without its stream
+# advancing (a process killed mid-export frees its slot after this long).
+EXPORT_MAX_CONCURRENT = env.int("EXPORT_MAX_CONCURRENT", default=2)
+EXPORT_SLOT_TTL_SECONDS = env.int("EXPORT_SLOT_TTL_SECONDS", default=120)
+if EXPORT_MAX_CONCURRENT < 1 or EXPORT_SLOT_TTL_SECONDS < 10:
+    raise environ.ImproperlyConfigured(
+        "EXPORT_MAX_CONCURRENT must be at least 1 and EXPORT_SLOT_TTL_SECONDS at least 10."
+    )
 # SEND_API_THROTTLE_RATE: requests each server credential (client secret or API key) may make
 # to the send API (/{clientId}/sender, /api/v1/notifications and the other send-scope
 # endpoints), counted atomically in Redis per window; beyond it 429 with Retry-After.
@@ -539,7 +578,9 @@ SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=3)
 SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=2.0)
 # OUTBOX_SWEEP_AFTER_SECONDS: an accepted send no worker took within this long is re-enqueued
 # by the sweeper (beat, every OUTBOX_SWEEP_INTERVAL_SECONDS). OUTBOX_LEASE_SECONDS: how long a
-# worker owns a notification per provider attempt before the sweeper assumes it died.
+# worker's claim on a notification lasts per provider attempt (renewed before each) before the
+# sweeper assumes it died and another worker may take it: keep it well above the slowest
+# provider call plus the retry wait (EMAIL_TIMEOUT, SEND_RETRY_BACKOFF_SECONDS).
 OUTBOX_SWEEP_AFTER_SECONDS = env.float("OUTBOX_SWEEP_AFTER_SECONDS", default=5.0)
 OUTBOX_SWEEP_INTERVAL_SECONDS = env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=2.0)
 OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
@@ -772,7 +813,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT",
+    "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT", "DATABASE_POOLER",
     "LOG_PARTITION_LOCK_TIMEOUT_MS", "EMBEDDED_REDIS_DIR", "MAILBOX_DIR",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
@@ -793,6 +834,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "ALERTS_FROM_EMAIL", "ALERTS_NOTICE_MAX_ATTEMPTS", "ALERTS_NOTICE_RETRY_BACKOFF_SECONDS",
     "ALERTS_WEBHOOK_TIMEOUT_SECONDS", "OUTBOUND_ALLOW_LOOPBACK_HTTP",
     "LOGS_API_THROTTLE_RATE", "LOGS_API_MAX_DATE_RANGE_DAYS", "LOGS_API_QUERY_TIMEOUT_MS",
+    "EXPORT_MAX_CONCURRENT", "EXPORT_SLOT_TTL_SECONDS",
     "SEND_API_THROTTLE_RATE", "USER_API_THROTTLE_RATE",
 ]  # fmt: skip
 

@@ -31,7 +31,8 @@ COLUMN_BY_KIND = {
     EventKind.IGNORED: "ignored",
     EventKind.ENGAGEMENT: "engaged",
 }
-# pg_advisory_lock key: one fold or rebuild at a time, so they never deadlock on rollup rows.
+# Advisory lock key (transaction-level): one fold batch or rebuild at a time, so they never
+# deadlock on rollup rows.
 ROLLUP_LOCK_KEY = 0x1A5B_0011
 TEMPLATE_MAX_LENGTH = 255
 
@@ -116,31 +117,24 @@ class FoldResult:
     busy: bool = False
 
 
-class _RollupLock:
-    """A session-level advisory lock, tried, not waited for: one fold or rebuild at a time."""
-
-    def __init__(self, cursor):
-        self.cursor = cursor
-
-    def __enter__(self) -> bool:
-        self.cursor.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK_KEY])
-        self.held = self.cursor.fetchone()[0]
-        return self.held
-
-    def __exit__(self, *exc) -> None:
-        if self.held:
-            self.cursor.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK_KEY])
+def _rollup_lock(cursor) -> bool:
+    """A transaction-level advisory lock, tried, not waited for: one fold batch or rebuild at
+    a time. It ends with the transaction that took it, so nothing is left on the connection
+    (behind a pooler in transaction mode the next transaction may be another client's)."""
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ROLLUP_LOCK_KEY])
+    return cursor.fetchone()[0]
 
 
 def rollups_fold(*, batch_size: int = 20_000, max_batches: int = 50) -> FoldResult:
-    """Fold pending deltas into the rollups, a batch per short transaction. A fold or rebuild
-    already running makes this one step aside (busy): the next beat run folds the rest."""
+    """Fold pending deltas into the rollups, a batch per short transaction, each holding the
+    rollup lock. A fold or rebuild running makes this one step aside (busy) at its next
+    batch: the next beat run folds the rest."""
     folded = 0
-    with connection.cursor() as cursor, _RollupLock(cursor) as held:
-        if not held:
-            return FoldResult(deltas=0, busy=True)
+    with connection.cursor() as cursor:
         for _ in range(max_batches):
             with transaction.atomic():
+                if not _rollup_lock(cursor):
+                    return FoldResult(deltas=folded, busy=True)
                 cursor.execute(_FOLD_SQL, [batch_size])
                 moved = cursor.fetchone()[0]
             folded += moved
@@ -217,17 +211,19 @@ def rollups_rebuild(
         f"INSERT INTO insights_hourlyrollup ({_KEY_COLUMNS}, {', '.join(COUNT_FIELDS)}) "
         + log_aggregate_sql(scope_sql=_REBUILD_SCOPE_SQL)
     )
-    with connection.cursor() as lock_cursor, _RollupLock(lock_cursor) as held:
-        if not held:
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:  # inside a caller's transaction (a test), its isolation stands
+            # First statement of the transaction: it must come before the lock's SELECT. A
+            # fold batch committing between this snapshot and the lock makes the deletes
+            # below fail (concurrent update), never count twice: the next run rebuilds.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if not _rollup_lock(cursor):
             return RebuildResult(rows=0, busy=True)
-        outermost = not connection.in_atomic_block
-        with transaction.atomic(), connection.cursor() as cursor:
-            if outermost:  # inside a caller's transaction (a test), its isolation stands
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute(f"DELETE FROM insights_rollupdelta WHERE {scope}", params)  # noqa: S608
-            cursor.execute(f"DELETE FROM insights_hourlyrollup WHERE {scope}", params)  # noqa: S608
-            cursor.execute(insert, params)
-            rows = cursor.rowcount
+        cursor.execute(f"DELETE FROM insights_rollupdelta WHERE {scope}", params)  # noqa: S608
+        cursor.execute(f"DELETE FROM insights_hourlyrollup WHERE {scope}", params)  # noqa: S608
+        cursor.execute(insert, params)
+        rows = cursor.rowcount
     return RebuildResult(rows=rows)
 
 

@@ -7,9 +7,13 @@ content is rendered (python-liquid) and the address checked, a failure of either
 event naming the tag or field; then Sending, the provider call outside any transaction, and
 Sent with the provider's message id or Failed with its error.
 
-Running it twice records nothing twice: one worker at a time holds a notification (a
-PostgreSQL advisory lock, released by the server if the worker dies), a channel that already
-has an outcome is skipped, and the outbox row is deleted only when every channel is done.
+Running it twice records nothing twice: one worker at a time holds a notification (a claim
+on its outbox row with an expiry, renewed before each provider call; a dead worker's claim
+runs out and the sweeper hands the notification on), a channel that already has an outcome
+is skipped, and the outbox row is deleted only when every channel is done. The claim is a
+row, not a session advisory lock: behind a pooler in transaction mode the connection between
+two transactions is not this worker's, and a session lock would stay on it for another
+client.
 
 Sending is at least once, not exactly once. A worker killed after the provider accepted a
 message and before Sent was recorded leaves the channel at Sending; the sweeper hands the
@@ -24,18 +28,16 @@ Sending event whose detail says why the previous one failed, and only the last f
 Failed event (a Failed without sub-kind is final for the status rules).
 """
 
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import formataddr
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.html import strip_tags
 
@@ -78,74 +80,95 @@ class _Dispatch:
     preferences: list[UserPreference]
     states: dict[str, str]
     plan_allowed: bool | None = None
+    claim: uuid.UUID | None = None
     channel_label: dict[str, str] = field(default_factory=lambda: dict(Channel.choices))
 
 
-@contextlib.contextmanager
-def _notification_lock(notification_id: uuid.UUID) -> Iterator[bool]:
-    """A session-level advisory lock: held across the provider calls without holding a
-    transaction open, and released by PostgreSQL when a killed worker's connection drops."""
-    key = int.from_bytes(notification_id.bytes[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        locked = cursor.fetchone()[0]
-    try:
-        yield locked
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+class _ClaimLost(Exception):
+    """The claim ran out and another worker took the notification: stop before sending."""
 
 
-def _lease_renew(notification_id: uuid.UUID) -> None:
-    # While a worker is on it, the sweeper leaves the row alone; if the worker dies, the
-    # lease runs out and the sweeper hands the notification to another.
-    Outbox.objects.filter(notification_id=notification_id).update(
-        next_sweep_at=timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    )
-
-
-def _outbox_claim(notification_id: uuid.UUID) -> Outbox | None:
+def _outbox_claim(notification_id: uuid.UUID, token: uuid.UUID) -> Outbox | str:
+    """Claim the outbox row for this run: one UPDATE, so of two workers racing the second
+    waits on the row and then finds the claim taken. Returns the row, or why not."""
     now = timezone.now()
-    claimed = Outbox.objects.filter(notification_id=notification_id, due_at__lte=now).update(
-        next_sweep_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    until = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    # While a worker holds it, the sweeper leaves the row alone (next_sweep_at); when the
+    # claim runs out, the sweeper hands the notification to another worker.
+    claimed = (
+        Outbox.objects.filter(notification_id=notification_id, due_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(claimed_by=token, claimed_until=until, next_sweep_at=until)
     )
+    if claimed:
+        return Outbox.objects.get(notification_id=notification_id)
+    row = Outbox.objects.filter(notification_id=notification_id).first()
+    if row is not None and row.due_at <= now:
+        return "busy: another worker holds it"
     # Nothing claimed: already dispatched (row gone) or not due yet (the schedule moved).
-    return Outbox.objects.get(notification_id=notification_id) if claimed else None
+    return "nothing to do: dispatched already, or not due"
+
+
+def _lease_renew(notification_id: uuid.UUID, token: uuid.UUID) -> None:
+    """Extend this run's claim before a provider call; a run whose claim ran out (and was
+    taken by another worker) stops here instead of sending a second time."""
+    until = timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    renewed = Outbox.objects.filter(notification_id=notification_id, claimed_by=token).update(
+        claimed_until=until, next_sweep_at=until
+    )
+    if not renewed:
+        raise _ClaimLost
+
+
+def _claim_release(notification_id: uuid.UUID, token: uuid.UUID) -> None:
+    # A run that stops early (an error) lets the next one start at once, not at lease end.
+    Outbox.objects.filter(notification_id=notification_id, claimed_by=token).update(
+        claimed_by=None, claimed_until=None
+    )
 
 
 def notification_dispatch(*, notification_id: uuid.UUID) -> str:
     """Dispatch every channel of a notification; returns what happened, for the task log."""
-    with _notification_lock(notification_id) as locked:
-        if not locked:
-            return "busy: another worker holds it"
-        outbox = _outbox_claim(notification_id)
-        if outbox is None:
-            return "nothing to do: dispatched already, or not due"
-        try:
-            dispatch = _dispatch_load(outbox)
-        except Notification.DoesNotExist:
-            # Its day was purged (retention) before it went out: nothing left to send.
-            Outbox.objects.filter(pk=outbox.pk).delete()
-            return "notification purged"
-        except _RequestRefused as refused:
-            # Accepted under older rules that the request no longer passes (a limit lowered
-            # since): a request-level Failed saying why, never a task failing on every retry.
-            _record_request_refused(refused)
-            Outbox.objects.filter(pk=outbox.pk).delete()
-            return "request refused"
-        if dispatch.notification.environment.deleting_at is not None:
-            # The tenant is being deleted (accounts.deletion): send nothing more for it.
-            Outbox.objects.filter(pk=outbox.pk).delete()
-            return "environment being deleted"
-        channels = _channels(dispatch)
-        if not channels:
-            _record_no_channels(dispatch)
-        for channel in channels:
-            if dispatch.states.get(channel) not in _DONE:
-                _channel_dispatch(dispatch, channel)
-        Outbox.objects.filter(pk=outbox.pk).delete()
-        return "dispatched"
+    token = uuid.uuid4()
+    claimed = _outbox_claim(notification_id, token)
+    if isinstance(claimed, str):
+        return claimed
+    try:
+        return _claimed_dispatch(claimed, token)
+    except _ClaimLost:
+        return "claim lost: its lease ran out and another worker took it"
+    except BaseException:
+        _claim_release(notification_id, token)
+        raise
+
+
+def _claimed_dispatch(outbox: Outbox, token: uuid.UUID) -> str:
+    mine = Outbox.objects.filter(pk=outbox.pk, claimed_by=token)
+    try:
+        dispatch = _dispatch_load(outbox)
+    except Notification.DoesNotExist:
+        # Its day was purged (retention) before it went out: nothing left to send.
+        mine.delete()
+        return "notification purged"
+    except _RequestRefused as refused:
+        # Accepted under older rules that the request no longer passes (a limit lowered
+        # since): a request-level Failed saying why, never a task failing on every retry.
+        _record_request_refused(refused)
+        mine.delete()
+        return "request refused"
+    dispatch.claim = token
+    if dispatch.notification.environment.deleting_at is not None:
+        # The tenant is being deleted (accounts.deletion): send nothing more for it.
+        mine.delete()
+        return "environment being deleted"
+    channels = _channels(dispatch)
+    if not channels:
+        _record_no_channels(dispatch)
+    for channel in channels:
+        if dispatch.states.get(channel) not in _DONE:
+            _channel_dispatch(dispatch, channel)
+    mine.delete()
+    return "dispatched"
 
 
 class _RequestRefused(Exception):
@@ -480,7 +503,7 @@ def _attempts(
     why = "" if first == 1 else "; the previous attempt was interrupted"
     error: ProviderError | None = None
     for attempt in range(first, maximum + 1):
-        _lease_renew(dispatch.notification.id)
+        _lease_renew(dispatch.notification.id, dispatch.claim)
         _record_sending(dispatch, channel, provider, message, attempt, why)
         try:
             # The at-least-once window: killed between here and _record_sent, the channel is

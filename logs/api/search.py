@@ -199,9 +199,20 @@ def export_queryset(*, environment_id: int, filters: NotificationFilters) -> Que
 def export_rows(
     *, environment_id: int, filters: NotificationFilters, chunk_size: int = 2000
 ) -> Iterable[tuple]:
-    """Every matching row, read through a server-side cursor inside a transaction (outside
-    one Django declares the cursor WITH HOLD, and PostgreSQL materialises the whole result
-    at commit): memory stays at one chunk whatever the size."""
-    with transaction.atomic():
-        queryset = export_queryset(environment_id=environment_id, filters=filters)
-        yield from queryset.iterator(chunk_size=chunk_size)
+    """Every matching row, newest first, read in keyset chunks: each chunk is one query that
+    starts after the last row of the one before ((created_at, id) below it), in its own short
+    transaction. Nothing stays open while the client reads at its own pace: no transaction
+    (which would hold back vacuum and make retention's DETACH give way) and no server-side
+    cursor (which a pooler in transaction mode cannot keep). Memory stays at one chunk."""
+    queryset = export_queryset(environment_id=environment_id, filters=filters)
+    after = None
+    while True:
+        chunk = queryset
+        if after is not None:
+            chunk = chunk.filter(TupleLessThan(Tuple(F("created_at"), F("id")), after))
+        rows = list(chunk[:chunk_size])
+        yield from rows
+        if len(rows) < chunk_size:
+            return
+        id_, created_at = rows[-1][:2]  # EXPORT_COLUMNS begins with id, created_at
+        after = (created_at, id_)

@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -20,6 +20,8 @@ from rest_framework.views import APIView
 
 from accounts.authentication import scope_required
 from config.api import JSONParser
+from config.export_slots import ExportsBusy, export_slot_stream, export_slot_take
+from config.throttling import credential_ident
 from logs.api import examples
 from logs.api.cursors import cursor_token
 from logs.api.export import CONTENT_TYPES, export_stream
@@ -258,9 +260,11 @@ class LogDetailView(LogsAPIView):
     get=extend_schema(
         operation_id="logs_export",
         summary="Export notification logs (CSV or NDJSON, streamed)",
-        description="Every notification matching the filters, newest first, streamed from a "
-        "server-side cursor: the size of the export does not change the server's memory. The "
-        "date range is limited as for the list (see createdFrom).",
+        description="Every notification matching the filters, newest first, streamed in "
+        "chunks read one after another: the size of the export does not change the server's "
+        "memory. The date range is limited as for the list (see createdFrom). Each credential "
+        "may run EXPORT_MAX_CONCURRENT exports at once (2 by default); one more is answered "
+        "429 with Retry-After.",
         parameters=[LogExportQuery],
         responses={
             (200, "application/x-ndjson"): OpenApiResponse(
@@ -288,6 +292,14 @@ class LogExportView(LogsAPIView):
             filters=checked(v1_filters(query)),
             format=file_format,
         )
+        holder = f"api:{credential_ident(request.auth)}"
+        try:
+            slot = export_slot_take(holder=holder, who="This credential")
+        except ExportsBusy as busy:
+            exc = Throttled(detail=busy.message)
+            exc.wait = busy.retry_after  # Retry-After, without DRF's second sentence
+            raise exc from None
+        stream = export_slot_stream(stream, holder=holder, slot=slot)
         response = StreamingHttpResponse(stream, content_type=CONTENT_TYPES[file_format])
         response["Content-Disposition"] = f'attachment; filename="logs.{file_format}"'
         return response

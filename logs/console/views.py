@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.db.models import F
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -24,6 +26,7 @@ from django.urls import reverse
 
 from accounts.models import Environment, Membership
 from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environment_list_for_user
+from config.export_slots import ExportsBusy, export_slot_stream, export_slot_take
 from logs.console import queries, services
 from logs.console.forms import SearchForm, environment_from
 from logs.console.interpret import KEY_LABELS
@@ -58,7 +61,7 @@ from notifications.wire import RequestInvalid
 PAGE_SIZE = 50
 # An export streams at most this many rows; narrow the filters for more.
 EXPORT_MAX = 100_000
-# Rows fetched from the server-side cursor at a time (and channel states read per batch).
+# Rows read per keyset chunk (one short query each; channel states read per chunk too).
 EXPORT_CHUNK = 1000
 # Support and above export and resend; viewers only read.
 EXPORT_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.SUPPORT)
@@ -551,14 +554,20 @@ class _Echo:
 def _export_rows(environment_id: int, filters: NotificationFilters):
     writer = csv.writer(_Echo())
     yield writer.writerow(_EXPORT_COLUMNS)
-    rows = notification_queryset(environment_id=environment_id, filters=filters)[:EXPORT_MAX]
-    chunk: list[Notification] = []
-    for notification in rows.iterator(chunk_size=EXPORT_CHUNK):  # a server-side cursor
-        chunk.append(notification)
-        if len(chunk) == EXPORT_CHUNK:
-            yield from _export_chunk(writer, environment_id, chunk)
-            chunk = []
-    yield from _export_chunk(writer, environment_id, chunk)
+    rows = notification_queryset(environment_id=environment_id, filters=filters)
+    left, after = EXPORT_MAX, None
+    while left > 0:
+        # Keyset chunks, each one short query: no transaction or server-side cursor stays
+        # open while the browser downloads at its own pace.
+        chunk_rows = rows
+        if after is not None:
+            chunk_rows = rows.filter(TupleLessThan(Tuple(F("created_at"), F("id")), after))
+        chunk = list(chunk_rows[: min(EXPORT_CHUNK, left)])
+        yield from _export_chunk(writer, environment_id, chunk)
+        if len(chunk) < EXPORT_CHUNK:
+            return
+        left -= len(chunk)
+        after = (chunk[-1].created_at, chunk[-1].id)
 
 
 def _export_chunk(writer, environment_id: int, chunk: list[Notification]):
@@ -589,8 +598,19 @@ def export_view(request, *, admin):
         filters["user_ids"] = [user_id]
     if outcome.searched_as is not None:
         filters.update(outcome.searched_as.filters)
+    holder = f"console:user:{request.user.pk}"
+    try:
+        slot = export_slot_take(holder=holder, who="You")
+    except ExportsBusy as busy:
+        response = HttpResponse(busy.message, status=429, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(busy.retry_after)
+        return response
     response = StreamingHttpResponse(
-        _export_rows(environment.id, NotificationFilters(**filters).normalized()),
+        export_slot_stream(
+            _export_rows(environment.id, NotificationFilters(**filters).normalized()),
+            holder=holder,
+            slot=slot,
+        ),
         content_type="text/csv; charset=utf-8",
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{environment.account.name}-{environment.name}")

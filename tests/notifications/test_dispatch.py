@@ -1,14 +1,20 @@
 """Dispatch through the sandbox and the in-app feed: the order of the checks (dashboard →
 user preference → plan limit), rendering, missing addresses, and re-runs."""
 
+import asyncio
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Account
 from logs.vocabulary import Channel
 from notifications.dispatch import notification_dispatch
 from notifications.models import InAppNotification, Outbox, PlanUsage, SandboxMessage
+from tests.helpers import smtp_server
 from tests.notifications.factories import ChannelTemplateFactory, UserPreferenceFactory
 from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
 
@@ -241,23 +247,137 @@ def test_a_type_without_templates_fails_the_request_not_hangs(
 def test_a_notification_another_worker_holds_is_left_alone(
     client, environment, auth, order_tracking, django_capture_on_commit_callbacks
 ):
-    """Two workers never dispatch one notification at once: the second finds it locked."""
+    """Two workers never dispatch one notification at once: the second finds it claimed."""
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
+    Outbox.objects.filter(notification_id=tracking_id).update(
+        claimed_by=uuid.uuid4(), claimed_until=timezone.now() + timedelta(seconds=60)
+    )
+    assert notification_dispatch(notification_id=uuid.UUID(tracking_id)).startswith("busy")
+    assert not SandboxMessage.objects.exists()
+    assert Outbox.objects.filter(notification_id=tracking_id).exists()
+
+
+def test_a_dead_workers_claim_runs_out_and_another_worker_sends(
+    client, environment, auth, order_tracking, django_capture_on_commit_callbacks
+):
+    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
+    Outbox.objects.filter(notification_id=tracking_id).update(
+        claimed_by=uuid.uuid4(), claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert notification_dispatch(notification_id=uuid.UUID(tracking_id)) == "dispatched"
+    assert SandboxMessage.objects.filter(notification_id=tracking_id).count() == 2
+    assert not Outbox.objects.exists()
+
+
+def _advisory_locks_in_this_database() -> int:
     import psycopg
     from django.db import connection
 
-    tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
-    notification = Outbox.objects.get(notification_id=tracking_id)
-    key = int.from_bytes(notification.notification_id.bytes[:8], "big", signed=True)
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as other_worker:
-        other_worker.execute("SELECT pg_advisory_lock(%s)", [key])
-        assert notification_dispatch(notification_id=notification.notification_id).startswith(
-            "busy"
-        )
-    assert not SandboxMessage.objects.exists()
+    with psycopg.connect(**params, autocommit=True) as other:
+        return other.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()[0]
+
+
+def test_a_dispatch_holds_no_session_lock_across_the_provider_call(
+    client, environment, auth, order_tracking, settings, django_capture_on_commit_callbacks
+):
+    """Behind a pooler in transaction mode the connection between two transactions is not
+    the worker's: a session lock held across the provider call would stay on a server
+    connection another client gets. While the email is being handed to SMTP, no advisory
+    lock is held in this database."""
+    seen = []
+    with smtp_server(settings, email_provider=True) as inbox:
+        keep = inbox.handle_DATA
+
+        async def handle_data(server, session, envelope):
+            seen.append(await asyncio.to_thread(_advisory_locks_in_this_database))
+            return await keep(server, session, envelope)
+
+        inbox.handle_DATA = handle_data
+        tracking_id = accept(client, environment, auth, django_capture_on_commit_callbacks)
+        assert notification_dispatch(notification_id=uuid.UUID(tracking_id)) == "dispatched"
+    assert len(inbox.messages) == 1
+    assert seen == [0]
+
+
+def _scheduled(client, environment, auth) -> uuid.UUID:
+    """A send scheduled an hour ahead (committed; nothing dispatched), then made due now:
+    the tests that need other connections to see it run outside the test's transaction."""
+    when = timezone.now() + timedelta(hours=1)
+    response = client.post(
+        f"/{environment.client_id}/sender", data={**BODY, "schedule": when.isoformat()},
+        content_type="application/json", headers=auth,
+    )  # fmt: skip
+    tracking_id = uuid.UUID(response.json()["trackingId"])
+    assert Outbox.objects.filter(notification_id=tracking_id).update(due_at=timezone.now()) == 1
+    return tracking_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_claim_was_taken_sends_nothing_more(
+    client, environment, auth, order_tracking, settings
+):
+    """A worker that overran its lease finds, before its next provider call, that another
+    worker took the notification over, and stops: the remaining channels are the other's."""
+    import psycopg
+    from django.db import connection
+
+    tracking_id = _scheduled(client, environment, auth)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+
+    def take_over():
+        with psycopg.connect(**params, autocommit=True) as other_worker:
+            other_worker.execute(
+                "UPDATE notifications_outbox SET claimed_by = %s WHERE notification_id = %s",
+                [uuid.uuid4(), tracking_id],
+            )
+
+    with smtp_server(settings, email_provider=True) as inbox:
+        keep = inbox.handle_DATA
+
+        async def handle_data(server, session, envelope):
+            # While the email is with the SMTP server, another worker claims the row.
+            await asyncio.to_thread(take_over)
+            return await keep(server, session, envelope)
+
+        inbox.handle_DATA = handle_data
+        outcome = notification_dispatch(notification_id=tracking_id)
+    assert outcome.startswith("claim lost")
+    assert len(inbox.messages) == 1  # the email, sent before the claim was taken
+    assert not SandboxMessage.objects.filter(notification_id=tracking_id).exists()  # the SMS
     assert Outbox.objects.filter(notification_id=tracking_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_send_each_channel_once(
+    client, environment, auth, order_tracking, settings
+):
+    """Two workers take the same notification at the same moment (a task delivered twice):
+    one dispatches, the other finds it claimed or done; every channel is sent once."""
+    from django.db import connection
+
+    settings.SANDBOX_SEND_DELAY_SECONDS = 0.3
+    tracking_id = _scheduled(client, environment, auth)
+    start = threading.Barrier(2)
+
+    def worker(_):
+        start.wait()
+        try:
+            return notification_dispatch(notification_id=tracking_id)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(worker, range(2)))
+    assert "dispatched" in outcomes, outcomes
+    assert SandboxMessage.objects.filter(notification_id=tracking_id).count() == 2, outcomes
 
 
 def test_nothing_is_sent_for_an_environment_being_deleted(

@@ -94,6 +94,21 @@ def gunicorn_start(port: int, env: dict, tmp: Path, *, workers=2, threads=4) -> 
         tmp / "gunicorn.log",
         env,
     )  # fmt: skip
+    return _healthy(process, port, tmp)
+
+
+def gunicorn_production_start(port: int, env: dict, tmp: Path, **config: str) -> subprocess.Popen:
+    """gunicorn as the README's production command runs it (config/gunicorn.py), on `port`;
+    `config` sets its GUNICORN_* variables (GUNICORN_WORKERS="1", ...)."""
+    process = _start(
+        [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],
+        tmp / "gunicorn.log",
+        env | {"GUNICORN_BIND": f"127.0.0.1:{port}"} | config,
+    )
+    return _healthy(process, port, tmp)
+
+
+def _healthy(process: subprocess.Popen, port: int, tmp: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -185,23 +185,45 @@ def test_export_csv_has_a_header_and_one_line_a_notification(api, logs):
     assert rows[3]["channels"] == "EMAIL"
 
 
-# Transactional: inside a test's transaction Django never declares a cursor WITH HOLD, so
-# only outside one can this test see the export's own transaction at work.
+def _transaction_open(django_connection) -> bool:
+    import psycopg
+
+    status = django_connection.connection.info.transaction_status
+    return status != psycopg.pq.TransactionStatus.IDLE
+
+
+# Transactional: the export runs as in production, outside any test transaction, so what it
+# leaves open between two reads of its client is visible.
 @pytest.mark.django_db(transaction=True)
-def test_export_of_more_rows_than_a_chunk_is_complete_and_read_from_a_server_side_cursor(
-    api, environment
-):
+def test_an_export_holds_no_transaction_or_cursor_while_its_client_reads(api, environment):
+    """A client reading slowly must not keep a transaction open (it holds back vacuum and
+    makes retention's DETACH give way) nor a server-side cursor (a pooler in transaction
+    mode cannot keep one): the rows are read in keyset chunks, each its own query."""
     made = {str(make_log(environment, minutes=n / 100).id) for n in range(1200)}
     response = api.get("/api/v1/logs/export?format=ndjson")
     chunks = iter(response.streaming_content)
-    first = next(chunks)
-    # Mid-stream, the rows come from one cursor declared in PostgreSQL (not a result set
-    # fetched whole), and not WITH HOLD (which would materialise the result at commit).
+    first = next(chunks)  # 500 rows: the client pauses here, mid-export
+    assert not _transaction_open(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT is_holdable FROM pg_cursors")
-        assert cursor.fetchall() == [(False,)]
+        cursor.execute("SELECT count(*) FROM pg_cursors")
+        assert cursor.fetchone()[0] == 0
     lines = (first + b"".join(chunks)).splitlines()
     assert {json.loads(line)["trackingId"] for line in lines} == made
+    assert len(lines) == len(made)
+
+
+def test_export_chunks_follow_one_another_without_gaps_or_repeats(environment):
+    """Keyset chunks of 7 over rows sharing their created_at: every row once, newest
+    first, ties broken by id as the list orders them."""
+    from logs.api.search import export_rows
+    from logs.selectors import NotificationFilters
+
+    made = [make_log(environment, minutes=n // 5) for n in range(23)]  # 5 per minute
+    rows = list(
+        export_rows(environment_id=environment.id, filters=NotificationFilters(), chunk_size=7)
+    )
+    expected = sorted(made, key=lambda n: (n.created_at, n.id), reverse=True)
+    assert [row[0] for row in rows] == [n.id for n in expected]
 
 
 # -- bad input ---------------------------------------------------------------------------------
