@@ -4,20 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_invitation'),
+        ("accounts", "0004_invitation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='viewer_addresses',
-            field=models.CharField(choices=[('all', 'All: viewers see addresses in full'), ('masked', 'Masked: o•••@example.com, +44 ••• ••3217')], default='all', help_text='What members with the viewer role see of email addresses and phone numbers. Support, admins and owners always see them in full.', max_length=10, verbose_name='addresses viewers see'),
+            model_name="account",
+            name="viewer_addresses",
+            field=models.CharField(
+                choices=[
+                    ("all", "All: viewers see addresses in full"),
+                    ("masked", "Masked: o•••@example.com, +44 ••• ••3217"),
+                ],
+                default="all",
+                help_text="What members with the viewer role see of email addresses and phone numbers. Support, admins and owners always see them in full.",
+                max_length=10,
+                verbose_name="addresses viewers see",
+            ),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='masked',
-            field=models.BooleanField(default=False, help_text='Read answers show email addresses and phone numbers masked (o•••@example.com, +44 ••• ••3217).', verbose_name='masked addresses'),
+            model_name="apikey",
+            name="masked",
+            field=models.BooleanField(
+                default=False,
+                help_text="Read answers show email addresses and phone numbers masked (o•••@example.com, +44 ••• ••3217).",
+                verbose_name="masked addresses",
+            ),
         ),
     ]
