@@ -264,3 +264,15 @@ def addresses_hidden(masker: Masker, *, known: Iterable[str] = ()) -> Masker:
                 pairs[address[1:]] = shown
     spellings = tuple(sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True))
     return replace(masker, addresses=True, _address_spellings=spellings)
+
+
+def addresses_of(*, email: str, number: str, request: Any) -> list[str]:
+    """A notification's addresses as stored and as the request spelled them (a US number may
+    arrive unformatted, `(415) 555-0100`, and no pattern would find it in the raw request)."""
+    spelled = []
+    # `to` in the native send API, `user` in NotificationAPI's.
+    for key in ("to", "user"):
+        to = request.get(key) if isinstance(request, Mapping) else None
+        if isinstance(to, Mapping):
+            spelled += [to.get("email"), to.get("number")]
+    return [str(a) for a in (email, number, *spelled) if a and isinstance(a, str | int)]

@@ -33,7 +33,14 @@ from audit.services import access_record, export_counted
 from logs.console import queries, services
 from logs.console.forms import SearchForm, environment_from
 from logs.console.interpret import KEY_LABELS
-from logs.console.masking import Masker, addresses_hidden, email_masked, masker_build, number_masked
+from logs.console.masking import (
+    Masker,
+    addresses_hidden,
+    addresses_of,
+    email_masked,
+    masker_build,
+    number_masked,
+)
 from logs.console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
@@ -305,7 +312,10 @@ def _masker(viewer: Viewer, notification: Notification, *, revealed: bool) -> Ma
         words = queries.sensitive_words_for(environment_id=notification.environment_id)
         masker = masker_build(sources=[notification.merge_tags, notification.request], words=words)
     if viewer.sees_addresses_masked(viewer.environment(notification.environment_id)):
-        masker = addresses_hidden(masker, known=[notification.email, notification.number])
+        known = addresses_of(
+            email=notification.email, number=notification.number, request=notification.request
+        )
+        masker = addresses_hidden(masker, known=known)
     return masker
 
 
