@@ -899,6 +899,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": crontab(hour=3, minute=45),
     },
 }
+# A purge works in batches: maintenance's hour, not a request task's five minutes.
+CELERY_TASK_ANNOTATIONS["audit.tasks.access_records_purge_task"] = _MAINTENANCE_LIMITS
 SETTINGS_FROM_ENVIRONMENT += ["AUDIT_RETENTION_DAYS"]
 if AUDIT_RETENTION_DAYS < LOG_RETENTION_DAYS:
     raise environ.ImproperlyConfigured(
