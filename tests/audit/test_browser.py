@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Membership
+from tests.audit.test_access_audit import manager
 from tests.logs.console.conftest import bounced_email, console_user
 from tests.logs.console.test_browser import browser, log_in, page  # noqa: F401
 
@@ -43,7 +43,7 @@ def test_an_owner_finds_who_opened_a_notification_and_exports_it(
     )
     owner_context.set_default_timeout(30_000)
     owner = owner_context.new_page()
-    log_in(owner, live_server, console_user(mine, role=Membership.Role.OWNER))
+    log_in(owner, live_server, manager(mine))
     owner.goto(f"{live_server.url}{AUDIT}")
     rows = owner.locator("#result_list tbody tr")
     expect(rows).to_have_count(2)
