@@ -249,7 +249,7 @@ def background_deletion_summary(objs) -> tuple[list, dict, set, list]:
 
 @admin.register(Account)
 class AccountAdmin(TenantScopedAdmin):
-    list_display = ["name", "plan_monthly_limit", "created_at"]
+    list_display = ["name", "plan_monthly_limit", "viewer_addresses", "created_at"]
     search_fields = ["name"]
     show_full_result_count = False
     account_path = "pk"
@@ -272,7 +272,12 @@ class AccountAdmin(TenantScopedAdmin):
         # The plan is the operator's to set, not the tenant's own members'.
         if request.user.is_superuser:
             return self.readonly_fields
-        return [*self.readonly_fields, "plan_monthly_limit"]
+        readonly = [*self.readonly_fields, "plan_monthly_limit"]
+        # What viewers see of addresses is the owners' choice: admins read it.
+        role = account_roles_for_user(user=request.user).get(obj.pk) if obj else None
+        if role != Membership.Role.OWNER:
+            readonly.append("viewer_addresses")
+        return readonly
 
 
 @admin.register(Environment)
@@ -324,12 +329,12 @@ class EnvironmentAdmin(ShowsSecretOnce, TenantScopedAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ShowsSecretOnce, TenantScopedAdmin):
-    list_display = ["prefix", "name", "environment", "scopes", "created_at", "last_used_at",
-                    "revoked_at"]  # fmt: skip
+    list_display = ["prefix", "name", "environment", "scopes", "masked", "created_at",
+                    "last_used_at", "revoked_at"]  # fmt: skip
     list_select_related = ["environment__account"]
     list_filter = ["revoked_at"]
     search_fields = ["=prefix", "name"]
-    fields = ["environment", "name", "scopes", "prefix", "created_at", "last_used_at",
+    fields = ["environment", "name", "scopes", "masked", "prefix", "created_at", "last_used_at",
               "revoked_at"]  # fmt: skip
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]

@@ -46,6 +46,20 @@ class Account(models.Model):
         help_text="Keep this account's logs fewer days than the install does; empty for the "
         "install's retention.",
     )
+    # What the account's viewers (the read-only role) see of an email address or a phone
+    # number: all of it, or masked (o•••@example.com, +44 ••• ••3217) on every console page.
+    # Support, admins and owners always see all: support searches by them. Owners choose.
+    viewer_addresses = models.CharField(
+        "addresses viewers see",
+        max_length=10,
+        choices=[
+            ("all", "All: viewers see addresses in full"),
+            ("masked", "Masked: o•••@example.com, +44 ••• ••3217"),
+        ],
+        default="all",
+        help_text="What members with the viewer role see of email addresses and phone numbers. "
+        "Support, admins and owners always see them in full.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Set when someone deletes the account: it is hidden at once and removed in the
     # background with its environments and their logs (accounts/deletion.py).
@@ -145,6 +159,14 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices), default=list)
+    # A read key for a tool that needs the log but not who it went to (an analytics export):
+    # its answers carry email addresses and phone numbers masked, as a masked viewer sees them.
+    masked = models.BooleanField(
+        "masked addresses",
+        default=False,
+        help_text="Read answers show email addresses and phone numbers masked "
+        "(o•••@example.com, +44 ••• ••3217).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)

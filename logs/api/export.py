@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from logs.api.params import CHANNEL_WIRE_NAMES
 from logs.api.search import EXPORT_COLUMNS, export_rows
+from logs.console.masking import email_masked, number_masked
 from logs.csv_cells import csv_row
 from logs.selectors import NotificationFilters
 
@@ -59,8 +60,25 @@ def _ndjson_lines(rows: Iterable[tuple]) -> Iterator[str]:
     yield "".join(lines)
 
 
+_EMAIL_AT, _NUMBER_AT = EXPORT_HEADER.index("email"), EXPORT_HEADER.index("number")
+
+
+def _addresses_masked(row: tuple) -> tuple:
+    masked = list(row)
+    masked[_EMAIL_AT] = email_masked(row[_EMAIL_AT]) if row[_EMAIL_AT] else ""
+    masked[_NUMBER_AT] = number_masked(row[_NUMBER_AT]) if row[_NUMBER_AT] else ""
+    return tuple(masked)
+
+
 def export_stream(
-    *, environment_id: int, filters: NotificationFilters, format: str
+    *,
+    environment_id: int,
+    filters: NotificationFilters,
+    format: str,
+    addresses_masked: bool = False,
 ) -> Iterator[str]:
+    """`addresses_masked`: for a read key marked masked (ApiKey.masked)."""
     rows = export_rows(environment_id=environment_id, filters=filters)
+    if addresses_masked:
+        rows = map(_addresses_masked, rows)
     return _csv_lines(rows) if format == "csv" else _ndjson_lines(rows)

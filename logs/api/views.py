@@ -49,6 +49,7 @@ from logs.api.serializers import (
     log_summary,
 )
 from logs.api.throttling import CredentialRateThrottle
+from logs.console.masking import Masker, addresses_hidden, addresses_of
 from logs.models import Notification
 from logs.selectors import (
     NotificationPage,
@@ -130,6 +131,23 @@ class LogsAPIView(APIView):
         return query.validated_data
 
 
+def _addresses_masked(request) -> bool:
+    """Whether the credential is a read key marked masked (ApiKey.masked): its answers show
+    email addresses and phone numbers as a masked viewer sees them."""
+    api_key = getattr(request.auth, "api_key", None)
+    return bool(api_key is not None and api_key.masked)
+
+
+def _shown(request, notification: Notification, answer: dict) -> dict:
+    """`answer` (about `notification`) as the credential may read it."""
+    if not _addresses_masked(request):
+        return answer
+    known = addresses_of(
+        email=notification.email, number=notification.number, request=notification.request
+    )
+    return addresses_hidden(Masker(), known=known).data(answer)
+
+
 def _with_details(page: NotificationPage, *, timeline: bool) -> list[Notification]:
     notifications = page.notifications
     deliveries = page_deliveries(notifications=notifications)
@@ -180,7 +198,9 @@ class LogListView(LogsAPIView):
         page = self.search(request, query)
         token = cursor_token(environment_id=request.auth.environment.pk, cursor=page.next_cursor)
         body = {
-            "results": [log_summary(n) for n in _with_details(page, timeline=False)],
+            "results": [
+                _shown(request, n, log_summary(n)) for n in _with_details(page, timeline=False)
+            ],
             "next": token,
             "stoppedEarly": page.stopped_early,
             "searchedBackTo": iso(page.searched_back_to) if page.searched_back_to else None,
@@ -253,7 +273,7 @@ class LogDetailView(LogsAPIView):
             ) from None
         notification.api_deliveries = list(notification_deliveries(notification=notification))
         notification.api_timeline = list(notification_timeline(notification=notification))
-        return Response(LogDetailSerializer(notification).data)
+        return Response(_shown(request, notification, LogDetailSerializer(notification).data))
 
 
 @extend_schema_view(
@@ -291,6 +311,7 @@ class LogExportView(LogsAPIView):
             environment_id=request.auth.environment.pk,
             filters=checked(v1_filters(query)),
             format=file_format,
+            addresses_masked=_addresses_masked(request),
         )
         holder = f"api:{credential_ident(request.auth)}"
         try:
@@ -341,7 +362,7 @@ class LogQueryView(LogsAPIView):
         page = self.search(environment.pk, search)
         answer = {
             "logs": [
-                log_record(n, client_id=environment.client_id)
+                _shown(request, n, log_record(n, client_id=environment.client_id))
                 for n in _with_details(page, timeline=True)
             ]
         }

@@ -14,15 +14,24 @@ words: `token`, `reset_token`, `api_key`, `X-Amz-Signature`, `auth`…) is maske
 HTML-escaped (`&amp;token=`) and URL-encoded (`%3Ftoken%3D`) spellings, and its value counts as
 a secret found in the sources, so its other appearances are masked with it.
 
+Addresses are personal data of another kind: an account may show its viewers (the read-only
+role) every email address and phone number masked (`o•••@example.com`, `+44 ••• ••3217`),
+and a read API key may be marked masked. `email_masked` and `number_masked` say what such a
+reader sees; a Masker built with `addresses_hidden` masks every address in every string it
+shows (raw payloads, rendered content, request fields), the notification's own ones in their
+URL-encoded spellings too.
+
 Pure functions over plain data; the view decides who sees what (owners and admins may reveal).
 """
 
 import html
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
+
+import phonenumbers
 
 DEFAULT_SENSITIVE_WORDS = ("token", "password", "secret", "code", "otp")
 # Query parameter names (any part of them, as key_is_sensitive reads them) that carry secrets
@@ -120,6 +129,10 @@ class Masker:
     _spellings: tuple[str, ...] = field(default=(), repr=False)
     # Names of URL parameters whose values are masked wherever they appear.
     url_words: tuple[str, ...] = ()
+    # Addresses masked too (see `addresses_hidden`): the known ones' spellings, longest first,
+    # each with what the reader sees instead.
+    addresses: bool = False
+    _address_spellings: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def active(self) -> bool:
@@ -134,6 +147,8 @@ class Masker:
             value = value.replace(spelling, MASK)
         if self.url_words:
             value = _url_parameters_masked(value, self.url_words)
+        if self.addresses:
+            value = _addresses_masked(value, self._address_spellings)
         return value
 
     def data(self, value: Any) -> Any:
@@ -186,3 +201,78 @@ def url_origin(url: str) -> str:
     if not parts.scheme or not parts.hostname:
         return "…" if url else ""
     return f"{parts.scheme}://{parts.hostname}/…"
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+ADDRESS_MASK = "•••"
+# Any email address in free text, and its URL-encoded spelling (`alice%40example.com`).
+_EMAIL = re.compile(
+    r"(?P<local>[A-Za-z0-9._%+\-]+)(?P<at>@|%40)(?P<domain>[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
+)
+# Any E.164-looking phone number in free text (a plus and 8 to 15 digits).
+_NUMBER = re.compile(r"(?<![\w+])\+[1-9][0-9]{7,14}(?![0-9])")
+
+
+def email_masked(address: str) -> str:
+    """`olivia@example.com` → `o•••@example.com`: the first letter and the domain, enough
+    to tell two users' addresses apart on a ticket, not enough to write to one."""
+    local, at, domain = str(address).rpartition("@")
+    if not at:
+        return ADDRESS_MASK if address else address
+    return f"{local[:1]}{ADDRESS_MASK}@{domain}"
+
+
+def number_masked(number: str) -> str:
+    """`+447700903217` → `+44 ••• ••3217`: the country and the last four digits."""
+    text = str(number)
+    digits = re.sub(r"[^0-9]", "", text)
+    if len(digits) < 6:
+        return ADDRESS_MASK if text else text
+    try:
+        country = str(
+            phonenumbers.parse(text if text.startswith("+") else f"+{digits}").country_code
+        )
+    except phonenumbers.NumberParseException:
+        country = digits[:1]
+    return f"+{country} {ADDRESS_MASK} ••{digits[-4:]}"
+
+
+def _addresses_masked(value: str, spellings: tuple[tuple[str, str], ...]) -> str:
+    for spelling, shown in spellings:
+        value = value.replace(spelling, shown)
+    if "@" in value or "%40" in value:
+        value = _EMAIL.sub(lambda m: f"{m['local'][:1]}{ADDRESS_MASK}{m['at']}{m['domain']}", value)
+    if "+" in value:
+        value = _NUMBER.sub(lambda m: number_masked(m[0]), value)
+    return value
+
+
+def addresses_hidden(masker: Masker, *, known: Iterable[str] = ()) -> Masker:
+    """`masker` masking every email address and phone number too. `known` (the notification's
+    own addresses) are also found in the spellings no pattern reads: URL-encoded (`%2B44…`,
+    `alice%40…`) and a number without its plus."""
+    pairs: dict[str, str] = {}
+    for address in (str(a) for a in known if a):
+        if "@" in address:
+            shown = email_masked(address)
+            pairs.update({address: shown, quote(address, safe=""): quote(shown, safe="")})
+        else:
+            shown = number_masked(address)
+            pairs.update({address: shown, quote(address, safe=""): shown})
+            if address.startswith("+") and len(address) > 6:
+                pairs[address[1:]] = shown
+    spellings = tuple(sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True))
+    return replace(masker, addresses=True, _address_spellings=spellings)
+
+
+def addresses_of(*, email: str, number: str, request: Any) -> list[str]:
+    """A notification's addresses as stored and as the request spelled them (a US number may
+    arrive unformatted, `(415) 555-0100`, and no pattern would find it in the raw request)."""
+    spelled = []
+    # `to` in the native send API, `user` in NotificationAPI's.
+    for key in ("to", "user"):
+        to = request.get(key) if isinstance(request, Mapping) else None
+        if isinstance(to, Mapping):
+            spelled += [to.get("email"), to.get("number")]
+    return [str(a) for a in (email, number, *spelled) if a and isinstance(a, str | int)]

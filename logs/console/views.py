@@ -4,7 +4,11 @@ input, calls the selectors and answers; the rules live in the modules beside it.
 
 Who sees what: every page reads only the viewer's environments (accounts.selectors), so
 another tenant's notification answers 404. Support and viewers read with secrets masked;
-owners and admins may reveal them (each reveal recorded); viewers do not export.
+owners and admins may reveal them (each reveal recorded); viewers do not export. An account may
+show its viewers every email address and phone number masked (Account.viewer_addresses).
+
+Every read of a person's data is in the access audit (audit/): the notification page, the
+user's timeline, a reveal, a resend and an export each write one AccessRecord first.
 """
 
 import csv
@@ -26,11 +30,20 @@ from django.urls import reverse
 
 from accounts.models import Environment, Membership
 from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environment_list_for_user
+from audit.models import AccessRecord
+from audit.services import access_record, export_counted
 from config.export_slots import ExportsBusy, export_slot_stream, export_slot_take
 from logs.console import queries, services
 from logs.console.forms import SearchForm, environment_from
 from logs.console.interpret import KEY_LABELS
-from logs.console.masking import Masker, masker_build
+from logs.console.masking import (
+    Masker,
+    addresses_hidden,
+    addresses_of,
+    email_masked,
+    masker_build,
+    number_masked,
+)
 from logs.console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
@@ -94,6 +107,13 @@ class Viewer:
     def may_reveal(self, environment: Environment) -> bool:
         return self.role(environment) in MANAGER_ROLES
 
+    def sees_addresses_masked(self, environment: Environment) -> bool:
+        """A viewer of an account that masks addresses for its viewers."""
+        return (
+            self.role(environment) == Membership.Role.VIEWER
+            and environment.account.viewer_addresses == "masked"
+        )
+
 
 def _viewer(request, admin) -> Viewer:
     if not admin.has_view_permission(request):
@@ -103,7 +123,7 @@ def _viewer(request, admin) -> Viewer:
         # Only what the console shows: never the environment's encrypted secret.
         environments=list(
             environment_list_for_user(user=request.user).only(
-                "id", "name", "account_id", "account__name"
+                "id", "name", "account_id", "account__name", "account__viewer_addresses"
             )
         ),
         roles=account_roles_for_user(user=request.user),
@@ -131,10 +151,20 @@ class ListedNotification:
     user_url: str
 
 
+def _addresses_masked(notification: Notification) -> None:
+    """Mask the notification's own addresses in memory (it is never saved again), so every
+    template that shows them shows them masked."""
+    notification.email = email_masked(notification.email) if notification.email else ""
+    notification.number = number_masked(notification.number) if notification.number else ""
+
+
 def _rows(viewer: Viewer, environment_id: int, notifications: list) -> list[ListedNotification]:
     states = queries.channel_states_by_notification(
         environment_id=environment_id, notifications=notifications
     )
+    if viewer.sees_addresses_masked(viewer.environment(environment_id)):
+        for notification in notifications:
+            _addresses_masked(notification)
     base, user_base = _url("changelist"), _url("user")
     return [
         ListedNotification(
@@ -248,10 +278,18 @@ def user_timeline_view(request, *, admin):
     context["user_id"] = user_id
     environment = context.get("environment")
     if environment is not None:
+        access_record(
+            request=request,
+            environment_id=environment.id,
+            action=AccessRecord.Action.TIMELINE,
+            user_id=user_id,
+        )
         context["preferences"] = list(
             queries.user_preferences(environment_id=environment.id, user_id=user_id)
         )
         contact = queries.user_contact(environment_id=environment.id, user_id=user_id)
+        if contact and context["viewer"].sees_addresses_masked(environment):
+            _addresses_masked(contact)
         context["contact"] = contact
         context["contact_seen"] = stamp(contact.created_at, context["zone"]) if contact else None
     return TemplateResponse(request, "console/user.html", context)
@@ -270,11 +308,18 @@ def _notification(viewer: Viewer, object_id) -> Notification:
         raise Http404("No notification with this tracking id in your accounts.") from None
 
 
-def _masker(notification: Notification, *, revealed: bool) -> Masker:
+def _masker(viewer: Viewer, notification: Notification, *, revealed: bool) -> Masker:
     if revealed:
-        return Masker()
-    words = queries.sensitive_words_for(environment_id=notification.environment_id)
-    return masker_build(sources=[notification.merge_tags, notification.request], words=words)
+        masker = Masker()
+    else:
+        words = queries.sensitive_words_for(environment_id=notification.environment_id)
+        masker = masker_build(sources=[notification.merge_tags, notification.request], words=words)
+    if viewer.sees_addresses_masked(viewer.environment(notification.environment_id)):
+        known = addresses_of(
+            email=notification.email, number=notification.number, request=notification.request
+        )
+        masker = addresses_hidden(masker, known=known)
+    return masker
 
 
 @dataclass
@@ -387,8 +432,12 @@ def _cards(viewer, notification, deliveries, events, masker) -> list[ChannelCard
 
 
 def _notification_context(request, admin, viewer, notification, *, revealed: bool) -> dict:
-    masker = _masker(notification, revealed=revealed)
+    masker = _masker(viewer, notification, revealed=revealed)
     deliveries = list(notification_deliveries(notification=notification))
+    if masker.addresses:
+        _addresses_masked(notification)
+        for delivery in deliveries:
+            delivery.destination = masker.text(delivery.destination)
     by_channel = {d.channel: d for d in deliveries}
     events = list(queries.events_after(notification=notification))
     environment = notification.environment
@@ -409,6 +458,7 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "request_json": pretty_json(masker.data(notification.request)),
         "merge_tags_json": pretty_json(masker.data(notification.merge_tags)),
         "masked": bool(masker.secrets) or masker.active,
+        "addresses_masked": masker.addresses,
         "has_secrets": bool(masker.secrets),
         "revealed": revealed,
         "may_reveal": viewer.may_reveal(environment),
@@ -479,6 +529,13 @@ def resend_view(request, object_id, *, admin):
             ),
         }
         return TemplateResponse(request, "console/resend_confirm.html", context)
+    access_record(
+        request=request,
+        environment_id=notification.environment_id,
+        action=AccessRecord.Action.RESEND,
+        tracking_id=notification.id,
+        user_id=notification.user_id,
+    )
     try:
         resend_id = services.notification_resend(notification=notification, user=request.user)
     except (RequestInvalid, NotFound) as exc:
@@ -491,6 +548,13 @@ def resend_view(request, object_id, *, admin):
 def notification_view(request, object_id, *, admin):
     viewer = _viewer(request, admin)
     notification = _notification(viewer, object_id)
+    access_record(
+        request=request,
+        environment_id=notification.environment_id,
+        action=AccessRecord.Action.NOTIFICATION,
+        tracking_id=notification.id,
+        user_id=notification.user_id,
+    )
     context = _notification_context(request, admin, viewer, notification, revealed=False)
     return TemplateResponse(request, "console/notification.html", context)
 
@@ -505,6 +569,13 @@ def reveal_view(request, object_id, *, admin):
         "Only the account's owners and admins may reveal masked values.",
     )  # fmt: skip
     services.reveal_record(notification=notification, user=request.user)
+    access_record(
+        request=request,
+        environment_id=notification.environment_id,
+        action=AccessRecord.Action.REVEAL,
+        tracking_id=notification.id,
+        user_id=notification.user_id,
+    )
     context = _notification_context(request, admin, viewer, notification, revealed=True)
     response = TemplateResponse(request, "console/notification.html", context)
     response["Cache-Control"] = "no-store"
@@ -520,7 +591,7 @@ def events_view(request, object_id, *, admin):
         after_id = max(int(request.GET.get("after", "0")), 0)
     except ValueError:
         return JsonResponse({"error": "after must be an event id (an integer)."}, status=400)
-    masker = _masker(notification, revealed=False)
+    masker = _masker(viewer, notification, revealed=False)
     events = list(queries.events_after(notification=notification, after_id=after_id))
     deliveries = list(notification_deliveries(notification=notification))
     lines = _timeline(viewer, events, {d.channel: d for d in deliveries}, masker)
@@ -605,12 +676,16 @@ def export_view(request, *, admin):
         response = HttpResponse(busy.message, status=429, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(busy.retry_after)
         return response
+    record = access_record(
+        request=request,
+        environment_id=environment.id,
+        action=AccessRecord.Action.EXPORT,
+        user_id=user_id,
+        filters={**_kept_params(form, outcome), **({"user": user_id} if user_id else {})},
+    )
+    rows = _export_rows(environment.id, NotificationFilters(**filters).normalized())
     response = StreamingHttpResponse(
-        export_slot_stream(
-            _export_rows(environment.id, NotificationFilters(**filters).normalized()),
-            holder=holder,
-            slot=slot,
-        ),
+        export_slot_stream(export_counted(record=record, lines=rows), holder=holder, slot=slot),
         content_type="text/csv; charset=utf-8",
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{environment.account.name}-{environment.name}")

@@ -217,7 +217,13 @@ def test_tenant_members_cannot_raise_their_own_plan_limit(client, role):
 
     form = page(client.get(url))
     posted = client.post(
-        url, {"name": "Alpha Renamed", "plan_monthly_limit": 1_000_000, "retention_days": ""}
+        url,
+        {
+            "name": "Alpha Renamed",
+            "plan_monthly_limit": 1_000_000,
+            "retention_days": "",
+            "viewer_addresses": "all",
+        },
     )
 
     assert posted.status_code == 302
@@ -233,7 +239,13 @@ def test_a_superuser_sets_an_accounts_plan_limit(client):
     url = reverse("admin:accounts_account_change", args=[alpha.account.pk])
 
     posted = client.post(
-        url, {"name": alpha.account.name, "plan_monthly_limit": 1_000_000, "retention_days": ""}
+        url,
+        {
+            "name": alpha.account.name,
+            "plan_monthly_limit": 1_000_000,
+            "retention_days": "",
+            "viewer_addresses": "all",
+        },
     )
 
     assert posted.status_code == 302

@@ -3,7 +3,16 @@
 import pytest
 
 from logs.console.interpret import search_keys_guess
-from logs.console.masking import MASK, Masker, key_is_sensitive, masker_build
+from logs.console.masking import (
+    MASK,
+    Masker,
+    addresses_hidden,
+    addresses_of,
+    email_masked,
+    key_is_sensitive,
+    masker_build,
+    number_masked,
+)
 
 WORDS = ("token", "password", "secret", "code", "otp")
 
@@ -74,3 +83,54 @@ def test_a_value_that_could_be_several_keys_tries_each():
     names = [key.name for key in search_keys_guess("SM0123456789abcdef")]
     assert names == ["user_id", "provider_message_id", "email_prefix"]
     assert search_keys_guess("  ") == []
+
+
+# -- addresses (Account.viewer_addresses, ApiKey.masked) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("olivia@example.com", "o•••@example.com"),
+        ("o@example.com", "o•••@example.com"),
+        ("not-an-address", "•••"),
+        ("", ""),
+    ],
+)
+def test_an_email_address_keeps_its_first_letter_and_domain(address, shown):
+    assert email_masked(address) == shown
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [
+        ("+447700903217", "+44 ••• ••3217"),
+        ("+14155550100", "+1 ••• ••0100"),
+        ("+33612345678", "+33 ••• ••5678"),
+        ("12", "•••"),
+    ],
+)
+def test_a_number_keeps_its_country_and_last_four_digits(number, shown):
+    assert number_masked(number) == shown
+
+
+def test_every_address_in_every_string_is_masked_in_any_spelling():
+    known = addresses_of(
+        email="olivia@example.com",
+        number="+14155550100",
+        request={"user": {"id": "u1", "number": "(415) 555-0100"}},
+    )
+    masker = addresses_hidden(Masker(), known=known)
+    payload = {
+        "To": "+14155550100",
+        "to_plain": "14155550100",
+        "spelled": "call (415) 555-0100",
+        "url": "https://t.example/o?r=olivia%40example.com&n=%2B14155550100",
+        "cc": ["bob@example.org"],
+        "sent_at": "2026-12-06T03:00:00+00:00",
+    }
+    shown = str(masker.data(payload))
+    for full in ("olivia", "bob@", "4155550100", "555-0100"):
+        assert full not in shown
+    assert "o•••%40example.com" in shown and "b•••@example.org" in shown
+    assert "2026-12-06T03:00:00+00:00" in shown  # times are not numbers to mask

@@ -16,10 +16,10 @@ from tests.notifications.factories import UserPreferenceFactory
 # Every page: session, user, the user's permissions (2), environments, roles. The list: +
 # catalogue, the page, its deliveries. The notification page: + notification, masking words,
 # deliveries, events, resend links, and the in-app item when an in-app channel was chosen.
-# The user's timeline: + preferences, contact details.
+# The user's timeline: + preferences, contact details. Both + the access record (audit/).
 LIST_MAX = 9
-PAGE_MAX = 12
-USER_MAX = 11
+PAGE_MAX = 13
+USER_MAX = 12
 
 
 def _notifications(environment, count, *, user_id="usr_q", channels=("email", "sms")):
