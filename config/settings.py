@@ -866,9 +866,11 @@ if CONSOLE_SESSION_IDLE_MINUTES < 1:
         "CONSOLE_SESSION_IDLE_MINUTES must be at least 1 (minutes without activity before a "
         "console session ends)."
     )
-# The session row and cookie outlive the last recorded activity by a minute (activity is
-# recorded at most once a minute); the middleware ends the session at the idle limit itself.
-SESSION_COOKIE_AGE = (CONSOLE_SESSION_IDLE_MINUTES + 1) * 60
+# The middleware ends a session at the idle limit itself (activity is recorded in the session
+# at most once a minute). The cookie and row outlive it by 12 hours so that a person coming back
+# the same day is told why they were signed out, rather than meeting a bare login page; the
+# rows go with the nightly purge.
+SESSION_COOKIE_AGE = (CONSOLE_SESSION_IDLE_MINUTES + 12 * 60) * 60
 # After the messages middleware (it adds a message when an idle session ends), before the
 # pages: the second-factor gate and the idle limit apply to every view.
 MIDDLEWARE.insert(
