@@ -71,12 +71,14 @@ def two_factor_view(request):
     """Set up an authenticator app, or see and change the one in use."""
     user = request.user
     state = request.session.get(TWO_FACTOR)
-    if state == TwoFactor.VERIFY:
-        # A password alone does not change the second factor.
+    device = two_factor_device(user=user)
+    if device and state != TwoFactor.VERIFIED:
+        # A password alone does not change the second factor, nor does a session signed in
+        # before the app was set up elsewhere (the middleware would hold it within a minute).
+        request.session[TWO_FACTOR] = TwoFactor.VERIFY
         return HttpResponseRedirect(
             f"{reverse('two-factor-verify')}?{urlencode({'next': request.get_full_path()})}"
         )
-    device = two_factor_device(user=user)
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "recovery_codes" and device:
         request.session[CODES_ONCE] = two_factor_recovery_codes_issue(user=user)

@@ -60,6 +60,18 @@ def test_a_user_with_an_app_enters_its_code_before_any_page(client):
     assert opens(client)
 
 
+def test_a_session_from_before_the_app_was_set_up_must_enter_its_code_to_turn_it_off(client):
+    user = UserFactory(username="alice")
+    sign_in(client, user)  # no app yet: the password alone signs in
+    enrolled(user)  # set up from another browser
+
+    off = client.post(reverse("two-factor"), {"action": "disable"})
+
+    assert off["Location"].startswith(reverse("two-factor-verify"))
+    assert TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert not opens(client)
+
+
 def test_a_wrong_code_says_what_to_enter_and_lets_nothing_in(client):
     user = UserFactory(username="alice")
     enrolled(user)
