@@ -9,10 +9,13 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.deletion import account_delete, environment_delete
 from accounts.invitations import invitation_create, invitation_renew, invitation_revoke
@@ -27,6 +30,12 @@ from accounts.selectors import (
     role_manages,
 )
 from accounts.services import api_key_issue, api_key_revoke, environment_secret_issue
+from accounts.two_factor import (
+    RESET_REFUSED,
+    TwoFactorRefused,
+    two_factor_reset,
+    two_factor_resettable_by,
+)
 from config.admin_display import moment_text
 
 
@@ -273,10 +282,11 @@ class AccountAdmin(TenantScopedAdmin):
         if request.user.is_superuser:
             return self.readonly_fields
         readonly = [*self.readonly_fields, "plan_monthly_limit"]
-        # What viewers see of addresses is the owners' choice: admins read it.
+        # What viewers see of addresses, and requiring a second factor of every member, are
+        # the owners' choices: admins read them.
         role = account_roles_for_user(user=request.user).get(obj.pk) if obj else None
         if role != Membership.Role.OWNER:
-            readonly.append("viewer_addresses")
+            readonly += ["viewer_addresses", "require_two_factor"]
         return readonly
 
 
@@ -361,7 +371,7 @@ class ApiKeyAdmin(ShowsSecretOnce, TenantScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
-    list_display = ["user", "account", "role", "created_at"]
+    list_display = ["user", "account", "role", "two_factor_shown", "created_at"]
     list_select_related = ["user", "account"]
     list_filter = ["role"]
     search_fields = ["user__username", "user__email", "account__name"]
@@ -374,6 +384,23 @@ class MembershipAdmin(TenantScopedAdmin):
     # address (InvitationAdmin). Picking a user by id let an account admin attach, and then
     # manage, any user of the install, and showed other tenants' usernames.
     SUPERUSER_ONLY_FIELDS = ["user", "account"]
+    actions = ["reset_two_factor"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(two_factor_on=two_factor_on("user"))
+
+    @admin.display(description="two-factor login", boolean=True)
+    def two_factor_shown(self, obj) -> bool:
+        return getattr(obj, "two_factor_on", False)
+
+    @admin.action(
+        description="Reset two-factor login of selected members (a lost phone)",
+        permissions=["change"],
+    )
+    def reset_two_factor(self, request, queryset):
+        # Who may reset whom is decided by the service (owners: non-owners of accounts they
+        # own; superusers: anyone), not by the account this row belongs to.
+        two_factor_reset_selected(request, [m.user for m in queryset.select_related("user")])
 
     def has_add_permission(self, request):
         return request.user.is_superuser and super().has_add_permission(request)
@@ -397,6 +424,33 @@ class MembershipAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         return role_guarded_form(form, viewer=request.user, account=obj and obj.account)
+
+
+def two_factor_on(user_path: str):
+    """An annotation: whether the user at `user_path` has a confirmed authenticator app."""
+    return Exists(TOTPDevice.objects.filter(user=OuterRef(user_path), confirmed=True))
+
+
+def two_factor_reset_selected(request, members) -> None:
+    """Reset the second factor of each of `members` the viewer may reset (a lost phone)."""
+    members = list({member.pk: member for member in members}.values())
+    reset = []
+    for member in members:
+        if not two_factor_resettable_by(user=request.user, member=member):
+            continue
+        try:
+            two_factor_reset(user=request.user, member=member)
+        except TwoFactorRefused:
+            continue
+        reset.append(member.get_username())
+    if reset:
+        messages.success(
+            request,
+            f"Reset the two-factor login of {', '.join(reset)}: their sessions ended; they set "
+            "up a new app at their next sign-in.",
+        )
+    if len(reset) < len(members):
+        messages.warning(request, f"Skipped {len(members) - len(reset)}: {RESET_REFUSED}")
 
 
 def role_guarded_form(form, *, viewer, account: Account | None = None):
@@ -572,10 +626,24 @@ class ConsoleUserAdmin(HidesOutsideUsersInHistory, UserAdmin):
 
     show_full_result_count = False
     PRIVILEGE_FIELDS = ["is_superuser", "groups", "user_permissions"]
+    list_display = [*UserAdmin.list_display, "two_factor_shown"]
+    actions = ["reset_two_factor"]
 
     def get_queryset(self, request):
         # Ordered: the user autocomplete pages it (an unordered page may skip or repeat users).
-        return member_list_for_user(user=request.user).order_by("username")
+        users = member_list_for_user(user=request.user).order_by("username")
+        return users.annotate(two_factor_on=two_factor_on("pk"))
+
+    @admin.display(description="two-factor login", boolean=True)
+    def two_factor_shown(self, obj) -> bool:
+        return getattr(obj, "two_factor_on", False)
+
+    @admin.action(
+        description="Reset two-factor login of selected users (a lost phone)",
+        permissions=["change"],
+    )
+    def reset_two_factor(self, request, queryset):
+        two_factor_reset_selected(request, list(queryset))
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -632,3 +700,10 @@ for _model in (AccessAttempt, AccessLog, AccessFailureLog):
         admin.site.register(
             _model, type(f"Superusers{_axes_admin.__name__}", (SuperusersOnly, _axes_admin), {})
         )
+
+# Authenticator apps and recovery codes are managed on each person's Two-factor login page and
+# reset through the members' lists, never edited as rows: django-otp's admins would show every
+# user's TOTP key.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

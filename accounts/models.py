@@ -60,6 +60,15 @@ class Account(models.Model):
         help_text="What members with the viewer role see of email addresses and phone numbers. "
         "Support, admins and owners always see them in full.",
     )
+    # Set by the account's owners: every member must sign in to the console with a second
+    # factor, and one who has none is sent to set it up before anything else
+    # (accounts/two_factor.py).
+    require_two_factor = models.BooleanField(
+        "require two-factor login",
+        default=False,
+        help_text="Every member signs in with a code from an authenticator app after the "
+        "password; members without one set it up at their next request. Only owners change this.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Set when someone deletes the account: it is hidden at once and removed in the
     # background with its environments and their logs (accounts/deletion.py).
@@ -282,3 +291,27 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return self.State.EXPIRED
         return self.State.PENDING
+
+
+class ConsoleSession(models.Model):
+    """One signed-in console session, found by its user: Django's session table cannot be
+    searched by user (the user id is inside the encoded data). Written at sign-in and, at most
+    once a minute, as the person uses the console (accounts/sessions.py); ending a session
+    deletes Django's session row and this one. The session key is never shown: the page names
+    a session by this row's id."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="console_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    ip_address = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    user_agent = models.CharField(max_length=300, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="console_session_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -21,3 +21,11 @@ def account_purge_task(account_id: int) -> bool:
 def tenant_deletions_resume_task() -> int:
     """Beat runs this every 10 minutes: deletions a dead worker left unfinished go on."""
     return tenant_deletions_resume()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def console_sessions_purge_task() -> int:
+    """Beat runs this nightly: expired sessions and their rows go (accounts/sessions.py)."""
+    from accounts.sessions import console_sessions_purge
+
+    return console_sessions_purge()

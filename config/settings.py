@@ -925,6 +925,36 @@ if INVITATION_EXPIRY_DAYS < 1 or LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTE
     raise environ.ImproperlyConfigured(
         "INVITATION_EXPIRY_DAYS, LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1."
     )
+# Two-factor logins (accounts/two_factor.py): a TOTP authenticator app and single-use recovery
+# codes (django-otp's models). Who must use it: members of an account whose owners turned on
+# "require two-factor login", and every superuser in production; anyone may turn it on.
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+# The name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = "Notification log"
+# CONSOLE_SESSION_IDLE_MINUTES: a console session ends after this many minutes without a
+# request from the person (a page's own background refresh does not count) (accounts/sessions.py).
+CONSOLE_SESSION_IDLE_MINUTES = env.int("CONSOLE_SESSION_IDLE_MINUTES", default=30)
+if CONSOLE_SESSION_IDLE_MINUTES < 1:
+    raise environ.ImproperlyConfigured(
+        "CONSOLE_SESSION_IDLE_MINUTES must be at least 1 (minutes without activity before a "
+        "console session ends)."
+    )
+# The middleware ends a session at the idle limit itself (activity is recorded in the session
+# at most once a minute). The cookie and row outlive it by 12 hours so that a person coming back
+# the same day is told why they were signed out, rather than meeting a bare login page; the
+# rows go with the nightly purge.
+SESSION_COOKIE_AGE = (CONSOLE_SESSION_IDLE_MINUTES + 12 * 60) * 60
+# After the messages middleware (it adds a message when an idle session ends), before the
+# pages: the second-factor gate and the idle limit apply to every view.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "accounts.sessions.ConsoleSessionMiddleware",
+)
+SETTINGS_FROM_ENVIRONMENT += ["CONSOLE_SESSION_IDLE_MINUTES"]
+CELERY_BEAT_SCHEDULE["console-sessions-purge"] = {
+    "task": "accounts.tasks.console_sessions_purge_task",
+    "schedule": crontab(hour=3, minute=40),
+}
 # --- end of console users ---
 
 # --- Background heartbeats (config/heartbeat.py): the console's banner and /readyz ---

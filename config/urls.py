@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import api as accounts_api
+from accounts import console_views
 from accounts.views import InvitationView
 from config import health, mailbox
 from notifications.urls import api_v1_urlpatterns as notifications_api_v1
@@ -32,6 +33,23 @@ urlpatterns = [
     # The link in an invitation email (accounts/invitations.py); before admin/, outside it: the
     # person opening it may have no user yet.
     path("invitations/<str:token>/", InvitationView.as_view(), name="invitation-accept"),
+    # The person's own security pages (accounts/console_views.py), inside the console's login.
+    path(
+        "admin/two-factor/",
+        admin.site.admin_view(console_views.two_factor_view),
+        name="two-factor",
+    ),
+    path(
+        "admin/two-factor/verify/",
+        admin.site.admin_view(console_views.two_factor_verify_view),
+        name="two-factor-verify",
+    ),
+    path(
+        "admin/two-factor/recovery-codes/",
+        admin.site.admin_view(console_views.recovery_codes_view),
+        name="two-factor-recovery-codes",
+    ),
+    path("admin/sessions/", admin.site.admin_view(console_views.sessions_view), name="sessions"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include("insights.urls")),  # GET /metrics (Prometheus)
