@@ -54,7 +54,8 @@ def rows_delete(
         with transaction.atomic(using=queryset.db), connections[queryset.db].cursor() as cursor:
             cursor.execute(
                 f"WITH gone AS (DELETE FROM {table} WHERE {pk} IN ({select}) "  # noqa: S608 (names from the model's meta, quoted)
-                f"RETURNING {quoted}) SELECT count(*), max({quoted}) FROM gone",
+                f"RETURNING {quoted}) "
+                f"SELECT count(*), (SELECT {quoted} FROM gone ORDER BY 1 DESC LIMIT 1) FROM gone",
                 params,
             )
             count, last = cursor.fetchone()
