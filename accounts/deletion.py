@@ -48,6 +48,8 @@ PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notificati
 # How long a purge's lease lasts unless renewed (it is, after every batch): a dead worker's
 # tenant is picked up again by tenant_deletions_resume after at most this long.
 LEASE_SECONDS = 300
+# The foreign keys whose rows go with the environment (SET NULL ones keep their rows).
+_CASCADES = (models.CASCADE, models.DB_CASCADE)
 # The final DELETE of a tenant row waits this long for a lock, then the purge retries later.
 _ROW_DELETE_LOCK_TIMEOUT = "2s"
 
@@ -170,11 +172,7 @@ def environment_tables() -> list[tuple[type[models.Model], str]]:
             if (
                 (field.many_to_one or field.one_to_one)
                 and field.related_model is Environment
-                and field.remote_field.on_delete
-                in (
-                    models.CASCADE,
-                    models.DB_CASCADE,
-                )
+                and field.remote_field.on_delete in _CASCADES
             ):
                 found[model] = field.name
     ordered, remaining = [], set(found)

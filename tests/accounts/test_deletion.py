@@ -23,6 +23,7 @@ from accounts.deletion import (
     environment_delete,
     environment_purge,
     environment_row_delete,
+    environment_tables,
 )
 from accounts.models import Account, ApiKey, Environment, Membership, PurgeLease
 from accounts.selectors import account_list_for_user, environment_list_for_user
@@ -229,6 +230,18 @@ def test_a_live_environment_is_never_purged(two_environments):
     with pytest.raises(ValueError, match="not being deleted"):
         environment_purge(environment_id=doomed.id)
     assert log_rows(doomed.id) == rows
+
+
+def test_every_table_of_an_environment_is_purged_children_before_parents():
+    from alerts.models import Alert, AlertRule
+    from stream.models import StreamMessage, Subscription
+
+    tables = [model for model, _ in environment_tables()]
+    for model in (SendIdempotencyKey, EndUser, RollupDelta, StreamMessage, ApiKey):
+        assert model in tables, model
+    assert tables.index(StreamMessage) < tables.index(Subscription)
+    assert tables.index(Alert) < tables.index(AlertRule)
+    assert Notification not in tables  # partition by partition, before these
 
 
 def lease_held_by_another_worker(tenant: str, *, expires_in: timedelta) -> None:
