@@ -315,3 +315,21 @@ class ConsoleSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PurgeLease(models.Model):
+    """Which worker is removing a deleted tenant, until when (accounts/deletion.py).
+
+    A row, not a session-level advisory lock: behind a pooler in transaction mode a session
+    lock stays on whichever server connection took it, held for ever when the unlock runs on
+    another one (then every later purge of the tenant steps aside), or released under a worker
+    that still purges. A lease is taken, renewed and given back by single statements, each
+    its own transaction, and a dead worker's lease simply expires."""
+
+    # "environment:12", "account:3".
+    tenant = models.CharField(max_length=40, primary_key=True)
+    holder = models.UUIDField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.tenant} until {self.expires_at:%H:%M:%S}"

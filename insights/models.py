@@ -75,5 +75,12 @@ class RollupDelta(_RollupKey):
     ignored = models.SmallIntegerField(default=0)
     engaged = models.SmallIntegerField(default=0)
 
+    class Meta:
+        indexes = [
+            # The foreign key's index (deleting an environment finds its deltas by it), and
+            # rollups_rebuild's range of hours.
+            models.Index(fields=["environment", "hour"], name="rollup_delta_env_hour")
+        ]
+
     def __str__(self) -> str:
         return f"delta {self.id}"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.batches import rows_delete
 from config.counters import counter_add, counters_read
 from insights.models import COUNT_FIELDS, HourlyRollup, RollupDelta
 from logs.models import Event, Notification
@@ -228,10 +229,10 @@ def rollups_rebuild(
 
 
 def rollups_purge(*, retention_days: int) -> int:
-    """Delete rollups of hours that ended more than `retention_days` ago (rollup_hour index)."""
+    """Delete rollups of hours that ended more than `retention_days` ago, in short batches
+    along the rollup_hour index (config/batches.py)."""
     cutoff = rollup_hour(timezone.now()) - timedelta(days=retention_days)
-    deleted, _ = HourlyRollup.objects.filter(hour__lt=cutoff).delete()
-    return deleted
+    return rows_delete(HourlyRollup.objects.filter(hour__lt=cutoff), order_by="hour")
 
 
 # Callbacks refused before the inbox, by "provider:status" (config/counters.py).

@@ -443,7 +443,9 @@ class InAppNotification(models.Model):
         indexes = [
             models.Index(
                 "environment", "user_id", models.F("created_at").desc(), name="in_app_feed"
-            )
+            ),
+            # The nightly purge's range (send_tables_purge).
+            models.Index(fields=["notification_created_at"], name="in_app_notification_created"),
         ]
 
     def __str__(self) -> str:
@@ -465,7 +467,11 @@ class SandboxMessage(models.Model):
     created_at = models.DateTimeField(default=now)
 
     class Meta:
-        indexes = [models.Index(fields=["notification_id"], name="sandbox_message_notif")]
+        indexes = [
+            models.Index(fields=["notification_id"], name="sandbox_message_notif"),
+            # The nightly purge's range (send_tables_purge).
+            models.Index(fields=["created_at"], name="sandbox_message_created"),
+        ]
 
     def __str__(self) -> str:
         return self.provider_message_id

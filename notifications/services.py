@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.crypto import secret_encrypt, secret_is_current, secret_is_readable, secret_reencrypt
 from accounts.models import Environment
 from accounts.services import SecretsReencrypted, SecretsUnreadable
+from config.batches import rows_delete
 from config.batching import TaskBatcher
 from config.hotcache import HotCache
 from logs.models import Notification
@@ -633,9 +634,11 @@ def send_tables_purge(*, retention_days: int, now: datetime | None = None) -> di
         (InAppNotification, "notification_created_at"),
         (SandboxMessage, "created_at"),
     ):
-        purged[model._meta.model_name], _ = model.objects.filter(
-            **{f"{column}__lt": cutoff}
-        ).delete()
+        # Millions of rows a night at volume: in short batches (config/batches.py), each an
+        # index range scan on `column`.
+        purged[model._meta.model_name] = rows_delete(
+            model.objects.filter(**{f"{column}__lt": cutoff}), order_by=column
+        )
     return purged
 
 

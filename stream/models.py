@@ -125,6 +125,8 @@ class StreamMessage(models.Model):
             ),
             models.Index(fields=["environment", "-id"], name="stream_msg_env"),
             models.Index(fields=["notification_id"], name="stream_msg_tracking"),
+            # The nightly purge's range (messages_purge).
+            models.Index(fields=["created_at"], name="stream_msg_created"),
         ]
 
     def __str__(self) -> str:

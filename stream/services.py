@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from accounts.crypto import secret_encrypt
 from accounts.models import Account, Environment
 from config import outbound
+from config.batches import BATCH_SIZE, rows_delete
 from config.hotcache import HotCache
 from config.outbound import OutboundResult
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
@@ -523,7 +524,7 @@ def message_replay(*, message_ids: list[int]) -> int:
     return count
 
 
-def messages_purge(*, older_than_days: int, batch_size: int = 5_000) -> int:
+def messages_purge(*, older_than_days: int, batch_size: int = BATCH_SIZE) -> int:
     """Remove finished messages (and their attempts) older than the logs they came from, in
     short batches: after `older_than_days` (the install's retention), or after an account's
     own shorter retention for its environments' messages (they carry its users' ids and
@@ -533,7 +534,10 @@ def messages_purge(*, older_than_days: int, batch_size: int = 5_000) -> int:
     )
     shorter = Account.objects.filter(retention_days__lt=older_than_days)
     for account_id, retention_days in shorter.values_list("pk", "retention_days"):
-        messages = StreamMessage.objects.filter(environment__account_id=account_id)
+        environment_ids = Environment.all_objects.filter(account_id=account_id).values_list(
+            "pk", flat=True
+        )
+        messages = StreamMessage.objects.filter(environment_id__in=list(environment_ids))
         removed += _finished_messages_purge(
             messages, older_than_days=retention_days, batch_size=batch_size
         )
@@ -541,16 +545,11 @@ def messages_purge(*, older_than_days: int, batch_size: int = 5_000) -> int:
 
 
 def _finished_messages_purge(messages, *, older_than_days: int, batch_size: int) -> int:
+    # Along the created_at index, a batch per short transaction (config/batches.py); each
+    # batch's attempts go with it by the database's cascade (indexed on message_id).
     cutoff = timezone.now() - timedelta(days=older_than_days)
-    removed = 0
-    while True:
-        batch = list(
-            messages.filter(created_at__lt=cutoff)
-            .exclude(state=MessageState.PENDING)
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not batch:
-            return removed
-        with transaction.atomic():
-            StreamMessage.objects.filter(pk__in=batch).delete()
-        removed += len(batch)
+    return rows_delete(
+        messages.filter(created_at__lt=cutoff).exclude(state=MessageState.PENDING),
+        order_by="created_at",
+        batch_size=batch_size,
+    )

@@ -74,3 +74,27 @@ def smtp_server(settings, *, email_provider: bool = False):
         yield inbox
     finally:
         controller.stop()
+
+
+def series_insert(table: str, columns: str, values: str, *, rows: int, **params) -> None:
+    """Many rows at once, for tests at size: `INSERT INTO table (columns) SELECT values FROM
+    generate_series(1, rows) AS n` (`values` may use n and %(name)s params), then ANALYZE (as
+    autovacuum would have by the time a purge runs). Foreign-key triggers are off for the
+    insert alone (session_replication_role): the rows must name parents that exist. The
+    insert has no statement timeout (a loaded machine may take over a minute for a million
+    rows); the connection's comes back after. In the caller's transaction, or in its own."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        [(timeout,)] = cursor.fetchall()
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {values} "
+            "FROM generate_series(1, %(rows)s) AS n",
+            {"rows": rows, **params},
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,16 @@ from accounts.deletion import (
     environment_delete,
     environment_purge,
     environment_row_delete,
+    environment_tables,
 )
-from accounts.models import Account, ApiKey, Environment, Membership
+from accounts.models import Account, ApiKey, Environment, Membership, PurgeLease
 from accounts.selectors import account_list_for_user, environment_list_for_user
 from accounts.tasks import tenant_deletions_resume_task
+from insights.models import RollupDelta
 from logs.demo import seed_logs
 from logs.models import Delivery, Event, Notification
 from logs.services import notification_create
+from notifications.models import EndUser, SendIdempotencyKey
 from tests.factories import (
     AccountFactory,
     ApiKeyFactory,
@@ -36,6 +40,7 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
 )
+from tests.helpers import series_insert
 
 LOG_MODELS = (Notification, Delivery, Event)
 
@@ -227,18 +232,48 @@ def test_a_live_environment_is_never_purged(two_environments):
     assert log_rows(doomed.id) == rows
 
 
+def test_every_table_of_an_environment_is_purged_children_before_parents():
+    from alerts.models import Alert, AlertRule
+    from stream.models import StreamMessage, Subscription
+
+    tables = [model for model, _ in environment_tables()]
+    for model in (SendIdempotencyKey, EndUser, RollupDelta, StreamMessage, ApiKey):
+        assert model in tables, model
+    assert tables.index(StreamMessage) < tables.index(Subscription)
+    assert tables.index(Alert) < tables.index(AlertRule)
+    assert Notification not in tables  # partition by partition, before these
+
+
+def lease_held_by_another_worker(tenant: str, *, expires_in: timedelta) -> None:
+    PurgeLease.objects.update_or_create(
+        tenant=tenant,
+        defaults={"holder": uuid.uuid4(), "expires_at": timezone.now() + expires_in},
+    )
+
+
 def test_a_second_purge_of_the_same_tenant_steps_aside(two_environments):
     doomed, _ = two_environments
     mark_deleting(doomed)
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:  # another worker purging it
-            cursor.execute("SELECT pg_advisory_lock(%s::int4, %s::int4)", [0x74656E76, doomed.id])
-        assert environment_purge(environment_id=doomed.id) is False
-        assert log_rows(doomed.id) > 0
-    finally:
-        other.close()
+    lease_held_by_another_worker(f"environment:{doomed.id}", expires_in=timedelta(minutes=4))
+    assert environment_purge(environment_id=doomed.id) is False
+    assert log_rows(doomed.id) > 0
+    PurgeLease.objects.all().delete()  # the other worker finished (or gave up)
     assert environment_purge(environment_id=doomed.id) is True
+    assert not PurgeLease.objects.exists()
+
+
+def test_a_dead_workers_purge_is_taken_over_once_its_lease_expires(two_environments):
+    """A worker killed mid-purge gives nothing back; its lease runs out and the next purge
+    (beat's tenant_deletions_resume) finishes the job."""
+    doomed, _ = two_environments
+    mark_deleting(doomed, account=doomed.account)
+    Environment.all_objects.filter(account=doomed.account).update(deleting_at=timezone.now())
+    lease_held_by_another_worker(f"account:{doomed.account_id}", expires_in=timedelta(seconds=-1))
+    lease_held_by_another_worker(f"environment:{doomed.id}", expires_in=timedelta(seconds=-1))
+    assert account_purge(account_id=doomed.account_id, batch_size=1_000) is True
+    assert not Environment.all_objects.filter(account_id=doomed.account_id).exists()
+    assert log_rows(doomed.id) == 0
+    assert not PurgeLease.objects.exists()
 
 
 @pytest.fixture
@@ -367,3 +402,113 @@ def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environ
     assert outcome.get("purged") is True, outcome
     assert log_rows(doomed.id) == 0
     assert Notification.objects.filter(environment_id=kept.id).count() == before + len(written)
+
+
+def test_a_purge_under_way_keeps_nothing_in_its_connections_session(two_environments):
+    """Behind PgBouncer in transaction mode, consecutive transactions of one worker may run on
+    different server connections, and a server connection goes to another client once a
+    transaction ends. So between its batches a purge must hold nothing in its session (a
+    session-level advisory lock would stay on whichever connection took it, held for ever or
+    released under the purge): while it waits in the middle of a batch, the only thing
+    marking it as under way is its lease, a row every worker sees."""
+    doomed, _ = two_environments
+    mark_deleting(doomed)
+    held = Notification.objects.filter(environment_id=doomed.id).latest("created_at")
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_backend_pid() FROM logs_notification "
+            "WHERE id = %s AND created_at = %s FOR UPDATE",
+            [held.id, held.created_at],
+        )
+        [(holder_pid,)] = cursor.fetchall()
+    outcome: dict = {}
+
+    def purge() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcome["pid"] = cursor.fetchone()[0]
+                cursor.execute("SET lock_timeout = 0")  # waits for the held row, however long
+            outcome["purged"] = environment_purge(environment_id=doomed.id, batch_size=500)
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=purge)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120  # a guard against hanging, not a bound on speed
+        while not ("pid" in outcome and _blocked_by(outcome["pid"], holder_pid)):
+            assert thread.is_alive(), f"the purge ended without reaching the held row {outcome}"
+            assert time.monotonic() < deadline, "the purge never reached the held row"
+            time.sleep(0.01)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT locktype, mode FROM pg_locks WHERE pid = %s AND locktype = 'advisory'",
+                [outcome["pid"]],
+            )
+            advisory = cursor.fetchall()
+        lease = PurgeLease.objects.filter(tenant=f"environment:{doomed.id}").first()
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=120)
+
+    assert advisory == [], "a session-level lock would outlive the purge's transaction"
+    assert lease is not None and lease.expires_at > timezone.now()
+    assert outcome.get("purged") is True, outcome
+    assert not PurgeLease.objects.exists()
+
+
+def test_deleting_an_environment_with_a_million_rows_finishes_under_the_statement_timeout(
+    transactional_db,
+):
+    """At 10 million sends a day an environment has millions of rows outside the log too
+    (idempotency keys, rollup deltas, end users). Deleting its row made the database cascade
+    over all of them in one statement, cancelled by the statement timeout every time (and
+    its users' personal data stayed). Each table now goes in batches, each committed as in a
+    worker, under a timeout lowered so that this million rows is enough to show it."""
+    doomed, kept = EnvironmentFactory(), EnvironmentFactory()
+    for environment in (doomed, kept):
+        series_insert(
+            "notifications_sendidempotencykey",
+            "environment_id, key, notification_id, request_hash, created_at",
+            "%(environment)s, 'key-' || n, md5(n::text)::uuid, '', now()",
+            rows=400_000 if environment is doomed else 10,
+            environment=environment.pk,
+        )
+        series_insert(
+            "notifications_enduser",
+            "environment_id, user_id, email, number, timezone, push_tokens, web_push_tokens, "
+            "created_at, updated_at",
+            "%(environment)s, 'usr_' || n, 'u' || n || '@example.com', '', '', '[]', '[]', "
+            "now(), now()",
+            rows=300_000 if environment is doomed else 10,
+            environment=environment.pk,
+        )
+        series_insert(
+            "insights_rollupdelta",
+            "environment_id, hour, notification_type, channel, template, received, sent, "
+            "delivered, failed, ignored, engaged",
+            "%(environment)s, date_trunc('hour', now()) - (n / 100) * interval '1 hour', "
+            "'welcome', 'email', '', 1, 0, 0, 0, 0, 0",
+            rows=300_000 if environment is doomed else 10,
+            environment=environment.pk,
+        )
+    mark_deleting(doomed)
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '1s'")
+    try:
+        purged = environment_purge(environment_id=doomed.id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+
+    assert purged is True
+    assert not Environment.all_objects.filter(pk=doomed.id).exists()
+    for model in (SendIdempotencyKey, EndUser, RollupDelta):
+        assert not model.objects.filter(environment_id=doomed.id).exists(), model
+        assert model.objects.filter(environment_id=kept.id).count() == 10, model
