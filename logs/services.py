@@ -61,14 +61,16 @@ DELIVERY_FIELDS = frozenset(
 
 
 _DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
-_DELIVERY_SAVED = DELIVERY_FIELDS | {
-    "state",
-    "state_detail",
-    "sent_at",
-    "delivered_at",
-    "failed_at",
-    "updated_at",
-}
+# What the status rules decide on a delivery: saved when it changes.
+_DELIVERY_OUTCOME = ("state", "state_detail", "sent_at", "delivered_at", "failed_at")
+# The rendered content (up to a megabyte, stored out of line): written by the event that
+# carries it (Sending), never read by event_record, and so never written back by another.
+_DELIVERY_CONTENT = frozenset({"subject", "html", "text"})
+# Columns event_record does not read: the content, and the notification's request and merge
+# tags (up to a megabyte each, parsed on every read). The instances it gives back (and to the
+# event_recorded receivers) have them deferred: reading one costs a query.
+# Notification.request_template_id is read on its own.
+_UNREAD = {Delivery: _DELIVERY_CONTENT, Notification: frozenset({"request", "merge_tags"})}
 # A notification's creation time as a caller may know it: epoch milliseconds (JavaScript's
 # Date, most JSON APIs) lose the microseconds PostgreSQL keeps, truncated or rounded.
 _CREATED_AT_PRECISION = timedelta(milliseconds=1)
@@ -522,14 +524,13 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
     ids = sorted({spec.notification_id for spec in specs})
     created = [spec.notification_created_at for spec in specs]
     if None in created:
-        found = _instances(Notification, "id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
     else:
         # The partition key lets PostgreSQL look in those days' partitions only. A caller
         # may know it to the millisecond only (truncated or rounded), so look within a
         # millisecond either side: the id decides which row, the time only prunes partitions
         # (and _created_at_fits checks it per spec).
-        found = _instances(
-            Notification,
+        found = _notifications(
             "id = ANY(%s::uuid[]) AND created_at > %s AND created_at < %s ORDER BY id FOR UPDATE",
             [ids, min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION],
         )
@@ -547,23 +548,37 @@ def _created_at_fits(notification: Notification, spec: EventSpec) -> bool:
 # deliveries) are the same statements every time: prepared once per connection, they skip
 # both the ORM's query compilation and PostgreSQL's planning.
 
-_SELECTS: dict[tuple[type, str], tuple[str, list[str]]] = {}
+_SELECTS: dict[tuple, tuple[str, list[str]]] = {}
 
 
-def _instances(model, where: str, params: list) -> list:
-    """Instances of `model` from `SELECT <every column> FROM <its table> WHERE <where>`."""
-    key = (model, where)
+def _instances(model, where: str, params: list, **annotations: str) -> list:
+    """Instances of `model` from `SELECT <its columns but _UNREAD's> FROM <its table> WHERE
+    <where>`, with `annotations` (attribute name: SQL expression) set on each."""
+    key = (model, where, tuple(annotations.items()))
     if key not in _SELECTS:
         meta = model._meta
-        fields = list(meta.concrete_fields)
+        fields = [f for f in meta.concrete_fields if f.attname not in _UNREAD.get(model, ())]
         quote = connection.ops.quote_name
+        columns = [quote(f.column) for f in fields] + list(annotations.values())
         sql = (
-            f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608 (model metadata)
+            f"SELECT {', '.join(columns)} "  # noqa: S608 (model metadata)
             f"FROM {quote(meta.db_table)} WHERE {where}"
         )
         _SELECTS[key] = (sql, [f.attname for f in fields])
     sql, attnames = _SELECTS[key]
-    return prepared_instances(model, sql, params, attnames)
+    return prepared_instances(model, sql, params, attnames, annotations=list(annotations))
+
+
+def _notifications(where: str, params: list) -> list[Notification]:
+    # The receivers need the request's templateId (insights' rollups), not the request: the
+    # one value goes over the wire and is parsed, not the whole JSON.
+    return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+
+
+_TEMPLATE_ID = (
+    "CASE WHEN jsonb_typeof(request -> 'templateId') = 'string' "
+    "THEN request ->> 'templateId' ELSE '' END"
+)
 
 
 @dataclass(frozen=True)
@@ -675,9 +690,11 @@ def _delivery_update(
     now: datetime,
     writes: StatementBatch,
 ) -> None:
-    """Set the caller's delivery fields and the state its events add up to; queue its save."""
-    for name, value in fields.items():
-        setattr(delivery, name, value)
+    """Set the caller's delivery fields and the state its events add up to; queue the save
+    of what changed (nothing when nothing did: an Opened, a second Delivered)."""
+    changed = {name for name, value in fields.items() if _differs(delivery, name, value)}
+    for name in changed:
+        setattr(delivery, name, fields[name])
     outcome = delivery_outcome(
         (
             EventFact(kind=e.kind, sub_kind=e.sub_kind, occurred_at=e.occurred_at, key=e.dedupe_key)
@@ -686,13 +703,22 @@ def _delivery_update(
         ),
         reports_delivery=delivery.reports_delivery,
     )
-    delivery.state = outcome.state
-    delivery.state_detail = outcome.sub_kind
-    delivery.sent_at = outcome.sent_at
-    delivery.delivered_at = outcome.delivered_at
-    delivery.failed_at = outcome.failed_at
+    decided = (outcome.state, outcome.sub_kind, outcome.sent_at, outcome.delivered_at,
+               outcome.failed_at)  # fmt: skip
+    for name, value in zip(_DELIVERY_OUTCOME, decided, strict=True):
+        if _differs(delivery, name, value):
+            setattr(delivery, name, value)
+            changed.add(name)
+    if not changed:
+        return
     delivery.updated_at = now
-    writes.add(*_update_statement(delivery, _DELIVERY_SAVED, "notification_created_at"))
+    writes.add(*_update_statement(delivery, changed | {"updated_at"}, "notification_created_at"))
+
+
+def _differs(instance: Delivery, name: str, value: Any) -> bool:
+    """Whether setting `name` to `value` changes the row. A column not read (the content) is
+    taken to change: the event that carries it is the one that writes it."""
+    return name in _UNREAD[Delivery] or getattr(instance, name) != value
 
 
 def _notification_recompute(
@@ -708,7 +734,14 @@ def _notification_recompute(
     request_outcomes = [
         e.kind for e in recorded if not e.channel and e.kind in REQUEST_OUTCOME_KINDS
     ]
-    notification.status = notification_status(states, request_outcomes=request_outcomes)
+    status = notification_status(states, request_outcomes=request_outcomes)
+    if status == notification.status:
+        # Most events (Sending, Sent, Opened, a second channel's) change nothing here; an
+        # update would still write a new row version and, the status being indexed, an entry
+        # in every index of the row, the request's GIN index too. updated_at is when the
+        # status last changed.
+        return
+    notification.status = status
     notification.updated_at = now
     writes.add(*_update_statement(notification, ("status", "updated_at"), "created_at"))
 

@@ -104,10 +104,18 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
-def prepared_instances(model, sql: str, params: Sequence[Any], attnames: Sequence[str]) -> list:
+def prepared_instances(
+    model,
+    sql: str,
+    params: Sequence[Any],
+    attnames: Sequence[str],
+    *,
+    annotations: Sequence[str] = (),
+) -> list:
     """Instances of `model` from a prepared statement (prepared_rows) whose rows hold the
     fields `attnames`, in that order (the model's other fields are deferred), converted as
-    the ORM converts what it reads (JSON parsed, and so on)."""
+    the ORM converts what it reads (JSON parsed, and so on), then one value per name of
+    `annotations`, set as that attribute (as QuerySet.annotate does)."""
     db = connections[DEFAULT_DB_ALIAS]
     key = (model, tuple(attnames))
     converters = _CONVERTERS.get(key)
@@ -120,11 +128,15 @@ def prepared_instances(model, sql: str, params: Sequence[Any], attnames: Sequenc
             for converter in field.get_db_converters(db)
         ]
     instances = []
+    count = len(attnames)
     for row in prepared_rows(sql, params):
-        values = list(row)
+        values = list(row[:count])
         for index, converter, column in converters:
             values[index] = converter(values[index], column, db)
-        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
+        instance = model.from_db(DEFAULT_DB_ALIAS, attnames, values)
+        for name, value in zip(annotations, row[count:], strict=True):
+            setattr(instance, name, value)
+        instances.append(instance)
     return instances
 
 
