@@ -5,8 +5,19 @@ update (each recomputes from every event, after the other's commit).
 
 `event_record` is a short sequence of named steps: validate everything before anything is
 written, choose the dedupe key, lock the notification, find the same event already recorded,
-upsert the channel's delivery, insert the event, and recompute the delivery's state and the
-notification's status from every event (logs.status holds the rules)."""
+find or make the channel's delivery, insert the event, and recompute the delivery's state and
+the notification's status from every event (logs.status holds the rules).
+
+It writes only what changed and reads only what it needs: every write of a log row is a new
+row version and, unless no indexed column changed (a heap-only, HOT, update), an entry in
+each of its indexes. So a delivery is inserted with the event that makes it (not empty, then
+updated), its content is written by the event that carries it (Sending) and never read or
+written back, a row that an event leaves as it was (an Opened; a Sent that keeps the
+notification Received) is not updated at all, and the notification's request and merge tags
+(up to a megabyte each) are not read. What is left changes an indexed column (a
+notification's status, a delivery's state or provider message id, which the support searches
+and the callbacks' lookup need indexed), so it cannot be heap-only; bench/writes.py counts
+it."""
 
 import hashlib
 import json
@@ -352,9 +363,10 @@ def _event_apply(
     """One event, under its notification's lock, given what was recorded before it: found
     (the same event again) or written with what it decides."""
     channel = spec.channel
-    delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
     if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
+        delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
         return RecordedEvent(notification, delivery, existing, created=False)
+    delivery = _delivery_of(notification, deliveries, channel, now) if channel else None
     event = _event_new(
         notification,
         delivery,
@@ -516,7 +528,7 @@ def _event_write(
         writes.send()
     # With its id: a later event of the same batch that repeats it finds it (_event_find).
     recorded[position] = _RecordedFact.of(event)
-    instances_written(event)
+    instances_written(event, *([delivery] if delivery is not None else []))
 
 
 def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notification]:
@@ -673,6 +685,29 @@ def _delivery_upsert(
     return deliveries[channel]
 
 
+def _delivery_of(
+    notification: Notification, deliveries: dict[str, Delivery], channel: str, now: datetime
+) -> Delivery:
+    """The channel's delivery: the one read, else a new one, inserted with the event that
+    makes it (in its batch, with its state and content: one row version, where an empty
+    INSERT then an UPDATE made two and wrote every index twice). Its id is drawn first, for
+    the event's delivery_id. Under the notification's lock nobody else can be making it."""
+    if channel not in deliveries:
+        [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        deliveries[channel] = Delivery(
+            id=delivery_id,
+            environment_id=notification.environment_id,
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            channel=channel,
+            updated_at=now,
+        )
+    return deliveries[channel]
+
+
+_NEXT_DELIVERY_ID = "SELECT nextval(pg_get_serial_sequence('logs_delivery', 'id'))"
+
+
 def _event_new(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
     return Event(
         notification_id=notification.id,
@@ -709,6 +744,10 @@ def _delivery_update(
         if _differs(delivery, name, value):
             setattr(delivery, name, value)
             changed.add(name)
+    if delivery._state.adding:  # new (_delivery_of): inserted as it now stands
+        delivery.updated_at = now
+        writes.add(*insert_statement(delivery))
+        return
     if not changed:
         return
     delivery.updated_at = now

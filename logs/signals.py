@@ -194,16 +194,19 @@ def shared_row_write(sql: str, params: Sequence[Any], *, batch: StatementBatch |
 def insert_statement(instance) -> tuple[str, list]:
     """The INSERT that Model.save() would run for a new `instance` (RETURNING its id when the
     database assigns it), as SQL and parameters, for a batch. The SQL is built once per model;
-    each value is prepared as save() would (the common field types need nothing done)."""
+    each value is prepared as save() would (the common field types need nothing done). An id
+    the instance already has (drawn from its sequence beforehand) is inserted as it is."""
     model = type(instance)
-    shape = _INSERT_SHAPES.get(model)
+    auto_field = model._meta.auto_field
+    key = (model, auto_field is not None and getattr(instance, auto_field.attname) is not None)
+    shape = _INSERT_SHAPES.get(key)
     if shape is None:
-        shape = _INSERT_SHAPES[model] = _insert_shape(model)
+        shape = _INSERT_SHAPES[key] = _insert_shape(model, with_id=key[1])
     sql, preparers = shape
     return sql, [prepare(instance) for prepare in preparers]
 
 
-_INSERT_SHAPES: dict[type, tuple[str, list]] = {}
+_INSERT_SHAPES: dict[tuple[type, bool], tuple[str, list]] = {}
 # Fields whose Python value psycopg takes as it is (save() only checks and copies it).
 _AS_IS = (
     models.CharField,
@@ -242,14 +245,16 @@ def instances_written(*instances) -> None:
         instance._state.db = DEFAULT_DB_ALIAS
 
 
-def _insert_shape(model) -> tuple[str, list]:
+def _insert_shape(model, *, with_id: bool) -> tuple[str, list]:
     meta = model._meta
-    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    fields = [
+        field for field in meta.local_concrete_fields if with_id or field is not meta.auto_field
+    ]
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 (model metadata)
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    if meta.auto_field is not None:
+    if meta.auto_field is not None and not with_id:
         sql += f" RETURNING {quote(meta.auto_field.column)}"
     return sql, [field_preparer(field) for field in fields]

@@ -74,6 +74,25 @@ def test_a_delivered_event_writes_none_of_the_content_back():
 
 
 @pytest.mark.django_db
+def test_a_sending_event_writes_its_delivery_once_with_the_content():
+    environment = EnvironmentFactory()
+    notification = notification_create(
+        environment_id=environment.id, notification_type="order_tracking", user_id="usr_1",
+        email="ada@example.com", created_at=T0,
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as captured:
+        recorded = _record(notification, "sending", 1, delivery_fields={
+            "provider": "sandbox", "subject": "Shipped", "html": HTML, "text": "Shipped.",
+        })  # fmt: skip
+    # One row version: not an empty row, then an UPDATE writing it (and every index) again.
+    assert _statements(captured, 'UPDATE "logs_delivery"') == []
+    assert len(_statements(captured, 'INSERT INTO "logs_delivery"')) == 1
+    delivery = Delivery.objects.get(notification_id=notification.id)
+    assert (delivery.id, delivery.state, delivery.html) == (recorded.delivery.id, "sending", HTML)
+    assert recorded.event.delivery_id == delivery.id
+
+
+@pytest.mark.django_db
 def test_recording_an_event_reads_no_content_and_no_request():
     notification = _email_sent()
     with CaptureQueriesContext(connection) as captured:
