@@ -109,8 +109,8 @@ class WriteHotShare(Scenario):
     name = "write"
     baseline = None
     description = "row updates (HOT share) and log bytes per event while recording events"
-    smoke_size = {"notifications": 60, "rounds": 1}
-    full_size = {"notifications": 2_000, "rounds": 3}
+    smoke_size = {"notifications": 20, "rounds": 1}
+    full_size = {"notifications": 1_000, "rounds": 3}
 
     def setup(self, run: Run) -> None:
         from accounts.models import Account
