@@ -43,9 +43,8 @@ def rollup_hour(moment: datetime) -> datetime:
 
 
 def rollup_template(notification: Notification) -> str:
-    request = notification.request if isinstance(notification.request, dict) else {}
-    template = request.get("templateId")
-    return template[:TEMPLATE_MAX_LENGTH] if isinstance(template, str) else ""
+    # request_template_id, not the request: event_record does not read the request.
+    return notification.request_template_id[:TEMPLATE_MAX_LENGTH]
 
 
 _KEY_COLUMNS = "environment_id, hour, notification_type, channel, template"

@@ -25,6 +25,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.functional import cached_property
 from django.utils.timezone import now
 
 from logs.vocabulary import (
@@ -115,6 +116,15 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notification_type} to {self.user_id} ({self.id})"
+
+    @cached_property
+    def request_template_id(self) -> str:
+        """The request's templateId ('' when it named none, or named it as anything but a
+        string). event_record reads it alone, not the request (up to 1 MB), and sets it here
+        (a cached_property takes an instance attribute) for the event_recorded receivers."""
+        request = self.request if isinstance(self.request, dict) else {}
+        template = request.get("templateId")
+        return template if isinstance(template, str) else ""
 
 
 class Delivery(models.Model):

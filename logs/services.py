@@ -5,8 +5,19 @@ update (each recomputes from every event, after the other's commit).
 
 `event_record` is a short sequence of named steps: validate everything before anything is
 written, choose the dedupe key, lock the notification, find the same event already recorded,
-upsert the channel's delivery, insert the event, and recompute the delivery's state and the
-notification's status from every event (logs.status holds the rules)."""
+find or make the channel's delivery, insert the event, and recompute the delivery's state and
+the notification's status from every event (logs.status holds the rules).
+
+It writes only what changed and reads only what it needs: every write of a log row is a new
+row version and, unless no indexed column changed (a heap-only, HOT, update), an entry in
+each of its indexes. So a delivery is inserted with the event that makes it (not empty, then
+updated), its content is written by the event that carries it (Sending) and never read or
+written back, a row that an event leaves as it was (an Opened; a Sent that keeps the
+notification Received) is not updated at all, and the notification's request and merge tags
+(up to a megabyte each) are not read. What is left changes an indexed column (a
+notification's status, a delivery's state or provider message id, which the support searches
+and the callbacks' lookup need indexed), so it cannot be heap-only; bench/writes.py counts
+it."""
 
 import hashlib
 import json
@@ -61,14 +72,16 @@ DELIVERY_FIELDS = frozenset(
 
 
 _DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
-_DELIVERY_SAVED = DELIVERY_FIELDS | {
-    "state",
-    "state_detail",
-    "sent_at",
-    "delivered_at",
-    "failed_at",
-    "updated_at",
-}
+# What the status rules decide on a delivery: saved when it changes.
+_DELIVERY_OUTCOME = ("state", "state_detail", "sent_at", "delivered_at", "failed_at")
+# The rendered content (up to a megabyte, stored out of line): written by the event that
+# carries it (Sending), never read by event_record, and so never written back by another.
+_DELIVERY_CONTENT = frozenset({"subject", "html", "text"})
+# Columns event_record does not read: the content, and the notification's request and merge
+# tags (up to a megabyte each, parsed on every read). The instances it gives back (and to the
+# event_recorded receivers) have them deferred: reading one costs a query.
+# Notification.request_template_id is read on its own.
+_UNREAD = {Delivery: _DELIVERY_CONTENT, Notification: frozenset({"request", "merge_tags"})}
 # A notification's creation time as a caller may know it: epoch milliseconds (JavaScript's
 # Date, most JSON APIs) lose the microseconds PostgreSQL keeps, truncated or rounded.
 _CREATED_AT_PRECISION = timedelta(milliseconds=1)
@@ -350,9 +363,10 @@ def _event_apply(
     """One event, under its notification's lock, given what was recorded before it: found
     (the same event again) or written with what it decides."""
     channel = spec.channel
-    delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
     if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
+        delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
         return RecordedEvent(notification, delivery, existing, created=False)
+    delivery = _delivery_of(notification, deliveries, channel, now) if channel else None
     event = _event_new(
         notification,
         delivery,
@@ -514,7 +528,7 @@ def _event_write(
         writes.send()
     # With its id: a later event of the same batch that repeats it finds it (_event_find).
     recorded[position] = _RecordedFact.of(event)
-    instances_written(event)
+    instances_written(event, *([delivery] if delivery is not None else []))
 
 
 def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notification]:
@@ -522,14 +536,13 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
     ids = sorted({spec.notification_id for spec in specs})
     created = [spec.notification_created_at for spec in specs]
     if None in created:
-        found = _instances(Notification, "id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
     else:
         # The partition key lets PostgreSQL look in those days' partitions only. A caller
         # may know it to the millisecond only (truncated or rounded), so look within a
         # millisecond either side: the id decides which row, the time only prunes partitions
         # (and _created_at_fits checks it per spec).
-        found = _instances(
-            Notification,
+        found = _notifications(
             "id = ANY(%s::uuid[]) AND created_at > %s AND created_at < %s ORDER BY id FOR UPDATE",
             [ids, min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION],
         )
@@ -547,23 +560,37 @@ def _created_at_fits(notification: Notification, spec: EventSpec) -> bool:
 # deliveries) are the same statements every time: prepared once per connection, they skip
 # both the ORM's query compilation and PostgreSQL's planning.
 
-_SELECTS: dict[tuple[type, str], tuple[str, list[str]]] = {}
+_SELECTS: dict[tuple, tuple[str, list[str]]] = {}
 
 
-def _instances(model, where: str, params: list) -> list:
-    """Instances of `model` from `SELECT <every column> FROM <its table> WHERE <where>`."""
-    key = (model, where)
+def _instances(model, where: str, params: list, **annotations: str) -> list:
+    """Instances of `model` from `SELECT <its columns but _UNREAD's> FROM <its table> WHERE
+    <where>`, with `annotations` (attribute name: SQL expression) set on each."""
+    key = (model, where, tuple(annotations.items()))
     if key not in _SELECTS:
         meta = model._meta
-        fields = list(meta.concrete_fields)
+        fields = [f for f in meta.concrete_fields if f.attname not in _UNREAD.get(model, ())]
         quote = connection.ops.quote_name
+        columns = [quote(f.column) for f in fields] + list(annotations.values())
         sql = (
-            f"SELECT {', '.join(quote(f.column) for f in fields)} "  # noqa: S608 (model metadata)
+            f"SELECT {', '.join(columns)} "  # noqa: S608 (model metadata)
             f"FROM {quote(meta.db_table)} WHERE {where}"
         )
         _SELECTS[key] = (sql, [f.attname for f in fields])
     sql, attnames = _SELECTS[key]
-    return prepared_instances(model, sql, params, attnames)
+    return prepared_instances(model, sql, params, attnames, annotations=list(annotations))
+
+
+def _notifications(where: str, params: list) -> list[Notification]:
+    # The receivers need the request's templateId (insights' rollups), not the request: the
+    # one value goes over the wire and is parsed, not the whole JSON.
+    return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+
+
+_TEMPLATE_ID = (
+    "CASE WHEN jsonb_typeof(request -> 'templateId') = 'string' "
+    "THEN request ->> 'templateId' ELSE '' END"
+)
 
 
 @dataclass(frozen=True)
@@ -658,6 +685,29 @@ def _delivery_upsert(
     return deliveries[channel]
 
 
+def _delivery_of(
+    notification: Notification, deliveries: dict[str, Delivery], channel: str, now: datetime
+) -> Delivery:
+    """The channel's delivery: the one read, else a new one, inserted with the event that
+    makes it (in its batch, with its state and content: one row version, where an empty
+    INSERT then an UPDATE made two and wrote every index twice). Its id is drawn first, for
+    the event's delivery_id. Under the notification's lock nobody else can be making it."""
+    if channel not in deliveries:
+        [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        deliveries[channel] = Delivery(
+            id=delivery_id,
+            environment_id=notification.environment_id,
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            channel=channel,
+            updated_at=now,
+        )
+    return deliveries[channel]
+
+
+_NEXT_DELIVERY_ID = "SELECT nextval(pg_get_serial_sequence('logs_delivery', 'id'))"
+
+
 def _event_new(notification: Notification, delivery: Delivery | None, **columns: Any) -> Event:
     return Event(
         notification_id=notification.id,
@@ -675,9 +725,11 @@ def _delivery_update(
     now: datetime,
     writes: StatementBatch,
 ) -> None:
-    """Set the caller's delivery fields and the state its events add up to; queue its save."""
-    for name, value in fields.items():
-        setattr(delivery, name, value)
+    """Set the caller's delivery fields and the state its events add up to; queue the save
+    of what changed (nothing when nothing did: an Opened, a second Delivered)."""
+    changed = {name for name, value in fields.items() if _differs(delivery, name, value)}
+    for name in changed:
+        setattr(delivery, name, fields[name])
     outcome = delivery_outcome(
         (
             EventFact(kind=e.kind, sub_kind=e.sub_kind, occurred_at=e.occurred_at, key=e.dedupe_key)
@@ -686,13 +738,26 @@ def _delivery_update(
         ),
         reports_delivery=delivery.reports_delivery,
     )
-    delivery.state = outcome.state
-    delivery.state_detail = outcome.sub_kind
-    delivery.sent_at = outcome.sent_at
-    delivery.delivered_at = outcome.delivered_at
-    delivery.failed_at = outcome.failed_at
+    decided = (outcome.state, outcome.sub_kind, outcome.sent_at, outcome.delivered_at,
+               outcome.failed_at)  # fmt: skip
+    for name, value in zip(_DELIVERY_OUTCOME, decided, strict=True):
+        if _differs(delivery, name, value):
+            setattr(delivery, name, value)
+            changed.add(name)
+    if delivery._state.adding:  # new (_delivery_of): inserted as it now stands
+        delivery.updated_at = now
+        writes.add(*insert_statement(delivery))
+        return
+    if not changed:
+        return
     delivery.updated_at = now
-    writes.add(*_update_statement(delivery, _DELIVERY_SAVED, "notification_created_at"))
+    writes.add(*_update_statement(delivery, changed | {"updated_at"}, "notification_created_at"))
+
+
+def _differs(instance: Delivery, name: str, value: Any) -> bool:
+    """Whether setting `name` to `value` changes the row. A column not read (the content) is
+    taken to change: the event that carries it is the one that writes it."""
+    return name in _UNREAD[Delivery] or getattr(instance, name) != value
 
 
 def _notification_recompute(
@@ -708,7 +773,14 @@ def _notification_recompute(
     request_outcomes = [
         e.kind for e in recorded if not e.channel and e.kind in REQUEST_OUTCOME_KINDS
     ]
-    notification.status = notification_status(states, request_outcomes=request_outcomes)
+    status = notification_status(states, request_outcomes=request_outcomes)
+    if status == notification.status:
+        # Most events (Sending, Sent, Opened, a second channel's) change nothing here; an
+        # update would still write a new row version and, the status being indexed, an entry
+        # in every index of the row, the request's GIN index too. updated_at is when the
+        # status last changed.
+        return
+    notification.status = status
     notification.updated_at = now
     writes.add(*_update_statement(notification, ("status", "updated_at"), "created_at"))
 

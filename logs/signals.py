@@ -104,10 +104,18 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
-def prepared_instances(model, sql: str, params: Sequence[Any], attnames: Sequence[str]) -> list:
+def prepared_instances(
+    model,
+    sql: str,
+    params: Sequence[Any],
+    attnames: Sequence[str],
+    *,
+    annotations: Sequence[str] = (),
+) -> list:
     """Instances of `model` from a prepared statement (prepared_rows) whose rows hold the
     fields `attnames`, in that order (the model's other fields are deferred), converted as
-    the ORM converts what it reads (JSON parsed, and so on)."""
+    the ORM converts what it reads (JSON parsed, and so on), then one value per name of
+    `annotations`, set as that attribute (as QuerySet.annotate does)."""
     db = connections[DEFAULT_DB_ALIAS]
     key = (model, tuple(attnames))
     converters = _CONVERTERS.get(key)
@@ -120,11 +128,15 @@ def prepared_instances(model, sql: str, params: Sequence[Any], attnames: Sequenc
             for converter in field.get_db_converters(db)
         ]
     instances = []
+    count = len(attnames)
     for row in prepared_rows(sql, params):
-        values = list(row)
+        values = list(row[:count])
         for index, converter, column in converters:
             values[index] = converter(values[index], column, db)
-        instances.append(model.from_db(DEFAULT_DB_ALIAS, attnames, values))
+        instance = model.from_db(DEFAULT_DB_ALIAS, attnames, values)
+        for name, value in zip(annotations, row[count:], strict=True):
+            setattr(instance, name, value)
+        instances.append(instance)
     return instances
 
 
@@ -182,16 +194,19 @@ def shared_row_write(sql: str, params: Sequence[Any], *, batch: StatementBatch |
 def insert_statement(instance) -> tuple[str, list]:
     """The INSERT that Model.save() would run for a new `instance` (RETURNING its id when the
     database assigns it), as SQL and parameters, for a batch. The SQL is built once per model;
-    each value is prepared as save() would (the common field types need nothing done)."""
+    each value is prepared as save() would (the common field types need nothing done). An id
+    the instance already has (drawn from its sequence beforehand) is inserted as it is."""
     model = type(instance)
-    shape = _INSERT_SHAPES.get(model)
+    auto_field = model._meta.auto_field
+    key = (model, auto_field is not None and getattr(instance, auto_field.attname) is not None)
+    shape = _INSERT_SHAPES.get(key)
     if shape is None:
-        shape = _INSERT_SHAPES[model] = _insert_shape(model)
+        shape = _INSERT_SHAPES[key] = _insert_shape(model, with_id=key[1])
     sql, preparers = shape
     return sql, [prepare(instance) for prepare in preparers]
 
 
-_INSERT_SHAPES: dict[type, tuple[str, list]] = {}
+_INSERT_SHAPES: dict[tuple[type, bool], tuple[str, list]] = {}
 # Fields whose Python value psycopg takes as it is (save() only checks and copies it).
 _AS_IS = (
     models.CharField,
@@ -230,14 +245,16 @@ def instances_written(*instances) -> None:
         instance._state.db = DEFAULT_DB_ALIAS
 
 
-def _insert_shape(model) -> tuple[str, list]:
+def _insert_shape(model, *, with_id: bool) -> tuple[str, list]:
     meta = model._meta
-    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    fields = [
+        field for field in meta.local_concrete_fields if with_id or field is not meta.auto_field
+    ]
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 (model metadata)
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    if meta.auto_field is not None:
+    if meta.auto_field is not None and not with_id:
         sql += f" RETURNING {quote(meta.auto_field.column)}"
     return sql, [field_preparer(field) for field in fields]
