@@ -170,7 +170,12 @@ def test_history_pages_do_not_name_users_outside_the_viewers_accounts(client, wo
     client.force_login(root)
     client.post(
         reverse("admin:accounts_account_change", args=[world.alpha.pk]),
-        {"name": "Alpha", "plan_monthly_limit": "1000", "retention_days": ""},
+        {
+            "name": "Alpha",
+            "plan_monthly_limit": "1000",
+            "retention_days": "",
+            "viewer_addresses": "all",
+        },
     )
     client.post(
         reverse("admin:accounts_membership_change", args=[world.alpha_member.pk]),

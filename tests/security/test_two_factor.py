@@ -207,7 +207,7 @@ def test_only_owners_turn_the_requirement_on(client):
         MembershipFactory(user=user, account=account, role=role)
         _managers(user)
     url = reverse("admin:accounts_account_change", args=[account.pk])
-    form = {"name": "Acme", "require_two_factor": "on"}
+    form = {"name": "Acme", "require_two_factor": "on", "viewer_addresses": "all"}
 
     client.force_login(admin_user)
     client.post(url, form)

@@ -203,7 +203,10 @@ def test_an_account_retention_is_at_most_the_installs(superuser_client):
     response = superuser_client.post(url, {"name": account.name, "retention_days": 0})
     assert "retention_days" in response.context["adminform"].form.errors
     assert (
-        superuser_client.post(url, {"name": account.name, "retention_days": 2}).status_code == 302
+        superuser_client.post(
+            url, {"name": account.name, "retention_days": 2, "viewer_addresses": "all"}
+        ).status_code
+        == 302
     )
     account.refresh_from_db()
     assert account.retention_days == 2
