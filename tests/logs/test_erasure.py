@@ -15,6 +15,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from accounts.crypto import secret_encrypt
+from accounts.models import Membership
 from audit.models import AccessRecord
 from insights.models import HourlyRollup
 from logs.erasure import erasure_request, erasure_run, erasures_resume
@@ -33,6 +34,7 @@ from stream.models import StreamMessage, Subscription
 from stream.services import subscription_secret_generate
 from tests.factories import ApiKeyFactory, EnvironmentFactory
 from tests.logs.api.conftest import SECRET, bearer_client, client_for
+from tests.logs.console.conftest import console_user
 from tests.logs.factories import DeliveryFactory, EventFactory
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
 from tests.stream.conftest import celery_eager
@@ -388,3 +390,40 @@ def test_bad_user_id_is_refused(environment):
     assert response.status_code == 400
     assert "userId" in response.json()["message"]
     assert not ErasureJob.objects.exists()
+
+
+def test_console_owners_erase_from_the_users_timeline_support_cannot(
+    client, environment, subscription, celery_eager
+):
+    ids = seed(environment, ERASED, subscription)
+    timeline = f"/admin/logs/notification/user/?environment={environment.id}&user={ERASED}"
+    erase = f"/admin/logs/notification/user/erase/?environment={environment.id}&user={ERASED}"
+
+    client.force_login(console_user(environment, Membership.Role.SUPPORT))
+    page = client.get(timeline).content.decode()
+    assert "Contact details" in page and 'id="erase-user"' not in page
+    assert client.get(erase).status_code == 403
+    assert client.post(erase).status_code == 403
+    assert not ErasureJob.objects.exists()
+
+    owner = console_user(environment, Membership.Role.OWNER)
+    client.force_login(owner)
+    page = client.get(timeline).content.decode()
+    assert 'id="erase-user"' in page and "Erase this user's data…" in page
+    confirm = client.get(erase).content.decode()
+    assert "Yes, erase" in confirm and "cannot be undone" in confirm
+    assert not ErasureJob.objects.exists()  # asking is not erasing
+
+    done = client.post(erase, follow=True).content.decode()
+    job = ErasureJob.objects.get()
+    assert (job.state, job.requested_by_user, job.requested_by) == ("done", owner, owner.username)
+    assert '<dd id="erasure-state">Done</dd>' in done
+    assert f'<dd id="erasure-rows">{job.rows_removed}</dd>' in done
+    assert not any(rows_of(environment, ERASED, ids).values())
+    record = AccessRecord.objects.get(action=AccessRecord.Action.ERASE)
+    assert (record.actor, record.user_id, record.row_count) == (owner, ERASED, job.rows_removed)
+
+    # Another account's owner: not their environment.
+    stranger = console_user(EnvironmentFactory(), Membership.Role.OWNER, username="stranger")
+    client.force_login(stranger)
+    assert client.post(erase).status_code == 404
