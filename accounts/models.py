@@ -157,6 +157,8 @@ class ApiKey(models.Model):
     class Scope(models.TextChoices):
         SEND = "send", "Send notifications"
         READ = "read", "Read logs"
+        # Owner-level: erase an end user's data (DELETE /api/v1/users/{userId}/data).
+        MANAGE = "manage", "Manage data (erase a user's data)"
 
     PREFIX = "nlk_"
 

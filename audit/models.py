@@ -15,6 +15,7 @@ class AccessRecord(models.Model):
         REVEAL = "reveal", "Revealed masked values"
         RESEND = "resend", "Resent a notification"
         EXPORT = "export", "Exported a search"
+        ERASE = "erase", "Erased a user's data"
 
     at = models.DateTimeField(default=timezone.now, editable=False)
     environment = models.ForeignKey(

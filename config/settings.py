@@ -518,6 +518,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "accounts.tasks.tenant_deletions_resume_task",
         "schedule": 600.0,
     },
+    # Run again the erasures of a user's data whose task was lost or whose worker died.
+    "logs-erasures-resume": {"task": "logs.tasks.erasures_resume_task", "schedule": 300.0},
 }
 
 # Sending (notifications/). Providers per channel: "sandbox" (no message leaves the machine;

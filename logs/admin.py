@@ -70,6 +70,7 @@ class NotificationAdmin(ReadOnlyLogAdmin):
         return [
             path("", view(views.search_view), name=f"{name}_changelist"),
             path("user/", view(views.user_timeline_view), name=f"{name}_user"),
+            path("user/erase/", view(views.erase_view), name=f"{name}_erase"),
             path("export.csv", view(views.export_view), name=f"{name}_export"),
             path("<path:object_id>/change/", view(views.notification_view), name=f"{name}_change"),
             path("<path:object_id>/events.json", view(views.events_view), name=f"{name}_events"),

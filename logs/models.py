@@ -21,6 +21,7 @@ of logs/vocabulary.py, whoever writes the row (COPY, SQL by hand, a future servi
 
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
@@ -347,3 +348,71 @@ class PurgeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_scope_display()} purge at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ErasureJob(models.Model):
+    """A request to erase everything recorded about one end user of an environment (the
+    logs, in-app items, preferences, end-user record, idempotency keys, stream and sandbox
+    copies), run in the background in short batches by logs/erasure.py. The row itself names
+    the user and who asked: it is the record that the erasure was asked for and done."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    OPEN_STATES = (State.QUEUED, State.RUNNING)
+
+    id = models.UUIDField("job id", primary_key=True, default=uuid.uuid4, editable=False)
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+"
+    )
+    user_id = models.CharField("user id", max_length=255)
+    # Who asked: the console user (kept as a name too: the row outlives the person) or the
+    # API credential ("API key nlk_ab12…", "client secret").
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DB_SET_NULL,
+        related_name="+",
+    )
+    requested_by = models.CharField("requested by", max_length=200)
+    requested_at = models.DateTimeField(default=now, editable=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    # Rows removed per table, {"logs_notification": 12, ...}, kept up to date batch by batch.
+    counts = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written with the counts after each batch: a running job whose heartbeat stopped lost
+    # its worker, and the sweeper runs it again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            # One open job per user: a second request while one is queued or running gets it.
+            models.UniqueConstraint(
+                fields=["environment", "user_id"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="erasure_one_open_per_user",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["environment", "-requested_at"], name="erasure_env_requested"),
+            # The sweeper: jobs left queued or running.
+            models.Index(
+                fields=["requested_at"],
+                name="erasure_open",
+                condition=models.Q(state__in=["queued", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure of {self.user_id} ({self.get_state_display()})"
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(self.counts.values())

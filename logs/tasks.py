@@ -42,3 +42,20 @@ def retention_purge_task(self) -> list[str]:
             len(purge.busy), names,
         )  # fmt: skip
     return [partition.name for partition in purge.partitions]
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def erasure_run_task(job_id: str) -> str:
+    """Run one erasure job (logs/erasure.py). Safe to run twice: the sweeper re-enqueues a
+    job whose worker died."""
+    from logs.erasure import erasure_run
+
+    return erasure_run(job_id=job_id).state
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def erasures_resume_task() -> int:
+    """Beat runs this every few minutes: erasure jobs left queued or running are run again."""
+    from logs.erasure import erasures_resume
+
+    return erasures_resume()

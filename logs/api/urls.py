@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from logs.api import docs, schema, views
+from logs.api import docs, erasure, schema, views
 
 # Registers the schema extensions before any schema is generated.
 assert schema
@@ -19,6 +19,12 @@ urlpatterns = [
         views.UserLogListView.as_view(),
         name="api-user-logs",
     ),
+    re_path(
+        r"^api/v1/users/(?P<user_id>[\s\S]+)/data$",
+        erasure.UserDataView.as_view(),
+        name="api-user-data",
+    ),
+    path("api/v1/erasures/<uuid:job_id>", erasure.ErasureJobView.as_view(), name="api-erasure"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", docs.api_docs, name="api-docs"),
     path("<str:client_id>/logs/query", views.LogQueryView.as_view(), name="compat-logs-query"),

@@ -65,7 +65,8 @@ from logs.console.search import (
     page_position,
 )
 from logs.csv_cells import csv_row
-from logs.models import Notification
+from logs.erasure import erasure_request
+from logs.models import ErasureJob, Notification
 from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
 from logs.vocabulary import Channel, EventKind, NotificationStatus
 from notifications.services import NotFound
@@ -105,6 +106,9 @@ class Viewer:
         return self.role(environment) in RESEND_ROLES
 
     def may_reveal(self, environment: Environment) -> bool:
+        return self.role(environment) in MANAGER_ROLES
+
+    def may_erase(self, environment: Environment) -> bool:
         return self.role(environment) in MANAGER_ROLES
 
     def sees_addresses_masked(self, environment: Environment) -> bool:
@@ -292,7 +296,52 @@ def user_timeline_view(request, *, admin):
             _addresses_masked(contact)
         context["contact"] = contact
         context["contact_seen"] = stamp(contact.created_at, context["zone"]) if contact else None
+        if context["viewer"].may_erase(environment):
+            context["erase_url"] = _url(
+                "erase", params={"environment": environment.id, "user": user_id}
+            )
     return TemplateResponse(request, "console/user.html", context)
+
+
+def erase_view(request, *, admin):
+    """Owners and admins erase everything recorded about one user of an environment
+    (logs/erasure.py): GET asks for confirmation and shows the user's latest erasure job and
+    its state; POST queues the job (or finds the one already queued or running)."""
+    viewer = _viewer(request, admin)
+    user_id = request.GET.get("user", "").strip()
+    try:
+        environment = viewer.environment(int(request.GET.get("environment", "")))
+    except (ValueError, StopIteration):
+        raise Http404("No such environment among yours.") from None
+    if not user_id:
+        raise Http404("No user id.")
+    if not viewer.may_erase(environment):
+        raise PermissionDenied("Only owners and admins erase a user's data.")
+    here = _url("erase", params={"environment": environment.id, "user": user_id})
+    if request.method == "POST":
+        job, created = erasure_request(
+            environment=environment,
+            user_id=user_id,
+            requested_by=request.user.get_username(),
+            requested_by_user=request.user,
+        )
+        if created:
+            messages.success(request, f"Erasure of {user_id} queued (job {job.pk}).")
+        else:
+            messages.info(request, f"The erasure of {user_id} is already {job.state}.")
+        return redirect(here)
+    context = {
+        **admin.admin_site.each_context(request),
+        "title": f"Erase the data of user {user_id}?",
+        "viewer": viewer,
+        "zone": viewer.zone,
+        "user_id": user_id,
+        "environment": environment,
+        "job": ErasureJob.objects.filter(environment=environment, user_id=user_id).first(),
+        "erase_url": here,
+        "user_url": _url("user", params={"environment": environment.id, "user": user_id}),
+    }
+    return TemplateResponse(request, "console/erase_confirm.html", context)
 
 
 # ---------------------------------------------------------------- the notification page

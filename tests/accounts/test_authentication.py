@@ -64,7 +64,7 @@ def test_client_secret_basic_grants_every_scope(rf):
     credentials = authenticate(rf, basic(environment.client_id, "the-right-secret"))
 
     assert credentials.environment == environment
-    assert credentials.scopes == {"send", "read"}
+    assert credentials.scopes == {"send", "read", "manage"}
     assert credentials.api_key is None
     assert credentials.user_id is None
 
@@ -84,7 +84,7 @@ def test_environment_endpoint_answers_who_the_client_secret_reaches(
         "clientId": environment.client_id,
         "environment": "production",
         "account": "Acme",
-        "scopes": ["read", "send"],
+        "scopes": ["manage", "read", "send"],
         "apiKey": None,
     }
 
@@ -310,7 +310,7 @@ def test_client_basic_vector_authenticates_as_client_where_user_hash_is_allowed(
 
     assert credentials.environment == environment
     assert credentials.user_id is None
-    assert credentials.scopes == {"send", "read"}
+    assert credentials.scopes == {"send", "read", "manage"}
 
 
 def test_client_basic_vector_authenticates_over_http(client):

@@ -55,7 +55,7 @@ def test_create_environment_prints_credentials_once_and_they_authenticate(client
     assert response.status_code == 200
     assert response.json()["account"] == "Acme"
     assert response.json()["environment"] == "production"
-    assert response.json()["scopes"] == ["read", "send"]
+    assert response.json()["scopes"] == ["manage", "read", "send"]
 
 
 def test_create_environment_stores_the_secret_encrypted():

@@ -14,7 +14,7 @@ class Command(BaseCommand):
             action="append",
             choices=ApiKey.Scope.values,
             required=True,
-            help="A scope the key grants; repeat for several (send, read).",
+            help="A scope the key grants; repeat for several (send, read, manage).",
         )
         parser.add_argument("--name", default="", help="A label shown in the console.")
 

@@ -10,6 +10,8 @@ OPERATIONS = {
     ("/api/v1/users/{user_id}/logs", "get"),
     ("/{client_id}/logs/query", "post"),
     ("/api/v1/environment", "get"),
+    ("/api/v1/users/{user_id}/data", "delete"),
+    ("/api/v1/erasures/{job_id}", "get"),
 }
 
 
