@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0008_api_key_manage_scope"),
-        ("logs", "0009_in_app_opened_and_clicked"),
+        ("logs", "0010_log_partitions_fillfactor"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
