@@ -392,6 +392,9 @@ conflict, 429 rate limited per credential (`Retry-After`). A send body may be at
         "ChannelEnum": "logs.vocabulary.Channel",
         # NotificationAPI's channel names (EMAIL, INAPP_WEB, ...), beside the log's own.
         "WireChannelEnum": "notifications.openapi.WIRE_CHANNELS",
+        # Two fields named "state": a delivery's and an erasure job's.
+        "DeliveryStateEnum": "logs.vocabulary.DeliveryState",
+        "ErasureStateEnum": "logs.models.ErasureJob.State",
     },
 }
 
