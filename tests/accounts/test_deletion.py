@@ -3,6 +3,7 @@ short batches partition by partition, the tenant rows last, other tenants' write
 held up."""
 
 import base64
+import contextlib
 import os
 import re
 import subprocess
@@ -333,15 +334,12 @@ def _blocked_by(pid: int, holder_pid: int) -> bool:
         return cursor.fetchone()[0]
 
 
-def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environments):
-    """The purge is held in the middle of its last table (another connection holds one of the
-    doomed notifications locked, so the batch reaching it waits): by then its events and
-    deliveries are gone for everyone (each batch committed, no transaction spans the purge),
-    and a writer for another environment inserts notifications (with their Received event)
-    under a 1 s lock_timeout: a write the purge held up would be an error. None is lost."""
-    doomed, kept = two_environments
-    mark_deleting(doomed)
-    held = Notification.objects.filter(environment_id=doomed.id).latest("created_at")
+@contextlib.contextmanager
+def _purge_waiting_at_a_held_row(environment, *, batch_size: int):
+    """Start the environment's purge in a thread while another connection holds its newest
+    notification locked; yield (outcome, holder_pid) once the purge waits on that row. On
+    exit the row is released and the purge finishes: outcome has "purged" or "error"."""
+    held = Notification.objects.filter(environment_id=environment.id).latest("created_at")
     holder = connections.create_connection("default")
     holder.set_autocommit(False)
     with holder.cursor() as cursor:
@@ -359,22 +357,40 @@ def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environ
                 cursor.execute("SELECT pg_backend_pid()")
                 outcome["pid"] = cursor.fetchone()[0]
                 cursor.execute("SET lock_timeout = 0")  # waits for the held row, however long
-            outcome["purged"] = environment_purge(environment_id=doomed.id, batch_size=100)
+            outcome["purged"] = environment_purge(
+                environment_id=environment.id, batch_size=batch_size
+            )
         except BaseException as exc:
             outcome["error"] = exc
         finally:
             connection.close()
 
-    before = Notification.objects.filter(environment_id=kept.id).count()
     thread = threading.Thread(target=purge)
     thread.start()
-    written = []
     try:
         deadline = time.monotonic() + 120  # a guard against hanging, not a bound on speed
         while not ("pid" in outcome and _blocked_by(outcome["pid"], holder_pid)):
             assert thread.is_alive(), f"the purge ended without reaching the held row {outcome}"
             assert time.monotonic() < deadline, "the purge never reached the held row"
             time.sleep(0.01)
+        yield outcome, holder_pid
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(timeout=120)
+
+
+def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environments):
+    """The purge is held in the middle of its last table (another connection holds one of the
+    doomed notifications locked, so the batch reaching it waits): by then its events and
+    deliveries are gone for everyone (each batch committed, no transaction spans the purge),
+    and a writer for another environment inserts notifications (with their Received event)
+    under a 1 s lock_timeout: a write the purge held up would be an error. None is lost."""
+    doomed, kept = two_environments
+    mark_deleting(doomed)
+    before = Notification.objects.filter(environment_id=kept.id).count()
+    written = []
+    with _purge_waiting_at_a_held_row(doomed, batch_size=100) as (outcome, holder_pid):
         children_left = sum(
             model.objects.filter(environment_id=doomed.id).count() for model in (Delivery, Event)
         )
@@ -392,10 +408,6 @@ def test_writers_of_other_tenants_are_not_held_up_while_a_purge_runs(two_environ
             with connection.cursor() as cursor:
                 cursor.execute("RESET lock_timeout")
         still_under_way = _blocked_by(outcome["pid"], holder_pid)
-    finally:
-        holder.rollback()
-        holder.close()
-        thread.join(timeout=120)
 
     assert children_left == 0, "the purge's deleted events and deliveries were not committed"
     assert still_under_way, "the writes must go in while the purge is under way"
@@ -413,38 +425,7 @@ def test_a_purge_under_way_keeps_nothing_in_its_connections_session(two_environm
     marking it as under way is its lease, a row every worker sees."""
     doomed, _ = two_environments
     mark_deleting(doomed)
-    held = Notification.objects.filter(environment_id=doomed.id).latest("created_at")
-    holder = connections.create_connection("default")
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_backend_pid() FROM logs_notification "
-            "WHERE id = %s AND created_at = %s FOR UPDATE",
-            [held.id, held.created_at],
-        )
-        [(holder_pid,)] = cursor.fetchall()
-    outcome: dict = {}
-
-    def purge() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                outcome["pid"] = cursor.fetchone()[0]
-                cursor.execute("SET lock_timeout = 0")  # waits for the held row, however long
-            outcome["purged"] = environment_purge(environment_id=doomed.id, batch_size=500)
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=purge)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120  # a guard against hanging, not a bound on speed
-        while not ("pid" in outcome and _blocked_by(outcome["pid"], holder_pid)):
-            assert thread.is_alive(), f"the purge ended without reaching the held row {outcome}"
-            assert time.monotonic() < deadline, "the purge never reached the held row"
-            time.sleep(0.01)
+    with _purge_waiting_at_a_held_row(doomed, batch_size=500) as (outcome, _holder_pid):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT locktype, mode FROM pg_locks WHERE pid = %s AND locktype = 'advisory'",
@@ -452,10 +433,6 @@ def test_a_purge_under_way_keeps_nothing_in_its_connections_session(two_environm
             )
             advisory = cursor.fetchall()
         lease = PurgeLease.objects.filter(tenant=f"environment:{doomed.id}").first()
-    finally:
-        holder.rollback()
-        holder.close()
-        thread.join(timeout=120)
 
     assert advisory == [], "a session-level lock would outlive the purge's transaction"
     assert lease is not None and lease.expires_at > timezone.now()
