@@ -300,23 +300,29 @@ def message_deliver(*, message_id: int) -> str:
     return outcome
 
 
-def _claim(messages, *, retries_due_by: datetime | None, limit: int) -> list[StreamMessage]:
-    """Lease up to `limit` of `messages` that are due: pending, not leased, of an enabled
-    subscription, first in line for their notification, and new or (when `retries_due_by`
-    is given) due a retry by then. Rows are locked with SKIP LOCKED, so two drains never
-    claim the same message."""
-    now = timezone.now()
+def _heads(messages, *, now: datetime):
+    """Those of `messages` that may go out now: pending, not leased, of an enabled
+    subscription, and first in line for their notification (no earlier one pending)."""
     earlier = StreamMessage.objects.filter(
         subscription_id=OuterRef("subscription_id"),
         notification_id=OuterRef("notification_id"),
         state=MessageState.PENDING,
         id__lt=OuterRef("id"),
     )
-    due = (
+    return (
         messages.filter(state=MessageState.PENDING, subscription__enabled=True)
         .filter(Q(leased_until=None) | Q(leased_until__lte=now))
         .exclude(Exists(earlier))
     )
+
+
+def _claim(messages, *, retries_due_by: datetime | None, limit: int) -> list[StreamMessage]:
+    """Lease up to `limit` of `messages` that are due: pending, not leased, of an enabled
+    subscription, first in line for their notification, and new or (when `retries_due_by`
+    is given) due a retry by then. Rows are locked with SKIP LOCKED, so two drains never
+    claim the same message."""
+    now = timezone.now()
+    due = _heads(messages, now=now)
     if retries_due_by is not None:
         due = due.filter(Q(attempt_count=0) | Q(next_attempt_at__lte=retries_due_by))
     with transaction.atomic():
@@ -487,18 +493,7 @@ def messages_sweep(*, limit: int = 500) -> int:
     notification. Drains claim with SKIP LOCKED and a lease, so a spare one sends nothing
     twice. Returns how many subscriptions were enqueued."""
     now = timezone.now()
-    earlier = StreamMessage.objects.filter(
-        subscription_id=OuterRef("subscription_id"),
-        notification_id=OuterRef("notification_id"),
-        state=MessageState.PENDING,
-        id__lt=OuterRef("id"),
-    )
-    due = (
-        StreamMessage.objects.filter(state=MessageState.PENDING, next_attempt_at__lte=now)
-        .filter(subscription__enabled=True)
-        .filter(Q(leased_until=None) | Q(leased_until__lte=now))
-        .exclude(Exists(earlier))
-    )
+    due = _heads(StreamMessage.objects.filter(next_attempt_at__lte=now), now=now)
     subscription_ids = list(
         due.order_by().values_list("subscription_id", flat=True).distinct()[:limit]
     )
