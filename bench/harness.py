@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import fnmatch
 import importlib
 import json
 import os
@@ -48,6 +49,22 @@ BENCH_DIR = Path(__file__).resolve().parent
 DATABASE_PREFIX = "bench_"
 # `--smoke` runs in `make test`: every scenario together must stay well under this.
 SMOKE_BUDGET_SECONDS = 120
+# Opt-in sizes past the full run (`--scale NAME`, `make bench-10m`): the scenarios that show
+# how the log holds up as it grows, and the size parameters they run at. The same rows of a
+# full run (1,000,000 notifications) are the figures to set them beside.
+SCALES: dict[str, dict[str, list[str]]] = {
+    "10m": {
+        "only": ["storage.*", "search.*", "api.list", "retention.drop_day"],
+        "set": [
+            "notifications=10000000",
+            # The admin's searches scan the tenant's rows: one call each is minutes enough.
+            "naive_repeat=1",
+            # One day of seven at this size, as DAY_FULL is one day of the full run's seven.
+            "retention.drop_day.notifications=1430000",
+            "retention.delete_day.notifications=1430000",
+        ],
+    },
+}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
@@ -276,12 +293,16 @@ def scenario_of_row(row: str) -> str | None:
 
 def select(only: list[str]) -> list[tuple[type[Scenario], str]]:
     """The scenarios to run, in registration order, each with why it runs ("" or
-    "baseline of X"): the ones asked for plus, transitively, the scenarios of their
-    baselines, so every ratio has its baseline measured in the same run."""
+    "baseline of X"): the ones asked for (a name, or a pattern with * such as "search.*")
+    plus, transitively, the scenarios of their baselines, so every ratio has its baseline
+    measured in the same run."""
     for cls in SCENARIOS.values():
         if cls.baseline and not scenario_of_row(cls.baseline):
             raise ValueError(f"scenario {cls.name}: baseline {cls.baseline!r} is not a scenario")
-    wanted = only or list(SCENARIOS)
+    wanted: list[str] = []
+    for pattern in only or list(SCENARIOS):
+        matches = fnmatch.filter(SCENARIOS, pattern) if "*" in pattern else [pattern]
+        wanted.extend(name for name in matches or [pattern] if name not in wanted)
     unknown = [name for name in wanted if name not in SCENARIOS]
     if unknown:
         raise ValueError(
@@ -299,9 +320,14 @@ def select(only: list[str]) -> list[tuple[type[Scenario], str]]:
 
 
 def sizes_for(
-    selected: list[tuple[type[Scenario], str]], smoke: bool, overrides: list[str]
+    selected: list[tuple[type[Scenario], str]],
+    smoke: bool,
+    overrides: list[str],
+    lenient: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Each selected scenario's size, with --set [SCENARIO.]KEY=VALUE applied."""
+    """Each selected scenario's size, with --set [SCENARIO.]KEY=VALUE applied. `lenient`
+    (a --scale's own settings) skips a setting no selected scenario has, as when --only
+    narrows the scale's scenarios."""
     sizes = {cls.name: dict(cls.smoke_size if smoke else cls.full_size) for cls, _ in selected}
     for item in overrides:
         target, sep, raw = item.partition("=")
@@ -314,6 +340,8 @@ def sizes_for(
         scope, _, key = target.rpartition(".")
         names = [scope] if scope else [name for name in sizes if key in sizes[name]]
         if not names or any(name not in sizes or key not in sizes[name] for name in names):
+            if lenient:
+                continue
             raise ValueError(f"--set {item!r}: no selected scenario has a size key {key!r}")
         for name in names:
             sizes[name][key] = value
@@ -607,6 +635,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{SMOKE_BUDGET_SECONDS}s); writes bench/results-smoke.json",
     )
     parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        help="an opt-in size past the full run: its scenarios at its data size (10m: "
+        "10,000,000 notifications; hours, and 10M x storage.bytes of disk); "
+        "writes bench/results-NAME.json",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         default=[],
@@ -632,6 +667,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.output is not None:
         args.output = args.output.resolve()  # relative to where the command was run
     args.only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
+    if args.scale:
+        if args.smoke:
+            parser.error("--scale and --smoke are different sizes: choose one")
+        scale = SCALES[args.scale]
+        args.only = args.only or list(scale["only"])
+        args.set = [*scale["set"], *args.set]  # what the command line sets wins
     return args
 
 
@@ -653,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         selected = select(args.only)
-        sizes = sizes_for(selected, args.smoke, args.set)
+        sizes = sizes_for(selected, args.smoke, args.set, lenient=bool(args.scale))
         from bench.loadgen import available_tool
 
         loadgen = available_tool(args.loadgen)
@@ -666,8 +707,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from django.db import connection
 
-    mode = "smoke" if args.smoke else "full"
-    output = args.output or BENCH_DIR / ("results-smoke.json" if args.smoke else "results.json")
+    mode = "smoke" if args.smoke else args.scale or "full"
+    output = args.output or BENCH_DIR / (
+        "results.json" if mode == "full" else f"results-{mode}.json"
+    )
     configured = connection.settings_dict["NAME"]
     database = bench_database_name(configured)
     tmpdir = Path(tempfile.mkdtemp(prefix="bench-"))

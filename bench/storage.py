@@ -5,7 +5,9 @@ same seed, shared through run.once). Every change to the schema shows its cost h
 Rows: `storage.bytes` (the three tables), `storage.bytes.notifications`, `.deliveries` and
 `.events`, in bytes per seeded notification (lower is better); each note splits it into heap,
 TOAST and indexes, and results.json has the bytes themselves. Each row is its own baseline:
-the figure to compare is the same row of an earlier run.
+the figure to compare is the same row of an earlier run. `storage.seed` is how fast
+`seed_logs` wrote that data (notifications per second, COPY and ANALYZE included): what an
+operator loading a copy of production, or this benchmark at `--scale 10m`, waits for.
 """
 
 from django.db import connection
@@ -80,6 +82,32 @@ class StorageBytes(Scenario):
             unit="bytes/notification",
             n=count,
             note=f"heap {heap:,.0f}, TOAST {toast:,.0f}, indexes {indexes:,.0f} "
-            f"({count:,} notifications)",
+            f"({count:,} notifications; {total / 1000:,.2f} GB per million)",
             extra={"heap_bytes": parts[0], "toast_bytes": parts[1], "index_bytes": parts[2]},
+        )
+
+
+@register
+class StorageSeed(Scenario):
+    name = "storage.seed"
+    baseline = None
+    description = "seed_logs: notifications written per second (COPY, ANALYZE included)"
+    smoke_size = SMOKE
+    full_size = FULL
+
+    def setup(self, run: Run) -> None:
+        self.summary = _seeded(run, self.size)
+
+    def measure(self, run: Run) -> Measurement:
+        count, seconds = self.summary.notifications, self.summary.seconds
+        if count <= 0 or seconds <= 0:
+            raise BenchmarkError("the seed made no notifications")
+        return Measurement(
+            median=round(count / seconds, 1),
+            p95=round(count / seconds, 1),
+            unit="notifications/s",
+            higher_is_better=True,
+            n=count,
+            note=f"{count:,} notifications ({self.summary.rows:,} rows) in {seconds:,.0f} s",
+            extra={"seconds": round(seconds, 3), "rows": self.summary.rows},
         )
