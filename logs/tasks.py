@@ -45,6 +45,17 @@ def retention_purge_task(self) -> list[str]:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def content_retention_task() -> int:
+    """Beat runs this nightly: environments with a content retention shorter than their
+    log's have the content of older notifications cleared, in batches (logs/content_retention.py).
+    Safe to run twice; an interrupted run is carried on by the next. Returns how many
+    notifications it cleared."""
+    from logs.content_retention import content_retention_run
+
+    return sum(run.cleared for run in content_retention_run())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def erasure_run_task(job_id: str) -> str:
     """Run one erasure job (logs/erasure.py). Safe to run twice: the sweeper re-enqueues a
     job whose worker died."""
