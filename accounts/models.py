@@ -98,6 +98,20 @@ class Account(models.Model):
                     "LOG_RETENTION_DAYS); leave it empty to keep the install's retention."
                 }
             )
+        days = self.retention_days or settings.LOG_RETENTION_DAYS
+        longer = (
+            self.environments.filter(content_retention_days__gte=days).order_by("name")
+            if self.pk
+            else []
+        )
+        if longer:
+            names = ", ".join(f"{e.name} ({e.content_retention_days})" for e in longer)
+            raise ValidationError(
+                {
+                    "retention_days": f"Its environments' content retention must stay shorter "
+                    f"than the logs' {days} days: lower it first in {names}."
+                }
+            )
 
 
 _CLIENT_ID_ALPHABET = string.ascii_lowercase + string.digits

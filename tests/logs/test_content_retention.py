@@ -368,6 +368,22 @@ def test_a_content_retention_not_shorter_than_the_logs_is_refused(days, account_
 
 @pytest.mark.django_db
 @override_settings(LOG_RETENTION_DAYS=7)
+def test_an_account_retention_not_longer_than_an_environments_content_retention_is_refused():
+    environment = EnvironmentFactory(name="production", content_retention_days=3)
+    account = environment.account
+    account.retention_days = 3
+    with pytest.raises(ValidationError) as refused:
+        account.full_clean()
+    assert refused.value.message_dict["retention_days"] == [
+        "Its environments' content retention must stay shorter than the logs' 3 days: lower "
+        "it first in production (3)."
+    ]
+    account.retention_days = 4
+    account.full_clean()
+
+
+@pytest.mark.django_db
+@override_settings(LOG_RETENTION_DAYS=7)
 def test_admins_set_it_in_the_environment_form_and_a_bad_value_is_explained(client):
     environment = EnvironmentFactory()
     client.force_login(
