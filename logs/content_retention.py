@@ -32,6 +32,7 @@ How it runs, so that it never holds up the log's writers:
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,6 +49,10 @@ CONTENT_BATCH = 500
 # The longest a batch waits for a lock on a delivery or event row before giving way (the
 # batch rolls back; the next run clears those rows). Transaction-local.
 CONTENT_LOCK_TIMEOUT_MS = 1000
+# How long one run of the nightly task clears before it stops between two batches and queues
+# the next run (logs.tasks.content_retention_task): below the maintenance tasks' soft time
+# limit (CELERY_TASK_ANNOTATIONS), so a big night is carried on, never cut off mid-batch.
+CONTENT_RUN_SECONDS = 45 * 60
 # Lock waits that make a batch give way rather than fail the run: lock_not_available (the
 # lock timeout) and deadlock_detected.
 _GIVE_WAY_SQLSTATES = frozenset({"55P03", "40P01"})
@@ -84,28 +89,48 @@ class ContentClearing:
     # Left for the next run: locked by a writer when their batch came, or in a batch that
     # gave way to a lock.
     left: int = 0
+    # False when the run stopped at its deadline with notifications past the cutoff unread.
+    finished: bool = True
 
 
 def content_retention_run(
-    *, now: datetime | None = None, batch_size: int = CONTENT_BATCH
+    *, now: datetime | None = None, batch_size: int = CONTENT_BATCH, until: float | None = None
 ) -> list[ContentClearing]:
     """Clear the content past every environment's content retention (those that set one
-    shorter than their log's retention; a longer one changes nothing: the log goes first)."""
+    shorter than their log's retention; a longer one changes nothing: the log goes first).
+    With `until` (a time.monotonic() value), stop between two batches once it is passed (after
+    one batch at least): an environment not reached then is reported unfinished, and the next
+    run carries on."""
     environments = Environment.objects.filter(content_retention_days__isnull=False).select_related(
         "account"
     )
-    return [
-        environment_content_clear(environment=environment, now=now, batch_size=batch_size)
-        for environment in environments
-        if environment.content_retention_days < environment.log_retention_days()
-    ]
+    runs = []
+    for environment in environments:
+        if environment.content_retention_days >= environment.log_retention_days():
+            continue
+        if runs and until is not None and time.monotonic() > until:
+            runs.append(
+                ContentClearing(environment.id, environment.content_retention_days, finished=False)
+            )
+            continue
+        runs.append(
+            environment_content_clear(
+                environment=environment, now=now, batch_size=batch_size, until=until
+            )
+        )
+    return runs
 
 
 def environment_content_clear(
-    *, environment: Environment, now: datetime | None = None, batch_size: int = CONTENT_BATCH
+    *,
+    environment: Environment,
+    now: datetime | None = None,
+    batch_size: int = CONTENT_BATCH,
+    until: float | None = None,
 ) -> ContentClearing:
     """Clear the content of the environment's notifications created more than its
-    `content_retention_days` before `now`, in batches (see the module's docstring)."""
+    `content_retention_days` before `now`, in batches (see the module's docstring); with
+    `until`, stop after the batch that passes it (at least one batch is done)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     days = environment.content_retention_days
@@ -143,6 +168,9 @@ def environment_content_clear(
         if len(window) < batch_size:
             break
         after = window[-1][:2]
+        if until is not None and time.monotonic() > until:
+            run.finished = False
+            break
     if run.cleared or run.left:
         logger.info(
             "Content retention of environment %s (%d days): %d notifications cleared, %d left "

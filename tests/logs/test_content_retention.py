@@ -423,3 +423,24 @@ def test_a_run_past_many_batches_clears_each_environment_once(days):
     assert {_content(n)["cleared_after"] for n in old} == {1}
     environment.refresh_from_db()
     assert environment_content_clear(environment=environment, batch_size=3).cleared == 0
+
+
+@pytest.mark.django_db
+@override_settings(LOG_RETENTION_DAYS=7)
+def test_a_run_past_its_deadline_stops_between_batches_and_the_next_carries_on(days):
+    first = EnvironmentFactory(content_retention_days=2)
+    second = EnvironmentFactory(content_retention_days=2)
+    old = [_email(first, days - timedelta(days=3, minutes=m)) for m in range(5)]
+    others = _email(second, days - timedelta(days=3))
+
+    runs = content_retention_run(batch_size=2, until=0)  # long passed: one batch, then stop
+
+    assert [(r.environment_id, r.cleared, r.finished) for r in runs] == [
+        (first.id, 2, False),
+        (second.id, 0, False),
+    ]
+    assert [_content(n)["cleared_after"] for n in old] == [None, None, None, 2, 2]
+    assert _content(others)["cleared_after"] is None
+    runs = content_retention_run(batch_size=2)
+    assert [(r.cleared, r.finished) for r in runs] == [(3, True), (1, True)]
+    assert {_content(n)["cleared_after"] for n in [*old, others]} == {2}
