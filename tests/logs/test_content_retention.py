@@ -15,8 +15,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Environment, Membership
+from logs import content_retention
 from logs.content_retention import content_retention_run, environment_content_clear
-from logs.models import Delivery, Event
+from logs.models import Delivery, Event, Notification
 from logs.partitions import partitions_ensure
 from logs.services import event_record, notification_create
 from tests.accounts.test_admin import page, support_user_of
@@ -24,6 +25,7 @@ from tests.factories import AccountFactory, EnvironmentFactory
 from tests.logs.api.conftest import SECRET, client_for
 from tests.logs.console.conftest import SENDER, console_user
 from tests.logs.console.test_pages import page_of
+from tests.logs.test_retention_accounts import _waits_for
 
 NOTICE = "Content cleared after 2 days (content retention)"
 BOUNCE_PAYLOAD = {
@@ -207,17 +209,21 @@ def test_a_second_run_changes_nothing_and_a_later_one_carries_on(days):
     assert _content(later)["cleared_after"] == 2
 
 
-def _held(notification):
-    """Another connection holding the notification's row locked (FOR UPDATE) until closed, as
-    a callback being recorded holds it."""
+def _held(row):
+    """Another connection holding a notification's or a delivery's row locked (FOR UPDATE)
+    until closed, as a callback being recorded holds it; and that connection's pid."""
+    table, day = row._meta.db_table, "notification_created_at"
+    if isinstance(row, Notification):
+        day = "created_at"
     holder = connections.create_connection("default")
     holder.set_autocommit(False)
     with holder.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM logs_notification WHERE id = %s AND created_at = %s FOR UPDATE",
-            [notification.id, notification.created_at],
+            f"SELECT pg_backend_pid() FROM {table} WHERE id = %s AND {day} = %s FOR UPDATE",
+            [row.id, getattr(row, day)],
         )
-    return holder
+        [(pid,)] = cursor.fetchall()
+    return holder, pid
 
 
 @pytest.mark.django_db(transaction=True)
@@ -226,7 +232,7 @@ def test_a_locked_notification_is_left_for_the_next_run_and_the_others_are_clear
     environment = EnvironmentFactory(content_retention_days=2)
     old = [_email(environment, days - timedelta(days=3, minutes=m)) for m in range(5)]
     held = old[2]
-    holder = _held(held)
+    holder, _ = _held(held)
     try:
         started = time.monotonic()
         [run] = content_retention_run(batch_size=2)
@@ -251,23 +257,15 @@ def test_a_locked_notification_is_left_for_the_next_run_and_the_others_are_clear
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(LOG_RETENTION_DAYS=7)
-def test_batches_commit_one_by_one_while_writers_go_on(days):
+def test_batches_commit_one_by_one_while_writers_go_on(days, monkeypatch):
     """While a run waits inside a batch (a delivery another connection holds locked, the run's
     lock timeout lifted), a third connection sees the earlier batches committed and records an
     event on another old notification of the same day under a 1 s lock_timeout."""
     environment = EnvironmentFactory(content_retention_days=2)
     old = [_email(environment, days - timedelta(days=3, minutes=m)) for m in range(6)]
     # Oldest first: old[5], old[4], ... The held delivery is old[2]'s, in the third batch.
-    delivery = Delivery.objects.get(notification_id=old[2].id)
-    holder = connections.create_connection("default")
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_backend_pid() FROM logs_delivery WHERE id = %s "
-            "AND notification_created_at = %s FOR UPDATE",
-            [delivery.id, delivery.notification_created_at],
-        )
-        [(holder_pid,)] = cursor.fetchall()
+    holder, holder_pid = _held(Delivery.objects.get(notification_id=old[2].id))
+    monkeypatch.setattr(content_retention, "CONTENT_LOCK_TIMEOUT_MS", 60_000)
     outcome = {}
 
     def run():
@@ -275,12 +273,8 @@ def test_batches_commit_one_by_one_while_writers_go_on(days):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 outcome["pid"] = cursor.fetchone()[0]
-            from logs import content_retention
-
-            content_retention.CONTENT_LOCK_TIMEOUT_MS = 60_000
             outcome["runs"] = content_retention_run(batch_size=2)
         finally:
-            content_retention.CONTENT_LOCK_TIMEOUT_MS = 1000
             connection.close()
 
     thread = threading.Thread(target=run)
@@ -314,25 +308,12 @@ def test_batches_commit_one_by_one_while_writers_go_on(days):
     assert Event.objects.filter(notification_id=old[0].id, kind="engagement").count() == 1
 
 
-def _waits_for(pid: int, holder_pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))", [holder_pid, pid])
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True)
 @override_settings(LOG_RETENTION_DAYS=7)
 def test_a_batch_that_meets_a_held_delivery_gives_way_and_the_next_run_clears_it(days):
     environment = EnvironmentFactory(content_retention_days=2)
     old = [_email(environment, days - timedelta(days=3, minutes=m)) for m in range(4)]
-    delivery = Delivery.objects.get(notification_id=old[1].id)
-    holder = connections.create_connection("default")
-    holder.set_autocommit(False)
-    with holder.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM logs_delivery WHERE id = %s AND notification_created_at = %s FOR UPDATE",
-            [delivery.id, delivery.notification_created_at],
-        )
+    holder, _ = _held(Delivery.objects.get(notification_id=old[1].id))
     try:
         [run] = content_retention_run(batch_size=2)  # old[3], old[2] | old[1], old[0]
     finally:
