@@ -179,13 +179,17 @@ def test_the_console_page_and_the_api_detail_say_why_the_content_is_empty(client
     content_retention_run()
     client.force_login(console_user(environment))
 
-    page = client.get(page_of(old)).content.decode()
-    assert NOTICE in page
-    assert "INV-77" not in page and "1,204" not in page
-    assert "550 5.1.1 user unknown" in page  # the timeline stays
-    assert "Resend" not in page
+    shown = client.get(page_of(old)).content.decode()
+    assert NOTICE in shown
+    assert "INV-77" not in shown and "1,204" not in shown
+    assert "550 5.1.1 user unknown" in shown  # the timeline stays
+    assert "Resend" not in shown
     recent_page = client.get(page_of(recent)).content.decode()
     assert NOTICE not in recent_page and "Your invoice INV-77" in recent_page
+
+    resent = client.post(page_of(old).replace("change/", "resend/"), follow=True)
+    assert f"This notification cannot be resent: {NOTICE}" in page(resent)
+    assert Notification.objects.filter(environment=environment).count() == 2
 
     detail = client_for(environment).get(f"/api/v1/logs/{old.id}").json()
     assert detail["contentCleared"] == NOTICE
