@@ -191,6 +191,8 @@ class ClearContentDay(_DayPurge):
     baseline = "retention.delete_day"
     description = "clear one day's content (content retention): batched UPDATEs, rows kept"
     first_offset = 40
+    # One day at smoke size: the smoke run of every row shares SMOKE_BUDGET_SECONDS.
+    smoke_size = {**DAY_SMOKE, "repeat": 1}
 
     def measure(self, run: Run):
         from accounts.models import Environment
