@@ -98,6 +98,20 @@ class Account(models.Model):
                     "LOG_RETENTION_DAYS); leave it empty to keep the install's retention."
                 }
             )
+        days = self.retention_days or settings.LOG_RETENTION_DAYS
+        longer = (
+            self.environments.filter(content_retention_days__gte=days).order_by("name")
+            if self.pk
+            else []
+        )
+        if longer:
+            names = ", ".join(f"{e.name} ({e.content_retention_days})" for e in longer)
+            raise ValidationError(
+                {
+                    "retention_days": f"Its environments' content retention must stay shorter "
+                    f"than the logs' {days} days: lower it first in {names}."
+                }
+            )
 
 
 _CLIENT_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -121,6 +135,25 @@ class Environment(models.Model):
     # Set when the environment (or its account) is deleted: hidden and refused at once, its
     # logs removed in the background in small batches, then the row (accounts/deletion.py).
     deleting_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Days the content of its notifications is kept, fewer than its logs: after them the
+    # nightly job clears subjects, bodies, merge tags and provider payloads and keeps the
+    # timeline and metadata (logs/content_retention.py). Empty: content lives as long as
+    # the log.
+    content_retention_days = models.PositiveSmallIntegerField(
+        "content retention (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Clear the content of notifications (subjects, bodies, merge tags, provider "
+        "payloads) after this many days, keeping their timeline and metadata until the log's "
+        "retention removes them. Fewer days than the log's retention; empty to keep content "
+        "as long as the log.",
+    )
+    # How far the content clearing has got: every notification at or before this
+    # (created_at, id) was cleared or skipped as not due (logs/content_retention.py), so a
+    # night's run starts here instead of re-reading the days it cleared before.
+    content_cleared_through = models.DateTimeField(null=True, blank=True, editable=False)
+    content_cleared_through_id = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = LiveManager()
     all_objects = EveryRowManager()
@@ -141,6 +174,28 @@ class Environment(models.Model):
 
     def client_secret(self) -> str:
         return secret_decrypt(self.client_secret_encrypted)
+
+    def log_retention_days(self) -> int:
+        """Days its logs are kept: the account's shorter retention, else the install's."""
+        account_days = self.account.retention_days if self.account_id else None
+        return min(account_days or settings.LOG_RETENTION_DAYS, settings.LOG_RETENTION_DAYS)
+
+    def clean(self):
+        super().clean()
+        days = self.content_retention_days
+        if days is None or not self.account_id:
+            return
+        log_days = self.log_retention_days()
+        if days >= log_days:
+            raise ValidationError(
+                {
+                    "content_retention_days": f"Must be fewer days than the log's retention "
+                    f"({log_days} days), which removes content with the rest of each "
+                    f"notification; choose 1 to {log_days - 1}, or leave it empty."
+                    if log_days > 1
+                    else "The log is kept 1 day: content cannot be kept for less. Leave it empty."
+                }
+            )
 
 
 class LiveApiKeyManager(models.Manager):

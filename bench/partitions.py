@@ -166,3 +166,72 @@ class DropDay(_DayPurge):
                     dropped += 1
         if dropped != len(PARTITIONED_TABLES):
             raise BenchmarkError(f"{day}: {dropped} partitions dropped, not one per table")
+
+
+def _index_bytes_of_day(day: date) -> int:
+    """Bytes of the indexes of the day's partitions of the three log tables."""
+    suffix = f"_p{day:%Y%m%d}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(pg_indexes_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.relname = ANY(%s)",
+            [[f"{table}{suffix}" for table in PARTITIONED_TABLES if table.startswith("logs_")]],
+        )
+        return int(cursor.fetchone()[0])
+
+
+@register
+class ClearContentDay(_DayPurge):
+    """logs.content_retention on one day: what the nightly content retention costs next to
+    deleting the day. The note gives the day's index bytes after the clearing (and a VACUUM)
+    as a share of before: the notification's request is indexed (GIN), so its update is not
+    HOT and each index of the notifications gains an entry per row."""
+
+    name = "retention.clear_content_day"
+    baseline = "retention.delete_day"
+    description = "clear one day's content (content retention): batched UPDATEs, rows kept"
+    first_offset = 40
+    # One day at smoke size: the smoke run of every row shares SMOKE_BUDGET_SECONDS.
+    smoke_size = {**DAY_SMOKE, "repeat": 1}
+
+    def measure(self, run: Run):
+        from accounts.models import Environment
+        from logs.content_retention import CONTENT_BATCH, environment_content_clear
+
+        samples, growth, cleared = [], [], 0
+        for day in self.days:
+            start, end = _bounds(day)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT DISTINCT environment_id FROM logs_notification "
+                    "WHERE created_at >= %s AND created_at < %s",
+                    [start, end],
+                )
+                environment_ids = [row[0] for row in cursor.fetchall()]
+            before = _index_bytes_of_day(day)
+            # The day is past a one-day retention seen from the end of the next day; the
+            # watermark starts just before it, so no other day is read.
+            now = end + timedelta(days=1)
+            started = time.perf_counter()
+            for environment in Environment.all_objects.filter(pk__in=environment_ids):
+                environment.content_retention_days = 1
+                environment.content_cleared_through = start - timedelta(microseconds=1)
+                environment.content_cleared_through_id = None
+                cleared += environment_content_clear(
+                    environment=environment, now=now, batch_size=CONTENT_BATCH
+                ).cleared
+            samples.append((time.perf_counter() - started) * 1000)
+            with connection.cursor() as cursor:
+                for table in PARTITIONED_TABLES:
+                    if table.startswith("logs_"):
+                        cursor.execute(f"VACUUM {table}{day:_p%Y%m%d}")
+            growth.append(_index_bytes_of_day(day) / before)
+        rows = sum(self.rows.values()) // len(self.rows)
+        return Measurement.from_samples(
+            samples,
+            "ms/day",
+            note=f"{cleared // len(self.days):,} notifications a day cleared; indexes after: "
+            f"{max(growth):.2f}x",
+            rows_per_day=rows,
+            index_growth=round(max(growth), 3),
+        )

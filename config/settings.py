@@ -496,6 +496,7 @@ CELERY_TASK_ANNOTATIONS = {
     for name in (
         "logs.tasks.partitions_ensure_task",
         "logs.tasks.retention_purge_task",
+        "logs.tasks.content_retention_task",
         "notifications.tasks.send_tables_purge_task",
         "accounts.tasks.environment_purge_task",
         "accounts.tasks.account_purge_task",
@@ -515,6 +516,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "logs-retention-purge": {
         "task": "logs.tasks.retention_purge_task",
         "schedule": crontab(hour=3, minute=15),
+    },
+    # Clear the content of notifications past their environment's content retention, in
+    # batches, every night at 03:45 UTC (after the purge: no content of days about to go).
+    "logs-content-retention": {
+        "task": "logs.tasks.content_retention_task",
+        "schedule": crontab(hour=3, minute=45),
     },
     # Resume removing deleted environments and accounts a dead worker left unfinished.
     "accounts-tenant-deletions-resume": {

@@ -95,6 +95,12 @@ class Notification(models.Model):
     updated_at = models.DateTimeField(default=now)
     idempotency_key = models.CharField(max_length=255, blank=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    # Set when the environment's content retention cleared this notification's content
+    # (request, merge tags, its deliveries' subject and bodies, provider payloads): the days
+    # it was kept, for the notice shown instead (logs/content_retention.py). Null: not cleared.
+    # A plain smallint: a Positive field's CHECK would make adding the column scan every
+    # partition under an exclusive lock; only that job writes it.
+    content_cleared_after = models.SmallIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -45,6 +45,26 @@ def retention_purge_task(self) -> list[str]:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def content_retention_task() -> int:
+    """Beat runs this nightly: environments with a content retention shorter than their
+    log's have the content of older notifications cleared, in batches (logs/content_retention.py).
+    A night with more than CONTENT_RUN_SECONDS of work stops between two batches and queues
+    this task again, which carries on from the watermarks. Safe to run twice. Returns how
+    many notifications it cleared."""
+    import time
+
+    from logs.content_retention import CONTENT_RUN_SECONDS, content_retention_run
+
+    runs = content_retention_run(until=time.monotonic() + CONTENT_RUN_SECONDS)
+    if not all(run.finished for run in runs):
+        logger.info(
+            "Content retention: more to clear after %d s; queued again", CONTENT_RUN_SECONDS
+        )
+        content_retention_task.delay()
+    return sum(run.cleared for run in runs)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def erasure_run_task(job_id: str) -> str:
     """Run one erasure job (logs/erasure.py). Safe to run twice: the sweeper re-enqueues a
     job whose worker died."""

@@ -49,6 +49,7 @@ LOG_DETAIL = OpenApiExample(
             "mergeTags": {"firstName": "Ada", "resetUrl": "https://example.com/r/abc"},
         },
         "scheduledFor": None,
+        "contentCleared": None,
         "deliveries": [
             {
                 "channel": "email",

@@ -13,6 +13,7 @@ from datetime import datetime
 from rest_framework import serializers
 
 from logs.api.params import CHANNEL_WIRE_NAMES
+from logs.content_retention import content_cleared_notice
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind, NotificationStatus
 
 
@@ -89,8 +90,18 @@ class LogDetailSerializer(LogSerializer):
     mergeTags = serializers.JSONField(source="merge_tags")
     request = serializers.JSONField(help_text="The send request as it was received.")
     scheduledFor = serializers.DateTimeField(source="scheduled_for", allow_null=True)
+    contentCleared = serializers.SerializerMethodField(
+        help_text="Null, or why the content is empty: 'Content cleared after 30 days (content "
+        "retention)'. Past the environment's content retention, the subject, bodies, merge "
+        "tags, the request's content and provider payloads are cleared; ids, addresses, "
+        "states, times and the timeline stay."
+    )
     deliveries = DeliverySerializer(source="api_deliveries", many=True)
     timeline = TimelineEventSerializer(source="api_timeline", many=True)
+
+    def get_contentCleared(self, notification) -> str | None:
+        days = notification.content_cleared_after
+        return None if days is None else content_cleared_notice(days)
 
 
 def _epoch_ms(moment) -> int:

@@ -5,9 +5,10 @@ import uuid
 from django.db import transaction
 
 from logs.console.models import ResendLink, RevealRecord
+from logs.content_retention import content_cleared_notice
 from logs.models import Notification
 from notifications.services import notification_send
-from notifications.wire import send_request_parse
+from notifications.wire import RequestInvalid, send_request_parse
 
 # Fields of the original request a resend does not repeat: it goes now, and is a new send
 # (the original's idempotency key would answer the original again).
@@ -18,6 +19,12 @@ def notification_resend(*, notification: Notification, user) -> uuid.UUID:
     """Send the notification's original request again, as a new notification, and link the
     two. Raises notifications.wire.RequestInvalid (the stored request no longer parses) or
     notifications.services.NotFound (its type was removed from the catalogue)."""
+    if notification.content_cleared_after is not None:
+        # What is left of the request would send the message without its merge tags.
+        raise RequestInvalid(
+            f"{content_cleared_notice(notification.content_cleared_after)}: the original "
+            "request's content is no longer there to send again."
+        )
     raw_request = {k: v for k, v in (notification.request or {}).items() if k not in _NOT_REPEATED}
     send_request = send_request_parse(raw_request)
     # One transaction: the new notification, its outbox row and the link commit together,

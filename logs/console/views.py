@@ -64,6 +64,7 @@ from logs.console.search import (
     older_params,
     page_position,
 )
+from logs.content_retention import content_cleared_notice
 from logs.csv_cells import csv_row
 from logs.erasure import erasure_request
 from logs.models import ErasureJob, Notification
@@ -505,6 +506,11 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "timeline": _timeline(viewer, events, by_channel, masker),
         "last_event_id": max((e.id for e in events), default=0),
         "request_json": pretty_json(masker.data(notification.request)),
+        "content_cleared": (
+            content_cleared_notice(notification.content_cleared_after)
+            if notification.content_cleared_after is not None
+            else ""
+        ),
         "merge_tags_json": pretty_json(masker.data(notification.merge_tags)),
         "masked": bool(masker.secrets) or masker.active,
         "addresses_masked": masker.addresses,
