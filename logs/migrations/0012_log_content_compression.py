@@ -33,7 +33,7 @@ _COMPRESSED_COLUMNS = {
     "logs_delivery": ("subject", "html", "text"),
     "logs_event": ("payload",),
 }
-_TOAST_TUPLE_TARGET = 256
+_TOAST_TUPLE_TARGET = 512
 _ADVISORY_LOCK_KEY = 0x6C6F6773  # logs.partitions._ADVISORY_LOCK_KEY
 _ATTEMPTS = 20
 

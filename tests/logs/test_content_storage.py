@@ -133,7 +133,7 @@ def test_stored_content_is_compressed_and_the_api_answers_it_exactly():
     assert html_method == method
     assert request_method == method
     # Under the default toast_tuple_target (2032) the row fits once the HTML is compressed
-    # and the text stays as it is; at 256 it is compressed too.
+    # and the text stays as it is; at 512 it is compressed too.
     assert text_shrunk
     response = client_for(environment, SECRET).get(f"/api/v1/logs/{notification.id}")
     assert response.status_code == 200
