@@ -252,11 +252,14 @@ class Event(models.Model):
     recorded_at = models.DateTimeField(default=now)
     # "api", "pipeline", or the provider's name ("twilio", "amazon_ses", "sandbox", ...).
     source = models.CharField(max_length=50)
-    # Text: providers promise no length for their event ids; dedupe_key holds a digest
-    # when an id does not fit it.
+    # Left empty: the provider's event id is said once, in dedupe_key (and in the payload the
+    # provider wrote), and nothing reads it here. The column stays, written '', so code of
+    # this release and the one before run against each other's schema; a later release
+    # drops it (a catalog-only DROP COLUMN).
     provider_event_id = models.TextField(blank=True)
-    # Idempotency: the provider's event id, else a hash of the payload. A second event with
-    # the same key for the same notification is not recorded.
+    # Idempotency: the caller's key, else "<source>:<the provider's event id>" (its digest
+    # when that does not fit: logs.services._dedupe_key_choose), else a hash of what the
+    # event says. A second event with the same key for the same notification is not recorded.
     dedupe_key = models.CharField(max_length=255)
     detail = models.TextField(blank=True)
     payload = models.JSONField(null=True, blank=True)

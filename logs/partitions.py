@@ -76,6 +76,40 @@ _BACKOFF_MAX_SECONDS = 2.0
 # when it is built; migration 0010_log_partitions_fillfactor gave it to those that existed.
 LOG_FILLFACTOR = 90
 FILLFACTORS: dict[str, int] = {"logs_notification": LOG_FILLFACTOR, "logs_delivery": LOG_FILLFACTOR}
+# The log's big, rarely read columns: a notification's request and merge tags, a delivery's
+# content, an event's payload. Read when one notification is opened, never by a search. They
+# are compressed with lz4 where the server is built with it, else pglz, PostgreSQL's default
+# (migration 0012_log_content_compression chose, and set it on the parents' columns, which
+# `LIKE … INCLUDING ALL` copies to every day table, and on the partitions that existed). It
+# applies to values written from then on: existing values keep theirs, nothing is rewritten.
+COMPRESSED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "logs_notification": ("request", "merge_tags"),
+    "logs_delivery": ("subject", "html", "text"),
+    "logs_event": ("payload",),
+}
+# Once a row is toasted, PostgreSQL compresses, then moves out of line, its largest values
+# until the row fits in toast_tuple_target (default 2032 bytes). At 512 a toasted row keeps at
+# most that in the heap page, its searched columns, and its content in TOAST: a toasted
+# delivery's heap row measured 437 bytes instead of 940 (email HTML of 2.3 kB, compressible;
+# 256 made it 256 bytes but the row 23% bigger in all, TOAST's own per-chunk overhead; 512
+# cost 7%, 1024 changed nothing). WORKAROUND: PostgreSQL (15 to 18) starts toasting only when
+# a row exceeds 2032 bytes whatever this says (heap_prepare_insert tests
+# TOAST_TUPLE_THRESHOLD), so a row under 2 kB stays inline and uncompressed.
+LOG_TOAST_TUPLE_TARGET = 512
+TOAST_TUPLE_TARGETS: dict[str, int] = dict.fromkeys(COMPRESSED_COLUMNS, LOG_TOAST_TUPLE_TARGET)
+
+
+def storage_parameters(table: str) -> dict[str, int]:
+    """The storage parameters a day partition of `table` is built with (a partitioned parent
+    takes none, and LIKE copies none)."""
+    parameters = {}
+    if table in FILLFACTORS:
+        parameters["fillfactor"] = FILLFACTORS[table]
+    if table in TOAST_TUPLE_TARGETS:
+        parameters["toast_tuple_target"] = TOAST_TUPLE_TARGETS[table]
+    return parameters
+
+
 # A day that starts within this margin may already be receiving writes (clocks differ).
 _SOON = timedelta(hours=1)
 # Marks a day table the purge detached but could not drop yet, so a later purge drops it
@@ -334,10 +368,17 @@ def _default_has_day(cursor, table: str, column: str, day: date) -> bool:
 def _day_table_build(cursor, table: str, column: str, day: date) -> None:
     """The day as a plain table shaped like the parent, with its bound as a CHECK."""
     name = partition_name(table, day)
-    # LIKE copies no storage parameters (the parent can have none): FILLFACTORS says them.
+    # LIKE copies no storage parameters (the parent can have none): storage_parameters says
+    # them. It copies the columns' compression (INCLUDING ALL has INCLUDING COMPRESSION).
+    parameters = storage_parameters(table)
     storage = (
-        sql.SQL(" WITH (fillfactor = {})").format(sql.Literal(FILLFACTORS[table]))
-        if table in FILLFACTORS
+        sql.SQL(" WITH ({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.SQL(name), sql.Literal(value))
+                for name, value in parameters.items()
+            )
+        )
+        if parameters
         else sql.SQL("")
     )
     cursor.execute(

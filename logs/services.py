@@ -376,7 +376,6 @@ def _event_apply(
         occurred_at=spec.occurred_at or now,
         recorded_at=now,
         source=spec.source,
-        provider_event_id=spec.provider_event_id,
         dedupe_key=dedupe_key,
         detail=spec.detail,
         payload=_payload_storable(spec.payload),

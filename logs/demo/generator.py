@@ -408,13 +408,14 @@ class _Generator:
                 )
             else:
                 recorded = min(occurred + 150 + int(rand() * 2500), end_ms)
-                # event_record's key for a provider event: "<source>:<provider event id>".
+                # event_record's key for a provider event: "<source>:<provider event id>",
+                # the id's only copy (the provider_event_id column is left empty).
                 dedupe_key = f"{source}:{provider_event_id}"
             if recorded > last_recorded:
                 last_recorded = recorded
             append(
                 f"{event_id}\t{prefix}\t{kind}\t{sub_kind}\t{channel}\t{ts(occurred)}\t"
-                f"{ts(recorded)}\t{source}\t{provider_event_id}\t{dedupe_key}\t{detail}\t{payload}\n"
+                f"{ts(recorded)}\t{source}\t\t{dedupe_key}\t{detail}\t{payload}\n"
             )
             event_id += 1
         self.next_event = event_id

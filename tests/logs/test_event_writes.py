@@ -145,10 +145,12 @@ def test_a_new_day_partition_keeps_room_for_heap_only_updates():
     day = datetime(2031, 3, 4, tzinfo=UTC).date()
     partition_create(day=day)
     options = _reloptions([partition_name(table, day) for table in PARTITIONED_TABLES])
-    assert options[partition_name("logs_notification", day)] == [f"fillfactor={LOG_FILLFACTOR}"]
-    assert options[partition_name("logs_delivery", day)] == [f"fillfactor={LOG_FILLFACTOR}"]
+    fillfactor = f"fillfactor={LOG_FILLFACTOR}"
+    assert fillfactor in options[partition_name("logs_notification", day)]
+    assert fillfactor in options[partition_name("logs_delivery", day)]
     # Events and the inbox are written once and never updated by the log: packed full.
-    assert options[partition_name("logs_event", day)] is None
+    assert not any(o.startswith("fillfactor=") for o in options[partition_name("logs_event", day)])
+    assert options[partition_name("webhooks_inbox", day)] is None
 
 
 @pytest.mark.django_db
@@ -162,8 +164,7 @@ def test_every_existing_partition_of_the_updated_tables_has_the_fillfactor():
         names = [name for (name,) in cursor.fetchall()]
     assert any(name.endswith("_default") for name in names)
     options = _reloptions(names)
-    wanted = [f"fillfactor={LOG_FILLFACTOR}"]
-    assert {name: options[name] for name in names} == {name: wanted for name in names}
+    assert all(f"fillfactor={LOG_FILLFACTOR}" in options[name] for name in names), options
 
 
 def _reloptions(names: list[str]) -> dict[str, list[str] | None]:

@@ -209,8 +209,9 @@ def test_partition_changes_never_stall_or_break_event_writers(settings, caplog):
         assert _done(stranded_day, future_day, old_day)
         # No lost write: every event a writer recorded is there, each in its day partition.
         stored = set(
-            Event.objects.filter(provider_event_id__startswith="w").values_list(
-                "provider_event_id", flat=True
+            key.removeprefix("sandbox:")
+            for key in Event.objects.filter(dedupe_key__startswith="sandbox:w").values_list(
+                "dedupe_key", flat=True
             )
         )
         assert len(writers.recorded) > 50
@@ -285,8 +286,9 @@ def test_writers_of_a_day_moved_out_of_default_lose_nothing(settings):
         assert any(start > move_ended for start, _ in writers.calls)
         assert partition_name("logs_event", day) in created
         stored = set(
-            Event.objects.filter(provider_event_id__startswith="w").values_list(
-                "provider_event_id", flat=True
+            key.removeprefix("sandbox:")
+            for key in Event.objects.filter(dedupe_key__startswith="sandbox:w").values_list(
+                "dedupe_key", flat=True
             )
         )
         assert stored == set(writers.recorded) and writers.recorded
