@@ -54,6 +54,8 @@ from logs.vocabulary import (
 )
 
 PAGE_SIZE_MAX = 1000
+# Every column of a notification: what a page reads unless its caller names fewer.
+NOTIFICATION_FIELDS = tuple(field.attname for field in Notification._meta.concrete_fields)
 EMAIL_PREFIX_MIN = 3
 # A child-driven search whose other filters reject candidates reads this many pages' worth
 # of candidates per round, for at most this many rounds per page: the work a page may cost is
@@ -422,7 +424,11 @@ def _candidates_sql(
 
 
 def _page_from_notifications(
-    environment_id: int, filters: NotificationFilters, after: Cursor | None, limit: int
+    environment_id: int,
+    filters: NotificationFilters,
+    after: Cursor | None,
+    limit: int,
+    fields: Sequence[str],
 ) -> NotificationPage:
     """Strategy 1: every filter is on the notification itself, served by one of its indexes
     read newest first and stopped after a page."""
@@ -433,11 +439,13 @@ def _page_from_notifications(
         # rows for "elizabet"): the page's keys come from that index alone (it includes the
         # address, so an index-only scan), and only the page's rows are read.
         keys = queryset.values_list("created_at", "id")[: limit + 1]
-        return _page_of_keys(environment_id, *keys.query.sql_with_params(), limit)
-    return _page(_prepared(queryset[: limit + 1]), limit)
+        return _page_of_keys(environment_id, *keys.query.sql_with_params(), limit, fields)
+    return _page(_prepared(queryset[: limit + 1], fields), limit)
 
 
-def _page_of_keys(environment_id: int, sql: str, params: Sequence, limit: int) -> NotificationPage:
+def _page_of_keys(
+    environment_id: int, sql: str, params: Sequence, limit: int, fields: Sequence[str]
+) -> NotificationPage:
     """The page of the notifications whose (created_at, id) is among the rows of `sql` (a
     page plus one, newest first): fetched by their full key, which lets PostgreSQL prune
     partitions while it runs."""
@@ -448,18 +456,22 @@ def _page_of_keys(environment_id: int, sql: str, params: Sequence, limit: int) -
         output_field=BooleanField(),
     )
     queryset = Notification.objects.filter(environment_id=environment_id).filter(keys)
-    return _page(_prepared(queryset), limit)
+    return _page(_prepared(queryset, fields), limit)
 
 
 def _page_from_children(
-    environment_id: int, branches: list[QuerySet], after: Cursor | None, limit: int
+    environment_id: int,
+    branches: list[QuerySet],
+    after: Cursor | None,
+    limit: int,
+    fields: Sequence[str],
 ) -> NotificationPage:
     """Strategy 2: the child index decides alone (other than dates, which it applies itself),
     so every candidate matches. One query reads a page plus one from the child index and
     fetches those notifications by their full key, which lets PostgreSQL prune partitions
     while it runs."""
     candidates = _candidates_sql(branches, after, limit + 1, count_as_parameter=False)
-    return _page_of_keys(environment_id, *candidates, limit)
+    return _page_of_keys(environment_id, *candidates, limit, fields)
 
 
 def _page_from_children_filtered(
@@ -468,6 +480,7 @@ def _page_from_children_filtered(
     rest: NotificationFilters,
     after: Cursor | None,
     limit: int,
+    fields: Sequence[str],
 ) -> NotificationPage:
     """Strategy 3: the child index gives candidates newest first and the notification filters
     reject some. Candidates are read in rounds of a few pages' worth, up to SEARCH_BUDGET_ROUNDS
@@ -478,7 +491,7 @@ def _page_from_children_filtered(
     position = after
     for _ in range(SEARCH_BUDGET_ROUNDS):
         candidates = _candidates(branches, position, batch)
-        matched.extend(_matching(environment_id, rest, candidates))
+        matched.extend(_matching(environment_id, rest, candidates, fields))
         if candidates:
             position = Cursor(*candidates[-1])
         if len(matched) > limit or len(candidates) < batch:
@@ -499,20 +512,20 @@ def _candidates(
     return prepared_rows(*_candidates_sql(branches, after, count, count_as_parameter=True))
 
 
-_NOTIFICATION_FIELDS = [field.attname for field in Notification._meta.concrete_fields]
-
-
-def _prepared(queryset: QuerySet) -> list[Notification]:
+def _prepared(queryset: QuerySet, fields: Sequence[str]) -> list[Notification]:
     """The notifications of `queryset` through a prepared statement (logs.signals): its text
     is the same for every search of its shape (values are parameters), so PostgreSQL plans it
     once per connection. Planning a search over the partitioned tables (every day's
     partitions and their indexes, twice) took five times as long as running it."""
-    sql, params = queryset.values_list(*_NOTIFICATION_FIELDS).query.sql_with_params()
-    return prepared_instances(Notification, sql, params, _NOTIFICATION_FIELDS)
+    sql, params = queryset.values_list(*fields).query.sql_with_params()
+    return prepared_instances(Notification, sql, params, fields)
 
 
 def _matching(
-    environment_id: int, filters: NotificationFilters, candidates: list[tuple[datetime, uuid.UUID]]
+    environment_id: int,
+    filters: NotificationFilters,
+    candidates: list[tuple[datetime, uuid.UUID]],
+    fields: Sequence[str],
 ) -> list[Notification]:
     if not candidates:
         return []
@@ -525,6 +538,7 @@ def _matching(
             created_at__lte=candidates[0][0],
         )
         .order_by()  # sorted by _page; lets PostgreSQL probe the keys in any order
+        .only(*fields)
     )
 
 
@@ -534,21 +548,36 @@ def notification_page(
     filters: NotificationFilters = NotificationFilters(),
     after: Cursor | None = None,
     limit: int = 50,
+    fields: Sequence[str] = NOTIFICATION_FIELDS,
 ) -> NotificationPage:
     """One page of the environment's notifications matching `filters`, newest first: chooses
-    the strategy that answers from an index and reads about a page of rows."""
+    the strategy that answers from an index and reads about a page of rows. `fields` are the
+    columns read (attnames; the others are deferred): a caller that shows a summary leaves
+    out the request and merge tags (JSON, parsed per row)."""
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise ValueError(f"The page size must be between 1 and {PAGE_SIZE_MAX} (got {limit}).")
     filters = filters.normalized()
+    fields = _in_model_order(fields)
     driving = _driving_branches(environment_id, filters)
     if driving is None:
-        return _page_from_notifications(environment_id, filters, after, limit)
+        return _page_from_notifications(environment_id, filters, after, limit, fields)
     branches, rest = driving
     if any(branch.query.is_empty() for branch in branches):
         return NotificationPage()  # e.g. a sub-kind with a kind it does not belong to
     if _dates_only(rest):
-        return _page_from_children(environment_id, branches, after, limit)
-    return _page_from_children_filtered(environment_id, branches, rest, after, limit)
+        return _page_from_children(environment_id, branches, after, limit, fields)
+    return _page_from_children_filtered(environment_id, branches, rest, after, limit, fields)
+
+
+def _in_model_order(fields: Sequence[str]) -> tuple[str, ...]:
+    # Model.from_db reads a row with deferred fields in the model's field order.
+    unknown = set(fields) - set(NOTIFICATION_FIELDS)
+    if unknown or "id" not in fields or "created_at" not in fields:
+        raise ValueError(
+            f"fields: {sorted(unknown)} are not notification columns; name attnames, "
+            "id and created_at included (the page's cursor)."
+        )
+    return tuple(name for name in NOTIFICATION_FIELDS if name in fields)
 
 
 def _dates_only(filters: NotificationFilters) -> bool:

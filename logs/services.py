@@ -614,17 +614,17 @@ class _RecordedFact:
 # unique (notification_id, dedupe_key, ...) and (notification_id, channel, ...) indexes answer
 # it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...) index and
 # walk every event of those days.
-_CHILDREN_OF = (
+CHILDREN_OF = (
     "notification_id = ANY(%s::uuid[]) "
     "AND notification_created_at >= %s AND notification_created_at <= %s"
 )
 _RECORDED_EVENTS = (
     "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
-    f"FROM logs_event WHERE {_CHILDREN_OF}"
+    f"FROM logs_event WHERE {CHILDREN_OF}"
 )
 
 
-def _children_params(notifications: list[Notification]) -> list:
+def children_params(notifications: list[Notification]) -> list:
     created = [notification.created_at for notification in notifications]
     return [[notification.id for notification in notifications], min(created), max(created)]
 
@@ -639,7 +639,7 @@ def _recorded_events(
     recorded: dict[uuid.UUID, list[_RecordedFact]] = {n.id: [] for n in notifications}
     if not notifications:
         return recorded
-    for notification_id, *fact in prepared_rows(_RECORDED_EVENTS, _children_params(notifications)):
+    for notification_id, *fact in prepared_rows(_RECORDED_EVENTS, children_params(notifications)):
         recorded[notification_id].append(_RecordedFact(*fact))
     return recorded
 
@@ -652,7 +652,7 @@ def _notification_deliveries(
     deliveries: dict[uuid.UUID, dict[str, Delivery]] = {n.id: {} for n in notifications}
     if not notifications:
         return deliveries
-    for delivery in _instances(Delivery, _CHILDREN_OF, _children_params(notifications)):
+    for delivery in _instances(Delivery, CHILDREN_OF, children_params(notifications)):
         deliveries[delivery.notification_id][delivery.channel] = delivery
     return deliveries
 

@@ -7,9 +7,9 @@ so an API answer is the console's answer.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
@@ -20,14 +20,17 @@ from django.db.models.functions import Cast
 from psycopg.errors import QueryCanceled
 
 from logs.api.query_filter import CompiledFilter
-from logs.models import Delivery, Event, Notification
+from logs.models import Delivery, Notification
 from logs.selectors import (
+    NOTIFICATION_FIELDS,
     Cursor,
     NotificationFilters,
     NotificationPage,
     notification_page,
     notification_queryset,
 )
+from logs.services import CHILDREN_OF, children_params
+from logs.signals import prepared_rows
 
 
 class _JsonPath(Value):
@@ -73,16 +76,17 @@ def log_page(
     request_filter: CompiledFilter | None = None,
     after: Cursor | None = None,
     limit: int,
+    fields: Sequence[str] = NOTIFICATION_FIELDS,
 ) -> NotificationPage:
     """One page, newest first. Without a requestFilter this is the selectors' index-driven
     `notification_page`; with one, the same filters plus the jsonpath, evaluated by
     PostgreSQL while it walks the (environment, created_at) index or the GIN index."""
     if request_filter is None:
         return notification_page(
-            environment_id=environment_id, filters=filters, after=after, limit=limit
+            environment_id=environment_id, filters=filters, after=after, limit=limit, fields=fields
         )
     queryset = notification_queryset(environment_id=environment_id, filters=filters.normalized())
-    queryset = queryset.filter(request_filter_q(request_filter))
+    queryset = queryset.filter(request_filter_q(request_filter)).only(*fields)
     if after is not None:
         queryset = queryset.filter(
             TupleLessThan(Tuple(F("created_at"), F("id")), (after.created_at, after.id))
@@ -113,24 +117,27 @@ def _bounded(queryset) -> list:
         raise
 
 
-def _same_notifications(notifications: list[Notification]) -> Q:
-    # The partition key bounds too, so PostgreSQL reads only the days of this page.
-    return Q(
-        notification_id__in=[n.id for n in notifications],
-        notification_created_at__gte=min(n.created_at for n in notifications),
-        notification_created_at__lte=max(n.created_at for n in notifications),
-    )
+# The child rows of a page's notifications (already the tenant's) as the event writer reads a
+# batch's: one text for any page (the ids are one array parameter), so it is prepared and
+# planned once per connection (logs.signals.prepared_rows), not parsed and planned over every
+# day's partitions on each request, and read as plain tuples.
+_PAGE_DELIVERIES = (
+    "SELECT notification_id, channel, state, state_detail FROM logs_delivery "  # noqa: S608
+    f"WHERE {CHILDREN_OF} ORDER BY channel"
+)
+_PAGE_EVENTS = (
+    "SELECT notification_id, kind, sub_kind, channel, occurred_at, detail "  # noqa: S608
+    f"FROM logs_event WHERE {CHILDREN_OF} ORDER BY occurred_at, id"
+)
 
 
-@dataclass(frozen=True)
-class DeliveryLine:
+class DeliveryLine(NamedTuple):
     channel: str
     state: str
     state_detail: str
 
 
-@dataclass(frozen=True)
-class EventLine:
+class EventLine(NamedTuple):
     kind: str
     sub_kind: str
     channel: str
@@ -138,33 +145,23 @@ class EventLine:
     detail: str
 
 
-def page_deliveries(*, notifications: list[Notification]) -> dict[uuid.UUID, list[DeliveryLine]]:
-    """The deliveries of a page's notifications, by notification id, in one query (plain
-    tuples: a page of 1,000 costs no model instances)."""
-    by_notification: dict[uuid.UUID, list[DeliveryLine]] = defaultdict(list)
+def _by_notification(sql: str, notifications: list[Notification], line) -> dict[uuid.UUID, list]:
+    by_notification: dict[uuid.UUID, list] = defaultdict(list)
     if notifications:
-        rows = (
-            Delivery.objects.filter(_same_notifications(notifications))
-            .order_by("channel")
-            .values_list("notification_id", "channel", "state", "state_detail")
-        )
-        for notification_id, *line in rows:
-            by_notification[notification_id].append(DeliveryLine(*line))
+        for notification_id, *values in prepared_rows(sql, children_params(notifications)):
+            by_notification[notification_id].append(line._make(values))
     return by_notification
+
+
+def page_deliveries(*, notifications: list[Notification]) -> dict[uuid.UUID, list[DeliveryLine]]:
+    """The deliveries of a page's notifications (already the tenant's), by notification id,
+    in one prepared query (plain tuples: a page of 1,000 costs no model instances)."""
+    return _by_notification(_PAGE_DELIVERIES, notifications, DeliveryLine)
 
 
 def page_events(*, notifications: list[Notification]) -> dict[uuid.UUID, list[EventLine]]:
-    """The timelines of a page's notifications, by notification id, in one query."""
-    by_notification: dict[uuid.UUID, list[EventLine]] = defaultdict(list)
-    if notifications:
-        rows = (
-            Event.objects.filter(_same_notifications(notifications))
-            .order_by("occurred_at", "id")
-            .values_list("notification_id", "kind", "sub_kind", "channel", "occurred_at", "detail")
-        )
-        for notification_id, *line in rows:
-            by_notification[notification_id].append(EventLine(*line))
-    return by_notification
+    """The timelines of a page's notifications, by notification id, in one prepared query."""
+    return _by_notification(_PAGE_EVENTS, notifications, EventLine)
 
 
 EXPORT_COLUMNS = (

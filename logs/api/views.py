@@ -158,6 +158,15 @@ def _with_details(page: NotificationPage, *, timeline: bool) -> list[Notificatio
     return notifications
 
 
+# What a row of the list shows (log_summary), and what masking reads besides (the request's
+# addresses): the request and merge tags are JSON parsed per row, and a page need not read them.
+SUMMARY_FIELDS = (
+    "id", "environment_id", "notification_type", "user_id", "email", "number", "status",
+    "created_at", "updated_at",
+)  # fmt: skip
+MASKED_SUMMARY_FIELDS = (*SUMMARY_FIELDS, "request")
+
+
 LIST_DESCRIPTION = """Notifications of the credential's environment, newest first, one page at
 a time. Every filter is answered from an index. Follow `next` (or the `Link: rel="next"`
 header) for the following page; the last page has `next: null`. A page may hold fewer rows than
@@ -188,6 +197,7 @@ class LogListView(LogsAPIView):
                 environment_id=environment_id, token=query.get("cursor"), field="cursor"
             ),
             limit=query["limit"],
+            fields=MASKED_SUMMARY_FIELDS if _addresses_masked(request) else SUMMARY_FIELDS,
         )
 
     def path_user_id(self) -> str | None:
