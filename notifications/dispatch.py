@@ -42,6 +42,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.html import strip_tags
 
+from config import afterwards
 from logs.models import Delivery, Event, Notification
 from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
@@ -203,11 +204,13 @@ def notifications_dispatch(*, notification_ids: Sequence[uuid.UUID]) -> list[str
     leases = _Leases(uuid.uuid4())
     claimed, outcomes = _outbox_claim(ids, leases.token)
     if claimed:
-        try:
-            outcomes.update(_claimed_dispatch(list(claimed.values()), leases))
-        except BaseException:
-            leases.release(list(claimed))
-            raise
+        # The Sents' follow-ups (callbacks to adopt, the sandbox's callbacks) once, at the end.
+        with afterwards.collected():
+            try:
+                outcomes.update(_claimed_dispatch(list(claimed.values()), leases))
+            except BaseException:
+                leases.release(list(claimed))
+                raise
     return [outcomes[notification_id] for notification_id in notification_ids]
 
 
