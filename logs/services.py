@@ -569,8 +569,11 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
     """Lock the notifications the specs name (FOR UPDATE, in id order), by id."""
     ids = sorted({spec.notification_id for spec in specs})
     created = [spec.notification_created_at for spec in specs]
+    # A Sending makes its channel's delivery (the first attempt's does): its id is drawn with
+    # the lock, not in a round trip of its own (_delivery_of).
+    sending = sorted({spec.notification_id for spec in specs if spec.kind == EventKind.SENDING})
     if None in created:
-        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids], sending)
     else:
         # The partition key lets PostgreSQL look in those days' partitions only. A caller
         # may know it to the millisecond only (truncated or rounded), so look within a
@@ -579,6 +582,7 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
         found = _notifications(
             "id = ANY(%s::uuid[]) AND created_at > %s AND created_at < %s ORDER BY id FOR UPDATE",
             [ids, min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION],
+            sending,
         )
     return {notification.id: notification for notification in found}
 
@@ -615,10 +619,22 @@ def _instances(model, where: str, params: list, **annotations: str) -> list:
     return prepared_instances(model, sql, params, attnames, annotations=list(annotations))
 
 
-def _notifications(where: str, params: list) -> list[Notification]:
+def _notifications(where: str, params: list, fresh_for: list[uuid.UUID]) -> list[Notification]:
     # The receivers need the request's templateId (insights' rollups), not the request: the
-    # one value goes over the wire and is parsed, not the whole JSON.
-    return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+    # one value goes over the wire and is parsed, not the whole JSON. The notifications in
+    # `fresh_for` get a delivery id drawn from its sequence (fresh_delivery_id), the others
+    # (and every notification of a batch without them: the callbacks') none.
+    if not fresh_for:
+        return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+    return _instances(
+        Notification, where, [fresh_for, *params], request_template_id=_TEMPLATE_ID,
+        fresh_delivery_id=_FRESH_DELIVERY_ID,
+    )  # fmt: skip
+
+
+_FRESH_DELIVERY_ID = (
+    "CASE WHEN id = ANY(%s::uuid[]) THEN nextval(pg_get_serial_sequence('logs_delivery', 'id')) END"
+)
 
 
 _TEMPLATE_ID = (
@@ -727,7 +743,10 @@ def _delivery_of(
     INSERT then an UPDATE made two and wrote every index twice). Its id is drawn first, for
     the event's delivery_id. Under the notification's lock nobody else can be making it."""
     if channel not in deliveries:
-        [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        delivery_id = getattr(notification, "fresh_delivery_id", None)  # drawn with the lock
+        if delivery_id is None:
+            [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        notification.fresh_delivery_id = None
         deliveries[channel] = Delivery(
             id=delivery_id,
             environment_id=notification.environment_id,
