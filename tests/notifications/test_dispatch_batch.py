@@ -14,6 +14,7 @@ from notifications.services import notification_send
 from notifications.tasks import notification_dispatch_batch_task
 from notifications.wire import send_request_parse
 from tests.notifications.factories import UserPreferenceFactory
+from tests.notifications.helpers import email_and_sms_body as body
 from tests.notifications.helpers import labels, refreshed
 
 pytestmark = pytest.mark.django_db
@@ -23,20 +24,6 @@ pytestmark = pytest.mark.django_db
 def sandbox(settings):
     settings.SEND_PROVIDERS = {"email": "sandbox", "sms": "sandbox", "call": "sandbox"}
     settings.SEND_RETRY_BACKOFF_SECONDS = 0
-
-
-def body(index: int, **user) -> dict:
-    return {
-        "notificationId": "order_tracking",
-        "user": {
-            "id": f"usr_{index}",
-            "email": f"u{index}@example.com",
-            "number": f"+1415555{index:04d}",
-            **user,
-        },
-        "mergeTags": {"first_name": "Alice", "order_id": str(index)},
-        "forceChannels": ["EMAIL", "SMS"],
-    }
 
 
 def accepted(environment, bodies) -> list:
