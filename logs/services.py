@@ -298,7 +298,9 @@ def events_record(
 
     The batch shares its reads: one statement locks every notification named (in id order,
     so two batches never deadlock), one reads their events and one their deliveries; then
-    each event costs one write statement. A database error rolls the whole batch back."""
+    the events' writes go as one statement (a new one only where an event's notification
+    already has writes waiting: PostgreSQL cannot write a row twice in one statement). A
+    database error rolls the whole batch back."""
     now = timezone.now()
     outcomes: list = [None] * len(specs)
     keys: dict[int, str] = {}
@@ -310,10 +312,11 @@ def events_record(
     if not keys:
         return outcomes
     shared_rows = SharedRowWrites()
-    with transaction.atomic():
+    with transaction.atomic(), ExitStack() as stack:
         notifications = _notifications_lock([specs[index] for index in keys])
         recorded = _recorded_events(notifications.values())
         deliveries = _notification_deliveries(notifications.values())
+        writes = _PendingWrites(stack, shared_rows)
         for index, key in keys.items():
             spec = specs[index]
             notification = notifications.get(spec.notification_id)
@@ -324,10 +327,40 @@ def events_record(
                 continue
             outcomes[index] = _event_apply(
                 spec, key, notification, recorded[notification.id],
-                deliveries[notification.id], now, shared_rows,
+                deliveries[notification.id], now, writes,
             )  # fmt: skip
+        writes.send()
         shared_rows.run()  # the counters, last and sorted (logs.signals.SharedRowWrites)
     return outcomes
+
+
+class _PendingWrites:
+    """The writes of a batch's events, waiting to go as one statement (a StatementBatch).
+    Before an event of a notification that already has writes waiting, those are sent: one
+    statement must not write a row twice (the notification's, its delivery's), and the
+    event's lookups need the ids of the events before it."""
+
+    def __init__(self, stack: ExitStack, shared_rows: SharedRowWrites):
+        self.batch = StatementBatch(stack, shared_rows=shared_rows)
+        self._notifications: set[uuid.UUID] = set()
+        self._written: list = []
+
+    def of(self, notification: Notification) -> StatementBatch:
+        """The batch to add `notification`'s event's writes to."""
+        if notification.id in self._notifications:
+            self.send()
+        self._notifications.add(notification.id)
+        return self.batch
+
+    def written(self, *instances) -> None:
+        """Mark these saved once the batch is sent."""
+        self._written.extend(instances)
+
+    def send(self) -> None:
+        self.batch.send()
+        instances_written(*self._written)
+        self._written.clear()
+        self._notifications.clear()
 
 
 # --- event_record's steps -----------------------------------------------------------------------
@@ -358,11 +391,12 @@ def _event_apply(
     recorded: list["_RecordedFact"],
     deliveries: dict[str, "Delivery"],
     now: datetime,
-    shared_rows: SharedRowWrites,
+    writes: _PendingWrites,
 ) -> RecordedEvent:
     """One event, under its notification's lock, given what was recorded before it: found
     (the same event again) or written with what it decides."""
     channel = spec.channel
+    batch = writes.of(notification)  # the notification's earlier events written first
     if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
         delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
         return RecordedEvent(notification, delivery, existing, created=False)
@@ -381,9 +415,9 @@ def _event_apply(
         payload=_payload_storable(spec.payload),
     )
     _event_write(
-        event, notification, delivery, deliveries, recorded, spec.delivery_fields, now,
-        shared_rows,
+        event, notification, delivery, deliveries, recorded, spec.delivery_fields, now, batch,
     )  # fmt: skip
+    writes.written(event, *([delivery] if delivery is not None else []))
     return RecordedEvent(notification, delivery, event, created=True)
 
 
@@ -499,43 +533,46 @@ def _event_write(
     recorded: list["_RecordedFact"],
     delivery_fields: Mapping[str, Any] | None,
     now: datetime,
-    shared_rows: SharedRowWrites,
+    writes: StatementBatch,
 ) -> None:
-    """Insert the event and save what its facts decide (the delivery's state, the
-    notification's status), with what the event_recorded receivers add: one statement (one
-    round trip, planned once per connection: logs.signals.StatementBatch), inside the
-    caller's transaction."""
+    """Queue the event's insert and the saves of what its facts decide (the delivery's
+    state, the notification's status), with what the event_recorded receivers add, in the
+    batch's `writes` (sent as one statement, planned once per connection:
+    logs.signals.StatementBatch), inside the caller's transaction."""
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
     position = len(recorded)
     recorded.append(_RecordedFact.of(event))  # its id once written (below)
-    with ExitStack() as stack:
-        writes = StatementBatch(stack, shared_rows=shared_rows)
-        writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
-        if delivery is not None:
-            _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
-        _notification_recompute(notification, deliveries.values(), recorded, now, writes)
-        event_recorded.send(
-            Event,
-            notification=notification,
-            delivery=delivery,
-            event=event,
-            batch=writes,
-            first_of_kind=first_of_kind,
-        )
-        writes.send()
-    # With its id: a later event of the same batch that repeats it finds it (_event_find).
-    recorded[position] = _RecordedFact.of(event)
-    instances_written(event, *([delivery] if delivery is not None else []))
+
+    def written(id_: int) -> None:
+        event.id = id_
+        # With its id: a later event of the same batch that repeats it finds it (_event_find).
+        recorded[position] = _RecordedFact.of(event)
+
+    writes.add(*insert_statement(event), on_value=written)
+    if delivery is not None:
+        _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
+    _notification_recompute(notification, deliveries.values(), recorded, now, writes)
+    event_recorded.send(
+        Event,
+        notification=notification,
+        delivery=delivery,
+        event=event,
+        batch=writes,
+        first_of_kind=first_of_kind,
+    )
 
 
 def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notification]:
     """Lock the notifications the specs name (FOR UPDATE, in id order), by id."""
     ids = sorted({spec.notification_id for spec in specs})
     created = [spec.notification_created_at for spec in specs]
+    # A Sending makes its channel's delivery (the first attempt's does): its id is drawn with
+    # the lock, not in a round trip of its own (_delivery_of).
+    sending = sorted({spec.notification_id for spec in specs if spec.kind == EventKind.SENDING})
     if None in created:
-        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        found = _notifications("id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids], sending)
     else:
         # The partition key lets PostgreSQL look in those days' partitions only. A caller
         # may know it to the millisecond only (truncated or rounded), so look within a
@@ -544,6 +581,7 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
         found = _notifications(
             "id = ANY(%s::uuid[]) AND created_at > %s AND created_at < %s ORDER BY id FOR UPDATE",
             [ids, min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION],
+            sending,
         )
     return {notification.id: notification for notification in found}
 
@@ -580,10 +618,22 @@ def _instances(model, where: str, params: list, **annotations: str) -> list:
     return prepared_instances(model, sql, params, attnames, annotations=list(annotations))
 
 
-def _notifications(where: str, params: list) -> list[Notification]:
+def _notifications(where: str, params: list, fresh_for: list[uuid.UUID]) -> list[Notification]:
     # The receivers need the request's templateId (insights' rollups), not the request: the
-    # one value goes over the wire and is parsed, not the whole JSON.
-    return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+    # one value goes over the wire and is parsed, not the whole JSON. The notifications in
+    # `fresh_for` get a delivery id drawn from its sequence (fresh_delivery_id), the others
+    # (and every notification of a batch without them: the callbacks') none.
+    if not fresh_for:
+        return _instances(Notification, where, params, request_template_id=_TEMPLATE_ID)
+    return _instances(
+        Notification, where, [fresh_for, *params], request_template_id=_TEMPLATE_ID,
+        fresh_delivery_id=_FRESH_DELIVERY_ID,
+    )  # fmt: skip
+
+
+_FRESH_DELIVERY_ID = (
+    "CASE WHEN id = ANY(%s::uuid[]) THEN nextval(pg_get_serial_sequence('logs_delivery', 'id')) END"
+)
 
 
 _TEMPLATE_ID = (
@@ -692,7 +742,10 @@ def _delivery_of(
     INSERT then an UPDATE made two and wrote every index twice). Its id is drawn first, for
     the event's delivery_id. Under the notification's lock nobody else can be making it."""
     if channel not in deliveries:
-        [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        delivery_id = getattr(notification, "fresh_delivery_id", None)  # drawn with the lock
+        if delivery_id is None:
+            [(delivery_id,)] = prepared_rows(_NEXT_DELIVERY_ID, [])
+        notification.fresh_delivery_id = None
         deliveries[channel] = Delivery(
             id=delivery_id,
             environment_id=notification.environment_id,

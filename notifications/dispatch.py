@@ -31,18 +31,20 @@ Failed event (a Failed without sub-kind is final for the status rules).
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import formataddr
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.html import strip_tags
 
+from config import afterwards
 from logs.models import Delivery, Event, Notification
-from logs.services import event_record
+from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
 from notifications import selectors
 from notifications.models import ChannelTemplate, Outbox, PlanUsage, UserPreference
@@ -79,8 +81,12 @@ class _Dispatch:
     templates: dict[str, ChannelTemplate]
     preferences: list[UserPreference]
     states: dict[str, str]
+    # Sending events already recorded per channel (by runs before this one).
+    attempts: dict[str, int] = field(default_factory=dict)
     plan_allowed: bool | None = None
     claim: uuid.UUID | None = None
+    # Set when its claim was found taken by another worker: nothing more is sent for it.
+    lost: bool = False
     channel_label: dict[str, str] = field(default_factory=lambda: dict(Channel.choices))
 
 
@@ -88,87 +94,173 @@ class _ClaimLost(Exception):
     """The claim ran out and another worker took the notification: stop before sending."""
 
 
-def _outbox_claim(notification_id: uuid.UUID, token: uuid.UUID) -> Outbox | str:
-    """Claim the outbox row for this run: one UPDATE, so of two workers racing the second
-    waits on the row and then finds the claim taken. Returns the row, or why not."""
+_CLAIM_LOST = "claim lost: its lease ran out and another worker took it"
+_OUTBOX = Outbox._meta.db_table
+# Rows are locked in id order (two batches that share rows never deadlock), and the claim's
+# conditions are checked again once a row's lock is had: of two workers racing, the second
+# waits on the row and then finds the claim taken.
+_CLAIM = f"""
+UPDATE {_OUTBOX} SET claimed_by = %s, claimed_until = %s, next_sweep_at = %s
+WHERE id IN (
+    SELECT id FROM {_OUTBOX}
+    WHERE notification_id = ANY(%s::uuid[]) AND due_at <= %s
+        AND (claimed_until IS NULL OR claimed_until <= %s)
+    ORDER BY id FOR UPDATE
+)
+RETURNING *
+"""  # noqa: S608 (the model's table)
+_RENEW = f"""
+UPDATE {_OUTBOX} SET claimed_until = %s, next_sweep_at = %s
+WHERE id IN (
+    SELECT id FROM {_OUTBOX} WHERE notification_id = ANY(%s::uuid[]) AND claimed_by = %s
+    ORDER BY id FOR UPDATE
+)
+RETURNING notification_id
+"""  # noqa: S608
+
+
+def _outbox_claim(
+    notification_ids: list[uuid.UUID], token: uuid.UUID
+) -> tuple[dict[uuid.UUID, Outbox], dict[uuid.UUID, str]]:
+    """Claim the batch's outbox rows for this run: one UPDATE for all of them. Returns the
+    rows claimed, by notification id, and why each of the others was not."""
     now = timezone.now()
     until = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     # While a worker holds it, the sweeper leaves the row alone (next_sweep_at); when the
     # claim runs out, the sweeper hands the notification to another worker.
-    claimed = (
-        Outbox.objects.filter(notification_id=notification_id, due_at__lte=now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
-        .update(claimed_by=token, claimed_until=until, next_sweep_at=until)
-    )
-    if claimed:
-        return Outbox.objects.get(notification_id=notification_id)
-    row = Outbox.objects.filter(notification_id=notification_id).first()
-    if row is not None and row.due_at <= now:
-        return "busy: another worker holds it"
-    # Nothing claimed: already dispatched (row gone) or not due yet (the schedule moved).
-    return "nothing to do: dispatched already, or not due"
+    claimed = {
+        row.notification_id: row
+        for row in Outbox.objects.raw(_CLAIM, [token, until, until, notification_ids, now, now])
+    }
+    unclaimed = [i for i in notification_ids if i not in claimed]
+    not_claimed = dict.fromkeys(
+        unclaimed, "nothing to do: dispatched already, or not due"
+    )  # already dispatched (row gone) or not due yet (the schedule moved)
+    if unclaimed:
+        for notification_id, due_at in Outbox.objects.filter(
+            notification_id__in=unclaimed
+        ).values_list("notification_id", "due_at"):
+            if due_at <= now:
+                not_claimed[notification_id] = "busy: another worker holds it"
+    return claimed, not_claimed
 
 
-def _lease_renew(notification_id: uuid.UUID, token: uuid.UUID) -> None:
-    """Extend this run's claim before a provider call; a run whose claim ran out (and was
-    taken by another worker) stops here instead of sending a second time."""
-    until = timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    renewed = Outbox.objects.filter(notification_id=notification_id, claimed_by=token).update(
-        claimed_until=until, next_sweep_at=until
-    )
-    if not renewed:
-        raise _ClaimLost
+# A claim renewed this recently covers the next provider call without another UPDATE: a
+# batch's calls to a quick provider share one renewal, a slow one renews before each call.
+_RENEWED_RECENTLY_SECONDS = 1.0
 
 
-def _claim_release(notification_id: uuid.UUID, token: uuid.UUID) -> None:
-    # A run that stops early (an error) lets the next one start at once, not at lease end.
-    Outbox.objects.filter(notification_id=notification_id, claimed_by=token).update(
-        claimed_by=None, claimed_until=None
-    )
+class _Leases:
+    """The claims of one run (one token) over its batch's rows: renewed together, before
+    provider calls; a notification whose claim was taken is marked lost and sends no more."""
+
+    def __init__(self, token: uuid.UUID):
+        self.token = token
+        self.renewed_at = -float("inf")
+
+    def renew(self, dispatches: list[_Dispatch], *, unless_recent: bool = False) -> None:
+        """Extend the claims of `dispatches` (one UPDATE); mark lost those no longer ours."""
+        holding = [dispatch for dispatch in dispatches if not dispatch.lost]
+        if not holding or (
+            unless_recent and time.monotonic() - self.renewed_at < _RENEWED_RECENTLY_SECONDS
+        ):
+            return
+        renewed_at = time.monotonic()
+        until = timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+        with connection.cursor() as cursor:
+            cursor.execute(_RENEW, [until, until, [d.notification.id for d in holding], self.token])
+            kept = {notification_id for (notification_id,) in cursor.fetchall()}
+        for dispatch in holding:
+            if dispatch.notification.id not in kept:
+                dispatch.lost = True
+        self.renewed_at = renewed_at
+
+    def release(self, notification_ids: list[uuid.UUID]) -> None:
+        # A run that stops early (an error) lets the next one start at once, not at lease end.
+        Outbox.objects.filter(notification_id__in=notification_ids, claimed_by=self.token).update(
+            claimed_by=None, claimed_until=None
+        )
+
+    def done(self, notification_ids: list[uuid.UUID]) -> None:
+        if notification_ids:
+            Outbox.objects.filter(
+                notification_id__in=notification_ids, claimed_by=self.token
+            ).delete()
 
 
 def notification_dispatch(*, notification_id: uuid.UUID) -> str:
     """Dispatch every channel of a notification; returns what happened, for the task log."""
-    token = uuid.uuid4()
-    claimed = _outbox_claim(notification_id, token)
-    if isinstance(claimed, str):
-        return claimed
-    try:
-        return _claimed_dispatch(claimed, token)
-    except _ClaimLost:
-        return "claim lost: its lease ran out and another worker took it"
-    except BaseException:
-        _claim_release(notification_id, token)
-        raise
+    [outcome] = notifications_dispatch(notification_ids=[notification_id])
+    return outcome
 
 
-def _claimed_dispatch(outbox: Outbox, token: uuid.UUID) -> str:
-    mine = Outbox.objects.filter(pk=outbox.pk, claimed_by=token)
-    try:
-        dispatch = _dispatch_load(outbox)
-    except Notification.DoesNotExist:
-        # Its day was purged (retention) before it went out: nothing left to send.
-        mine.delete()
-        return "notification purged"
-    except _RequestRefused as refused:
-        # Accepted under older rules that the request no longer passes (a limit lowered
-        # since): a request-level Failed saying why, never a task failing on every retry.
-        _record_request_refused(refused)
-        mine.delete()
-        return "request refused"
-    dispatch.claim = token
-    if dispatch.notification.environment.deleting_at is not None:
-        # The tenant is being deleted (accounts.deletion): send nothing more for it.
-        mine.delete()
-        return "environment being deleted"
-    channels = _channels(dispatch)
-    if not channels:
-        _record_no_channels(dispatch)
-    for channel in channels:
-        if dispatch.states.get(channel) not in _DONE:
-            _channel_dispatch(dispatch, channel)
-    mine.delete()
-    return "dispatched"
+def notifications_dispatch(*, notification_ids: Sequence[uuid.UUID]) -> list[str]:
+    """Dispatch a batch of notifications (what one task names): what happened to each, in
+    order. The batch shares its round trips: one claim, one read of each kind, and per
+    channel one renewal of the claims, one transaction recording every notification's
+    Sending (or Ignored, or Failed), the provider calls, then one recording every Sent.
+    Each notification's events come in the order one dispatch alone would record them."""
+    ids = list(dict.fromkeys(notification_ids))
+    leases = _Leases(uuid.uuid4())
+    claimed, outcomes = _outbox_claim(ids, leases.token)
+    if claimed:
+        # The Sents' follow-ups (callbacks to adopt, the sandbox's callbacks) once, at the end.
+        with afterwards.collected():
+            try:
+                outcomes.update(_claimed_dispatch(list(claimed.values()), leases))
+            except BaseException:
+                leases.release(list(claimed))
+                raise
+    return [outcomes[notification_id] for notification_id in notification_ids]
+
+
+def _claimed_dispatch(outboxes: list[Outbox], leases: _Leases) -> dict[uuid.UUID, str]:
+    outcomes: dict[uuid.UUID, str] = {}
+    finished: list[uuid.UUID] = []
+    dispatches: list[_Dispatch] = []
+    for outbox, loaded in _dispatches_load(outboxes):
+        notification_id = outbox.notification_id
+        if isinstance(loaded, _RequestRefused):
+            # Accepted under older rules that the request no longer passes (a limit lowered
+            # since): a request-level Failed saying why, never a task failing on every retry.
+            _record_request_refused(loaded)
+            outcomes[notification_id] = "request refused"
+        elif loaded is None:
+            # Its day was purged (retention) before it went out: nothing left to send.
+            outcomes[notification_id] = "notification purged"
+        elif loaded.notification.environment.deleting_at is not None:
+            # The tenant is being deleted (accounts.deletion): send nothing more for it.
+            outcomes[notification_id] = "environment being deleted"
+        else:
+            loaded.claim = leases.token
+            dispatches.append(loaded)
+            continue
+        finished.append(notification_id)
+    channels = {}
+    for dispatch in dispatches:
+        channels[dispatch.notification.id] = _channels(dispatch)
+        if not channels[dispatch.notification.id]:
+            _record_no_channels(dispatch)
+    providers = _ProviderChoice()
+    for channel in Channel.values:
+        group = [
+            dispatch
+            for dispatch in dispatches
+            if channel in channels[dispatch.notification.id]
+            and dispatch.states.get(channel) not in _DONE
+            and not dispatch.lost
+        ]
+        if group:
+            _channel_dispatch(group, channel, providers, leases)
+    for dispatch in dispatches:
+        notification_id = dispatch.notification.id
+        if dispatch.lost:
+            outcomes[notification_id] = _CLAIM_LOST
+        else:
+            outcomes[notification_id] = "dispatched"
+            finished.append(notification_id)
+    leases.done(finished)
+    return outcomes
 
 
 class _RequestRefused(Exception):
@@ -190,42 +282,77 @@ def _record_request_refused(refused: _RequestRefused) -> None:
     )
 
 
-def _dispatch_load(outbox: Outbox) -> _Dispatch:
-    notification = Notification.objects.select_related("environment__account").get(
-        id=outbox.notification_id, created_at=outbox.notification_created_at
-    )
-    try:
-        # Validated when it was accepted; parsed again for the options it carries.
-        send_request = send_request_parse(notification.request)
-    except RequestInvalid as exc:
-        raise _RequestRefused(notification, str(exc)) from None
-    templates = {
-        template.channel: template
-        for template in ChannelTemplate.objects.filter(
-            notification_type__environment_id=notification.environment_id,
-            notification_type__key=notification.notification_type,
+def _dispatches_load(
+    outboxes: list[Outbox],
+) -> list[tuple[Outbox, "_Dispatch | _RequestRefused | None"]]:
+    """What the batch's dispatch reads, a query of each kind for all of it: the
+    notifications (None for one purged), their types' templates, their users' preferences,
+    their deliveries' states and how many attempts earlier runs made."""
+    notifications = {
+        notification.id: notification
+        for notification in Notification.objects.select_related("environment__account").filter(
+            id__in=[outbox.notification_id for outbox in outboxes],
+            created_at__in={outbox.notification_created_at for outbox in outboxes},
         )
     }
-    preferences = list(
-        selectors.user_preferences(
-            environment=notification.environment,
-            user_id=notification.user_id,
-            notification_type=notification.notification_type,
+    found = list(notifications.values())
+    templates: dict[tuple[int, str], dict[str, ChannelTemplate]] = {}
+    for template in ChannelTemplate.objects.filter(
+        notification_type__environment_id__in={n.environment_id for n in found},
+        notification_type__key__in={n.notification_type for n in found},
+    ).select_related("notification_type"):
+        key = (template.notification_type.environment_id, template.notification_type.key)
+        templates.setdefault(key, {})[template.channel] = template
+    preferences = selectors.user_preferences_of(
+        (n.environment_id, n.user_id, n.notification_type) for n in found
+    )
+    states: dict[uuid.UUID, dict[str, str]] = {n.id: {} for n in found}
+    attempts: dict[uuid.UUID, dict[str, int]] = {n.id: {} for n in found}
+    if found:
+        children = {
+            "notification_id__in": list(notifications),
+            "notification_created_at__in": {n.created_at for n in found},
+        }
+        for notification_id, channel, state in Delivery.objects.filter(**children).values_list(
+            "notification_id", "channel", "state"
+        ):
+            states[notification_id][channel] = state
+        if any(states.values()):
+            # Sending makes the channel's delivery: without one, no run attempted it.
+            for notification_id, channel, count in (
+                Event.objects.filter(**children, kind=EventKind.SENDING)
+                .values_list("notification_id", "channel")
+                .annotate(count=Count("id"))
+            ):
+                attempts[notification_id][channel] = count
+    loaded = []
+    for outbox in outboxes:
+        notification = notifications.get(outbox.notification_id)
+        if notification is None or notification.created_at != outbox.notification_created_at:
+            loaded.append((outbox, None))
+            continue
+        try:
+            # Validated when it was accepted; parsed again for the options it carries.
+            send_request = send_request_parse(notification.request)
+        except RequestInvalid as exc:
+            loaded.append((outbox, _RequestRefused(notification, str(exc))))
+            continue
+        dispatch = _Dispatch(
+            notification=notification,
+            outbox=outbox,
+            send_request=send_request,
+            templates=templates.get(
+                (notification.environment_id, notification.notification_type), {}
+            ),
+            preferences=preferences.get(
+                (notification.environment_id, notification.user_id, notification.notification_type),
+                [],
+            ),
+            states=states[notification.id],
+            attempts=attempts[notification.id],
         )
-    )
-    states = dict(
-        Delivery.objects.filter(
-            notification_id=notification.id, notification_created_at=notification.created_at
-        ).values_list("channel", "state")
-    )
-    return _Dispatch(
-        notification=notification,
-        outbox=outbox,
-        send_request=send_request,
-        templates=templates,
-        preferences=preferences,
-        states=states,
-    )
+        loaded.append((outbox, dispatch))
+    return loaded
 
 
 def _channels(dispatch: _Dispatch) -> list[str]:
@@ -250,7 +377,7 @@ def _record_no_channels(dispatch: _Dispatch) -> None:
     )
 
 
-def _record(
+def _spec(
     dispatch: _Dispatch,
     channel: str,
     kind: str,
@@ -260,9 +387,9 @@ def _record(
     sub_kind: str = "",
     delivery_fields: dict | None = None,
     payload: dict | None = None,
-) -> None:
+) -> EventSpec:
     notification = dispatch.notification
-    event_record(
+    return EventSpec(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
         kind=kind,
@@ -276,37 +403,137 @@ def _record(
     )
 
 
-def _channel_dispatch(dispatch: _Dispatch, channel: str) -> None:
-    ignored = _ignored_reason(dispatch, channel)
-    if ignored is not None:
-        sub_kind, detail = ignored
-        _record(
-            dispatch,
-            channel,
-            EventKind.IGNORED,
-            sub_kind=sub_kind,
-            detail=detail,
-            dedupe_key=f"ignored:{channel}",
-        )
-        return
-    provider = provider_for_channel(
-        environment_id=dispatch.notification.environment_id, channel=channel
-    )
-    try:
-        if provider.name == "none":
-            raise _CannotSend("no provider configured for this channel")
-        message = _message_build(dispatch, channel)
-    except _CannotSend as exc:
-        _record(
-            dispatch,
-            channel,
-            EventKind.FAILED,
-            detail=str(exc),
-            dedupe_key=f"failed:{channel}",
-            delivery_fields={"error_code": "bad_parameters", "error_message": str(exc)},
-        )
-        return
-    _attempts(dispatch, channel, provider, message)
+def _record(specs: list[EventSpec]) -> None:
+    """Record a batch's events in one transaction (logs.services.events_record). An event
+    that cannot be recorded (its notification purged meanwhile) fails the task, as it
+    would alone: the claims are released and the sweeper hands the batch on."""
+    for outcome in events_record(specs) if specs else ():
+        if isinstance(outcome, Exception):
+            raise outcome
+
+
+class _ProviderChoice:
+    """Each environment's provider per channel, looked up once per batch."""
+
+    def __init__(self):
+        self._chosen: dict[tuple[int, str], Provider] = {}
+
+    def __call__(self, environment_id: int, channel: str) -> Provider:
+        key = (environment_id, channel)
+        if key not in self._chosen:
+            self._chosen[key] = provider_for_channel(environment_id=environment_id, channel=channel)
+        return self._chosen[key]
+
+
+@dataclass
+class _Attempt:
+    dispatch: _Dispatch
+    provider: Provider
+    message: OutgoingMessage
+    number: int  # this attempt's number (earlier runs' attempts counted)
+    why: str  # why it is not the first: said on its Sending line
+    error: ProviderError | None = None
+
+
+def _channel_dispatch(
+    group: list[_Dispatch], channel: str, providers: _ProviderChoice, leases: _Leases
+) -> None:
+    """One channel of a batch's notifications: the ones ignored or that cannot be sent get
+    their outcome, the others are sent (with retries), each as a dispatch alone would."""
+    outcomes: list[EventSpec] = []
+    attempts: list[_Attempt] = []
+    maximum = settings.SEND_MAX_ATTEMPTS
+    for dispatch in group:
+        ignored = _ignored_reason(dispatch, channel)
+        if ignored is not None:
+            sub_kind, detail = ignored
+            outcomes.append(
+                _spec(
+                    dispatch,
+                    channel,
+                    EventKind.IGNORED,
+                    sub_kind=sub_kind,
+                    detail=detail,
+                    dedupe_key=f"ignored:{channel}",
+                )
+            )
+            continue
+        provider = providers(dispatch.notification.environment_id, channel)
+        try:
+            if provider.name == "none":
+                raise _CannotSend("no provider configured for this channel")
+            message = _message_build(dispatch, channel)
+        except _CannotSend as exc:
+            outcomes.append(
+                _spec(
+                    dispatch,
+                    channel,
+                    EventKind.FAILED,
+                    detail=str(exc),
+                    dedupe_key=f"failed:{channel}",
+                    delivery_fields={"error_code": "bad_parameters", "error_message": str(exc)},
+                )
+            )
+            continue
+        first = dispatch.attempts.get(channel, 0) + 1
+        attempt = _Attempt(
+            dispatch, provider, message, first,
+            "" if first == 1 else "; the previous attempt was interrupted",
+        )  # fmt: skip
+        if first > maximum:
+            # Every attempt was used by runs that died mid-call (worker killed): stop here
+            # rather than loop; the provider may or may not have the message.
+            outcomes.append(_failed_spec(attempt, channel, maximum))
+        else:
+            attempts.append(attempt)
+    retries = 0
+    while attempts:
+        again: list[_Attempt] = []
+        after_sent: list[tuple[_Attempt, Accepted]] = []
+        for index, attempt in enumerate(attempts):
+            # Before each call, the claims are ours (renewed once a phase, then again before
+            # a call when the last renewal is over a second old: a slow provider's).
+            leases.renew([a.dispatch for a in attempts[index:]], unless_recent=index > 0)
+            if attempt.dispatch.lost:
+                continue
+            # One transaction: the previous call's outcome and this call's Sending. Never
+            # more than one channel is between its Sending and its outcome, as alone.
+            _record([*outcomes, _sending_spec(attempt, channel)])
+            outcomes = []
+            _after_sent(after_sent)
+            try:
+                # The at-least-once window: killed between here and the Sent's record, the
+                # channel is sent again by the next worker. Email repeats its Message-ID
+                # (receivers dedupe); Twilio's Messages and Calls APIs take no idempotency
+                # key, so an SMS or a call may then reach the user twice.
+                accepted = attempt.provider.send(attempt.message)
+            except ProviderError as exc:
+                attempt.error = exc
+                if exc.transient and attempt.number < maximum:
+                    attempt.why = f"; attempt {attempt.number} failed: {_error_text(exc)}"
+                    attempt.number += 1
+                    again.append(attempt)
+                else:
+                    outcomes.append(_failed_spec(attempt, channel, maximum))
+                continue
+            outcomes.append(_sent_spec(attempt, channel, accepted))
+            after_sent.append((attempt, accepted))
+        # The outcomes so far are recorded before the wait for the retries.
+        _record(outcomes)
+        outcomes = []
+        _after_sent(after_sent)
+        if again:
+            time.sleep(settings.SEND_RETRY_BACKOFF_SECONDS * 2**retries)
+            retries += 1
+        attempts = again
+    _record(outcomes)
+
+
+def _after_sent(sent: list[tuple[_Attempt, Accepted]]) -> None:
+    """The providers' follow-ups of messages whose Sent is recorded (and committed)."""
+    for attempt, accepted in sent:
+        attempt.provider.after_sent(attempt.message, accepted)
+    sent.clear()
 
 
 # Ignored: the dashboard flag, then the user's preference, then the plan limit.
@@ -483,68 +710,25 @@ def _message_build(dispatch: _Dispatch, channel: str) -> OutgoingMessage:
     )
 
 
-# Attempts.
-
-
-def _previous_attempts(dispatch: _Dispatch, channel: str) -> int:
-    return Event.objects.filter(
-        notification_id=dispatch.notification.id,
-        notification_created_at=dispatch.notification.created_at,
-        channel=channel,
-        kind=EventKind.SENDING,
-    ).count()
-
-
-def _attempts(
-    dispatch: _Dispatch, channel: str, provider: Provider, message: OutgoingMessage
-) -> None:
-    maximum = settings.SEND_MAX_ATTEMPTS
-    first = _previous_attempts(dispatch, channel) + 1
-    why = "" if first == 1 else "; the previous attempt was interrupted"
-    error: ProviderError | None = None
-    for attempt in range(first, maximum + 1):
-        _lease_renew(dispatch.notification.id, dispatch.claim)
-        _record_sending(dispatch, channel, provider, message, attempt, why)
-        try:
-            # The at-least-once window: killed between here and _record_sent, the channel is
-            # sent again by the next worker. Email repeats its Message-ID (receivers dedupe);
-            # Twilio's Messages and Calls APIs take no idempotency key, so an SMS or a call
-            # may then reach the user twice.
-            accepted = provider.send(message)
-        except ProviderError as exc:
-            error = exc
-            if exc.transient and attempt < maximum:
-                why = f"; attempt {attempt} failed: {_error_text(exc)}"
-                time.sleep(settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** (attempt - first))
-                continue
-            break
-        _record_sent(dispatch, channel, provider, accepted)
-        provider.after_sent(message, accepted)
-        return
-    _record_failed(dispatch, channel, provider, error, maximum)
+# Attempts: what each records.
 
 
 def _error_text(error: ProviderError) -> str:
     return f"{error.message} (code {error.code})" if error.code else error.message
 
 
-def _record_sending(
-    dispatch: _Dispatch,
-    channel: str,
-    provider: Provider,
-    message: OutgoingMessage,
-    attempt: int,
-    why: str,
-) -> None:
+def _sending_spec(attempt: _Attempt, channel: str) -> EventSpec:
+    message, number = attempt.message, attempt.number
     content = message.content
-    _record(
-        dispatch,
+    return _spec(
+        attempt.dispatch,
         channel,
         EventKind.SENDING,
-        dedupe_key=f"sending:{channel}:{attempt}",
-        detail=f"Attempt {attempt} of {settings.SEND_MAX_ATTEMPTS} via {provider.name}{why}.",
+        dedupe_key=f"sending:{channel}:{number}",
+        detail=f"Attempt {number} of {settings.SEND_MAX_ATTEMPTS} via {attempt.provider.name}"
+        f"{attempt.why}.",
         delivery_fields={
-            "provider": provider.name,
+            "provider": attempt.provider.name,
             "destination": message.destination,
             "subject": content.subject,
             "html": content.html,
@@ -568,13 +752,13 @@ def _envelope(message: OutgoingMessage) -> dict | None:
     }
 
 
-def _record_sent(dispatch: _Dispatch, channel: str, provider: Provider, accepted: Accepted) -> None:
-    _record(
-        dispatch,
+def _sent_spec(attempt: _Attempt, channel: str, accepted: Accepted) -> EventSpec:
+    return _spec(
+        attempt.dispatch,
         channel,
         EventKind.SENT,
         dedupe_key=f"sent:{channel}",
-        detail=f"Accepted by {provider.name} as {accepted.provider_message_id}.",
+        detail=f"Accepted by {attempt.provider.name} as {accepted.provider_message_id}.",
         delivery_fields={
             "provider_message_id": accepted.provider_message_id,
             "reports_delivery": accepted.reports_delivery,
@@ -584,20 +768,18 @@ def _record_sent(dispatch: _Dispatch, channel: str, provider: Provider, accepted
     )
 
 
-def _record_failed(
-    dispatch: _Dispatch, channel: str, provider: Provider, error: ProviderError | None, maximum: int
-) -> None:
+def _failed_spec(attempt: _Attempt, channel: str, maximum: int) -> EventSpec:
+    error, provider = attempt.error, attempt.provider
     if error is None:
-        # Every attempt was used by runs that died mid-call (worker killed): stop here
-        # rather than loop; the provider may or may not have the message.
+        # Every attempt was used by runs that died mid-call (worker killed).
         error = ProviderError(
             f"Gave up after {maximum} attempts; the last was interrupted before {provider.name} "
             "answered.",
             code="interrupted",
         )
     retried = " after retries" if error.transient else ""
-    _record(
-        dispatch,
+    return _spec(
+        attempt.dispatch,
         channel,
         EventKind.FAILED,
         dedupe_key=f"failed:{channel}",

@@ -1,6 +1,7 @@
 """Reads of the send pipeline. Each takes the tenant (the environment) and returns a
 QuerySet, or one row or None, so no caller can reach another tenant's data by mistake."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -41,6 +42,25 @@ def user_preferences(
     return UserPreference.objects.filter(
         environment=environment, user_id=user_id, notification_type=notification_type
     )
+
+
+def user_preferences_of(
+    keys: Iterable[tuple[int, str, str]],
+) -> dict[tuple[int, str, str], list[UserPreference]]:
+    """The preferences of several (environment id, user id, notification type) at once (a
+    dispatch batch's), in one query, by that key: each key gets only its own tenant's."""
+    keys = set(keys)
+    found: dict[tuple[int, str, str], list[UserPreference]] = {}
+    if not keys:
+        return found
+    environments, users, types = (set(column) for column in zip(*keys, strict=True))
+    for preference in UserPreference.objects.filter(
+        environment_id__in=environments, user_id__in=users, notification_type__in=types
+    ):
+        key = (preference.environment_id, preference.user_id, preference.notification_type)
+        if key in keys:
+            found.setdefault(key, []).append(preference)
+    return found
 
 
 class TwilioCredentialsUnreadable(ValueError):

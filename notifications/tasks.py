@@ -6,7 +6,7 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 
-from notifications.dispatch import notification_dispatch, outbox_sweep
+from notifications.dispatch import notification_dispatch, notifications_dispatch, outbox_sweep
 from notifications.services import send_tables_purge
 
 
@@ -18,9 +18,10 @@ def notification_dispatch_task(notification_id: str) -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def notification_dispatch_batch_task(notification_ids: list[str]) -> list[str]:
     """What services.dispatch_enqueue sends: the notifications accepted by one server process
-    within a few milliseconds (config/batching.py), dispatched one after the other. Each
+    within a few milliseconds (config/batching.py), dispatched together (one claim, one
+    recording of each step for all: notifications.dispatch.notifications_dispatch). Each
     dispatch is idempotent, so a batch redelivered after its worker died skips what was done."""
-    return [notification_dispatch(notification_id=uuid.UUID(i)) for i in notification_ids]
+    return notifications_dispatch(notification_ids=[uuid.UUID(i) for i in notification_ids])
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -6,12 +6,14 @@ def _adopt_waiting_callbacks(sender, *, delivery, event, **kwargs):
     # Providers can be faster than our Sent write: their callbacks for the message wait in the
     # inbox (retrying, then orphaned). The Sent that names the message id adopts them once it
     # commits, whoever recorded it (the pipeline, a test, a replay).
+    # A dispatch batch adopts for all its Sents at once, when it ends (config.afterwards).
+    from config.afterwards import later
     from logs.vocabulary import EventKind
-    from webhooks.services import inbox_adopt
+    from webhooks.services import inbox_adopt_many
 
     if event.kind == EventKind.SENT and delivery is not None and delivery.provider_message_id:
         message_id = delivery.provider_message_id
-        transaction.on_commit(lambda: inbox_adopt(provider_message_id=message_id))
+        transaction.on_commit(lambda: later(inbox_adopt_many, message_id))
 
 
 class WebhooksConfig(AppConfig):

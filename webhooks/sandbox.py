@@ -20,6 +20,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from accounts.models import Environment
+from config.afterwards import later
 from logs.vocabulary import Channel
 from webhooks.receivers.twilio import twilio_auth_token
 
@@ -223,22 +224,28 @@ def sandbox_callbacks_enqueue(
     *, environment_id: int, channel: str, provider_message_id: str, destination: str
 ) -> None:
     """Schedule a sandbox message's callbacks SANDBOX_CALLBACK_DELAY seconds from the
-    commit of the current transaction (call it once Sent is recorded)."""
-    from webhooks.tasks import sandbox_callbacks_send_task
+    commit of the current transaction (call it once Sent is recorded). A dispatch batch's
+    messages are scheduled together, as one task, when the batch ends (config.afterwards)."""
+    message = (environment_id, channel, provider_message_id, destination)
+    transaction.on_commit(lambda: later(_callbacks_schedule, message))
 
-    def enqueue() -> None:
-        try:
+
+def _callbacks_schedule(messages: list[tuple[int, str, str, str]]) -> None:
+    from webhooks.tasks import sandbox_callbacks_send_many_task, sandbox_callbacks_send_task
+
+    try:
+        if len(messages) == 1:
             sandbox_callbacks_send_task.apply_async(
-                (environment_id, channel, provider_message_id, destination),
-                countdown=settings.SANDBOX_CALLBACK_DELAY,
-                retry=False,
+                messages[0], countdown=settings.SANDBOX_CALLBACK_DELAY, retry=False
             )
-        except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
-            # A simulated provider's callbacks: nothing of a user's is lost, so log and go on.
-            logger.warning(
-                "Could not schedule the sandbox's callbacks for %s (%s).",
-                provider_message_id,
-                type(exc).__name__,
+        else:
+            sandbox_callbacks_send_many_task.apply_async(
+                (messages,), countdown=settings.SANDBOX_CALLBACK_DELAY, retry=False
             )
-
-    transaction.on_commit(enqueue)
+    except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
+        # A simulated provider's callbacks: nothing of a user's is lost, so log and go on.
+        logger.warning(
+            "Could not schedule the sandbox's callbacks for %s (%s).",
+            ", ".join(message[2] for message in messages),
+            type(exc).__name__,
+        )

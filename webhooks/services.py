@@ -427,13 +427,23 @@ def inbox_adopt(*, provider_message_id: str) -> None:
     """Process again the callbacks that waited for `provider_message_id` (orphaned, or still
     retrying). Run on commit of every Sent recorded with that id (webhooks.apps);
     safe to call for any id, any number of times."""
-    if not provider_message_id:
+    inbox_adopt_many([provider_message_id])
+
+
+def inbox_adopt_many(provider_message_ids: list[str]) -> None:
+    """inbox_adopt for several message ids (a dispatch batch's Sents): one transaction."""
+    wanted = sorted({message_id[:255] for message_id in provider_message_ids if message_id})
+    if not wanted:
         return
     now = timezone.now()
+    # WAITING_FOR_MESSAGE is the adopt index's predicate: a probe of that index (@> for one
+    # id, && for several: the GIN index answers both).
+    lookup = (
+        {"message_ids__contains": wanted} if len(wanted) == 1 else {"message_ids__overlap": wanted}
+    )
     with transaction.atomic():
-        # WAITING_FOR_MESSAGE is the adopt index's predicate: a probe of that index.
         waiting = InboxEntry.objects.select_for_update(skip_locked=True).filter(
-            WAITING_FOR_MESSAGE, message_ids__contains=[provider_message_id[:255]]
+            WAITING_FOR_MESSAGE, **lookup
         )
         _rows_reopen(list(waiting.only("id", "received_at")), now)
 

@@ -44,3 +44,18 @@ def sandbox_callbacks_send_task(
         provider_message_id=provider_message_id,
         destination=destination,
     )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sandbox_callbacks_send_many_task(messages: list[list]) -> int:
+    """sandbox_callbacks_send_task for a dispatch batch's messages, one after the other:
+    each [environment_id, channel, provider_message_id, destination]."""
+    return sum(
+        sandbox.sandbox_callbacks_send(
+            environment_id=environment_id,
+            channel=channel,
+            provider_message_id=provider_message_id,
+            destination=destination,
+        )
+        for environment_id, channel, provider_message_id, destination in messages
+    )

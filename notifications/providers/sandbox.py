@@ -10,7 +10,6 @@ import time
 import uuid
 
 from django.conf import settings
-from django.db import transaction
 
 from logs.vocabulary import Channel
 from notifications.models import SandboxMessage
@@ -44,11 +43,9 @@ class SandboxProvider(Provider):
         return accepted
 
     def after_sent(self, message: OutgoingMessage, accepted: Accepted) -> None:
-        transaction.on_commit(
-            lambda: sandbox_callbacks_enqueue(
-                environment_id=message.environment_id,
-                channel=message.channel,
-                provider_message_id=accepted.provider_message_id,
-                destination=message.destination,
-            )
+        sandbox_callbacks_enqueue(
+            environment_id=message.environment_id,
+            channel=message.channel,
+            provider_message_id=accepted.provider_message_id,
+            destination=message.destination,
         )

@@ -38,3 +38,18 @@ def delivery(notification, channel: str) -> Delivery:
 
 def refreshed(notification) -> Notification:
     return Notification.objects.get(id=notification.id, created_at=notification.created_at)
+
+
+def email_and_sms_body(index: int, **user) -> dict:
+    """A send of order_tracking on email and SMS to user `usr_<index>` (`user` overrides)."""
+    return {
+        "notificationId": "order_tracking",
+        "user": {
+            "id": f"usr_{index}",
+            "email": f"u{index}@example.com",
+            "number": f"+1415555{index:04d}",
+            **user,
+        },
+        "mergeTags": {"first_name": "W", "order_id": str(index)},
+        "forceChannels": ["EMAIL", "SMS"],
+    }

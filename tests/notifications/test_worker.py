@@ -18,6 +18,7 @@ from notifications.services import notification_send
 from notifications.wire import send_request_parse
 from tests.notifications.conftest import SECRET, basic
 from tests.notifications.fakes import free_port
+from tests.notifications.helpers import email_and_sms_body as body
 from tests.notifications.processes import Processes, child_database_url, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -52,19 +53,6 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
         # The sandbox's callbacks go to a closed port unless a test serves them.
         "PUBLIC_BASE_URL": "http://127.0.0.1:9",
         **extra,
-    }
-
-
-def body(index: int) -> dict:
-    return {
-        "notificationId": "order_tracking",
-        "user": {
-            "id": f"usr_{index}",
-            "email": f"u{index}@example.com",
-            "number": f"+1415555{index:04d}",
-        },
-        "mergeTags": {"first_name": "W", "order_id": str(index)},
-        "forceChannels": ["EMAIL", "SMS"],
     }
 
 
