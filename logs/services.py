@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.signals import (
+    Pipeline,
     SharedRowWrites,
     StatementBatch,
     event_recorded,
@@ -314,18 +315,23 @@ def events_record(
         notifications = _notifications_lock([specs[index] for index in keys])
         recorded = _recorded_events(notifications.values())
         deliveries = _notification_deliveries(notifications.values())
-        for index, key in keys.items():
-            spec = specs[index]
-            notification = notifications.get(spec.notification_id)
-            if notification is None or not _created_at_fits(notification, spec):
-                outcomes[index] = Notification.DoesNotExist(
-                    f"Notification {spec.notification_id} is not known (yet)."
-                )
-                continue
-            outcomes[index] = _event_apply(
-                spec, key, notification, recorded[notification.id],
-                deliveries[notification.id], now, shared_rows,
-            )  # fmt: skip
+        # Each event's writes are one statement; pipelined, the batch waits for PostgreSQL
+        # once, not once per event (logs.signals.Pipeline).
+        with Pipeline() as pipeline:
+            for index, key in keys.items():
+                spec = specs[index]
+                notification = notifications.get(spec.notification_id)
+                if notification is None or not _created_at_fits(notification, spec):
+                    outcomes[index] = Notification.DoesNotExist(
+                        f"Notification {spec.notification_id} is not known (yet)."
+                    )
+                    continue
+                if any(f.id is None and f.dedupe_key == key for f in recorded[notification.id]):
+                    pipeline.results()  # a repeat of an event of this batch: its id, first
+                outcomes[index] = _event_apply(
+                    spec, key, notification, recorded[notification.id],
+                    deliveries[notification.id], now, shared_rows, pipeline,
+                )  # fmt: skip
         shared_rows.run()  # the counters, last and sorted (logs.signals.SharedRowWrites)
     return outcomes
 
@@ -359,6 +365,7 @@ def _event_apply(
     deliveries: dict[str, "Delivery"],
     now: datetime,
     shared_rows: SharedRowWrites,
+    pipeline: Pipeline | None = None,
 ) -> RecordedEvent:
     """One event, under its notification's lock, given what was recorded before it: found
     (the same event again) or written with what it decides."""
@@ -383,7 +390,7 @@ def _event_apply(
     )
     _event_write(
         event, notification, delivery, deliveries, recorded, spec.delivery_fields, now,
-        shared_rows,
+        shared_rows, pipeline,
     )  # fmt: skip
     return RecordedEvent(notification, delivery, event, created=True)
 
@@ -501,19 +508,26 @@ def _event_write(
     delivery_fields: Mapping[str, Any] | None,
     now: datetime,
     shared_rows: SharedRowWrites,
+    pipeline: Pipeline | None = None,
 ) -> None:
     """Insert the event and save what its facts decide (the delivery's state, the
     notification's status), with what the event_recorded receivers add: one statement (one
-    round trip, planned once per connection: logs.signals.StatementBatch), inside the
-    caller's transaction."""
+    round trip, planned once per connection: logs.signals.StatementBatch; in the caller's
+    `pipeline`, its result read with the others'), inside the caller's transaction."""
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
     position = len(recorded)
     recorded.append(_RecordedFact.of(event))  # its id once written (below)
+
+    def written(id_: int) -> None:
+        event.id = id_
+        # With its id: a later event of the same batch that repeats it finds it (_event_find).
+        recorded[position] = _RecordedFact.of(event)
+
     with ExitStack() as stack:
-        writes = StatementBatch(stack, shared_rows=shared_rows)
-        writes.add(*insert_statement(event), on_value=lambda id_: setattr(event, "id", id_))
+        writes = StatementBatch(stack, shared_rows=shared_rows, pipeline=pipeline)
+        writes.add(*insert_statement(event), on_value=written)
         if delivery is not None:
             _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
         _notification_recompute(notification, deliveries.values(), recorded, now, writes)
@@ -526,8 +540,6 @@ def _event_write(
             first_of_kind=first_of_kind,
         )
         writes.send()
-    # With its id: a later event of the same batch that repeats it finds it (_event_find).
-    recorded[position] = _RecordedFact.of(event)
     instances_written(event, *([delivery] if delivery is not None else []))
 
 

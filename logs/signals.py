@@ -41,11 +41,20 @@ event_recorded = Signal()
 class StatementBatch:
     """Data-modifying SQL statements sent to PostgreSQL as one (see the module)."""
 
-    def __init__(self, stack: ExitStack, *, shared_rows: "SharedRowWrites | None" = None):
+    def __init__(
+        self,
+        stack: ExitStack,
+        *,
+        shared_rows: "SharedRowWrites | None" = None,
+        pipeline: "Pipeline | None" = None,
+    ):
         # The writer's ExitStack: a transaction opened by transaction() lasts as long as it.
         self._stack = stack
         self._statements: list[tuple[str, Sequence[Any], Callable | None]] = []
         self.shared_rows = shared_rows
+        # With a pipeline, send() does not wait for the statement's result: on_value runs
+        # when the pipeline reads the results (Pipeline.results). transaction() still waits.
+        self.pipeline = pipeline
 
     def add(self, sql: str, params: Sequence[Any] = (), *, on_value: Callable | None = None):
         """Queue an INSERT, UPDATE or DELETE. With `on_value`, the statement returns one row of
@@ -57,9 +66,12 @@ class StatementBatch:
         if not connection.in_atomic_block:
             self._stack.enter_context(transaction.atomic(savepoint=False))
         self.send()
+        if self.pipeline is not None:
+            self.pipeline.results()
 
     def send(self) -> None:
-        """Send the queued statements (a no-op when none are queued)."""
+        """Send the queued statements (a no-op when none are queued); with a pipeline, the
+        values asked for reach their on_value once the pipeline reads its results."""
         statements, self._statements = self._statements, []
         if not statements:
             return
@@ -72,9 +84,59 @@ class StatementBatch:
         values = ", ".join(f"(SELECT * FROM s{index})" for index in wanted) or "1"  # noqa: S608
         sql = f"WITH {parts} SELECT {values}"
         params = [param for _, statement_params, _ in statements for param in statement_params]
-        [row] = prepared_rows(sql, params)
-        for index, value in zip(wanted, row, strict=False):
-            statements[index][2](value)
+
+        def values_given(row: tuple) -> None:
+            for index, value in zip(wanted, row, strict=False):
+                statements[index][2](value)
+
+        if self.pipeline is not None:
+            self.pipeline.add(sql, params, on_row=values_given)
+        else:
+            [row] = prepared_rows(sql, params)
+            values_given(row)
+
+
+class Pipeline:
+    """Prepared statements sent without waiting for each one's result (psycopg's pipeline
+    mode): PostgreSQL runs them in order, each seeing the ones before it, and their results
+    come back together. A writer of many statements in a row (events_record, one per event)
+    waits for the server once instead of once per statement: on a busy machine each wait is a
+    wake-up of the server's process and then of ours.
+
+    `with Pipeline() as pipeline:` inside the writer's transaction; `add` a statement with
+    the function that takes its one row; `results()` reads every result sent so far (also at
+    the end of the block), for a step that needs a value (an id) before going on. Any other
+    query run meanwhile works as usual (it waits for its own result, and so for the ones
+    before it). A statement's error is raised, as Django's DatabaseError, at the latest when
+    the block ends: the transaction then rolls back as a whole."""
+
+    def __enter__(self) -> "Pipeline":
+        self._db = connections[DEFAULT_DB_ALIAS]
+        self._db.ensure_connection()
+        self._pending: list[tuple[psycopg.Cursor, Callable[[tuple], None]]] = []
+        self._stack = ExitStack()
+        self._stack.enter_context(self._db.wrap_database_errors)
+        self._stack.enter_context(self._db.connection.pipeline())
+        return self
+
+    def add(self, sql: str, params: Sequence[Any], *, on_row: Callable[[tuple], None]) -> None:
+        started = time.monotonic()
+        cursor = psycopg.Cursor(self._db.connection)
+        cursor.execute(sql, params, prepare=True)
+        self._pending.append((cursor, on_row))
+        _query_logged(self._db, sql, params, started)
+
+    def results(self) -> None:
+        pending, self._pending = self._pending, []
+        for cursor, on_row in pending:
+            with cursor:
+                on_row(cursor.fetchone())
+
+    def __exit__(self, exc_type, exc_value, traceback) -> bool | None:
+        with self._stack:
+            if exc_type is None:
+                self.results()
+        return None
 
 
 def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -84,12 +146,22 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
     db.ensure_connection()
     started = time.monotonic()
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        # prepare=True: Django turns psycopg's automatic preparation off.
-        cursor.execute(sql, params, prepare=True)
+        if db.connection.pgconn.pipeline_status == _PIPELINE_OFF:
+            # prepare=True: Django turns psycopg's automatic preparation off.
+            cursor.execute(sql, params, prepare=True)
+        else:
+            # Inside a Pipeline: a nested block reads the results up to this one's at its end.
+            with db.connection.pipeline():
+                cursor.execute(sql, params, prepare=True)
         # The result's status, not cursor.description: that builds a Column per column on
         # every call (a tenth of a callback's processing CPU went there).
         result = cursor.pgresult
         rows = cursor.fetchall() if result is not None and result.status == _TUPLES_OK else []
+    _query_logged(db, sql, params, started)
+    return rows
+
+
+def _query_logged(db, sql: str, params: Sequence[Any], started: float) -> None:
     if db.queries_logged:  # as Django's own cursor would (CaptureQueriesContext)
         with psycopg.ClientCursor(db.connection) as client_cursor:
             logged = client_cursor.mogrify(sql, params)
@@ -98,10 +170,10 @@ def prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple]:
             # PostgreSQL made once for it (tests/logs/test_plans.py).
             {"sql": logged, "time": f"{time.monotonic() - started:.3f}", "prepared": (sql, params)}
         )
-    return rows
 
 
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+_PIPELINE_OFF = psycopg.pq.PipelineStatus.OFF
 
 
 def prepared_instances(
