@@ -31,10 +31,12 @@ def start_gunicorn(
     threads: int = 4,
     worker_class: str = "gthread",
     ready_timeout: float = 60.0,
+    until_exit: bool = False,
 ) -> str:
-    """Start gunicorn for the current scenario and return its base URL (http://127.0.0.1:PORT)."""
+    """Start gunicorn for the current scenario (with `until_exit`, for the rest of the run)
+    and return its base URL (http://127.0.0.1:PORT)."""
     process, base_url, log_path = _spawn_gunicorn(
-        run, workers=workers, threads=threads, worker_class=worker_class
+        run, workers=workers, threads=threads, worker_class=worker_class, until_exit=until_exit
     )
     _wait_ready(process, base_url, run.database_name, ready_timeout, log_path)
     return base_url

@@ -2,6 +2,7 @@
 once; a row a worker claimed and never finished (it died) is taken again once its lease is
 over; a row waiting for its retry is not taken before its backoff."""
 
+import tempfile
 import threading
 from datetime import timedelta
 
@@ -225,3 +226,37 @@ def test_a_notification_locked_too_long_holds_back_its_own_callback_only(client)
     first = InboxEntry.objects.get(id=rows[0].id)
     assert (first.state, first.attempts) == (InboxState.PENDING, 1)
     assert first.next_attempt_at > timezone.now()  # leased: not taken again at once
+
+
+def _server_waits(run) -> int:
+    """How many times `run()` waits for PostgreSQL's answer: the Sync and simple Query
+    messages libpq sends (its protocol trace), one per round trip."""
+    connection.ensure_connection()
+    with tempfile.TemporaryFile("w+") as trace:
+        connection.connection.pgconn.trace(trace.fileno())
+        try:
+            run()
+        finally:
+            connection.connection.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t") for line in trace.read().splitlines()]
+    return sum(1 for fields in sent if fields[1:2] == ["F"] and fields[3] in ("Sync", "Query"))
+
+
+def test_a_batch_records_its_events_in_a_number_of_round_trips_that_does_not_grow(client):
+    waits = {}
+    for count in (1, 2, 8):  # the first prepares the statements (a wait each, once)
+        message_ids, notifications = _sent_messages(count)
+        rows = [_stored(client, message_id) for message_id in message_ids]
+        processed = {}
+
+        def process(rows=rows, processed=processed):
+            processed.update(services.inbox_process(inbox_ids=[row.id for row in rows]))
+
+        waits[count] = _server_waits(process)
+        assert processed == {InboxState.PROCESSED: count}
+        assert [_delivered_events(n) for n in notifications] == [1] * count
+
+    # The batch's event writes go as one statement (logs.services._PendingWrites): six more
+    # callbacks in the batch cost no more waits for the server (before: one more each).
+    assert waits[8] == waits[2], waits
