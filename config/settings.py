@@ -248,7 +248,14 @@ if DATABASE_POOLED:
 # queries are bound client-side and never prepared); this turns it on for those statements
 # only. Off by default behind a pooler in transaction mode (DATABASE_POOLER), which cannot
 # keep prepared statements before PgBouncer 1.21.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED)
+# DATABASE_CITUS: true when DATABASE_URL is the coordinator of a Citus cluster (README,
+# "Scaling out on Citus"): statements that lock log rows name their environment so each runs
+# on one shard, and prepared statements are off by default (Citus cannot plan the hot
+# paths' multi-statement writes generically).
+DATABASE_CITUS = env.bool("DATABASE_CITUS", default=False)
+DATABASE_PREPARED_STATEMENTS = env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED and not DATABASE_CITUS
+)
 if DATABASE_PREPARED_STATEMENTS:
     # Only statements asked for (prepare=True) are prepared: none reaches this count.
     _options.setdefault("prepare_threshold", 2**31 - 1)

@@ -273,6 +273,9 @@ def start_node(bindir: Path, node: str, port: int, user: str | None) -> None:
                 "max_connections = 300\n"
                 "wal_level = logical\n"
                 "max_prepared_transactions = 100\n"
+                # Shards per distributed table: 2 per worker on one machine, so DDL (a day
+                # partition is a table per shard) stays quick. A real cluster keeps Citus's 32.
+                f"citus.shard_count = {os.environ.get('CITUS_SHARD_COUNT', '4')}\n"
                 "fsync = off\n"
                 "synchronous_commit = off\n"
                 "full_page_writes = off\n"
