@@ -346,6 +346,9 @@ def start() -> None:
     user = server_user()
     data_dir().mkdir(parents=True, exist_ok=True)
     (data_dir() / "bindir").write_text(f"{bindir}\n")  # for `stop`
+    if user:  # the server user must reach the binaries (a cache under /root/.cache, say)
+        for parent in bindir.parents:
+            parent.chmod(parent.stat().st_mode | 0o011)
     for node, port in ports().items():
         start_node(bindir, node, port, user)
     create_database(os.environ.get("CITUS_DATABASE", "notifications"))
@@ -401,8 +404,15 @@ def main(argv: list[str]) -> int:
         print(database_url(argv[1]))
     elif command == "build":
         print(citus_bindir())
+    elif command == "available":
+        # Where Citus would come from, without building it; exit 1 when from nowhere.
+        source = installed_bindir() or source_tarball()
+        if source is None:
+            log(HOW_TO_GET_CITUS)
+            return 1
+        print(source)
     else:
-        log("usage: scripts/citus-cluster start|stop|status|build|createdb NAME")
+        log("usage: scripts/citus-cluster start|stop|status|available|build|createdb NAME")
         return 2
     return 0
 

@@ -49,4 +49,4 @@ def test_usage_is_explained():
     result = _cluster("restart")
 
     assert result.returncode == 2
-    assert "usage: scripts/citus-cluster start|stop|status" in result.stderr
+    assert "usage: scripts/citus-cluster start|stop|status|" in result.stderr
