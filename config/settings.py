@@ -274,6 +274,10 @@ if DATABASE_PREPARED_STATEMENTS:
     # statements the hot paths prepare are affected (Django's own are bound client-side,
     # never prepared).
     DATABASE_SESSION_SETTINGS["plan_cache_mode"] = "force_generic_plan"
+if DATABASE_CITUS:
+    # Citus routes a statement to one shard from its values: a plan made without them (a
+    # generic one) cannot be routed, and one with a subquery cannot be made at all.
+    DATABASE_SESSION_SETTINGS["plan_cache_mode"] = "force_custom_plan"
 if not DATABASE_POOLED:
     _options["options"] = " ".join(
         filter(
