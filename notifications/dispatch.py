@@ -265,6 +265,7 @@ def _record(
     event_record(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,  # on Citus: its lock goes to one shard
         kind=kind,
         sub_kind=sub_kind,
         channel=channel,
