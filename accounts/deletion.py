@@ -295,13 +295,15 @@ def environment_rows_purge(
     visits. `after_batch` runs after each committed batch."""
     name = connection.ops.quote_name(partition)
     older = f" AND {connection.ops.quote_name(column)} < %s" if column and before else ""
-    params = [environment_id, *([before] if older else []), batch_size]
+    # The outer statement names the environment too: on Citus that keeps the whole DELETE
+    # on the environment's shard (a row address means something on one shard only).
+    params = [environment_id, environment_id, *([before] if older else []), batch_size]
     removed = 0
     while True:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
-                    f"DELETE FROM {name} WHERE ctid = ANY(ARRAY("  # noqa: S608 (a partition name from pg_class, quoted)
+                    f"DELETE FROM {name} WHERE environment_id = %s AND ctid = ANY(ARRAY("  # noqa: S608 (a partition name from pg_class, quoted)
                     f"SELECT ctid FROM {name} WHERE environment_id = %s{older} LIMIT %s))",
                     params,
                 )

@@ -248,7 +248,14 @@ if DATABASE_POOLED:
 # queries are bound client-side and never prepared); this turns it on for those statements
 # only. Off by default behind a pooler in transaction mode (DATABASE_POOLER), which cannot
 # keep prepared statements before PgBouncer 1.21.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED)
+# DATABASE_CITUS: true when DATABASE_URL is the coordinator of a Citus cluster (README,
+# "Scaling out on Citus"): statements that lock log rows name their environment so each runs
+# on one shard, and prepared statements are off by default (Citus cannot plan the hot
+# paths' multi-statement writes generically).
+DATABASE_CITUS = env.bool("DATABASE_CITUS", default=False)
+DATABASE_PREPARED_STATEMENTS = env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED and not DATABASE_CITUS
+)
 if DATABASE_PREPARED_STATEMENTS:
     # Only statements asked for (prepare=True) are prepared: none reaches this count.
     _options.setdefault("prepare_threshold", 2**31 - 1)
@@ -267,6 +274,10 @@ if DATABASE_PREPARED_STATEMENTS:
     # statements the hot paths prepare are affected (Django's own are bound client-side,
     # never prepared).
     DATABASE_SESSION_SETTINGS["plan_cache_mode"] = "force_generic_plan"
+if DATABASE_CITUS:
+    # Citus routes a statement to one shard from its values: a plan made without them (a
+    # generic one) cannot be routed, and one with a subquery cannot be made at all.
+    DATABASE_SESSION_SETTINGS["plan_cache_mode"] = "force_custom_plan"
 if not DATABASE_POOLED:
     _options["options"] = " ".join(
         filter(
@@ -825,7 +836,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "SECRETS_ENCRYPTION_KEY", "DATABASE_URL",
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT", "DATABASE_POOLER",
+    "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT", "DATABASE_POOLER", "DATABASE_CITUS",
     "LOG_PARTITION_LOCK_TIMEOUT_MS", "EMBEDDED_REDIS_DIR", "MAILBOX_DIR",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",

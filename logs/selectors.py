@@ -243,9 +243,12 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
         queryset = queryset.filter(created_at__gte=filters.created_from)
     if filters.created_to:
         queryset = queryset.filter(created_at__lt=filters.created_to)
+    # Each names the environment too: on Citus (the log distributed by environment) a
+    # subquery joined on it runs beside its notification, on the same shard.
     same_notification = {
         "notification_id": OuterRef("id"),
         "notification_created_at": OuterRef("created_at"),
+        "environment_id": OuterRef("environment_id"),
     }
     if _names_a_delivery(filters):
         # One delivery must match them all: its channel, message id, status and an event.
@@ -262,6 +265,7 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
 _SAME_DELIVERY = {
     "notification_id": OuterRef("notification_id"),
     "notification_created_at": OuterRef("notification_created_at"),
+    "environment_id": OuterRef("environment_id"),
     "channel": OuterRef("channel"),
 }
 
@@ -360,6 +364,7 @@ def _driving_branches(
                     _delivery_status_q(filters.statuses),
                     notification_id=OuterRef("notification_id"),
                     notification_created_at=OuterRef("notification_created_at"),
+                    environment_id=OuterRef("environment_id"),
                     channel=channel,
                 )
                 branch = branch.filter(Exists(deliveries))

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -262,6 +263,9 @@ class EventSpec:
     notification_id: uuid.UUID
     kind: str
     source: str
+    # The notification's environment, when the caller knows it: on Citus the lock then runs
+    # on that environment's shard without first looking it up.
+    environment_id: int | None = None
     channel: str = ""
     sub_kind: str = ""
     occurred_at: datetime | None = None
@@ -568,6 +572,9 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
     """Lock the notifications the specs name (FOR UPDATE, in id order), by id."""
     ids = sorted({spec.notification_id for spec in specs})
     created = [spec.notification_created_at for spec in specs]
+    if settings.DATABASE_CITUS:
+        # Without a delivery id drawn with the lock: a Sending draws its own (_delivery_of).
+        return _notifications_lock_by_environment(specs, ids, created)
     # A Sending makes its channel's delivery (the first attempt's does): its id is drawn with
     # the lock, not in a round trip of its own (_delivery_of).
     sending = sorted({spec.notification_id for spec in specs if spec.kind == EventKind.SENDING})
@@ -584,6 +591,42 @@ def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notificat
             sending,
         )
     return {notification.id: notification for notification in found}
+
+
+def _notifications_lock_by_environment(
+    specs: Sequence[EventSpec], ids: list[uuid.UUID], created: list
+) -> dict[uuid.UUID, Notification]:
+    """_notifications_lock on Citus, which takes FOR UPDATE only in a statement that runs on
+    one shard: one statement per environment (in environment order, ids in order within,
+    so two batches still never deadlock). Specs without their environment get it looked up
+    first (a read of every shard)."""
+    environments: dict[uuid.UUID, int] = {
+        spec.notification_id: spec.environment_id for spec in specs if spec.environment_id
+    }
+    unknown = [notification_id for notification_id in ids if notification_id not in environments]
+    if unknown:
+        environments.update(
+            prepared_rows(
+                "SELECT id, environment_id FROM logs_notification WHERE id = ANY(%s::uuid[])",
+                [unknown],
+            )
+        )
+    by_environment: dict[int, list[uuid.UUID]] = {}
+    for notification_id in ids:
+        if notification_id in environments:
+            by_environment.setdefault(environments[notification_id], []).append(notification_id)
+    where = "environment_id = %s AND id = ANY(%s::uuid[])"
+    if None not in created:
+        where += " AND created_at > %s AND created_at < %s"
+        span = [min(created) - _CREATED_AT_PRECISION, max(created) + _CREATED_AT_PRECISION]
+    else:
+        span = []
+    found = {}
+    for environment_id, notification_ids in sorted(by_environment.items()):
+        params = [environment_id, notification_ids, *span]
+        for notification in _notifications(f"{where} ORDER BY id FOR UPDATE", params, []):
+            found[notification.id] = notification
+    return found
 
 
 def _created_at_fits(notification: Notification, spec: EventSpec) -> bool:

@@ -392,6 +392,7 @@ def _spec(
     return EventSpec(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,  # on Citus: its lock goes to one shard
         kind=kind,
         sub_kind=sub_kind,
         channel=channel,

@@ -1,5 +1,6 @@
 """Helpers shared by test modules of several apps."""
 
+import re
 from contextlib import contextmanager
 
 from django.contrib.messages.storage.cookie import MessageSerializer
@@ -98,3 +99,22 @@ def series_insert(table: str, columns: str, values: str, *, rows: int, **params)
         cursor.execute("SET LOCAL session_replication_role = origin")
         cursor.execute(f"ANALYZE {table}")
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
+
+
+def partition_of_relation(relation: str) -> str:
+    """The partition a row's `tableoid::regclass` names. On Citus (DATABASE_CITUS) the row was
+    read from a shard of that partition, named after it plus `_<shard id>`."""
+    from django.conf import settings
+
+    if settings.DATABASE_CITUS:
+        return re.sub(r"_\d+$", "", relation)
+    return relation
+
+
+def skip_on_citus(reason: str) -> None:
+    """Skip a test whose check means nothing on Citus, saying why (DATABASE_CITUS)."""
+    import pytest
+    from django.conf import settings
+
+    if settings.DATABASE_CITUS:
+        pytest.skip(f"not on Citus: {reason}")

@@ -125,6 +125,7 @@ def _spec(event: CallbackEvent, target: _Target) -> EventSpec:
     return EventSpec(
         notification_id=target.notification_id,
         notification_created_at=target.notification_created_at,
+        environment_id=target.environment_id,
         kind=event.kind,
         sub_kind=event.sub_kind,
         channel=event.channel,

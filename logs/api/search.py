@@ -181,7 +181,10 @@ def export_queryset(*, environment_id: int, filters: NotificationFilters) -> Que
     """The export's rows as tuples of EXPORT_COLUMNS, newest first."""
     channels = ArraySubquery(
         Delivery.objects.filter(
-            notification_id=OuterRef("id"), notification_created_at=OuterRef("created_at")
+            notification_id=OuterRef("id"),
+            notification_created_at=OuterRef("created_at"),
+            # The distribution column on Citus: the subquery then runs beside its notification.
+            environment_id=OuterRef("environment_id"),
         )
         .order_by("channel")
         .values("channel")

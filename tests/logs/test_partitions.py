@@ -17,12 +17,13 @@ from logs.partitions import (
 from logs.selectors import NotificationFilters, notification_page
 from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
+from tests.helpers import partition_of_relation
 
 
 def _partition_of(table: str, column: str, value) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT tableoid::regclass::text FROM {table} WHERE {column} = %s", [value])
-        return cursor.fetchone()[0]
+        return partition_of_relation(cursor.fetchone()[0])
 
 
 def _today():
@@ -215,7 +216,7 @@ def test_a_day_is_created_while_writers_keep_inserting_into_it():
             "WHERE environment_id = %s GROUP BY 1",
             [environment.id],
         )
-        where = dict(cursor.fetchall())
+        where = {partition_of_relation(name): count for name, count in cursor.fetchall()}
     assert where == {partition_name("logs_notification", day): 20 + len(written)}
     # Leave nothing behind for the tests after this one (transactional test, real tables).
     for table in PARTITIONED_TABLES:

@@ -1,0 +1,77 @@
+"""The log on Citus (distributed PostgreSQL): which tables are distributed, and how.
+
+On a database with the `citus` extension, migration logs/0012_citus_distribute runs
+`distribute()`; on plain PostgreSQL it does nothing. The log tables are distributed by
+`environment_id` and colocated, so a notification's deliveries and events live on the same
+node as it, and every statement that names the environment runs on one node (a router query).
+Day partitions stay ordinary PostgreSQL partitions of the distributed parents: Citus
+distributes a partition created with `PARTITION OF` or attached with `ATTACH PARTITION`, and
+drops its shards with it, so logs/partitions.py needs no Citus calls.
+
+Tables that stay local to the coordinator, and why:
+- the tenancy and catalogue tables (`accounts_*`, notification types, templates, providers,
+  `auth_*`): small, read by the console and the send path, and every other table points at
+  them with foreign keys. Making one a reference table makes Citus convert every table in
+  its foreign-key graph into a Citus-managed local table, which the log's day partitions
+  refuse (their CHECK constraints are not named as Citus expects). Citus joins them with the
+  distributed log on the coordinator when a statement reads both.
+- `webhooks_inbox`: a callback is stored before its environment is known (`environment_id`
+  may be NULL), and Citus refuses a NULL distribution column.
+- the other environment-keyed tables (outbox, idempotency keys, end users, in-app items,
+  stream messages, counters, rollups): they have foreign keys to the tenancy tables (which
+  a distributed table may only have to reference tables) and are written in the same
+  statements as local tables; distributing them comes with making the tenancy tables
+  reference tables.
+"""
+
+from django.db import connection
+
+# Every distributed table, colocated with the first.
+DISTRIBUTED = ("logs_notification", "logs_delivery", "logs_event")
+DISTRIBUTION_COLUMN = "environment_id"
+
+
+def is_citus(using=None) -> bool:
+    """True when the database has the citus extension (the migration distributes then)."""
+    with (using or connection).cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+        return cursor.fetchone() is not None
+
+
+def _foreign_keys_to_local_tables(cursor, table: str) -> list[str]:
+    cursor.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'"
+        " AND conparentid = 0",
+        [table],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def distribute(schema_editor) -> None:
+    """Distribute the log tables by environment_id, colocated (Citus only).
+
+    A distributed table may not have a foreign key to a local table, so the log's keys to
+    `accounts_environment` go: nothing relied on their cascade (an environment's log rows
+    are purged partition by partition before its row is deleted, accounts/deletion.py)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+        if cursor.fetchone() is None:
+            return
+        for table in DISTRIBUTED:
+            for name in _foreign_keys_to_local_tables(cursor, table):
+                cursor.execute(
+                    f"ALTER TABLE {schema_editor.quote_name(table)}"
+                    f" DROP CONSTRAINT {schema_editor.quote_name(name)}"
+                )
+        first = DISTRIBUTED[0]
+        for table in DISTRIBUTED:
+            cursor.execute(
+                "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass", [table]
+            )
+            if cursor.fetchone() is not None:
+                continue
+            colocate = "default" if table == first else first
+            cursor.execute(
+                "SELECT create_distributed_table(%s, %s, colocate_with => %s)",
+                [table, DISTRIBUTION_COLUMN, colocate],
+            )
