@@ -23,7 +23,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import OpClass
+from django.contrib.postgres.indexes import HashIndex, OpClass
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.functional import cached_property
@@ -112,7 +112,13 @@ class Notification(models.Model):
             ),
             models.Index(*_newest_first("environment", "number"), name="notif_env_number"),
             models.Index(*_newest_first("environment", "notification_type"), name="notif_env_type"),
-            models.Index(*_newest_first("environment", "status"), name="notif_env_status"),
+            # Partial: a search for success (most rows) reads notif_env_created and checks the
+            # status; the others (failure, received: a few rows) read this. docs/indexes.md.
+            models.Index(
+                *_newest_first("environment", "status"),
+                name="notif_env_status",
+                condition=~models.Q(status=NotificationStatus.SUCCESS),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -184,8 +190,9 @@ class Delivery(models.Model):
             _sub_kind_fits_channel("state_detail", "delivery_state_detail_fits_channel"),
         ]
         indexes = [
-            # Webhooks look a delivery up by the provider's id without knowing the tenant.
-            models.Index(
+            # Webhooks look a delivery up by the provider's id without knowing the tenant: an
+            # equality only, so a hash index (a 4-byte hash per row, not the id itself).
+            HashIndex(
                 "provider_message_id",
                 name="delivery_provider_msg",
                 condition=~models.Q(provider_message_id=""),
@@ -199,6 +206,8 @@ class Delivery(models.Model):
             ),
             # A channel with a status ("SMS + Failure"): one range per (state, reports
             # delivery) that has that status (logs.status.delivery_states_of_status).
+            # Partial: delivered as reported by the provider (most rows) is read from
+            # delivery_env_channel, its state checked. docs/indexes.md.
             models.Index(
                 "environment",
                 "channel",
@@ -207,6 +216,7 @@ class Delivery(models.Model):
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
                 name="delivery_env_channel_state",
+                condition=~models.Q(state=DeliveryState.DELIVERED, reports_delivery=True),
             ),
         ]
 
@@ -273,25 +283,11 @@ class Event(models.Model):
             _sub_kind_fits_channel("sub_kind", "event_sub_kind_fits_channel"),
         ]
         indexes = [
-            # Kind and sub-kind searches read these newest first. A sub-kind is rare within
-            # its kind (No Answer among millions of Delivered), so it has its own, partial
-            # index: only events that have a sub-kind.
-            models.Index(
-                "environment",
-                "kind",
-                models.F("notification_created_at").desc(),
-                models.F("notification").desc(),
-                name="event_env_kind",
-            ),
-            models.Index(
-                "environment",
-                "sub_kind",
-                models.F("notification_created_at").desc(),
-                models.F("notification").desc(),
-                name="event_env_sub_kind",
-                condition=~models.Q(sub_kind=""),
-            ),
-            # The same with a channel ("SMS + Failed"): the event must be that channel's.
+            # Kind and sub-kind searches read these newest first, one range per channel
+            # ("SMS + Failed"; a kind alone: one range per channel it can have, merged in
+            # order, logs/selectors.py). A sub-kind is rare within its kind (No Answer among
+            # millions of Delivered), so it has its own, partial index: only events that
+            # have a sub-kind. See docs/indexes.md.
             models.Index(
                 "environment",
                 "channel",

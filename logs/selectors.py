@@ -46,8 +46,11 @@ from logs.phone import phone_normalize
 from logs.signals import prepared_instances, prepared_rows
 from logs.status import delivery_states_of_status
 from logs.vocabulary import (
+    REQUEST_LEVEL_SUB_KINDS_BY_KIND,
+    SUB_KINDS_BY_CHANNEL,
     SUB_KINDS_BY_KIND,
     Channel,
+    DeliveryState,
     EventKind,
     EventSubKind,
     NotificationStatus,
@@ -61,12 +64,18 @@ EMAIL_PREFIX_MIN = 3
 _CANDIDATES_PER_ROUND = 4
 SEARCH_BUDGET_ROUNDS = 10
 _KIND_OF_SUB_KIND = {sub: kind for kind, subs in SUB_KINDS_BY_KIND.items() for sub in subs}
-# The conditions of the partial indexes event_env_sub_kind and delivery_provider_msg, as SQL
-# text with no parameter: a search's plan is made once, for any value (a prepared
-# statement), and may use such an index only when the query states its condition.
+# The conditions of the partial indexes (event_env_channel_sub_kind, delivery_provider_msg,
+# delivery_env_channel_state, notif_env_status), as SQL text with no parameter: a search's
+# plan is made once, for any value (a prepared statement), and may use such an index only
+# when the query states its condition.
 _EMPTY = RawSQL("''", [], output_field=CharField())
 _HAS_MESSAGE_ID = ~Q(provider_message_id=_EMPTY)
 _HAS_SUB_KIND = ~Q(sub_kind=_EMPTY)
+_DELIVERED = RawSQL("'delivered'", [], output_field=CharField())
+_NOT_REPORTED_DELIVERED = ~Q(state=_DELIVERED, reports_delivery=True)
+_SUCCESS = RawSQL("'success'", [], output_field=CharField())
+_NOT_SUCCESS = ~Q(status=_SUCCESS)
+assert DeliveryState.DELIVERED == "delivered" and NotificationStatus.SUCCESS == "success"
 
 
 @dataclass(frozen=True)
@@ -236,7 +245,15 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
     if filters.notification_types:
         queryset = queryset.filter(_in_or_eq("notification_type", filters.notification_types))
     if filters.statuses and not _names_a_delivery(filters):
-        queryset = queryset.filter(_in_or_eq("status", filters.statuses))
+        if list(filters.statuses) == [NotificationStatus.SUCCESS]:
+            # Most rows: found in about a page of notif_env_created. The word in the SQL text
+            # tells the plan (made once, for any values) so, from the statistics.
+            queryset = queryset.filter(status=_SUCCESS)
+        else:
+            queryset = queryset.filter(_in_or_eq("status", filters.statuses))
+        if NotificationStatus.SUCCESS not in filters.statuses:
+            # Rare statuses: notif_env_status (partial) holds them.
+            queryset = queryset.filter(_NOT_SUCCESS)
     if filters.created_from:
         queryset = queryset.filter(created_at__gte=filters.created_from)
     if filters.created_to:
@@ -294,6 +311,19 @@ def _delivery_status_q(statuses: Sequence[str]) -> Q:
     )
 
 
+def _deliveries_in_state(channel: str, state: str, reports: bool) -> QuerySet:
+    """A channel's deliveries in one (state, reports_delivery): a range of the partial
+    delivery_env_channel_state, or for delivered as reported (most rows, not in it)
+    delivery_env_channel read newest first with the state checked on each row."""
+    if state == DeliveryState.DELIVERED and reports:
+        # The word in the SQL text: the plan (made once, for any values) then knows from the
+        # statistics that most rows match, and reads the channel's range in order.
+        return Delivery.objects.filter(channel=channel, state=_DELIVERED, reports_delivery=reports)
+    return Delivery.objects.filter(
+        _NOT_REPORTED_DELIVERED, channel=channel, state=state, reports_delivery=reports
+    )
+
+
 def _events(filters: NotificationFilters) -> QuerySet:
     if filters.event_sub_kind:
         # A sub-kind belongs to one kind: its own index answers, and a kind that contradicts
@@ -304,6 +334,23 @@ def _events(filters: NotificationFilters) -> QuerySet:
             return Event.objects.none()
         return Event.objects.filter(_HAS_SUB_KIND, sub_kind=filters.event_sub_kind)
     return Event.objects.filter(kind=filters.event_kind)
+
+
+def _event_channels(filters: NotificationFilters) -> list[str]:
+    """The channels ('' for a request-level event) that an event of the filters' kind or
+    sub-kind can have: the CHECK constraints of logs.models keep out the others."""
+    kind = _KIND_OF_SUB_KIND.get(filters.event_sub_kind, filters.event_kind)
+    channels = [
+        channel
+        for channel, sub_kinds in SUB_KINDS_BY_CHANNEL.items()
+        if not filters.event_sub_kind or filters.event_sub_kind in sub_kinds
+    ]
+    request_level = REQUEST_LEVEL_SUB_KINDS_BY_KIND.get(kind)
+    if request_level is not None and (
+        not filters.event_sub_kind or filters.event_sub_kind in request_level
+    ):
+        channels.insert(0, "")
+    return channels
 
 
 def _before(cursor: Cursor | None, created: str, id_: str) -> Q:
@@ -364,12 +411,14 @@ def _driving_branches(
             driving.append(branch)
     elif filters.channels and filters.statuses:
         driving = [
-            Delivery.objects.filter(channel=channel, state=state, reports_delivery=reports)
+            _deliveries_in_state(channel, state, reports)
             for channel in filters.channels
             for state, reports in _delivery_states(filters.statuses)
         ]
     elif events:
-        driving = [_events(filters)]
+        # event_env_channel_kind / _sub_kind serve a kind or sub-kind without a channel too:
+        # one range per channel its events can have, merged in order (no index of its own).
+        driving = [_events(filters).filter(channel=channel) for channel in _event_channels(filters)]
     elif filters.channels:
         driving = [Delivery.objects.filter(channel=channel) for channel in filters.channels]
     else:
