@@ -283,11 +283,25 @@ class Event(models.Model):
             _sub_kind_fits_channel("sub_kind", "event_sub_kind_fits_channel"),
         ]
         indexes = [
-            # Kind and sub-kind searches read these newest first, one range per channel
-            # ("SMS + Failed"; a kind alone: one range per channel it can have, merged in
-            # order, logs/selectors.py). A sub-kind is rare within its kind (No Answer among
-            # millions of Delivered), so it has its own, partial index: only events that
-            # have a sub-kind. See docs/indexes.md.
+            # Kind and sub-kind searches read these newest first. A sub-kind is rare within
+            # its kind (No Answer among millions of Delivered), so it has its own, partial
+            # index: only events that have a sub-kind.
+            models.Index(
+                "environment",
+                "kind",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="event_env_kind",
+            ),
+            models.Index(
+                "environment",
+                "sub_kind",
+                models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
+                name="event_env_sub_kind",
+                condition=~models.Q(sub_kind=""),
+            ),
+            # The same with a channel ("SMS + Failed"): the event must be that channel's.
             models.Index(
                 "environment",
                 "channel",

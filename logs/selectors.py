@@ -46,8 +46,6 @@ from logs.phone import phone_normalize
 from logs.signals import prepared_instances, prepared_rows
 from logs.status import delivery_states_of_status
 from logs.vocabulary import (
-    REQUEST_LEVEL_SUB_KINDS_BY_KIND,
-    SUB_KINDS_BY_CHANNEL,
     SUB_KINDS_BY_KIND,
     Channel,
     DeliveryState,
@@ -64,7 +62,7 @@ EMAIL_PREFIX_MIN = 3
 _CANDIDATES_PER_ROUND = 4
 SEARCH_BUDGET_ROUNDS = 10
 _KIND_OF_SUB_KIND = {sub: kind for kind, subs in SUB_KINDS_BY_KIND.items() for sub in subs}
-# The conditions of the partial indexes (event_env_channel_sub_kind, delivery_provider_msg,
+# The conditions of the partial indexes (event_env_sub_kind, delivery_provider_msg,
 # delivery_env_channel_state, notif_env_status), as SQL text with no parameter: a search's
 # plan is made once, for any value (a prepared statement), and may use such an index only
 # when the query states its condition.
@@ -336,23 +334,6 @@ def _events(filters: NotificationFilters) -> QuerySet:
     return Event.objects.filter(kind=filters.event_kind)
 
 
-def _event_channels(filters: NotificationFilters) -> list[str]:
-    """The channels ('' for a request-level event) that an event of the filters' kind or
-    sub-kind can have: the CHECK constraints of logs.models keep out the others."""
-    kind = _KIND_OF_SUB_KIND.get(filters.event_sub_kind, filters.event_kind)
-    channels = [
-        channel
-        for channel, sub_kinds in SUB_KINDS_BY_CHANNEL.items()
-        if not filters.event_sub_kind or filters.event_sub_kind in sub_kinds
-    ]
-    request_level = REQUEST_LEVEL_SUB_KINDS_BY_KIND.get(kind)
-    if request_level is not None and (
-        not filters.event_sub_kind or filters.event_sub_kind in request_level
-    ):
-        channels.insert(0, "")
-    return channels
-
-
 def _before(cursor: Cursor | None, created: str, id_: str) -> Q:
     """Rows after the cursor in newest-first order: (created, id) < (cursor.created_at,
     cursor.id). The first term is the index range, the rest only re-checks the rows that share
@@ -416,9 +397,7 @@ def _driving_branches(
             for state, reports in _delivery_states(filters.statuses)
         ]
     elif events:
-        # event_env_channel_kind / _sub_kind serve a kind or sub-kind without a channel too:
-        # one range per channel its events can have, merged in order (no index of its own).
-        driving = [_events(filters).filter(channel=channel) for channel in _event_channels(filters)]
+        driving = [_events(filters)]
     elif filters.channels:
         driving = [Delivery.objects.filter(channel=channel) for channel in filters.channels]
     else:

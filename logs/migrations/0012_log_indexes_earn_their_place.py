@@ -20,7 +20,7 @@ beside the old index and swapped in.
 import django.contrib.postgres.indexes
 from django.db import migrations, models
 
-from logs.migration_operations import PartitionedIndexRemove, PartitionedIndexReplace
+from logs.migration_operations import PartitionedIndexReplace
 
 
 class Migration(migrations.Migration):
@@ -33,8 +33,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        PartitionedIndexRemove(model_name="event", name="event_env_kind"),
-        PartitionedIndexRemove(model_name="event", name="event_env_sub_kind"),
         PartitionedIndexReplace(
             model_name="delivery",
             index=django.contrib.postgres.indexes.HashIndex(
@@ -53,7 +51,7 @@ class Migration(migrations.Migration):
                 models.OrderBy(models.F("notification_created_at"), descending=True),
                 models.OrderBy(models.F("notification"), descending=True),
                 condition=models.Q(
-                    ("state", "delivered"), ("reports_delivery", True), _negated=True
+                    ("reports_delivery", True), ("state", "delivered"), _negated=True
                 ),
                 name="delivery_env_channel_state",
             ),

@@ -273,3 +273,75 @@ def test_the_check_catches_an_index_scan_reading_far_more_than_the_page(seeded):
         "AND length(user_id) < 0 ORDER BY created_at DESC, id DESC LIMIT 50"
     )
     assert any(fault.startswith("Index Scan") for fault in faults), faults
+
+
+def _parent_index(index: str) -> str:
+    """The log table's index that a partition's index belongs to (its own name differs)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT parent.relname FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
+            " WHERE inhrelid = %s::regclass",
+            [index],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else index
+
+
+def _indexes_read(query: dict | str) -> set[str]:
+    """The indexes (by their log table's name for them) that the plan of `query`, run for
+    real, reads rows through."""
+    return {
+        _parent_index(node["Index Name"])
+        for node in _plan_nodes(_explain(query, analyze=True))
+        if node.get("Index Name") and node.get("Actual Rows", 0) > 0
+    }
+
+
+@pytest.mark.django_db
+def test_each_search_reads_the_index_docs_indexes_md_names(seeded):
+    """docs/indexes.md says which index serves which search; the partial and merged ones
+    only serve it when the query states their condition (a plan made once for any values
+    cannot prove it from a parameter). The common outcomes (success, delivered as reported)
+    are not in the partial indexes and read the newest-first ones; a message id is found
+    through its hash."""
+    environment_id, sample = seeded
+    expected = {
+        "status": ({"statuses": ["failure"]}, "notif_env_status"),
+        "status success": ({"statuses": ["success"]}, "notif_env_created"),
+        "channel and failure": (
+            {"channels": ["email"], "statuses": ["failure"]},
+            "delivery_env_channel_state",
+        ),
+        "channel and success": (
+            {"channels": ["sms"], "statuses": ["success"]},
+            "delivery_env_channel",
+        ),
+        "provider message id": (
+            {"provider_message_id": sample.provider_message_ids[0]},
+            "delivery_provider_msg",
+        ),
+    }
+    wrong = {}
+    for name, (filters, index) in expected.items():
+        with CaptureQueriesContext(connection) as queries:
+            page = notification_page(
+                environment_id=environment_id, filters=NotificationFilters(**filters), limit=PAGE
+            )
+        assert page.notifications, f"the seeded data has no match for {name}"
+        read = set().union(*(_indexes_read(query) for query in queries))
+        if index not in read:
+            wrong[name] = (index, sorted(read))
+    assert not wrong, f"searches not reading their index (expected, read): {wrong}"
+
+
+@pytest.mark.django_db
+def test_callbacks_find_deliveries_through_the_message_id_hash_index(seeded):
+    """The callbacks' lookup of deliveries by the provider's message ids, as prepared by
+    webhooks.services (a plan for any ids): the hash index, never a scan of the day."""
+    from webhooks.services import _DELIVERIES_BY_MESSAGE_ID
+
+    _, sample = seeded
+    ids = list(sample.provider_message_ids[:3])
+    query = {"sql": _DELIVERIES_BY_MESSAGE_ID, "prepared": (_DELIVERIES_BY_MESSAGE_ID, [ids])}
+    assert _indexes_read(query) == {"delivery_provider_msg"}
+    assert not _plan_faults(query)
