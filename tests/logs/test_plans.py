@@ -21,6 +21,7 @@ from logs.selectors import (
     notification_timeline,
 )
 from logs.services import event_record
+from tests.webhooks.test_adopt_index import _parent_index
 
 PAGE = 50
 # "Far more rows than the page": a node may handle a few pages' worth (a filtered search
@@ -273,18 +274,6 @@ def test_the_check_catches_an_index_scan_reading_far_more_than_the_page(seeded):
         "AND length(user_id) < 0 ORDER BY created_at DESC, id DESC LIMIT 50"
     )
     assert any(fault.startswith("Index Scan") for fault in faults), faults
-
-
-def _parent_index(index: str) -> str:
-    """The log table's index that a partition's index belongs to (its own name differs)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT parent.relname FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
-            " WHERE inhrelid = %s::regclass",
-            [index],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else index
 
 
 def _indexes_read(query: dict | str) -> set[str]:
