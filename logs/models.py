@@ -206,8 +206,6 @@ class Delivery(models.Model):
             ),
             # A channel with a status ("SMS + Failure"): one range per (state, reports
             # delivery) that has that status (logs.status.delivery_states_of_status).
-            # Partial: delivered as reported by the provider (most rows) is read from
-            # delivery_env_channel, its state checked. docs/indexes.md.
             models.Index(
                 "environment",
                 "channel",
@@ -216,7 +214,6 @@ class Delivery(models.Model):
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
                 name="delivery_env_channel_state",
-                condition=~models.Q(state=DeliveryState.DELIVERED, reports_delivery=True),
             ),
         ]
 

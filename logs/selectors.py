@@ -48,7 +48,6 @@ from logs.status import delivery_states_of_status
 from logs.vocabulary import (
     SUB_KINDS_BY_KIND,
     Channel,
-    DeliveryState,
     EventKind,
     EventSubKind,
     NotificationStatus,
@@ -63,17 +62,15 @@ _CANDIDATES_PER_ROUND = 4
 SEARCH_BUDGET_ROUNDS = 10
 _KIND_OF_SUB_KIND = {sub: kind for kind, subs in SUB_KINDS_BY_KIND.items() for sub in subs}
 # The conditions of the partial indexes (event_env_sub_kind, delivery_provider_msg,
-# delivery_env_channel_state, notif_env_status), as SQL text with no parameter: a search's
+# notif_env_status), as SQL text with no parameter: a search's
 # plan is made once, for any value (a prepared statement), and may use such an index only
 # when the query states its condition.
 _EMPTY = RawSQL("''", [], output_field=CharField())
 _HAS_MESSAGE_ID = ~Q(provider_message_id=_EMPTY)
 _HAS_SUB_KIND = ~Q(sub_kind=_EMPTY)
-_DELIVERED = RawSQL("'delivered'", [], output_field=CharField())
-_NOT_REPORTED_DELIVERED = ~Q(state=_DELIVERED, reports_delivery=True)
 _SUCCESS = RawSQL("'success'", [], output_field=CharField())
 _NOT_SUCCESS = ~Q(status=_SUCCESS)
-assert DeliveryState.DELIVERED == "delivered" and NotificationStatus.SUCCESS == "success"
+assert NotificationStatus.SUCCESS == "success"
 
 
 @dataclass(frozen=True)
@@ -309,19 +306,6 @@ def _delivery_status_q(statuses: Sequence[str]) -> Q:
     )
 
 
-def _deliveries_in_state(channel: str, state: str, reports: bool) -> QuerySet:
-    """A channel's deliveries in one (state, reports_delivery): a range of the partial
-    delivery_env_channel_state, or for delivered as reported (most rows, not in it)
-    delivery_env_channel read newest first with the state checked on each row."""
-    if state == DeliveryState.DELIVERED and reports:
-        # The word in the SQL text: the plan (made once, for any values) then knows from the
-        # statistics that most rows match, and reads the channel's range in order.
-        return Delivery.objects.filter(channel=channel, state=_DELIVERED, reports_delivery=reports)
-    return Delivery.objects.filter(
-        _NOT_REPORTED_DELIVERED, channel=channel, state=state, reports_delivery=reports
-    )
-
-
 def _events(filters: NotificationFilters) -> QuerySet:
     if filters.event_sub_kind:
         # A sub-kind belongs to one kind: its own index answers, and a kind that contradicts
@@ -392,7 +376,7 @@ def _driving_branches(
             driving.append(branch)
     elif filters.channels and filters.statuses:
         driving = [
-            _deliveries_in_state(channel, state, reports)
+            Delivery.objects.filter(channel=channel, state=state, reports_delivery=reports)
             for channel in filters.channels
             for state, reports in _delivery_states(filters.statuses)
         ]

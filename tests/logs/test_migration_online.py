@@ -187,8 +187,8 @@ def test_the_harness_sees_the_first_0007_stall_writers(log_partitions):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_indexes_made_partial_or_hash_are_swapped_while_writers_write(log_partitions):
-    """logs 0012 (docs/indexes.md): the message id's index becomes a hash, the status and
-    state indexes partial, each built beside the old one and swapped in while writers write."""
+    """logs 0012 (docs/indexes.md): the message id's index becomes a hash, the status index
+    partial, each built beside the old one and swapped in while writers write."""
     errors, longest, calls = _index_swap_under_load(
         lambda: call_command("migrate", "logs", "0012", verbosity=0)
     )
@@ -200,13 +200,9 @@ def test_the_indexes_made_partial_or_hash_are_swapped_while_writers_write(log_pa
         cursor.execute(
             "SELECT indexrelid::regclass::text, indisvalid, pg_get_indexdef(indexrelid) "
             "FROM pg_index WHERE indexrelid::regclass::text = ANY(%s)",
-            [["delivery_provider_msg", "delivery_env_channel_state", "notif_env_status"]],
+            [["delivery_provider_msg", "notif_env_status"]],
         )
         indexes = {name: (valid, definition) for name, valid, definition in cursor.fetchall()}
     assert all(valid for valid, _ in indexes.values()), indexes
     assert "USING hash" in indexes["delivery_provider_msg"][1]
-    assert (
-        "WHERE (NOT (reports_delivery AND ((state)::text = 'delivered'"
-        in (indexes["delivery_env_channel_state"][1])
-    )
     assert "WHERE (NOT ((status)::text = 'success'" in indexes["notif_env_status"][1]
