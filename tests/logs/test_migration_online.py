@@ -183,3 +183,26 @@ def test_the_harness_sees_the_first_0007_stall_writers(log_partitions):
 
     assert errors or longest >= WRITER_LOCK_TIMEOUT_MS / 1000
     assert any("lock timeout" in str(error) for error in errors), errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_indexes_made_partial_or_hash_are_swapped_while_writers_write(log_partitions):
+    """logs 0012 (docs/indexes.md): the message id's index becomes a hash, the status index
+    partial, each built beside the old one and swapped in while writers write."""
+    errors, longest, calls = _index_swap_under_load(
+        lambda: call_command("migrate", "logs", "0012", verbosity=0)
+    )
+
+    assert not errors, errors
+    assert longest < WRITER_LOCK_TIMEOUT_MS / 1000, f"a write took {longest:.2f} s"
+    assert calls > 20
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, indisvalid, pg_get_indexdef(indexrelid) "
+            "FROM pg_index WHERE indexrelid::regclass::text = ANY(%s)",
+            [["delivery_provider_msg", "notif_env_status"]],
+        )
+        indexes = {name: (valid, definition) for name, valid, definition in cursor.fetchall()}
+    assert all(valid for valid, _ in indexes.values()), indexes
+    assert "USING hash" in indexes["delivery_provider_msg"][1]
+    assert "WHERE (NOT ((status)::text = 'success'" in indexes["notif_env_status"][1]

@@ -21,6 +21,7 @@ from logs.selectors import (
     notification_timeline,
 )
 from logs.services import event_record
+from tests.webhooks.test_adopt_index import _parent_index
 
 PAGE = 50
 # "Far more rows than the page": a node may handle a few pages' worth (a filtered search
@@ -141,6 +142,8 @@ def _searches(sample) -> dict[str, NotificationFilters]:
         ),
         "type": NotificationFilters(notification_types=[sample.notification_types[0]]),
         "status": NotificationFilters(statuses=["failure"]),
+        # Most rows: not in the partial notif_env_status, read from notif_env_created.
+        "status success": NotificationFilters(statuses=["success"]),
         "channel": NotificationFilters(channels=["sms"]),
         "two channels": NotificationFilters(channels=["sms", "call"]),
         "event kind": NotificationFilters(event_kind="failed"),
@@ -271,3 +274,58 @@ def test_the_check_catches_an_index_scan_reading_far_more_than_the_page(seeded):
         "AND length(user_id) < 0 ORDER BY created_at DESC, id DESC LIMIT 50"
     )
     assert any(fault.startswith("Index Scan") for fault in faults), faults
+
+
+def _indexes_read(query: dict | str) -> set[str]:
+    """The indexes (by their log table's name for them) that the plan of `query`, run for
+    real, reads rows through."""
+    return {
+        _parent_index(node["Index Name"])
+        for node in _plan_nodes(_explain(query, analyze=True))
+        if node.get("Index Name") and node.get("Actual Rows", 0) > 0
+    }
+
+
+@pytest.mark.django_db
+def test_each_search_reads_the_index_docs_indexes_md_names(seeded):
+    """docs/indexes.md says which index serves which search; the partial and merged ones
+    only serve it when the query states their condition (a plan made once for any values
+    cannot prove it from a parameter). Success (most rows) is not in the partial status index
+    and reads the newest-first one; a message id is found through its hash."""
+    environment_id, sample = seeded
+    expected = {
+        "status": ({"statuses": ["failure"]}, "notif_env_status"),
+        "status success": ({"statuses": ["success"]}, "notif_env_created"),
+        "channel and failure": (
+            {"channels": ["email"], "statuses": ["failure"]},
+            "delivery_env_channel_state",
+        ),
+        "provider message id": (
+            {"provider_message_id": sample.provider_message_ids[0]},
+            "delivery_provider_msg",
+        ),
+    }
+    wrong = {}
+    for name, (filters, index) in expected.items():
+        with CaptureQueriesContext(connection) as queries:
+            page = notification_page(
+                environment_id=environment_id, filters=NotificationFilters(**filters), limit=PAGE
+            )
+        assert page.notifications, f"the seeded data has no match for {name}"
+        read = set().union(*(_indexes_read(query) for query in queries))
+        if index not in read:
+            wrong[name] = (index, sorted(read))
+    assert not wrong, f"searches not reading their index (expected, read): {wrong}"
+
+
+@pytest.mark.django_db
+def test_callbacks_find_deliveries_through_the_message_id_hash_index(seeded):
+    """The callbacks' lookup of deliveries by the provider's message ids, as prepared by
+    webhooks.services (a plan for any ids): the hash index, never a scan of the day."""
+    from webhooks.services import _DELIVERIES_BY_MESSAGE_ID
+
+    _, sample = seeded
+    ids = list(sample.provider_message_ids[:3])
+    query = {"sql": _DELIVERIES_BY_MESSAGE_ID, "prepared": (_DELIVERIES_BY_MESSAGE_ID, [ids])}
+    assert _indexes_read(query) == {"delivery_provider_msg"}
+    assert not _plan_faults(query)
