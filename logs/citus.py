@@ -1,6 +1,6 @@
 """The log on Citus (distributed PostgreSQL): which tables are distributed, and how.
 
-On a database with the `citus` extension, migration logs/0012_citus_distribute runs
+On a database with the `citus` extension, migration logs/0015_citus_distribute runs
 `distribute()`; on plain PostgreSQL it does nothing. The log tables are distributed by
 `environment_id` and colocated, so a notification's deliveries and events live on the same
 node as it, and every statement that names the environment runs on one node (a router query).

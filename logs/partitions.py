@@ -79,7 +79,7 @@ FILLFACTORS: dict[str, int] = {"logs_notification": LOG_FILLFACTOR, "logs_delive
 # The log's big, rarely read columns: a notification's request and merge tags, a delivery's
 # content, an event's payload. Read when one notification is opened, never by a search. They
 # are compressed with lz4 where the server is built with it, else pglz, PostgreSQL's default
-# (migration 0012_log_content_compression chose, and set it on the parents' columns, which
+# (migration 0013_log_content_compression chose, and set it on the parents' columns, which
 # `LIKE … INCLUDING ALL` copies to every day table, and on the partitions that existed). It
 # applies to values written from then on: existing values keep theirs, nothing is rewritten.
 COMPRESSED_COLUMNS: dict[str, tuple[str, ...]] = {

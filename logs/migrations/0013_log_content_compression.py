@@ -106,7 +106,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("logs", "0011_erasure_job"),
+        ("logs", "0012_log_indexes_earn_their_place"),
     ]
 
     operations = [migrations.RunPython(compression_set, compression_reset)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("logs", "0011_erasure_job"),
+        ("logs", "0013_log_content_compression"),
     ]
 
     operations = [

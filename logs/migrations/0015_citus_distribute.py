@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     atomic = False  # create_distributed_table moves data to the workers
 
     dependencies = [
-        ("logs", "0011_erasure_job"),
+        ("logs", "0014_notification_content_cleared"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
