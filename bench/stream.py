@@ -57,7 +57,14 @@ class _Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # A subscriber's backlog of connections: at 5 (socketserver's default), the
+            # drains' 2 x STREAM_DRAIN_CONCURRENCY connections opened at once could be
+            # refused, and a failed POST waits for the sweeper (not run here) for its retry.
+            request_queue_size = 128
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
