@@ -11,6 +11,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import redis
+from django.core.cache import cache
 from standardwebhooks import Webhook
 
 from accounts.models import Account
@@ -20,9 +22,10 @@ from bench.send import _celery_to, _queue_empty, _redis_url
 from bench.server import ROOT, stop_process_group
 from logs.services import event_record, notification_create
 from stream.models import MessageState, StreamMessage
-from stream.services import drains_enqueue, subscription_create
+from stream.services import _drain_flag, drains_enqueue, subscription_create
 
 KINDS = ("sending", "sent", "delivered")
+OUTBOUND_QUEUE = "outbound"  # where stream drains go (CELERY_TASK_ROUTES)
 
 
 class _Receiver:
@@ -54,7 +57,14 @@ class _Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # A subscriber's backlog of connections: at 5 (socketserver's default), the
+            # drains' 2 x STREAM_DRAIN_CONCURRENCY connections opened at once could be
+            # refused, and a failed POST waits for the sweeper (not run here) for its retry.
+            request_queue_size = 128
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -96,8 +106,13 @@ class StreamThroughput(Scenario):
         self.ids = list(
             StreamMessage.objects.filter(subscription=subscription).values_list("id", flat=True)
         )
-        _queue_empty(self.redis_url)  # recording enqueued them once: start from empty
+        # Recording queued the subscription's drain (on the outbound queue, with its flag in
+        # the cache): start from empty, or the worker starts delivering before the clock does.
+        _queue_empty(self.redis_url)
         run.defer(_queue_empty, self.redis_url)
+        redis.Redis.from_url(self.redis_url).delete(OUTBOUND_QUEUE)
+        run.defer(redis.Redis.from_url(self.redis_url).delete, OUTBOUND_QUEUE)
+        cache.delete(_drain_flag(subscription.pk))
         self.worker = self._worker_start(run)
 
     def _worker_start(self, run: Run) -> subprocess.Popen:

@@ -719,7 +719,7 @@ STREAM_TIMEOUT_SECONDS = env.float("STREAM_TIMEOUT_SECONDS", default=10.0)
 STREAM_SWEEP_AFTER_SECONDS = env.float("STREAM_SWEEP_AFTER_SECONDS", default=30.0)
 STREAM_SWEEP_INTERVAL_SECONDS = env.float("STREAM_SWEEP_INTERVAL_SECONDS", default=5.0)
 # A drain delivers one subscription's due messages: STREAM_DRAIN_BATCH notifications' next
-# events at a time (one per notification, so each notification's events keep their order),
+# events in flight (one per notification, so each notification's events keep their order),
 # on STREAM_DRAIN_CONCURRENCY threads over kept-alive connections, for at most
 # STREAM_DRAIN_SECONDS before it queues itself again behind other subscribers.
 STREAM_DRAIN_BATCH = env.int("STREAM_DRAIN_BATCH", default=100)

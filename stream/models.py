@@ -117,6 +117,12 @@ class StreamMessage(models.Model):
                 name="stream_msg_pending_due",
                 condition=models.Q(state="pending"),
             ),
+            # A drain's claim: its subscription's pending messages in id order.
+            models.Index(
+                fields=["subscription", "id"],
+                name="stream_msg_queue",
+                condition=models.Q(state="pending"),
+            ),
             # In order per notification: is an earlier message of it still pending?
             models.Index(
                 fields=["subscription", "notification_id", "id"],

@@ -7,29 +7,31 @@ Webhooks)."""
 
 import base64
 import contextlib
-import json
 import logging
 import secrets
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
 
-from accounts.crypto import secret_encrypt
+from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.models import Account, Environment
 from config import outbound
 from config.batches import BATCH_SIZE, rows_delete
 from config.hotcache import HotCache
 from config.outbound import OutboundResult
+from logs.signals import prepared_rows
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
 from stream.models import MessageState, PayloadFormat, StreamAttempt, StreamMessage, Subscription
@@ -257,46 +259,68 @@ def _drain_flag_clear(subscription_id: int) -> None:
 
 
 def subscription_drain(*, subscription_id: int) -> int:
-    """Deliver a subscription's due messages, many notifications at once: claim up to
-    STREAM_DRAIN_BATCH heads (each notification's first pending message, so every
-    notification's events keep their order), POST them on STREAM_DRAIN_CONCURRENCY threads
-    over the client's kept-alive connections, record every outcome in one transaction, and go
-    on with the next heads. Stops when nothing is due or after STREAM_DRAIN_SECONDS (then
-    enqueues itself again, behind other subscribers' drains, so one busy or slow subscriber
-    never holds the outbound workers). A message that fails is not tried again in the same
-    drain: its retry waits for its backoff. Returns how many messages were attempted."""
+    """Deliver a subscription's due messages, many notifications at once, each
+    notification's in order: keep up to STREAM_DRAIN_BATCH messages in flight on
+    STREAM_DRAIN_CONCURRENCY threads (over the transport's kept-alive connections), each the
+    head of its notification (its first pending message). Outcomes are recorded a few at a
+    time, each time in one statement, and the heads they free (those notifications' next
+    events) are claimed as room frees, with no round waiting for its slowest answer.
+
+    Stops when nothing is due or after STREAM_DRAIN_SECONDS (then enqueues itself again,
+    behind other subscribers' drains, so one busy or slow subscriber never holds the outbound
+    workers). A message that fails is not tried again in the same drain: its retry waits for
+    its backoff. Returns how many messages were attempted."""
     _drain_flag_clear(subscription_id)  # events recorded from now on enqueue another drain
     started = timezone.now()
     budget_ends = time.monotonic() + settings.STREAM_DRAIN_SECONDS
+    batch = settings.STREAM_DRAIN_BATCH
+    record_every = max(1, min(batch, settings.STREAM_DRAIN_CONCURRENCY) // 2)
     attempted = 0
-    while True:
-        messages = _claim(
-            StreamMessage.objects.filter(subscription_id=subscription_id),
-            retries_due_by=started,
-            limit=settings.STREAM_DRAIN_BATCH,
-        )
-        if not messages:
-            return attempted
-        if not attempted and len(messages) == settings.STREAM_DRAIN_BATCH:
-            # A backlog: another worker process may drain beside this one (they claim
-            # different notifications; each notification's next event waits for this one).
-            drains_enqueue([subscription_id])
-        results = _post_all(messages)
-        _attempts_record(messages, results, chain=False)
-        attempted += len(messages)
-        if time.monotonic() >= budget_ends:
-            drains_enqueue([subscription_id])
-            return attempted
+    in_flight: dict[Future, _Claimed] = {}
+    answered: list[tuple[_Claimed, OutboundResult]] = []
+    may_find = True  # False after a claim that found less than it asked, until a record
+    shared = False
+    poster = _Poster()
+    with ThreadPoolExecutor(settings.STREAM_DRAIN_CONCURRENCY, "stream-post") as pool:
+        while True:
+            room = batch - len(in_flight)
+            if may_find and room >= batch // 2 and time.monotonic() < budget_ends:
+                claimed = _claim(subscription_id=subscription_id, due_by=started, limit=room)
+                may_find = len(claimed) == room
+                if not shared and len(claimed) == batch:
+                    # A backlog: another worker process may drain beside this one (they
+                    # claim different notifications; each one's next event waits for this).
+                    drains_enqueue([subscription_id])
+                    shared = True
+                for message in claimed:
+                    in_flight[pool.submit(poster.post, message)] = message
+            if not in_flight and not answered:
+                break
+            done: set[Future] = set()
+            if in_flight:
+                done, _ = wait(in_flight, timeout=0.05 if answered else None,
+                               return_when=FIRST_COMPLETED)  # fmt: skip
+                answered += [(in_flight.pop(future), future.result()) for future in done]
+            if answered and (len(answered) >= record_every or not done or not in_flight):
+                _attempts_record(*zip(*answered, strict=True), chain=False)
+                attempted += len(answered)
+                answered = []
+                may_find = True
+    if time.monotonic() >= budget_ends:
+        drains_enqueue([subscription_id])
+    return attempted
 
 
 def message_deliver(*, message_id: int) -> str:
     """Send one message if it is due: pending, not being sent by another worker, its
     subscription enabled and no earlier message of its notification pending. Returns what
     happened: "delivered", "retry", "given_up" or "skipped"."""
-    messages = _claim(StreamMessage.objects.filter(pk=message_id), retries_due_by=None, limit=1)
+    now = timezone.now()
+    heads = _heads(StreamMessage.objects.filter(pk=message_id), now=now)
+    messages = _lease(list(heads.values_list("pk", flat=True)), now)
     if not messages:
         return "skipped"
-    [outcome] = _attempts_record(messages, _post_all(messages))
+    [outcome] = _attempts_record(messages, [_Poster().post(messages[0])])
     return outcome
 
 
@@ -316,45 +340,107 @@ def _heads(messages, *, now: datetime):
     )
 
 
-def _claim(messages, *, retries_due_by: datetime | None, limit: int) -> list[StreamMessage]:
-    """Lease up to `limit` of `messages` that are due: pending, not leased, of an enabled
-    subscription, first in line for their notification, and new or (when `retries_due_by`
-    is given) due a retry by then. Rows are locked with SKIP LOCKED, so two drains never
-    claim the same message."""
+@dataclass
+class _Claimed:
+    """A leased message, with what its POST needs."""
+
+    id: int
+    subscription_id: int
+    environment_id: int
+    webhook_id: str
+    body: str  # the JSON text as stored: sent (and signed) as it is, never parsed
+    retry_until: datetime
+    attempt_count: int
+    url: str
+    secret_encrypted: str
+
+
+_MESSAGES = StreamMessage._meta.db_table
+_SUBSCRIPTIONS = Subscription._meta.db_table
+# A window of a subscription's pending messages in id order (the partial index
+# stream_msg_queue, read from its start or after the last window), each with whether it may
+# go out now if it heads its notification: not leased, and new or due a retry.
+_WINDOW = f"""
+SELECT id, notification_id,
+    (leased_until IS NULL OR leased_until <= %(now)s)
+        AND (attempt_count = 0 OR next_attempt_at <= %(due_by)s)
+FROM {_MESSAGES}
+WHERE subscription_id = %(subscription)s AND state = 'pending' AND id > %(after)s
+ORDER BY id
+LIMIT %(size)s
+"""  # noqa: S608 (the table name is ours; every value is a parameter)
+# Lease the chosen heads and count their attempt, those still pending and not leased, of an
+# enabled subscription. SKIP LOCKED: two drains claim different messages.
+_LEASE = f"""
+UPDATE {_MESSAGES} AS m
+SET leased_until = %(leased_until)s, attempt_count = m.attempt_count + 1
+FROM (
+    SELECT id FROM {_MESSAGES}
+    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'pending'
+        AND (leased_until IS NULL OR leased_until <= %(now)s)
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+) AS claimed, {_SUBSCRIPTIONS} AS s
+WHERE m.id = claimed.id AND s.id = m.subscription_id AND s.enabled
+RETURNING m.id, m.subscription_id, m.environment_id, m.webhook_id, m.body::text,
+    m.retry_until, m.attempt_count, s.url, s.secret_encrypted
+"""  # noqa: S608 (the table names are ours; every value is a parameter)
+
+
+def _claim(*, subscription_id: int, due_by: datetime, limit: int) -> list[_Claimed]:
+    """Lease up to `limit` heads of the subscription (each notification's first pending
+    message) that may go out now, oldest first.
+
+    The subscription's pending messages are read in id order, a window at a time: a message
+    heads its notification if none of the notification's came before it in the windows
+    read, since those hold every pending message with a smaller id. So a claim reads about a
+    batch's worth of the backlog (more only behind long chains of one notification), never
+    the whole of it. Before, an "earlier one pending?" subquery per message was planned, on
+    a freshly filled table's statistics, as a scan of the backlog for each message."""
     now = timezone.now()
-    due = _heads(messages, now=now)
-    if retries_due_by is not None:
-        due = due.filter(Q(attempt_count=0) | Q(next_attempt_at__lte=retries_due_by))
-    with transaction.atomic():
-        claimed = list(
-            due.select_for_update(skip_locked=True, of=("self",))
-            .select_related("subscription")
-            .order_by("id")[:limit]
+    heads: list[int] = []
+    seen: set[uuid.UUID] = set()
+    params = {"now": now, "due_by": due_by, "subscription": subscription_id, "after": 0}
+    params["size"] = size = 4 * settings.STREAM_DRAIN_BATCH
+    while len(heads) < limit:
+        rows = prepared_rows(_WINDOW, params)
+        for message_id, notification_id, may_go in rows:
+            if notification_id not in seen:
+                seen.add(notification_id)
+                if may_go:
+                    heads.append(message_id)
+        if len(rows) < size:
+            break
+        params["after"] = rows[-1][0]
+    return _lease(heads[:limit], now)
+
+
+def _lease(ids: list[int], now: datetime) -> list[_Claimed]:
+    if not ids:
+        return []
+    leased_until = now + timedelta(seconds=settings.STREAM_TIMEOUT_SECONDS + 30)
+    rows = prepared_rows(_LEASE, {"ids": ids, "now": now, "leased_until": leased_until})
+    return sorted((_Claimed(*row) for row in rows), key=lambda message: message.id)
+
+
+class _Poster:
+    """Signs and posts claimed messages; each subscription's secret is decrypted once."""
+
+    def __init__(self):
+        self._signers: dict[str, Webhook] = {}
+
+    def post(self, message: _Claimed) -> OutboundResult:
+        signer = self._signers.get(message.secret_encrypted)
+        if signer is None:
+            signer = Webhook(secret_decrypt(message.secret_encrypted))
+            self._signers[message.secret_encrypted] = signer
+        body = message.body.encode()
+        headers = _headers(
+            signer, webhook_id=message.webhook_id, sent_at=timezone.now(), body=body
+        ) | {"content-type": "application/json", "user-agent": USER_AGENT}
+        return outbound.post(
+            message.url, content=body, headers=headers, deadline=settings.STREAM_TIMEOUT_SECONDS
         )
-        if not claimed:
-            return []
-        leased_until = now + timedelta(seconds=settings.STREAM_TIMEOUT_SECONDS + 30)
-        StreamMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
-            leased_until=leased_until, attempt_count=F("attempt_count") + 1
-        )
-    for message in claimed:
-        message.leased_until = leased_until
-        message.attempt_count += 1
-    return claimed
-
-
-def _post_all(messages: list[StreamMessage]) -> list[OutboundResult]:
-    # Each subscription's secret is decrypted once per batch, not once per message.
-    signers = {m.subscription_id: Webhook(m.subscription.secret()) for m in messages}
-
-    def post(message: StreamMessage) -> OutboundResult:
-        return _post(message, signers[message.subscription_id])
-
-    if len(messages) == 1:
-        return [post(messages[0])]
-    workers = min(settings.STREAM_DRAIN_CONCURRENCY, len(messages))
-    with ThreadPoolExecutor(workers, thread_name_prefix="stream-post") as pool:
-        return list(pool.map(post, messages))
 
 
 def message_sign(*, secret: str, webhook_id: str, sent_at: datetime, body: bytes) -> dict:
@@ -370,73 +456,77 @@ def _headers(signer: Webhook, *, webhook_id: str, sent_at: datetime, body: bytes
     }
 
 
-def _post(message: StreamMessage, signer: Webhook) -> OutboundResult:
-    body = json.dumps(message.body, separators=(",", ":")).encode()
-    headers = _headers(signer, webhook_id=message.webhook_id, sent_at=timezone.now(), body=body) | {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
-    return outbound.post(
-        message.subscription.url,
-        content=body,
-        headers=headers,
-        deadline=settings.STREAM_TIMEOUT_SECONDS,
-    )
+# A batch's outcomes in one statement: every attempt inserted, each message's new state
+# (finished, or its retry's time), and the subscriber's failing_since cleared when any answer
+# was a success. One array per column, so the text is the same whatever the batch's size
+# (prepared, planned once per connection). NULL keeps a column.
+_RECORD = f"""
+WITH outcome AS (
+    SELECT * FROM unnest(%(id)s::bigint[], %(state)s::varchar[], %(next_attempt_at)s::timestamptz[],
+        %(status_code)s::integer[], %(error)s::varchar[], %(duration_ms)s::integer[])
+        AS o(id, state, next_attempt_at, status_code, error, duration_ms)
+), attempts AS (
+    INSERT INTO {StreamAttempt._meta.db_table}
+        (message_id, attempted_at, status_code, error, duration_ms)
+    SELECT id, %(now)s, status_code, error, duration_ms FROM outcome
+), working AS (
+    UPDATE {_SUBSCRIPTIONS} SET failing_since = NULL
+    WHERE id = ANY(%(working)s::bigint[]) AND failing_since IS NOT NULL
+)
+UPDATE {_MESSAGES} AS m SET
+    state = COALESCE(o.state, m.state),
+    finished_at = CASE WHEN o.state IS NULL THEN m.finished_at ELSE %(now)s END,
+    next_attempt_at = COALESCE(o.next_attempt_at, m.next_attempt_at),
+    leased_until = NULL
+FROM outcome AS o
+WHERE m.id = o.id
+"""  # noqa: S608 (the table names are ours; every value is a parameter)
 
 
 def _attempts_record(
-    messages: list[StreamMessage], results: list[OutboundResult], *, chain: bool = True
+    messages: Sequence[_Claimed], results: Sequence[OutboundResult], *, chain: bool = True
 ) -> list[str]:
-    """Every attempt and each message's new state, in one transaction. Returns each
-    message's outcome: "delivered", "retry" or "given_up". With `chain`, a drain is enqueued
-    for the messages that were waiting for a finished one (a drain goes on by itself)."""
+    """Every attempt and each message's new state, in one statement. Returns each message's
+    outcome: "delivered", "retry" or "given_up". With `chain`, a drain is enqueued for the
+    messages that were waiting for a finished one (a drain goes on by itself)."""
     now = timezone.now()
     outcomes = []
-    finished: dict[str, list[int]] = {MessageState.DELIVERED: [], MessageState.GIVEN_UP: []}
-    retries: dict[timedelta, list[int]] = {}
+    states: list[str | None] = []
+    next_attempts: list[datetime | None] = []
     for message, result in zip(messages, results, strict=True):
         if result.succeeded:
             outcome = MessageState.DELIVERED
         else:
             outcome = MessageState.GIVEN_UP if now >= message.retry_until else "retry"
         outcomes.append(str(outcome))
-        if outcome == "retry":
-            retries.setdefault(_backoff(message.attempt_count), []).append(message.pk)
-        else:
-            finished[outcome].append(message.pk)
-    with transaction.atomic():
-        StreamAttempt.objects.bulk_create(
-            StreamAttempt(
-                message=message,
-                attempted_at=now,
-                status_code=result.status_code,
-                error=result.error,
-                duration_ms=result.duration_ms,
-            )
-            for message, result in zip(messages, results, strict=True)
+        retry = outcome == "retry"
+        states.append(None if retry else str(outcome))
+        next_attempts.append(now + _backoff(message.attempt_count) if retry else None)
+    # The subscriber works if any answer was a success; it fails only if none was.
+    succeeded: dict[int, bool] = {}
+    for message, result in zip(messages, results, strict=True):
+        succeeded[message.subscription_id] = (
+            succeeded.get(message.subscription_id, False) or result.succeeded
         )
-        for state, ids in finished.items():
-            if ids:
-                StreamMessage.objects.filter(pk__in=ids).update(
-                    state=state, finished_at=now, leased_until=None
-                )
-        for backoff, ids in retries.items():
-            StreamMessage.objects.filter(pk__in=ids).update(
-                next_attempt_at=now + backoff, leased_until=None
-            )
-        # The subscriber works if any answer was a success; it fails only if none was.
-        by_subscription: dict[int, list[bool]] = {}
-        for message, result in zip(messages, results, strict=True):
-            by_subscription.setdefault(message.subscription_id, []).append(result.succeeded)
+    params = {
+        "id": [message.id for message in messages],
+        "state": states,
+        "next_attempt_at": next_attempts,
+        "status_code": [result.status_code for result in results],
+        "error": [result.error for result in results],
+        "duration_ms": [result.duration_ms for result in results],
+        "now": now,
+        "working": [pk for pk, works in succeeded.items() if works],
+    }
+    failing = [pk for pk, works in succeeded.items() if not works]
+    with transaction.atomic() if failing else contextlib.nullcontext():
+        prepared_rows(_RECORD, params)
         for message in {m.subscription_id: m for m in messages}.values():
-            if any(by_subscription[message.subscription_id]):
-                _subscription_succeeded(message.subscription_id)
-            else:
-                _subscription_failed(message.subscription, now)
-        if chain and (finished[MessageState.DELIVERED] or finished[MessageState.GIVEN_UP]):
-            # The next event of those notifications was waiting for them.
-            subscriptions = [m.subscription_id for m in messages]
-            transaction.on_commit(lambda: drains_enqueue(subscriptions))
+            if message.subscription_id in failing:
+                _subscription_failed(message.subscription_id, message.environment_id, now)
+    if chain and any(state is not None for state in states):
+        # The next event of those notifications was waiting for them.
+        drains_enqueue([message.subscription_id for message in messages])
     return outcomes
 
 
@@ -447,21 +537,21 @@ def _subscription_succeeded(subscription_id: int) -> None:
     )
 
 
-def _subscription_failed(subscription: Subscription, now: datetime) -> None:
-    Subscription.objects.filter(pk=subscription.pk, failing_since=None).update(failing_since=now)
+def _subscription_failed(subscription_id: int, environment_id: int, now: datetime) -> None:
+    Subscription.objects.filter(pk=subscription_id, failing_since=None).update(failing_since=now)
     reason = (
         f"Disabled at {now:%Y-%m-%d %H:%M} UTC: every delivery failed for "
         f"{_window_text()}. Fix the endpoint, then tick Enabled to resume."
     )
     disabled = Subscription.objects.filter(
-        pk=subscription.pk, enabled=True, failing_since__lte=now - _window()
+        pk=subscription_id, enabled=True, failing_since__lte=now - _window()
     ).update(enabled=False, disabled_at=now, disabled_reason=reason)
     if disabled:
         transaction.on_commit(subscriptions_cache.clear)
         logger.warning(
             "Stream subscription %s (environment %s) disabled: every delivery failed for %s",
-            subscription.pk,
-            subscription.environment_id,
+            subscription_id,
+            environment_id,
             _window_text(),
         )
 
