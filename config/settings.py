@@ -517,6 +517,7 @@ CELERY_TASK_ANNOTATIONS = {
         "logs.tasks.partitions_ensure_task",
         "logs.tasks.retention_purge_task",
         "logs.tasks.content_retention_task",
+        "logs.tasks.index_compact_task",
         "notifications.tasks.send_tables_purge_task",
         "accounts.tasks.environment_purge_task",
         "accounts.tasks.account_purge_task",

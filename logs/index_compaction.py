@@ -26,6 +26,7 @@ EXCLUSIVE), and goes with the partition when retention drops it.
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,6 +49,9 @@ COMPACTED_COMMENT = "indexes compacted by logs.index_compaction"
 # bounds how long the compaction waits, not how long a writer does; it only has to be short
 # enough that a stuck wait never holds up the purge's retries.
 LOCK_TIMEOUT_MS = 2_000
+# A night's run starts no rebuild after this long (the task's hard limit is an hour): the
+# partitions left are the next night's; the one interrupted is not marked, so it is redone.
+COMPACT_RUN_SECONDS = 45 * 60
 # What a failed REINDEX CONCURRENTLY leaves behind (PostgreSQL names them so; a second failure
 # of the same index appends a digit).
 _LEFTOVER = re.compile(r"_cc(new|old)\d*$")
@@ -95,11 +99,16 @@ def partitions_to_compact(
 
 
 def index_compact(
-    *, now: datetime | None = None, after_days: int | None = None, retention_days: int | None = None
+    *,
+    now: datetime | None = None,
+    after_days: int | None = None,
+    retention_days: int | None = None,
+    until: float | None = None,
 ) -> IndexCompaction:
-    """Rebuild the indexes of every finished day partition not compacted yet (see the module).
-    Must run in autocommit, outside any transaction. Safe to run twice: the second run finds
-    every partition marked and does nothing."""
+    """Rebuild the indexes of every finished day partition not compacted yet (see the module),
+    starting none after `until` (time.monotonic(); default COMPACT_RUN_SECONDS from now: the
+    partitions left over are reported busy). Must run in autocommit, outside any transaction.
+    Safe to run twice: the second run finds every partition marked and does nothing."""
     if connection.in_atomic_block:
         raise RuntimeError(
             "index_compact runs REINDEX INDEX CONCURRENTLY, which PostgreSQL refuses inside a "
@@ -109,10 +118,14 @@ def index_compact(
     partitions = partitions_to_compact(
         now=now, after_days=after_days, retention_days=retention_days
     )
+    until = time.monotonic() + COMPACT_RUN_SECONDS if until is None else until
     with _bounded_waits():
         for partition in partitions:
+            if time.monotonic() >= until:
+                result.busy.append(partition.name)
+                continue
             result.leftovers_dropped += _leftovers_drop(partition.name)
-            if _partition_compact(partition.name):
+            if _partition_compact(partition.name, until=until):
                 result.compacted.append(partition.name)
             else:
                 result.busy.append(partition.name)
@@ -156,10 +169,13 @@ def _leftovers_drop(name: str) -> list[str]:
     return dropped
 
 
-def _partition_compact(name: str) -> bool:
-    """Rebuild each valid index of one partition, then mark it; False when one gave way."""
+def _partition_compact(name: str, *, until: float) -> bool:
+    """Rebuild each valid index of one partition, then mark it; False when one gave way (or
+    the night's time ran out)."""
     done = True
     for index in _indexes(name, valid=True):
+        if time.monotonic() >= until:
+            return False
         statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(index))
         if not _run(statement, advisory=True):
             logger.warning(

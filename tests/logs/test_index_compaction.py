@@ -8,13 +8,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from logs import index_compaction
 from logs.demo import seed_logs
 from logs.index_compaction import COMPACTED_COMMENT, TABLES, index_compact
 from logs.models import Notification
-from logs.partitions import PARTITIONED_TABLES, partition_list
+from logs.partitions import _ADVISORY_LOCK_KEY, PARTITIONED_TABLES, partition_list
 from logs.tasks import index_compact_task
 from tests.logs.test_partition_concurrency import Writers, _drop_days_not_in
 
@@ -156,3 +157,34 @@ def test_beat_compacts_nightly_after_the_purge(settings):
     purge = settings.CELERY_BEAT_SCHEDULE["logs-retention-purge"]["schedule"]
     assert entry["task"] == "logs.tasks.index_compact_task"
     assert entry["schedule"].hour == {4} and purge.hour == {3}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_gives_way_to_a_partition_manager_and_retries_the_next_night(seeded_log, monkeypatch):
+    monkeypatch.setattr(index_compaction, "LOCK_TIMEOUT_MS", 200)
+    now = timezone.now()
+    held, release = threading.Event(), threading.Event()
+
+    def partition_manager() -> None:
+        # A purge or ensure_partitions holding the managers' lock (logs/partitions.py).
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    manager = threading.Thread(target=partition_manager)
+    manager.start()
+    try:
+        assert held.wait(10)
+        busy = index_compact(now=now, after_days=1, retention_days=7)
+    finally:
+        release.set()
+        manager.join(30)
+    assert busy.busy and not busy.compacted
+    assert not busy.leftovers_dropped
+
+    again = index_compact(now=now, after_days=1, retention_days=7)
+    assert sorted(again.compacted) == sorted(busy.busy)
