@@ -3,7 +3,10 @@ its indexes), summed over its day partitions, at the size the searches are measu
 same seed, shared through run.once). Every change to the schema shows its cost here.
 
 Rows: `storage.bytes` (the three tables), `storage.bytes.notifications`, `.deliveries` and
-`.events`, in bytes per seeded notification (lower is better); each note splits it into heap,
+`.events`, in bytes per seeded notification (lower is better), as a live install holds the log:
+vacuumed, and with the indexes of its finished days compacted by the nightly maintenance
+(logs/index_compaction.py); `storage.bytes.before_compaction` is the same log before that
+compaction (indexes as the writes grew them). Each note splits it into heap,
 TOAST and indexes, and results.json has the bytes themselves. Each row is its own baseline:
 the figure to compare is the same row of an earlier run. `storage.seed` is how fast
 `seed_logs` wrote that data (notifications per second, COPY and ANALYZE included): what an
@@ -15,6 +18,7 @@ from django.db import connection
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register
 from bench.selectors import FULL, SMOKE, _seeded
 from config.db import statement_timeout_lifted
+from logs.index_compaction import index_compact
 
 TABLES = {
     "notifications": "logs_notification",
@@ -65,6 +69,13 @@ class StorageBytes(Scenario):
         # no statement timeout (on a loaded machine it took over 30 s at 100,000 notifications).
         with statement_timeout_lifted(), connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE) logs_notification, logs_delivery, logs_event")
+        grown = self._totals()
+        # ...and once the nightly maintenance has compacted the indexes of its finished days
+        # (logs/index_compaction.py; no day is left out as about to be purged: a live install
+        # compacted those days before).
+        compaction = index_compact(retention_days=self.size["days"] + 2)
+        if compaction.busy:
+            raise BenchmarkError(f"index compaction left {compaction.busy} busy")
         rows: dict[str, Measurement] = {}
         totals = [0, 0, 0]
         for label, table in TABLES.items():
@@ -72,7 +83,14 @@ class StorageBytes(Scenario):
             totals = [a + b for a, b in zip(totals, parts, strict=True)]
             rows[f"storage.bytes.{label}"] = self._row(parts, count)
         rows["storage.bytes"] = self._row(tuple(totals), count)
+        # The same log before that compaction: the indexes as the writes grew them.
+        rows["storage.bytes.before_compaction"] = self._row(grown, count)
         return rows
+
+    @staticmethod
+    def _totals() -> tuple[int, int, int]:
+        parts = [table_bytes(table) for table in TABLES.values()]
+        return tuple(sum(values) for values in zip(*parts, strict=True))
 
     @staticmethod
     def _row(parts: tuple[int, int, int], count: int) -> Measurement:

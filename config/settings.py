@@ -94,6 +94,15 @@ LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 # longest a writer queues behind one. Keep it below PostgreSQL's deadlock_timeout (1 s).
 LOG_PARTITION_LOCK_TIMEOUT_MS = env.int("LOG_PARTITION_LOCK_TIMEOUT_MS", default=300)
 
+# LOG_INDEX_COMPACT_AFTER_DAYS: a day's log partitions have their indexes rebuilt (compacted,
+# online) by the nightly maintenance once the day ended this many days ago (late callbacks
+# still arrive for a while); 0 turns the compaction off (logs/index_compaction.py).
+LOG_INDEX_COMPACT_AFTER_DAYS = env.int("LOG_INDEX_COMPACT_AFTER_DAYS", default=1)
+if LOG_INDEX_COMPACT_AFTER_DAYS < 0:
+    raise environ.ImproperlyConfigured(
+        "LOG_INDEX_COMPACT_AFTER_DAYS is in days, 0 or more (0: no index compaction)."
+    )
+
 # SECRETS_ENCRYPTION_KEY: Fernet key(s) encrypting environment client secrets at rest, comma-
 # separated, newest first (older keys still decrypt, for rotation). Generate one with
 #   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
@@ -508,6 +517,7 @@ CELERY_TASK_ANNOTATIONS = {
         "logs.tasks.partitions_ensure_task",
         "logs.tasks.retention_purge_task",
         "logs.tasks.content_retention_task",
+        "logs.tasks.index_compact_task",
         "notifications.tasks.send_tables_purge_task",
         "accounts.tasks.environment_purge_task",
         "accounts.tasks.account_purge_task",
@@ -527,6 +537,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "logs-retention-purge": {
         "task": "logs.tasks.retention_purge_task",
         "schedule": crontab(hour=3, minute=15),
+    },
+    # Rebuild the indexes of finished days (LOG_INDEX_COMPACT_AFTER_DAYS), online, every night
+    # at 04:15 UTC: after the purge and the content clearing, so never on a day about to go.
+    "logs-index-compact": {
+        "task": "logs.tasks.index_compact_task",
+        "schedule": crontab(hour=4, minute=15),
     },
     # Clear the content of notifications past their environment's content retention, in
     # batches, every night at 03:45 UTC (after the purge: no content of days about to go).
@@ -838,6 +854,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT", "DATABASE_POOLER", "DATABASE_CITUS",
     "LOG_PARTITION_LOCK_TIMEOUT_MS", "EMBEDDED_REDIS_DIR", "MAILBOX_DIR",
+    "LOG_INDEX_COMPACT_AFTER_DAYS",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",
     "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "ANYMAIL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",

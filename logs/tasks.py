@@ -65,6 +65,25 @@ def content_retention_task() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def index_compact_task() -> list[str]:
+    """Beat runs this nightly: each finished day's log partitions (LOG_INDEX_COMPACT_AFTER_DAYS
+    old, not dropped by the next purge) have their indexes rebuilt online, once
+    (logs/index_compaction.py). A partition whose locks stayed busy is left for the next
+    night. Returns the partitions compacted."""
+    from logs.index_compaction import index_compact
+
+    if settings.LOG_INDEX_COMPACT_AFTER_DAYS < 1:
+        return []
+    result = index_compact()
+    if result.busy:
+        logger.warning(
+            "Index compaction: %d partition(s) busy (%s); left for the next night",
+            len(result.busy), ", ".join(result.busy),
+        )  # fmt: skip
+    return result.compacted
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def erasure_run_task(job_id: str) -> str:
     """Run one erasure job (logs/erasure.py). Safe to run twice: the sweeper re-enqueues a
     job whose worker died."""
