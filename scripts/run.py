@@ -6,7 +6,8 @@ unset (config/embedded.py) and the embedded Redis in .var/redis/ when REDIS_URL 
 Procfile.dev with honcho: web (runserver on RUN_ADDRESS), a Celery worker per queue (celery,
 outbound) and beat. Once the web answers, the demo is populated in the background, once:
 a week of seeded notifications with their insights, then a few live sends through the sandbox
-(manage.py demo_populate), with a progress line here.
+(manage.py demo_populate), with a progress line here. A DATABASE_URL with the citus
+extension (a Citus coordinator) sets DATABASE_CITUS=true for every process.
 
 Ctrl-C (or SIGTERM, or a closed terminal) stops everything: honcho stops its processes (each
 in a process group of its own: SIGTERM, SIGKILL after 5 s), then the embedded servers stop.
@@ -54,6 +55,18 @@ def _server_up(processes: subprocess.Popen, timeout: float = 120.0) -> bool:
     return False
 
 
+def _citus_coordinator(url: str) -> bool:
+    """Whether DATABASE_URL is a Citus coordinator (its database has the citus extension)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone()
+    except psycopg.Error:
+        return False  # migrate, next, says what is wrong with the database
+    return found is not None
+
+
 def _stop_process(process: subprocess.Popen | None, name: str) -> None:
     """Ask a child to stop (it may already be stopping: Ctrl-C reached it too), wait, kill."""
     if process is None or process.poll() is not None:
@@ -81,6 +94,12 @@ def main() -> int:
     embedded_database = not os.environ.get("DATABASE_URL")
     embedded_redis = not os.environ.get("REDIS_URL")
     processes = demo = None
+    # `DATABASE_URL=$(scripts/citus-cluster start) make run`: every process below runs with
+    # the cluster's settings (README, "Scaling out on Citus").
+    citus_unset = not embedded_database and "DATABASE_CITUS" not in os.environ
+    if citus_unset and _citus_coordinator(os.environ["DATABASE_URL"]):
+        print("DATABASE_URL is a Citus coordinator: DATABASE_CITUS=true")
+        os.environ["DATABASE_CITUS"] = "true"
     try:
         if embedded_database:
             print("DATABASE_URL unset: starting the embedded PostgreSQL in .var/postgres/")
