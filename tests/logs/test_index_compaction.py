@@ -117,11 +117,16 @@ def test_a_day_the_next_purge_drops_is_skipped(seeded_log):
 @pytest.mark.django_db(transaction=True)
 def test_writers_on_the_day_being_rebuilt_never_wait(seeded_log):
     now = timezone.now()
-    old = [
-        p
-        for p in partition_list("logs_notification")
-        if p.is_day and p.end <= now - timedelta(days=1)
-    ]
+    # The newest finished day: the seed's (older, empty days of earlier tests may be there).
+    old = sorted(
+        (
+            p
+            for p in partition_list("logs_notification")
+            if p.is_day and p.end <= now - timedelta(days=1)
+        ),
+        key=lambda p: p.start,
+        reverse=True,
+    )
     notifications = list(
         Notification.objects.filter(created_at__gte=old[0].start, created_at__lt=old[0].end)[:20]
     )
@@ -143,8 +148,10 @@ def test_writers_on_the_day_being_rebuilt_never_wait(seeded_log):
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_rebuilds_leftover_is_dropped(seeded_log):
     now = timezone.now()
-    old = next(
-        p for p in partition_list("logs_event") if p.is_day and p.end <= now - timedelta(days=1)
+    # The newest finished day: the seed's (older, empty days of earlier tests may be there).
+    old = max(
+        (p for p in partition_list("logs_event") if p.is_day and p.end <= now - timedelta(days=1)),
+        key=lambda p: p.start,
     )
     leftover = f"{old.name}_kind_ccnew"
     # A concurrent build that fails leaves its index behind, invalid, as REINDEX's does.
