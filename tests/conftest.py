@@ -70,9 +70,16 @@ def celery_broker(redis_url):
     from notifications.services import dispatch_batcher
     from webhooks.inbox import inbox_batcher
 
+    def pools_forgotten():
+        # Celery's connection and producer pools are made for the URL of their first use: an
+        # earlier test's broker (a stalled one, say) must not be the one this test publishes to.
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
     previous = celery_app.conf.task_always_eager, celery_app.conf.broker_url
     celery_app.conf.task_always_eager = False
     celery_app.conf.broker_url = redis_url
+    pools_forgotten()
     client = redis.Redis.from_url(redis_url)
     client.delete(BROKER_QUEUE)
     yield client
@@ -80,6 +87,7 @@ def celery_broker(redis_url):
     inbox_batcher.flush()
     client.delete(BROKER_QUEUE)
     celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
+    pools_forgotten()
 
 
 def queued_messages(client, *, expected: int, timeout: float = 5.0) -> list[tuple[str, list]]:

@@ -173,7 +173,9 @@ def test_a_burst_of_stored_callbacks_leaves_as_one_message_naming_each_row_once(
         with django_capture_on_commit_callbacks(execute=True):
             rows.append(_stored(client, message_id))
 
-    messages = queued_messages(celery_broker, expected=len(rows))
+    # The batcher's thread may still be finishing an earlier test's send to a stalled broker
+    # (up to the transport's 5 s socket timeout) before it takes this burst.
+    messages = queued_messages(celery_broker, expected=len(rows), timeout=20.0)
     assert [task for task, _ in messages] == ["webhooks.tasks.inbox_process_batch_task"]
     [(_, named)] = messages
     assert sorted(int(inbox_id) for inbox_id in named) == sorted(row.id for row in rows)
