@@ -60,6 +60,9 @@ class TaskBatcher:
         self.max_queued = max_queued
         self.what = what
         self._pid = None
+        # True while the thread sends a batch (a stalled broker holds it for its socket
+        # timeout): what a caller waits on to know the thread is free again.
+        self.sending = False
         atexit.register(self.flush)
 
     def _start(self) -> None:
@@ -126,7 +129,11 @@ class TaskBatcher:
                     self._ready.wait(self.max_wait)
                 items = self._items[: self.max_batch]
                 del self._items[: self.max_batch]
-            self._send(self._task(), items)
+                self.sending = True
+            try:
+                self._send(self._task(), items)
+            finally:
+                self.sending = False
 
     def _send(self, task, items: list[str]) -> None:
         try:

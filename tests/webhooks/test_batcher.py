@@ -5,6 +5,7 @@ is what a real Celery worker runs, with no sweeper to make up for it."""
 import contextlib
 import logging
 import socket
+import time
 from datetime import timedelta
 
 import pytest
@@ -71,7 +72,12 @@ def redis_not_answering(monkeypatch):
     monkeypatch.setattr(inbox_batcher, "max_queued", BOUND)
     with _broker(f"redis://127.0.0.1:{silent.getsockname()[1]}/0"):
         yield
-    silent.close()
+        silent.close()
+        # The batcher's thread may still be in a send to the silent server: the next test
+        # starts once it is free (its sends then fail at once, nobody listens).
+        deadline = time.monotonic() + 60
+        while inbox_batcher.sending and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 @pytest.mark.django_db
