@@ -4,7 +4,6 @@ dropped later follow their parent; and the hot statements that name the environm
 one shard (EXPLAIN: a router plan of one task). On plain PostgreSQL they are skipped: there
 are no shards to count."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from logs.citus import DISTRIBUTED, is_citus
 from logs.partitions import partition_create, partition_drop, partition_list, partition_name
 from logs.selectors import NotificationFilters, notification_page
 from logs.services import event_record, notification_create
+from tests.citus_plans import log_statements, task_counts
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,32 +39,6 @@ def _distributed() -> dict[str, tuple[str, int]]:
             " WHERE citus_table_type = 'distributed'"
         )
         return {name: (column, colocation) for name, column, colocation in cursor.fetchall()}
-
-
-def _task_counts(sql: str) -> list[int]:
-    """Task Count of every distributed node of the statement's plan."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
-        plan = cursor.fetchone()[0]
-    plan = plan if isinstance(plan, list) else json.loads(plan)
-    counts = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "Task Count" in node:
-                counts.append(node["Task Count"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(plan)
-    return counts
-
-
-def _log_statements(queries: list[dict]) -> list[str]:
-    return [query["sql"] for query in queries if "logs_notification" in query["sql"]]
 
 
 def test_the_log_and_its_day_partitions_are_distributed_by_environment_colocated():
@@ -120,9 +94,9 @@ def test_a_search_of_one_environment_runs_on_one_shard(filters):
         page = notification_page(environment_id=environment.id, filters=filters)
 
     assert page.notifications
-    statements = _log_statements(queries.captured_queries)
+    statements = log_statements(queries.captured_queries)
     assert statements
-    assert {sql: _task_counts(sql) for sql in statements} == {sql: [1] for sql in statements}
+    assert {sql: task_counts(sql) for sql in statements} == {sql: [1] for sql in statements}
 
 
 def test_an_event_locks_its_notification_on_one_shard():
@@ -137,7 +111,7 @@ def test_an_event_locks_its_notification_on_one_shard():
 
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
     assert len(locks) == 1
-    assert _task_counts(locks[0]) == [1]
+    assert task_counts(locks[0]) == [1]
 
 
 def test_the_tenant_purge_deletes_on_one_shard():
@@ -156,7 +130,7 @@ def test_the_tenant_purge_deletes_on_one_shard():
 
     assert removed == 1
     [delete] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
-    assert _task_counts(delete) == [1]
+    assert task_counts(delete) == [1]
 
 
 def test_router_plans_are_told_apart_from_multi_shard_ones():
@@ -168,4 +142,4 @@ def test_router_plans_are_told_apart_from_multi_shard_ones():
         f"'{created_at.isoformat()}'::timestamptz"
     )
 
-    assert _task_counts(sql) != [1]
+    assert task_counts(sql) != [1]
