@@ -22,8 +22,26 @@ Tables that stay local to the coordinator, and why:
   a distributed table may only have to reference tables) and are written in the same
   statements as local tables; distributing them comes with making the tenancy tables
   reference tables.
+- `webhooks_message_environment` (webhooks/message_environments.py): which environment a
+  provider message id belongs to, written with the Sent that names it (on Citus only). An ESP
+  webhook URL without `?env=` names no environment, and the callback's lookup of its delivery
+  by message id would otherwise read every shard; with it, the callback reads one small local
+  table first, then each environment's deliveries on that environment's shard. Local, not a
+  reference table: a reference table is written on every node (two-phase commit), on every
+  Sent, for a lookup only the coordinator makes.
+
+Routing: every statement of the hot paths (send, dispatch, callbacks, event recording) names
+one environment (`environment_id = %s`), so Citus runs it on one shard (a router query). A
+batch that spans environments (a dispatch batch, a batch of callbacks, events_record) runs
+one statement per environment on Citus and one for the whole batch on plain PostgreSQL,
+where a statement per environment would only cost round trips (`environment_groups`).
+tests/logs/test_citus_routing_writes.py reads the plans of every statement of those paths on
+a cluster.
 """
 
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
 from django.db import connection
 
 # Every distributed table, colocated with the first.
@@ -75,3 +93,16 @@ def distribute(schema_editor) -> None:
                 "SELECT create_distributed_table(%s, %s, colocate_with => %s)",
                 [table, DISTRIBUTION_COLUMN, colocate],
             )
+
+
+def environment_groups[T](items: Iterable[T], environment_of: Callable[[T], int]) -> list[tuple]:
+    """[(environment id, its items)] in environment order on Citus, where a statement must
+    name one environment to run on one shard; [(None, every item)] on plain PostgreSQL, where
+    one statement serves the whole batch. Order within a group is kept."""
+    items = list(items)
+    if not settings.DATABASE_CITUS:
+        return [(None, items)] if items else []
+    groups: dict[int, list[T]] = {}
+    for item in items:
+        groups.setdefault(environment_of(item), []).append(item)
+    return sorted(groups.items(), key=lambda group: group[0])

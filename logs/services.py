@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from logs.citus import environment_groups
 from logs.models import Delivery, Event, Notification
 from logs.signals import (
     SharedRowWrites,
@@ -301,7 +302,8 @@ def events_record(
     written), or Notification.DoesNotExist when its notification is not (yet) known.
 
     The batch shares its reads: one statement locks every notification named (in id order,
-    so two batches never deadlock), one reads their events and one their deliveries; then
+    so two batches never deadlock), one reads their events and one their deliveries (on
+    Citus, each of the three once per environment, naming it: logs.citus); then
     the events' writes go as one statement (a new one only where an event's notification
     already has writes waiting: PostgreSQL cannot write a row twice in one statement). A
     database error rolls the whole batch back."""
@@ -722,6 +724,28 @@ def children_params(notifications: list[Notification]) -> list:
     return [[notification.id for notification in notifications], min(created), max(created)]
 
 
+# On Citus the same, naming the notifications' one environment: a router query of one shard
+# (the shard's planner still has the notification_id indexes for the ids).
+CHILDREN_OF_ENVIRONMENT = f"environment_id = %s AND {CHILDREN_OF}"
+_RECORDED_EVENTS_OF_ENVIRONMENT = (
+    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
+    f"FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT}"
+)
+
+
+def children_reads(notifications: Iterable[Notification]) -> list[tuple[bool, list]]:
+    """How to read the child rows (events, deliveries) of `notifications`: [(whether the
+    statement names the environment, its parameters)]. One statement for them all on plain
+    PostgreSQL (CHILDREN_OF); one per environment on Citus (CHILDREN_OF_ENVIRONMENT)."""
+    reads = []
+    for environment_id, group in environment_groups(notifications, lambda n: n.environment_id):
+        if environment_id is None:
+            reads.append((False, children_params(group)))
+        else:
+            reads.append((True, [environment_id, *children_params(group)]))
+    return reads
+
+
 def _recorded_events(
     notifications: Iterable[Notification],
 ) -> dict[uuid.UUID, list[_RecordedFact]]:
@@ -732,8 +756,10 @@ def _recorded_events(
     recorded: dict[uuid.UUID, list[_RecordedFact]] = {n.id: [] for n in notifications}
     if not notifications:
         return recorded
-    for notification_id, *fact in prepared_rows(_RECORDED_EVENTS, children_params(notifications)):
-        recorded[notification_id].append(_RecordedFact(*fact))
+    for routed, params in children_reads(notifications):
+        sql = _RECORDED_EVENTS_OF_ENVIRONMENT if routed else _RECORDED_EVENTS
+        for notification_id, *fact in prepared_rows(sql, params):
+            recorded[notification_id].append(_RecordedFact(*fact))
     return recorded
 
 
@@ -745,8 +771,10 @@ def _notification_deliveries(
     deliveries: dict[uuid.UUID, dict[str, Delivery]] = {n.id: {} for n in notifications}
     if not notifications:
         return deliveries
-    for delivery in _instances(Delivery, CHILDREN_OF, children_params(notifications)):
-        deliveries[delivery.notification_id][delivery.channel] = delivery
+    for routed, params in children_reads(notifications):
+        where = CHILDREN_OF_ENVIRONMENT if routed else CHILDREN_OF
+        for delivery in _instances(Delivery, where, params):
+            deliveries[delivery.notification_id][delivery.channel] = delivery
     return deliveries
 
 
@@ -884,14 +912,16 @@ def _update_statement(
     instance: Delivery | Notification, names: Iterable[str], partition_key: str
 ) -> tuple[str, list]:
     """UPDATE of `names` of one row, as SQL and parameters for a StatementBatch. It names the
-    partition key, so PostgreSQL touches one partition, not all. The SQL and each column's
-    preparer are built once per model and columns (as logs.signals.insert_statement's)."""
+    partition key, so PostgreSQL touches one partition, not all, and the environment, so
+    Citus runs it on one shard (a filter on the row the primary key finds, on plain
+    PostgreSQL). The SQL and each column's preparer are built once per model and columns (as
+    logs.signals.insert_statement's)."""
     key = (type(instance), frozenset(names), partition_key)
     shape = _UPDATE_SHAPES.get(key)
     if shape is None:
         meta, quote = type(instance)._meta, connection.ops.quote_name
         fields = [meta.get_field(name) for name in sorted(names)]  # sorted: the same SQL
-        where = [meta.pk, meta.get_field(partition_key)]
+        where = [meta.pk, meta.get_field(partition_key), meta.get_field("environment")]
         sql = (
             f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 (model metadata)
             f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "

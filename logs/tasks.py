@@ -5,6 +5,7 @@ from django.conf import settings
 
 from logs.partitions import partitions_ensure
 from logs.retention import retention_purge, retention_purge_accounts
+from webhooks.message_environments import message_environments_purge
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,14 @@ def partitions_ensure_task() -> list[str]:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=PURGE_RETRIES)
 def retention_purge_task(self) -> list[str]:
     """Beat runs this nightly: whole days past LOG_RETENTION_DAYS are dropped, then each
-    account with a shorter retention loses its older rows in batches (once a night: not
-    again on the retries, which are for busy partitions)."""
+    account with a shorter retention loses its older rows in batches, and the callbacks'
+    message id lookup its rows of dropped days (once a night: not again on the retries,
+    which are for busy partitions)."""
     purge = retention_purge(retention_days=settings.LOG_RETENTION_DAYS)
     if not self.request.retries:
         retention_purge_accounts()
+        # The callbacks' message id -> environment rows of the days dropped (Citus).
+        message_environments_purge(retention_days=settings.LOG_RETENTION_DAYS)
     if purge.busy:
         names = ", ".join(partition.name for partition in purge.busy)
         if self.request.retries < self.max_retries:

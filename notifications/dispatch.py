@@ -43,6 +43,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from config import afterwards
+from logs.citus import environment_groups
 from logs.models import Delivery, Event, Notification
 from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
@@ -275,11 +276,28 @@ def _record_request_refused(refused: _RequestRefused) -> None:
     event_record(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,
         kind=EventKind.FAILED,
         source=SOURCE,
         dedupe_key="failed:request",
         detail=f"The request is no longer valid: {refused.reason}",
     )
+
+
+def _notifications_load(outboxes: list[Outbox]) -> dict[uuid.UUID, Notification]:
+    """The batch's notifications by id, with their environment and account: one query, by
+    (id, created_at), the primary key. On Citus one per environment (the outbox row knows
+    it), naming it: each runs on the environment's shard."""
+    notifications = {}
+    for environment_id, group in environment_groups(outboxes, lambda o: o.environment_id):
+        rows = Notification.objects.select_related("environment__account").filter(
+            id__in=[outbox.notification_id for outbox in group],
+            created_at__in={outbox.notification_created_at for outbox in group},
+        )
+        if environment_id is not None:
+            rows = rows.filter(environment_id=environment_id)
+        notifications.update((notification.id, notification) for notification in rows)
+    return notifications
 
 
 def _dispatches_load(
@@ -288,13 +306,7 @@ def _dispatches_load(
     """What the batch's dispatch reads, a query of each kind for all of it: the
     notifications (None for one purged), their types' templates, their users' preferences,
     their deliveries' states and how many attempts earlier runs made."""
-    notifications = {
-        notification.id: notification
-        for notification in Notification.objects.select_related("environment__account").filter(
-            id__in=[outbox.notification_id for outbox in outboxes],
-            created_at__in={outbox.notification_created_at for outbox in outboxes},
-        )
-    }
+    notifications = _notifications_load(outboxes)
     found = list(notifications.values())
     templates: dict[tuple[int, str], dict[str, ChannelTemplate]] = {}
     for template in ChannelTemplate.objects.filter(
@@ -308,16 +320,19 @@ def _dispatches_load(
     )
     states: dict[uuid.UUID, dict[str, str]] = {n.id: {} for n in found}
     attempts: dict[uuid.UUID, dict[str, int]] = {n.id: {} for n in found}
-    if found:
+    # One read of each kind for the batch; on Citus one per environment (logs.citus).
+    for environment_id, group in environment_groups(found, lambda n: n.environment_id):
         children = {
-            "notification_id__in": list(notifications),
-            "notification_created_at__in": {n.created_at for n in found},
+            "notification_id__in": [n.id for n in group],
+            "notification_created_at__in": {n.created_at for n in group},
         }
+        if environment_id is not None:
+            children["environment_id"] = environment_id
         for notification_id, channel, state in Delivery.objects.filter(**children).values_list(
             "notification_id", "channel", "state"
         ):
             states[notification_id][channel] = state
-        if any(states.values()):
+        if any(states[n.id] for n in group):
             # Sending makes the channel's delivery: without one, no run attempted it.
             for notification_id, channel, count in (
                 Event.objects.filter(**children, kind=EventKind.SENDING)
@@ -369,6 +384,7 @@ def _record_no_channels(dispatch: _Dispatch) -> None:
     event_record(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
+        environment_id=notification.environment_id,
         kind=EventKind.FAILED,
         source=SOURCE,
         dedupe_key="failed:no_channels",

@@ -21,5 +21,10 @@ class WebhooksConfig(AppConfig):
 
     def ready(self):
         from logs.signals import event_recorded
+        from webhooks.message_environments import message_environment_remember
 
         event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")
+        # On Citus, a Sent's message id and environment, for callbacks that name none.
+        event_recorded.connect(
+            message_environment_remember, dispatch_uid="webhooks.message_environment"
+        )

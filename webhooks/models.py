@@ -8,7 +8,7 @@ manages the partitions): the database key is (id, received_at) while Django sees
 """
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 from django.utils.timezone import now
 
@@ -97,3 +97,28 @@ class InboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} callback {self.id} ({self.get_state_display()})"
+
+
+class MessageEnvironment(models.Model):
+    """Which environment a provider message id belongs to: written with the Sent that names
+    it, on Citus only (webhooks/message_environments.py says why)."""
+
+    pk = models.CompositePrimaryKey("provider_message_id", "environment_id")
+    provider_message_id = models.CharField(max_length=255)
+    # No foreign key: the row is written with every Sent, and a key would add a lookup of
+    # the environment to each; environment ids are never reused, and a deleted
+    # environment's rows find no delivery and age out with the log.
+    environment_id = models.BigIntegerField()
+    # The day of the log the delivery lives in: rows go when that day is dropped.
+    notification_created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "webhooks_message_environment"
+        indexes = [
+            # The purge's range. Rows come in time order, so a block range index is a few
+            # pages, and costs the writers next to nothing (a B-tree would be a second one).
+            BrinIndex(fields=["notification_created_at"], name="message_environment_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} of environment {self.environment_id}"

@@ -3,7 +3,8 @@
 `inbox_process` claims a batch of pending rows (oldest first; FOR UPDATE SKIP LOCKED, so two
 workers take different rows, and a lease, so a worker that dies leaves them pending), parses
 each with its provider's module, finds every message's delivery by provider message id in
-one query (restricted to the environment the callback URL named, when it named one), and
+one query (restricted to the environment the callback URL named, when it named one; on
+Citus one query per environment, webhooks/message_environments.py), and
 records the batch's events with `logs.services.events_record`, idempotent on the provider's
 event id, in one transaction with the UPDATE that finishes the batch's rows. Running a row
 twice, or on two workers at once, records nothing twice.
@@ -29,6 +30,7 @@ from logs.services import EventSpec, events_record
 from logs.signals import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue
+from webhooks.message_environments import message_environments
 from webhooks.models import WAITING_FOR_MESSAGE, InboxEntry, InboxState
 from webhooks.receivers.email import email_events
 from webhooks.receivers.twilio import twilio_sms_events, twilio_voice_events
@@ -81,17 +83,46 @@ _DELIVERIES_BY_MESSAGE_ID = (
 )
 
 
+# On Citus: the same, naming one environment, so it runs on that environment's shard.
+_DELIVERIES_OF_ENVIRONMENT_BY_MESSAGE_ID = f"{_DELIVERIES_BY_MESSAGE_ID} AND environment_id = %s"
+
+
 def _deliveries_find(parsed: list[tuple[InboxEntry, list[CallbackEvent]]]) -> dict:
-    """Every delivery the batch's events name, in one query: {(message id, channel): rows}."""
-    message_ids = {e.provider_message_id for _, events in parsed for e in events if e.kind}
+    """Every delivery the batch's events name: {(message id, channel): rows}. One query on
+    plain PostgreSQL; on Citus one per environment (_message_ids_by_environment)."""
     found: dict[tuple[str, str], list[tuple]] = {}
-    if not message_ids:
-        return found
-    for message_id, channel, *target in prepared_rows(
-        _DELIVERIES_BY_MESSAGE_ID, [sorted(message_ids)]
-    ):
-        found.setdefault((message_id, channel), []).append(tuple(target))
+    if settings.DATABASE_CITUS:
+        lookups = [
+            (_DELIVERIES_OF_ENVIRONMENT_BY_MESSAGE_ID, [sorted(ids), environment_id])
+            for environment_id, ids in sorted(_message_ids_by_environment(parsed).items())
+        ]
+    else:
+        message_ids = {e.provider_message_id for _, events in parsed for e in events if e.kind}
+        lookups = [(_DELIVERIES_BY_MESSAGE_ID, [sorted(message_ids)])] if message_ids else []
+    for sql, params in lookups:
+        for message_id, channel, *target in prepared_rows(sql, params):
+            found.setdefault((message_id, channel), []).append(tuple(target))
     return found
+
+
+def _message_ids_by_environment(
+    parsed: list[tuple[InboxEntry, list[CallbackEvent]]],
+) -> dict[int, set[str]]:
+    """The environments whose deliveries the batch's message ids may name (Citus): the one a
+    callback URL named (?env=), else those webhooks.message_environments knows for the id
+    (none yet when the callback came before the Sent: it waits, as on plain PostgreSQL)."""
+    wanted: dict[int, set[str]] = {}
+    unnamed: set[str] = set()
+    for entry, events in parsed:
+        ids = {event.provider_message_id for event in events if event.kind}
+        if entry.environment_restricted:
+            wanted.setdefault(entry.environment_id, set()).update(ids)
+        else:
+            unnamed |= ids
+    for message_id, environment_ids in message_environments(unnamed).items():
+        for environment_id in environment_ids:
+            wanted.setdefault(environment_id, set()).add(message_id)
+    return wanted
 
 
 def _delivery_target(entry: InboxEntry, event: CallbackEvent, found: dict) -> _Target | None:
@@ -460,11 +491,15 @@ def orphans_adopt(*, within: timedelta = timedelta(days=1), limit: int = SWEEP_B
             .only("id", "received_at", "message_ids")[:limit]
         )
         wanted = {message_id for row in orphans for message_id in row.message_ids}
-        known = set(
-            Delivery.objects.filter(provider_message_id__in=wanted).values_list(
-                "provider_message_id", flat=True
+        if settings.DATABASE_CITUS:
+            # A Sent wrote the id's environment: no read of every shard.
+            known = set(message_environments(wanted))
+        else:
+            known = set(
+                Delivery.objects.filter(provider_message_id__in=wanted).values_list(
+                    "provider_message_id", flat=True
+                )
             )
-        )
         adoptable = [row for row in orphans if known.intersection(row.message_ids)]
         return len(_rows_reopen(adoptable, now))
 
