@@ -417,7 +417,7 @@ def schedule_update(
             outbox.next_sweep_at = due_at
             outbox.save(update_fields=["due_at", "next_sweep_at"])
         Notification.objects.filter(
-            id=tracking_id, created_at=outbox.notification_created_at
+            id=tracking_id, created_at=outbox.notification_created_at, environment=environment
         ).update(**changes)
 
 
@@ -431,6 +431,7 @@ def schedule_delete(*, environment: Environment, tracking_id: uuid.UUID) -> None
         event_record(
             notification_id=tracking_id,
             notification_created_at=created_at,
+            environment_id=environment.id,
             kind=EventKind.IGNORED,
             source="api",
             dedupe_key="ignored:schedule_deleted",
@@ -554,6 +555,7 @@ def in_app_feed_fetch(*, environment: Environment, user_id: str, limit: int = 50
         _in_app_event(
             notification_id=item.notification_id,
             notification_created_at=item.notification_created_at,
+            environment_id=environment.id,
             kind=EventKind.DELIVERED,
             channel=Channel.IN_APP,
             source="in_app",
@@ -602,6 +604,7 @@ def in_app_update(*, environment: Environment, user_id: str, update: InAppUpdate
                 _in_app_event(
                     notification_id=item.notification_id,
                     notification_created_at=item.notification_created_at,
+                    environment_id=environment.id,
                     kind=EventKind.ENGAGEMENT,
                     sub_kind=engagement,
                     channel=Channel.IN_APP,

@@ -39,6 +39,7 @@ class InAppProvider(Provider):
         event_record(
             notification_id=message.notification_id,
             notification_created_at=message.notification_created_at,
+            environment_id=message.environment_id,
             kind=EventKind.DELIVERED,
             channel=Channel.IN_APP,
             source=self.name,

@@ -6,6 +6,7 @@ task (tests/citus_plans.py). On plain PostgreSQL they are skipped: there are no 
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -16,6 +17,7 @@ from logs.citus import is_citus
 from logs.models import Delivery, Notification
 from logs.services import EventSpec, event_record, events_record, notification_create
 from notifications.dispatch import notifications_dispatch
+from notifications.models import InAppNotification
 from tests.citus_plans import log_statements, multi_shard_statements
 from tests.factories import EnvironmentFactory
 from tests.notifications.conftest import SECRET, basic
@@ -66,6 +68,13 @@ def _environment_with_type():
         subject="",
         html="",
         text="Order {{ order_id }}",
+    )
+    ChannelTemplateFactory(
+        notification_type=notification_type,
+        channel="in_app",
+        subject="Order {{ order_id }}",
+        html="",
+        text="",
     )
     return environment
 
@@ -130,6 +139,8 @@ def test_a_dispatch_run_of_one_environments_batch_runs_on_one_shard(
 
     assert outcomes == ["dispatched"] * 3
     assert Delivery.objects.filter(notification_id__in=ids, state="sent").count() == 6
+    # The in-app feed's Delivered, recorded once the Sent is committed.
+    assert Delivery.objects.filter(notification_id__in=ids, state="delivered").count() == 3
     _assert_routed(queries)
 
 
@@ -169,6 +180,51 @@ def test_a_dispatch_of_a_request_no_longer_valid_runs_on_one_shard(
 
     assert outcomes == ["dispatched"]
     assert Notification.objects.get(id=notification_id).status == "failure"
+    _assert_routed(queries)
+
+
+def test_the_in_app_feed_and_its_opens_record_on_one_shard(
+    client, django_capture_on_commit_callbacks
+):
+    environment = _environment_with_type()
+    body = {**BODY, "forceChannels": ["INAPP_WEB"]}
+    notification_id = _accept(client, environment, django_capture_on_commit_callbacks, body)
+    notifications_dispatch(notification_ids=[notification_id])
+    # As if the worker died before its Delivered: the feed's first fetch records it.
+    InAppNotification.objects.update(delivered_at=None)
+    feed = f"/{environment.client_id}/users/usr_1/notifications/INAPP_WEB"
+    headers = {"authorization": basic(environment.client_id, SECRET)}
+    opened = {"trackingIds": [str(notification_id)], "opened": "2026-11-27T10:00:00Z"}
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(feed, headers=headers).status_code == 200
+        response = client.patch(
+            feed, data=json.dumps(opened), content_type="application/json", headers=headers
+        )
+
+    assert response.json() == {"updated": 1}
+    _assert_routed(queries)
+
+
+def test_a_scheduled_send_moved_then_deleted_runs_on_one_shard(
+    client, django_capture_on_commit_callbacks
+):
+    environment = _environment_with_type()
+    later = timezone.now() + timedelta(days=2)
+    body = {**BODY, "schedule": later.isoformat()}
+    notification_id = _accept(client, environment, django_capture_on_commit_callbacks, body)
+    url = f"/{environment.client_id}/schedule/{notification_id}"
+    headers = {"authorization": basic(environment.client_id, SECRET)}
+    move = {"schedule": (later + timedelta(hours=1)).isoformat(), "mergeTags": {"order_id": "B"}}
+
+    with CaptureQueriesContext(connection) as queries:
+        moved = client.patch(
+            url, data=json.dumps(move), content_type="application/json", headers=headers
+        )
+        deleted = client.delete(url, headers=headers)
+
+    assert (moved.status_code, deleted.status_code) == (200, 200)
+    assert Notification.objects.get(id=notification_id).merge_tags == {"order_id": "B"}
     _assert_routed(queries)
 
 
