@@ -713,7 +713,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--without-baselines",
         action="store_true",
-        help="run only the scenarios asked for, not their baselines (their rows get no ratio)",
+        help="run only the scenarios asked for, not their baselines (each row is its own)",
     )
     parser.add_argument("--output", type=Path, help="where to write the JSON results")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
