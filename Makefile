@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint format bench bench-smoke bench-10m install clean-db
+.PHONY: run test lint format bench bench-smoke bench-10m bench-citus install clean-db
 
 # Installs the locked dependencies (uv.lock) into .venv, once per change of the lock.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -43,6 +43,12 @@ bench-smoke: install
 ## (hours, and free disk of 10,000,000 x storage.bytes; writes bench/results-10m.json).
 bench-10m: install
 	scripts/with-database.sh $(BIN)/python -m bench --scale 10m
+
+## The searches, send.sender and callback freshness on one PostgreSQL and on a three-node Citus
+## cluster (scripts/citus-cluster; started and stopped when none runs), with the ratios
+## (writes bench/results-citus.json).
+bench-citus: install
+	scripts/with-database.sh $(BIN)/python -m bench --citus
 
 ## Stop the embedded PostgreSQL and Redis of `make run` (they stop by themselves when make run exits).
 clean-db:

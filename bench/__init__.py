@@ -2,6 +2,7 @@
 
     make bench                  # every scenario at full size: a table + bench/results.json
     make bench-smoke            # every scenario tiny (part of make test, < 2 minutes)
+    make bench-citus            # searches, sends, callbacks: one node vs Citus (bench/citus.py)
     python -m bench --only NAME # one scenario (plus its baseline's), --list shows them all
     python -m bench --set floor.duration=30 --loadgen python   # override a size / the tool
 

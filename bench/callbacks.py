@@ -255,11 +255,14 @@ _EVENTS_BY_ID = (
 )
 
 
+# The join names the environment too, which Citus needs to join the colocated log tables
+# (python -m bench --citus); on one PostgreSQL it changes nothing.
 _PROCESSING = """
 SELECT EXTRACT(EPOCH FROM event.recorded_at - inbox.received_at) * 1000
 FROM webhooks_inbox AS inbox
 JOIN logs_delivery AS delivery ON delivery.provider_message_id = inbox.message_ids[1]
-JOIN logs_event AS event ON event.notification_id = delivery.notification_id
+JOIN logs_event AS event ON event.environment_id = delivery.environment_id
+    AND event.notification_id = delivery.notification_id
     AND event.notification_created_at = delivery.notification_created_at
     AND event.kind = 'delivered'
 WHERE delivery.provider_message_id = ANY(%s)

@@ -291,11 +291,11 @@ def scenario_of_row(row: str) -> str | None:
     return None
 
 
-def select(only: list[str]) -> list[tuple[type[Scenario], str]]:
+def select(only: list[str], baselines: bool = True) -> list[tuple[type[Scenario], str]]:
     """The scenarios to run, in registration order, each with why it runs ("" or
     "baseline of X"): the ones asked for (a name, or a pattern with * such as "search.*")
     plus, transitively, the scenarios of their baselines, so every ratio has its baseline
-    measured in the same run."""
+    measured in the same run (not with `baselines=False`: --without-baselines)."""
     for cls in SCENARIOS.values():
         if cls.baseline and not scenario_of_row(cls.baseline):
             raise ValueError(f"scenario {cls.name}: baseline {cls.baseline!r} is not a scenario")
@@ -309,7 +309,7 @@ def select(only: list[str]) -> list[tuple[type[Scenario], str]]:
             f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS) or 'none'}"
         )
     reasons = {name: "" for name in wanted}
-    pending = list(wanted)
+    pending = list(wanted) if baselines else []
     while pending:
         cls = SCENARIOS[pending.pop()]
         base = scenario_of_row(cls.baseline) if cls.baseline else None
@@ -458,10 +458,48 @@ def bench_database_name(configured: str) -> str:
     return (DATABASE_PREFIX + configured)[:63]  # PostgreSQL truncates names to 63 bytes
 
 
+def citus_cluster(*args: str) -> str:
+    """Run scripts/citus-cluster (the loopback cluster of CITUS_PORT) and return its stdout."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "citus-cluster"), *args], capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RuntimeError(f"scripts/citus-cluster {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _citus_create_database(name: str) -> None:
+    """On a Citus coordinator (DATABASE_CITUS): the database goes on every node of
+    scripts/citus-cluster's cluster with the extension and the workers registered, then
+    `migrate` distributes the log in it (logs/citus.py), as scripts/with-citus.sh does."""
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    coordinator = int(os.environ.get("CITUS_PORT") or 9700)  # as scripts/citus_cluster.py
+    port = int(connection.settings_dict.get("PORT") or 5432)
+    if port != coordinator:
+        raise RuntimeError(
+            f"DATABASE_CITUS is set and the database is on port {port}: the benchmarks create "
+            f"their database on every node of scripts/citus-cluster's cluster, whose "
+            f"coordinator is on port {coordinator} (CITUS_PORT); run python -m bench --citus"
+        )
+    citus_cluster("createdb", name)
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
+    call_command("migrate", verbosity=0, interactive=False)
+
+
 def create_database(name: str) -> None:
-    """Create the run's database and migrate it (Django's test-database machinery)."""
+    """Create the run's database and migrate it (Django's test-database machinery; on a Citus
+    coordinator, on every node of the cluster)."""
+    from django.conf import settings
     from django.db import connection
 
+    if getattr(settings, "DATABASE_CITUS", False):
+        _citus_create_database(name)
+        return
     connection.settings_dict.setdefault("TEST", {})["NAME"] = name
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     if connection.settings_dict["NAME"] != name:
@@ -478,6 +516,9 @@ def drop_database(name: str, configured: str) -> None:
     connections.close_all()
     settings.DATABASES["default"]["NAME"] = configured
     connection.settings_dict["NAME"] = configured
+    if getattr(settings, "DATABASE_CITUS", False):
+        citus_cluster("dropdb", name)
+        return
     # Django's own _nodb_cursor: a connection to the "postgres" maintenance database.
     with connection._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
@@ -661,6 +702,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="HTTP load generator (auto: wrk when installed, else the Python one)",
     )
+    parser.add_argument(
+        "--citus",
+        action="store_true",
+        help="the searches, send.sender and callbacks.freshness on a single node and on a "
+        "three-node Citus cluster (scripts/citus-cluster) in the same run, each Citus row "
+        "with its ratio to the single node's (bench/citus.py; default 100,000 "
+        "notifications); writes bench/results-citus.json",
+    )
+    parser.add_argument(
+        "--without-baselines",
+        action="store_true",
+        help="run only the scenarios asked for, not their baselines (each row is its own)",
+    )
     parser.add_argument("--output", type=Path, help="where to write the JSON results")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
@@ -673,6 +727,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         scale = SCALES[args.scale]
         args.only = args.only or list(scale["only"])
         args.set = [*scale["set"], *args.set]  # what the command line sets wins
+    if args.citus and args.scale:
+        parser.error("--citus runs at its own size (--set changes it): no --scale")
     return args
 
 
@@ -685,6 +741,10 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     discover()
+    if args.citus and not args.list:
+        from bench.citus import main as citus_main
+
+        return citus_main(args)
 
     if args.list:
         for cls in SCENARIOS.values():
@@ -693,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    smoke {json.dumps(cls.smoke_size)}\n    full  {json.dumps(cls.full_size)}")
         return 0
     try:
-        selected = select(args.only)
+        selected = select(args.only, baselines=not args.without_baselines)
         sizes = sizes_for(selected, args.smoke, args.set, lenient=bool(args.scale))
         from bench.loadgen import available_tool
 
@@ -764,6 +824,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     if not rows:
         return status or 1
+    if args.without_baselines:  # compared with nothing else measured: each is its own
+        for row in rows:
+            row["baseline"] = row["name"]
     compare_to_baselines(rows)
     print()
     print(f"Benchmarks ({mode}), {started_at:%Y-%m-%d %H:%M} UTC, {elapsed:.1f}s")

@@ -341,6 +341,23 @@ def create_database(name: str, *, recreate: bool = False) -> None:
                 conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [ports()[node]])
 
 
+def drop_database(name: str) -> None:
+    """Drop `name` on every node (the coordinator first: its connections to the workers go
+    with it)."""
+    import psycopg
+    from psycopg import sql
+
+    if name in (DATABASE, "template0", "template1"):
+        fail(f"refusing to drop {name!r}")
+    for port in ports().values():
+        with psycopg.connect(
+            host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def start() -> None:
     bindir = citus_bindir()
     user = server_user()
@@ -402,6 +419,8 @@ def main(argv: list[str]) -> int:
     elif command == "createdb" and len(argv) == 2:
         create_database(argv[1], recreate=True)
         print(database_url(argv[1]))
+    elif command == "dropdb" and len(argv) == 2:
+        drop_database(argv[1])
     elif command == "build":
         print(citus_bindir())
     elif command == "available":
@@ -412,7 +431,10 @@ def main(argv: list[str]) -> int:
             return 1
         print(source)
     else:
-        log("usage: scripts/citus-cluster start|stop|status|available|build|createdb NAME")
+        log(
+            "usage: scripts/citus-cluster "
+            "start|stop|status|available|build|createdb NAME|dropdb NAME"
+        )
         return 2
     return 0
 
