@@ -47,7 +47,6 @@ from logs.demo.catalogue import (
     user_make,
 )
 from logs.demo.outcomes import call_events, email_events, sms_events
-from logs.services import event_dedupe_key
 from logs.status import EventFact, delivery_outcome, notification_status
 
 # Upper bound of events per delivery, to reserve sequence ids (channels: see TYPES).
@@ -392,20 +391,13 @@ class _Generator:
         prefix = f"{draft.nid}\t{draft.created_ts}\t{delivery_id}\t{draft.env.environment_id}"
         event_id = self.next_event
         last_recorded = draft.created
-        hashed, epoch, milliseconds = event_dedupe_key, _EPOCH, timedelta(milliseconds=1)
         for occurred, kind, sub_kind, source, provider_event_id, detail, payload, _, _ in happened:
             if source == "pipeline":
                 recorded = occurred
-                # The key event_record computes for an event given with no provider event
-                # id: a hash of what it says (no payload for the pipeline's own events).
-                dedupe_key = hashed(
-                    kind=kind,
-                    sub_kind=sub_kind,
-                    channel=channel,
-                    occurred_at=epoch + occurred * milliseconds,
-                    source=source,
-                    payload=None,
-                )
+                # The key the send pipeline gives its own events (notifications.dispatch:
+                # "sending:<channel>:<attempt>", "sent:<channel>", "failed:<channel>",
+                # "ignored:<channel>"; the in-app provider's "in_app:delivered").
+                dedupe_key = _pipeline_key(kind, channel)
             else:
                 recorded = min(occurred + 150 + int(rand() * 2500), end_ms)
                 # event_record's key for a provider event: "<source>:<provider event id>",
@@ -514,6 +506,14 @@ def _error(happened: list[tuple], failed_at: int | None, sub_kind: str) -> tuple
         if occurred == failed_at and kind == FAILED and event_sub_kind == sub_kind:
             return code, message
     return "", ""
+
+
+def _pipeline_key(kind: str, channel: str) -> str:
+    if kind == SENDING:
+        return f"sending:{channel}:1"  # the seed's sends succeed (or fail) at the first attempt
+    if kind == DELIVERED:
+        return "in_app:delivered"  # notifications.providers.in_app.DELIVERED_KEY
+    return f"{kind}:{channel}"
 
 
 def _ts_or_null(ts, moment: int | None) -> str:
