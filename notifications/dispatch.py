@@ -759,7 +759,9 @@ def _sent_spec(attempt: _Attempt, channel: str, accepted: Accepted) -> EventSpec
         channel,
         EventKind.SENT,
         dedupe_key=f"sent:{channel}",
-        detail=f"Accepted by {attempt.provider.name} as {accepted.provider_message_id}.",
+        # The provider's message id is the delivery's (delivery_fields below; the console
+        # shows it on the delivery's card): the event does not say it again.
+        detail=f"Accepted by {attempt.provider.name}.",
         delivery_fields={
             "provider_message_id": accepted.provider_message_id,
             "reports_delivery": accepted.reports_delivery,
