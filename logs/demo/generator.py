@@ -17,6 +17,7 @@ whether generated inline or in a forked process.
 """
 
 import base64
+import json
 import random
 import uuid
 from bisect import bisect_right
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import log
+
+from django.conf import settings
 
 from logs.demo.catalogue import (
     DELIVERED,
@@ -233,6 +236,8 @@ class _Generator:
         self.times = created_times(self.rng, plan.start_ms, plan.end_ms, plan.notifications)
         self.clock = _Clock(plan.start_ms, plan.end_ms)
         self.rules = StatusRules()
+        self.max_attempts = settings.SEND_MAX_ATTEMPTS
+        self.envelope = json.dumps({"from": settings.DEFAULT_FROM_EMAIL})
         self.next_delivery = plan.delivery_base
         self.next_event = plan.event_base
         self.statuses: Counter = Counter()
@@ -356,8 +361,11 @@ class _Generator:
             return [(t, IGNORED, *ignored)], ""
         label = PROVIDER_LABELS[content.provider]
         destination = content.destination
-        sending = f"Sending to {destination} via {label}"
-        events = [(t, SENDING, "", "pipeline", "", sending, NULL, "", "")]
+        # As notifications.dispatch writes a first attempt: its number and provider, and for
+        # an email the envelope (the seed's requests name no sender, so the default one).
+        sending = f"Attempt 1 of {self.max_attempts} via {content.provider}."
+        envelope = self.envelope if channel == "email" else NULL
+        events = [(t, SENDING, "", "pipeline", "", sending, envelope, "", "")]
         t_sent = t + 60 + int(rand() * 700)
         # Callbacks: usually seconds; now and then (provider backlog) much later.
         late = int(-1_800_000 * log(rand() or 1e-12)) if rand() < 0.004 else 0

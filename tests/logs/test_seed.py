@@ -208,10 +208,18 @@ class TestSmallSeed:
                 "delivered": "in_app:delivered",
             }.get(kind, f"{kind}:{channel}")
             assert key == expected, (kind, channel, key)
-        # Pipeline and API events have no payload; every line has a detail.
-        assert not Event.objects.filter(
+        # Pipeline and API events have no payload, but an email's Sending line, which has
+        # the envelope as dispatch writes it (the sender; the recipient is the delivery's);
+        # every line has a detail.
+        pipeline_payloads = Event.objects.filter(
             source__in=["api", "pipeline"], payload__isnull=False
-        ).exists()
+        )
+        assert set(pipeline_payloads.values_list("kind", "channel").distinct()) == {
+            ("sending", "email")
+        }
+        assert {tuple(p) for p in pipeline_payloads.values_list("payload", flat=True)} == {
+            ("from",)
+        }
         assert not Event.objects.filter(detail="").exists()
         # A delivery's events move forward in time in the order they were written.
         last = {}
