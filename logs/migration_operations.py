@@ -24,6 +24,10 @@ INDEX CONCURRENTLY on a partitioned index): it is a short transaction that takes
 and its partitions in ACCESS EXCLUSIVE under the same bounded, retried lock wait, and drops
 (files are unlinked at commit; nothing is scanned).
 
+A unique constraint whose definition changes (`PartitionedUniqueReplace`: logs 0016 indexes
+the event dedupe key's hash) is the same build of its unique index beside the old one, which
+keeps refusing duplicates until the swap drops it (as a constraint or as an index).
+
 The migration that uses them must say `atomic = False` (a concurrent build cannot run in a
 transaction). `manage.py sqlmigrate` prints what they run, for the migration linter
 (tests/test_migration_lint.py), with the DEFAULT partition standing for every partition.
@@ -177,7 +181,7 @@ class _Runner:
                 )
             for statement in statements:
                 # The linter's known-safe exceptions, with their reasons (config/migration_lint.py).
-                if statement.startswith("CREATE INDEX"):
+                if statement.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX")):
                     self.schema_editor.collected_sql.append(
                         "-- squawk-ignore require-concurrent-index-creation -- ON ONLY the "
                         "parent: catalog only, nothing is built"
@@ -293,9 +297,17 @@ class _Runner:
                     if same:
                         return
         self.build(index, name=next_name)
+        # A unique index may be a table constraint's (`UNIQUE (…)`, Django's UniqueConstraint
+        # over fields): dropping the constraint drops its index, and DROP INDEX refuses it.
+        constraint = (
+            [f"ALTER TABLE {self.q(self.table)} DROP CONSTRAINT IF EXISTS {self.q(name)}"]
+            if isinstance(index, _UniqueIndex)
+            else []
+        )
         self.catalog(
             f"swapping {next_name} for {name}",
             [
+                *constraint,
                 f"DROP INDEX IF EXISTS {self.q(name)}",
                 f"ALTER INDEX {self.q(next_name)} RENAME TO {self.q(name)}",
             ],
@@ -396,3 +408,69 @@ class PartitionedIndexReplace(_Online, migrations.AddIndex):
 
     def reduce(self, operation, app_label):
         return False  # never folded into another index operation by squashmigrations
+
+
+class _UniqueIndex:
+    """A UniqueConstraint as the unique index it is built as, for the runner (which builds
+    models.Index): `CREATE UNIQUE INDEX`, CONCURRENTLY on a partition. A constraint over
+    fields alone is written as Django would write it over the same columns as expressions,
+    so it is an index too (PostgreSQL cannot add a constraint to a partitioned table USING an
+    index built beforehand)."""
+
+    def __init__(self, constraint: models.UniqueConstraint) -> None:
+        if constraint.fields:
+            constraint = models.UniqueConstraint(
+                *(models.F(field) for field in constraint.fields),
+                name=constraint.name,
+                condition=constraint.condition,
+            )
+        self.constraint = constraint
+        self.name = constraint.name
+
+    def create_sql(self, model, schema_editor, *, concurrently: bool = False):
+        statement = self.constraint.create_sql(model, schema_editor)
+        if concurrently:
+            statement.template = statement.template.replace(
+                "CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1
+            )
+        return statement
+
+
+class PartitionedUniqueReplace(_Online, migrations.AddConstraint):
+    """Change the definition of a unique constraint of a partitioned log table, keeping its
+    name, as PartitionedIndexReplace does for an index: the new unique index is built online
+    beside the old one (which keeps refusing duplicates meanwhile) and swapped in. The new
+    definition must have expressions (a unique index: see _UniqueIndex). Reversed the same way
+    with the old definition, which comes back as a unique index of the same columns."""
+
+    reduces_to_sql = True
+
+    def state_forwards(self, app_label, state):
+        state.remove_constraint(app_label, self.model_name_lower, self.constraint.name)
+        state.add_constraint(app_label, self.model_name_lower, self.constraint)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        runner = self._runner(app_label, schema_editor, to_state, self.model_name)
+        if runner:
+            runner.replace(_UniqueIndex(self.constraint))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        runner = self._runner(app_label, schema_editor, to_state, self.model_name)
+        if runner:
+            previous = to_state.models[app_label, self.model_name_lower].get_constraint_by_name(
+                self.constraint.name
+            )
+            runner.replace(_UniqueIndex(previous))
+
+    def describe(self):
+        return (
+            f"Replace unique constraint {self.constraint.name} on partitioned "
+            f"{self.model_name}, online"
+        )
+
+    @property
+    def migration_name_fragment(self):
+        return f"replace_{self.model_name_lower}_{self.constraint.name.lower()}"
+
+    def reduce(self, operation, app_label):
+        return False

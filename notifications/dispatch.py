@@ -757,15 +757,14 @@ def _sending_spec(attempt: _Attempt, channel: str) -> EventSpec:
 
 def _envelope(message: OutgoingMessage) -> dict | None:
     """What the delivery's columns do not hold of what was handed over: an email's sender
-    and other recipients (the console shows them on the Sending line)."""
+    and other recipients (the console shows the sender on the Sending line). The recipient is
+    the delivery's destination and is not said again; empty lists are left out."""
     if message.channel != Channel.EMAIL:
         return None
+    others = {"cc": message.cc, "bcc": message.bcc, "reply_to": message.reply_to}
     return {
         "from": message.from_email or settings.DEFAULT_FROM_EMAIL,
-        "to": [message.destination],
-        "cc": message.cc,
-        "bcc": message.bcc,
-        "reply_to": message.reply_to,
+        **{name: addresses for name, addresses in others.items() if addresses},
     }
 
 
@@ -775,7 +774,9 @@ def _sent_spec(attempt: _Attempt, channel: str, accepted: Accepted) -> EventSpec
         channel,
         EventKind.SENT,
         dedupe_key=f"sent:{channel}",
-        detail=f"Accepted by {attempt.provider.name} as {accepted.provider_message_id}.",
+        # The provider's message id is the delivery's (delivery_fields below; the console
+        # shows it on the delivery's card): the event does not say it again.
+        detail=f"Accepted by {attempt.provider.name}.",
         delivery_fields={
             "provider_message_id": accepted.provider_message_id,
             "reports_delivery": accepted.reports_delivery,

@@ -21,8 +21,9 @@ pipeline and the providers' callbacks would have left them:
   plain SMTP (which never reports delivery) + Twilio, in that rotation;
 - delivery state, times and notification status derived by `logs.status` itself from the
   events written, and every event's dedupe key the one `logs.services.event_record` gives it
-  ("received"; "<source>:<provider event id>"; `event_dedupe_key` for the pipeline's own), so
-  a callback replayed against seeded data is recognised as a duplicate.
+  ("received"; "<source>:<provider event id>"; the send pipeline's own keys, "sending:email:1",
+  "sent:email", as notifications.dispatch writes them), so a callback or a pipeline step
+  replayed against seeded data is recognised as a duplicate.
 
 Modules: `catalogue` (names, numbers, types, templates, providers), `outcomes` (what each
 provider reports after Sending), `generator` (rows as COPY text, step by step, no database),

@@ -17,6 +17,7 @@ whether generated inline or in a forked process.
 """
 
 import base64
+import json
 import random
 import uuid
 from bisect import bisect_right
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import log
+
+from django.conf import settings
 
 from logs.demo.catalogue import (
     DELIVERED,
@@ -47,7 +50,6 @@ from logs.demo.catalogue import (
     user_make,
 )
 from logs.demo.outcomes import call_events, email_events, sms_events
-from logs.services import event_dedupe_key
 from logs.status import EventFact, delivery_outcome, notification_status
 
 # Upper bound of events per delivery, to reserve sequence ids (channels: see TYPES).
@@ -234,6 +236,8 @@ class _Generator:
         self.times = created_times(self.rng, plan.start_ms, plan.end_ms, plan.notifications)
         self.clock = _Clock(plan.start_ms, plan.end_ms)
         self.rules = StatusRules()
+        self.max_attempts = settings.SEND_MAX_ATTEMPTS
+        self.envelope = json.dumps({"from": settings.DEFAULT_FROM_EMAIL})
         self.next_delivery = plan.delivery_base
         self.next_event = plan.event_base
         self.statuses: Counter = Counter()
@@ -357,8 +361,11 @@ class _Generator:
             return [(t, IGNORED, *ignored)], ""
         label = PROVIDER_LABELS[content.provider]
         destination = content.destination
-        sending = f"Sending to {destination} via {label}"
-        events = [(t, SENDING, "", "pipeline", "", sending, NULL, "", "")]
+        # As notifications.dispatch writes a first attempt: its number and provider, and for
+        # an email the envelope (the seed's requests name no sender, so the default one).
+        sending = f"Attempt 1 of {self.max_attempts} via {content.provider}."
+        envelope = self.envelope if channel == "email" else NULL
+        events = [(t, SENDING, "", "pipeline", "", sending, envelope, "", "")]
         t_sent = t + 60 + int(rand() * 700)
         # Callbacks: usually seconds; now and then (provider backlog) much later.
         late = int(-1_800_000 * log(rand() or 1e-12)) if rand() < 0.004 else 0
@@ -392,20 +399,13 @@ class _Generator:
         prefix = f"{draft.nid}\t{draft.created_ts}\t{delivery_id}\t{draft.env.environment_id}"
         event_id = self.next_event
         last_recorded = draft.created
-        hashed, epoch, milliseconds = event_dedupe_key, _EPOCH, timedelta(milliseconds=1)
         for occurred, kind, sub_kind, source, provider_event_id, detail, payload, _, _ in happened:
             if source == "pipeline":
                 recorded = occurred
-                # The key event_record computes for an event given with no provider event
-                # id: a hash of what it says (no payload for the pipeline's own events).
-                dedupe_key = hashed(
-                    kind=kind,
-                    sub_kind=sub_kind,
-                    channel=channel,
-                    occurred_at=epoch + occurred * milliseconds,
-                    source=source,
-                    payload=None,
-                )
+                # The key the send pipeline gives its own events (notifications.dispatch:
+                # "sending:<channel>:<attempt>", "sent:<channel>", "failed:<channel>",
+                # "ignored:<channel>"; the in-app provider's "in_app:delivered").
+                dedupe_key = _pipeline_key(kind, channel)
             else:
                 recorded = min(occurred + 150 + int(rand() * 2500), end_ms)
                 # event_record's key for a provider event: "<source>:<provider event id>",
@@ -514,6 +514,14 @@ def _error(happened: list[tuple], failed_at: int | None, sub_kind: str) -> tuple
         if occurred == failed_at and kind == FAILED and event_sub_kind == sub_kind:
             return code, message
     return "", ""
+
+
+def _pipeline_key(kind: str, channel: str) -> str:
+    if kind == SENDING:
+        return f"sending:{channel}:1"  # the seed's sends succeed (or fail) at the first attempt
+    if kind == DELIVERED:
+        return "in_app:delivered"  # notifications.providers.in_app.DELIVERED_KEY
+    return f"{kind}:{channel}"
 
 
 def _ts_or_null(ts, moment: int | None) -> str:

@@ -108,9 +108,10 @@ def _old_0007() -> None:
             state = after
 
 
-def _index_swap_under_load(apply) -> tuple[list[BaseException], float, int]:
-    """Run `apply` (logs 0006 -> 0007) while writers write and an export reads; the writers'
-    errors, their longest call in seconds and how many calls they made meanwhile."""
+def _index_swap_under_load(apply, *, start: str = "0006") -> tuple[list[BaseException], float, int]:
+    """Run `apply` (from logs `start`, e.g. to 0007) while writers write and an export reads;
+    the writers' errors, their longest call in seconds and how many calls they made
+    meanwhile."""
     environment = EnvironmentFactory()
     today = datetime.now(UTC).date()
     noon = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
@@ -126,7 +127,7 @@ def _index_swap_under_load(apply) -> tuple[list[BaseException], float, int]:
     ]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE logs_notification")
-    call_command("migrate", "logs", "0006", verbosity=0)
+    call_command("migrate", "logs", start, verbosity=0)
     _columns_of_later_migrations_added()
     with (
         Writers(live, lock_timeout_ms=WRITER_LOCK_TIMEOUT_MS) as writers,
@@ -237,3 +238,27 @@ def test_the_indexes_made_partial_or_hash_are_swapped_while_writers_write(log_pa
     assert all(valid for valid, _ in indexes.values()), indexes
     assert "USING hash" in indexes["delivery_provider_msg"][1]
     assert "WHERE (NOT ((status)::text = 'success'" in indexes["notif_env_status"][1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dedupe_constraint_is_swapped_for_a_hashed_index_while_writers_write(
+    log_partitions,
+):
+    """logs 0016 (docs/indexes.md): event_unique_dedupe indexes the key's hash, built beside
+    the old constraint and swapped in while writers record events (the index they insert
+    through: a write never waits past its lock timeout, and no event is refused)."""
+    errors, longest, calls = _index_swap_under_load(
+        lambda: call_command("migrate", "logs", "0016", verbosity=0), start="0015"
+    )
+
+    assert not errors, errors
+    assert longest < WRITER_LOCK_TIMEOUT_MS / 1000, f"a write took {longest:.2f} s"
+    assert calls > 20
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid, indisunique, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indexrelid = 'event_unique_dedupe'::regclass"
+        )
+        valid, unique, definition = cursor.fetchone()
+    assert valid and unique
+    assert "hashtextextended((dedupe_key)::text, (0)::bigint)" in definition

@@ -5,7 +5,7 @@ refuse to run inside the migration's transaction."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from logs.migration_operations import (
@@ -14,6 +14,7 @@ from logs.migration_operations import (
     PartitionedIndexReplace,
 )
 from logs.partitions import PARTITIONED_TABLES, partition_list, partitions_ensure
+from logs.services import notification_create
 from tests.factories import EnvironmentFactory
 from tests.logs.test_partition_concurrency import _drop_days_not_in, _strand_a_busy_day
 
@@ -138,3 +139,87 @@ def test_an_online_index_change_refuses_a_transaction(log_with_rows):
     with pytest.raises(RuntimeError, match="set `atomic = False` on the migration"):
         _run(PartitionedIndexAdd(model_name="notification", index=INDEX), atomic=True)
     assert _indexes(INDEX.name) == {}
+
+
+def _dedupe_constraint_replaced(*, backwards: bool) -> None:
+    """logs 0016's operation, run from the state before it (backwards: back to that state)."""
+    migration = MigrationExecutor(connection).loader.get_migration(
+        "logs", "0016_event_dedupe_key_hashed"
+    )
+    (operation,) = migration.operations
+    before = MigrationExecutor(connection).loader.project_state(("logs", "0015_citus_distribute"))
+    after = before.clone()
+    operation.state_forwards("logs", after)
+    with connection.schema_editor(atomic=False) as editor:
+        if backwards:
+            operation.database_backwards("logs", editor, after, before)
+        else:
+            operation.database_forwards("logs", editor, before, after)
+
+
+def _second_event_refused(environment, first: str, second: str) -> bool:
+    """Whether, after an event keyed `first`, one keyed `second` for the same notification
+    is refused."""
+    notification = notification_create(
+        environment_id=environment.id, notification_type="welcome", user_id="u"
+    )
+    columns = (
+        "notification_id, notification_created_at, environment_id, kind, sub_kind, channel, "
+        "occurred_at, recorded_at, source, provider_event_id, dedupe_key, detail"
+    )
+    insert = f"INSERT INTO logs_event ({columns}) VALUES ({', '.join(['%s'] * 12)})"
+
+    def row(key: str) -> list:
+        created = notification.created_at
+        return [notification.id, created, environment.id, "sent", "", "email", created, created,
+                "test", "", key, ""]  # fmt: skip
+
+    with connection.cursor() as cursor:
+        cursor.execute(insert, row(first))
+        try:
+            with transaction.atomic():
+                cursor.execute(insert, row(second))
+        except IntegrityError:
+            return True
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dedupe_constraint_becomes_a_hashed_unique_index_online_and_back(log_with_rows):
+    """logs 0016: event_unique_dedupe, a constraint over the key, is swapped for a unique
+    index over the key's hash on every partition; both refuse the same event twice, and
+    reversing brings the key back (as a unique index of the same columns)."""
+    environment = EnvironmentFactory()
+    hashed = "hashtextextended((dedupe_key)::text, (0)::bigint)"
+    events = ["logs_event", *(p.name for p in partition_list("logs_event"))]
+
+    _dedupe_constraint_replaced(backwards=True)
+    old = _indexes("event_unique_dedupe")
+    assert set(old) == set(events)
+    assert all(valid for valid, _ in old.values())
+    assert (
+        "(notification_id, dedupe_key, notification_created_at, environment_id)"
+        in (old["logs_event"][1])
+    )
+    assert _second_event_refused(environment, "sendgrid:abc", "sendgrid:abc")
+    assert not _second_event_refused(environment, "sendgrid:abc", "sendgrid:abd")
+
+    _dedupe_constraint_replaced(backwards=False)
+    new = _indexes("event_unique_dedupe")
+    assert set(new) == set(events)
+    assert all(valid for valid, _ in new.values())
+    assert all("CREATE UNIQUE INDEX" in definition for _, definition in new.values())
+    assert all(hashed in definition for _, definition in new.values()), new
+    assert _second_event_refused(environment, "sendgrid:abc", "sendgrid:abc")
+    assert not _second_event_refused(environment, "sendgrid:abc", "sendgrid:abd")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%_next"])
+        assert cursor.fetchone()[0] == 0
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('event_unique_dedupe')::oid")
+        (first,) = cursor.fetchone()
+    _dedupe_constraint_replaced(backwards=False)  # already in place: nothing is rebuilt
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('event_unique_dedupe')::oid")
+        assert cursor.fetchone()[0] == first

@@ -59,6 +59,9 @@ def test_every_channel_goes_received_sending_sent_with_content_as_sent(
     assert email.text == "Hi Alice, order A-1 is on its way."
     assert email.destination == "alice@example.com"
     assert email.provider == "sandbox" and email.provider_message_id.startswith("sbx-")
+    # The Sent line does not copy the message id its delivery holds.
+    sent = [e for e in timeline(notification) if e[:2] == ("Sent", Channel.EMAIL)]
+    assert sent == [("Sent", Channel.EMAIL, "Accepted by sandbox.")]
     sms = delivery(notification, Channel.SMS)
     assert (sms.text, sms.destination) == ("Order A-1 shipped", "+14155550100")
     accepted = SandboxMessage.objects.filter(notification_id=notification.id)
