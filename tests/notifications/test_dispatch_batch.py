@@ -15,7 +15,7 @@ from notifications.tasks import notification_dispatch_batch_task
 from notifications.wire import send_request_parse
 from tests.notifications.factories import UserPreferenceFactory
 from tests.notifications.helpers import email_and_sms_body as body
-from tests.notifications.helpers import labels, refreshed
+from tests.notifications.helpers import labels, refreshed, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,31 @@ def test_a_batch_ends_each_notification_as_it_would_alone(environment, order_tra
         "nothing to do: dispatched already, or not due"
     }
     assert SandboxMessage.objects.count() == 6  # reject@ is refused before it is kept
+
+
+@pytest.mark.parametrize(("per_transaction", "per_channel"), [(50, 2), (2, 4)])
+def test_a_batchs_calls_share_their_recording_transactions(
+    environment, order_tracking, settings, per_transaction, per_channel
+):
+    """Up to DISPATCH_CALLS_PER_TRANSACTION provider calls of a channel are recorded
+    together: one transaction writes their Sendings, the calls are made, and one writes their
+    outcomes (with the next calls' Sendings). Six notifications of two channels: with room
+    for all six, two transactions a channel; two at a time, four. (One call per transaction,
+    as before, made seven a channel.) Each timeline still reads as a dispatch alone's."""
+    settings.DISPATCH_CALLS_PER_TRANSACTION = per_transaction
+    ids = accepted(environment, [body(i) for i in range(6)])
+    with CaptureQueriesContext(connection) as queries:
+        assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 6
+    # A recording transaction writes its events in one statement (none of its notifications
+    # has two events in it).
+    writes = [q for q in queries.captured_queries if 'INSERT INTO "logs_event"' in q["sql"]]
+    assert len(writes) == 2 * per_channel
+    for notification in Notification.objects.filter(id__in=ids):
+        assert [(label, channel) for label, channel, _ in timeline(notification)] == [
+            ("Received", ""),
+            ("Sending", Channel.EMAIL),
+            ("Sent", Channel.EMAIL),
+            ("Sending", Channel.SMS),
+            ("Sent", Channel.SMS),
+        ]
+    assert SandboxMessage.objects.count() == 12
