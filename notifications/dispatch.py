@@ -21,7 +21,10 @@ notification to another worker, which calls the provider again (attempt 2). Wher
 provider honours an id of ours the repeat carries the same one, so the receiving side can
 drop it: an email's Message-ID is derived from the tracking id and the channel
 (providers/email.py), the same on every attempt. Twilio has no idempotency key, so an SMS or
-call interrupted that way may reach the user twice. The window is the provider call itself.
+call interrupted that way may reach the user twice. The window is the provider calls of one
+recording: up to DISPATCH_CALLS_PER_TRANSACTION calls of a batch's channel share it (one
+transaction records their Sendings, one their outcomes), so one kill can leave that many
+channels at Sending.
 
 Transient provider errors are retried in the task with exponential backoff; each attempt is a
 Sending event whose detail says why the previous one failed, and only the last failure is a
@@ -197,8 +200,9 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
 def notifications_dispatch(*, notification_ids: Sequence[uuid.UUID]) -> list[str]:
     """Dispatch a batch of notifications (what one task names): what happened to each, in
     order. The batch shares its round trips: one claim, one read of each kind, and per
-    channel one renewal of the claims, one transaction recording every notification's
-    Sending (or Ignored, or Failed), the provider calls, then one recording every Sent.
+    channel one renewal of the claims, one transaction recording the Sendings (and the
+    Ignored and Failed) of up to DISPATCH_CALLS_PER_TRANSACTION calls, the calls, then one
+    recording their outcomes (with the next calls' Sendings: _attempts_make).
     Each notification's events come in the order one dispatch alone would record them."""
     ids = list(dict.fromkeys(notification_ids))
     leases = _Leases(uuid.uuid4())

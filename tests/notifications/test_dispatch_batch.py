@@ -124,3 +124,46 @@ def test_a_batchs_calls_share_their_recording_transactions(
             ("Sent", Channel.SMS),
         ]
     assert SandboxMessage.objects.count() == 12
+
+
+def test_no_call_starts_over_a_second_after_its_claims_renewal(
+    environment, order_tracking, settings
+):
+    """The claims are renewed before a round of calls, and a call not started within a
+    second of that renewal waits for the next round (renewed first): a slow provider's calls
+    are covered by a fresh claim however many share a transaction. Emails through an SMTP
+    server that takes 0.9 s per message: the third would start 1.8 s after the renewal."""
+    import asyncio
+    import time
+
+    from tests.helpers import smtp_server
+
+    settings.DISPATCH_CALLS_PER_TRANSACTION = 32
+    renewals: list[float] = []
+    arrivals: list[float] = []
+
+    def note_renewal(execute, sql, params, many, context):
+        if "SET claimed_until" in sql:
+            renewals.append(time.monotonic())
+        return execute(sql, params, many, context)
+
+    with smtp_server(settings, email_provider=True) as inbox:
+        keep = inbox.handle_DATA
+
+        async def slow_data(server, session, envelope):
+            arrivals.append(time.monotonic())
+            await asyncio.sleep(0.9)
+            return await keep(server, session, envelope)
+
+        inbox.handle_DATA = slow_data
+        ids = accepted(environment, [{**body(i), "forceChannels": ["EMAIL"]} for i in range(3)])
+        with connection.execute_wrapper(note_renewal):
+            assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 3
+    assert len(inbox.messages) == 3
+    assert len(renewals) >= 2
+    for arrival in arrivals:
+        last_renewal = max(renewal for renewal in renewals if renewal < arrival)
+        # Started within a second of it; the rest is the SMTP conversation before DATA.
+        assert arrival - last_renewal < 1.5, (arrival - last_renewal, renewals, arrivals)
+    for notification in Notification.objects.filter(id__in=ids):
+        assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
