@@ -167,3 +167,17 @@ def test_no_call_starts_over_a_second_after_its_claims_renewal(
         assert arrival - last_renewal < 1.5, (arrival - last_renewal, renewals, arrivals)
     for notification in Notification.objects.filter(id__in=ids):
         assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+
+
+def test_twilio_calls_of_one_transaction_are_made_at_once(environment, order_tracking, twilio):
+    """Twilio's calls are HTTPS requests that wait on Twilio: the calls of one recording
+    transaction go `TwilioProvider.concurrency` at a time (the database reads before them
+    stay in the dispatching thread). Eight SMS to a Twilio that takes 0.4 s to answer each:
+    one after another, it never had two at once (and they took 3.2 s)."""
+    twilio.delay = 0.4
+    ids = accepted(environment, [{**body(i), "forceChannels": ["SMS"]} for i in range(8)])
+    assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 8
+    assert len(twilio.requests) == 8
+    assert twilio.most_at_once >= 4
+    for notification in Notification.objects.filter(id__in=ids):
+        assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
