@@ -623,6 +623,15 @@ SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=2.0
 OUTBOX_SWEEP_AFTER_SECONDS = env.float("OUTBOX_SWEEP_AFTER_SECONDS", default=5.0)
 OUTBOX_SWEEP_INTERVAL_SECONDS = env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=2.0)
 OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
+# DISPATCH_CALLS_PER_TRANSACTION: how many provider calls of a dispatch batch share their
+# recording: one transaction records their Sendings, the calls are made (at once where the
+# provider can), one records their outcomes. A worker killed between the two sends those
+# channels again: up to this many messages repeated instead of one (see notifications/dispatch).
+DISPATCH_CALLS_PER_TRANSACTION = env.int("DISPATCH_CALLS_PER_TRANSACTION", default=32)
+if DISPATCH_CALLS_PER_TRANSACTION < 1:
+    raise environ.ImproperlyConfigured(
+        "DISPATCH_CALLS_PER_TRANSACTION must be at least 1 (1: one provider call per transaction)."
+    )
 # SANDBOX_SEND_DELAY_SECONDS: how long the sandbox provider takes to accept a message (0: at
 # once; tests raise it to land a worker kill inside the provider call).
 SANDBOX_SEND_DELAY_SECONDS = env.float("SANDBOX_SEND_DELAY_SECONDS", default=0.0)
@@ -860,7 +869,7 @@ SETTINGS_FROM_ENVIRONMENT = [
     "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL", "ANYMAIL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
     "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL", "SEND_MAX_ATTEMPTS",
     "SEND_RETRY_BACKOFF_SECONDS", "OUTBOX_SWEEP_AFTER_SECONDS", "OUTBOX_SWEEP_INTERVAL_SECONDS",
-    "OUTBOX_LEASE_SECONDS", "SANDBOX_SEND_DELAY_SECONDS",
+    "OUTBOX_LEASE_SECONDS", "DISPATCH_CALLS_PER_TRANSACTION", "SANDBOX_SEND_DELAY_SECONDS",
     "TEMPLATE_LOOP_ITERATION_LIMIT", "TEMPLATE_OUTPUT_LIMIT_BYTES",
     "TEMPLATE_LOCAL_NAMESPACE_LIMIT_BYTES", "TEMPLATE_RENDER_TIMEOUT_SECONDS",
     "TEMPLATE_INLINE_MAX_CHARS", "SEND_EMAIL_MAX_CC", "SEND_EMAIL_MAX_BCC",

@@ -21,7 +21,10 @@ notification to another worker, which calls the provider again (attempt 2). Wher
 provider honours an id of ours the repeat carries the same one, so the receiving side can
 drop it: an email's Message-ID is derived from the tracking id and the channel
 (providers/email.py), the same on every attempt. Twilio has no idempotency key, so an SMS or
-call interrupted that way may reach the user twice. The window is the provider call itself.
+call interrupted that way may reach the user twice. The window is the provider calls of one
+recording: up to DISPATCH_CALLS_PER_TRANSACTION calls of a batch's channel share it (one
+transaction records their Sendings, one their outcomes), so one kill can leave that many
+channels at Sending.
 
 Transient provider errors are retried in the task with exponential backoff; each attempt is a
 Sending event whose detail says why the previous one failed, and only the last failure is a
@@ -198,8 +201,9 @@ def notification_dispatch(*, notification_id: uuid.UUID) -> str:
 def notifications_dispatch(*, notification_ids: Sequence[uuid.UUID]) -> list[str]:
     """Dispatch a batch of notifications (what one task names): what happened to each, in
     order. The batch shares its round trips: one claim, one read of each kind, and per
-    channel one renewal of the claims, one transaction recording every notification's
-    Sending (or Ignored, or Failed), the provider calls, then one recording every Sent.
+    channel one renewal of the claims, one transaction recording the Sendings (and the
+    Ignored and Failed) of up to DISPATCH_CALLS_PER_TRANSACTION calls, the calls, then one
+    recording their outcomes (with the next calls' Sendings: _attempts_make).
     Each notification's events come in the order one dispatch alone would record them."""
     ids = list(dict.fromkeys(notification_ids))
     leases = _Leases(uuid.uuid4())
@@ -505,45 +509,104 @@ def _channel_dispatch(
             attempts.append(attempt)
     retries = 0
     while attempts:
-        again: list[_Attempt] = []
-        after_sent: list[tuple[_Attempt, Accepted]] = []
-        for index, attempt in enumerate(attempts):
-            # Before each call, the claims are ours (renewed once a phase, then again before
-            # a call when the last renewal is over a second old: a slow provider's).
-            leases.renew([a.dispatch for a in attempts[index:]], unless_recent=index > 0)
-            if attempt.dispatch.lost:
-                continue
-            # One transaction: the previous call's outcome and this call's Sending. Never
-            # more than one channel is between its Sending and its outcome, as alone.
-            _record([*outcomes, _sending_spec(attempt, channel)])
-            outcomes = []
-            _after_sent(after_sent)
-            try:
-                # The at-least-once window: killed between here and the Sent's record, the
-                # channel is sent again by the next worker. Email repeats its Message-ID
-                # (receivers dedupe); Twilio's Messages and Calls APIs take no idempotency
-                # key, so an SMS or a call may then reach the user twice.
-                accepted = attempt.provider.send(attempt.message)
-            except ProviderError as exc:
-                attempt.error = exc
-                if exc.transient and attempt.number < maximum:
-                    attempt.why = f"; attempt {attempt.number} failed: {_error_text(exc)}"
-                    attempt.number += 1
-                    again.append(attempt)
-                else:
-                    outcomes.append(_failed_spec(attempt, channel, maximum))
-                continue
-            outcomes.append(_sent_spec(attempt, channel, accepted))
-            after_sent.append((attempt, accepted))
-        # The outcomes so far are recorded before the wait for the retries.
-        _record(outcomes)
+        again = _attempts_make(attempts, channel, leases, outcomes)
         outcomes = []
-        _after_sent(after_sent)
         if again:
             time.sleep(settings.SEND_RETRY_BACKOFF_SECONDS * 2**retries)
             retries += 1
         attempts = again
     _record(outcomes)
+
+
+def _attempts_make(
+    attempts: list[_Attempt], channel: str, leases: _Leases, outcomes: list[EventSpec]
+) -> list[_Attempt]:
+    """Make one round of a channel's attempts, up to DISPATCH_CALLS_PER_TRANSACTION calls
+    at a time: one transaction records the previous calls' outcomes (first, `outcomes`) and
+    these calls' Sendings, then the calls are made (at once where the provider can). The
+    outcomes of the last calls are recorded before returning; returns the attempts to make
+    again (a transient error, attempts left)."""
+    per_transaction = settings.DISPATCH_CALLS_PER_TRANSACTION
+    maximum = settings.SEND_MAX_ATTEMPTS
+    again: list[_Attempt] = []
+    after_sent: list[tuple[_Attempt, Accepted]] = []
+    waiting = list(attempts)  # their Sending not recorded yet
+    not_started: list[_Attempt] = []  # Sending recorded; the call not started in time
+    first = True
+    while waiting or not_started:
+        # Before the calls, the claims are ours: renewed once a round, then again when the
+        # last renewal is over a second old (a slow provider's calls).
+        leases.renew([a.dispatch for a in (*not_started, *waiting)], unless_recent=not first)
+        first = False
+        not_started = [a for a in not_started if not a.dispatch.lost]
+        new: list[_Attempt] = []
+        while waiting and len(not_started) + len(new) < per_transaction:
+            attempt = waiting.pop(0)
+            if not attempt.dispatch.lost:
+                new.append(attempt)
+        # One transaction: the previous calls' outcomes and these calls' Sendings. Never
+        # more than DISPATCH_CALLS_PER_TRANSACTION channels are between their Sending and
+        # their outcome (one, with the setting at 1: as a dispatch alone).
+        _record([*outcomes, *(_sending_spec(a, channel) for a in new)])
+        outcomes = []
+        _after_sent(after_sent)
+        calls = [*not_started, *new]
+        # The at-least-once window: killed between here and the outcomes' record, these
+        # channels are sent again by the next worker. Email repeats its Message-ID
+        # (receivers dedupe); Twilio's Messages and Calls APIs take no idempotency key, so
+        # an SMS or a call may then reach the user twice.
+        results = _calls(calls, start_by=leases.renewed_at + _RENEWED_RECENTLY_SECONDS)
+        not_started = []
+        unexpected: BaseException | None = None
+        for attempt, result in zip(calls, results, strict=True):
+            if result is None:
+                not_started.append(attempt)  # past its renewal's second: after the next
+            elif isinstance(result, Accepted):
+                outcomes.append(_sent_spec(attempt, channel, result))
+                after_sent.append((attempt, result))
+            elif isinstance(result, ProviderError):
+                attempt.error = result
+                if result.transient and attempt.number < maximum:
+                    attempt.why = f"; attempt {attempt.number} failed: {_error_text(result)}"
+                    attempt.number += 1
+                    again.append(attempt)
+                else:
+                    outcomes.append(_failed_spec(attempt, channel, maximum))
+            else:
+                unexpected = unexpected or result
+        if unexpected is not None:
+            # A bug or an outage of ours, not the provider's answer: what was answered is
+            # recorded, then the task fails (the claims are released, the sweeper hands the
+            # batch on and the channels not answered are sent again).
+            _record(outcomes)
+            _after_sent(after_sent)
+            raise unexpected
+    # The outcomes so far are recorded before the wait for the retries.
+    _record(outcomes)
+    _after_sent(after_sent)
+    return again
+
+
+def _calls(calls: list[_Attempt], *, start_by: float) -> list[Accepted | Exception | None]:
+    """Each attempt's provider call, grouped by provider (Provider.send_many), in order:
+    its Accepted, the exception it raised, or None when it was not started (past
+    `start_by`, or after an unexpected error). The first call is always started."""
+    results: list[Accepted | Exception | None] = [None] * len(calls)
+    by_provider: dict[int, tuple[Provider, list[int]]] = {}
+    for index, attempt in enumerate(calls):
+        by_provider.setdefault(id(attempt.provider), (attempt.provider, []))[1].append(index)
+    for group, (provider, indexes) in enumerate(by_provider.values()):
+        if group and time.monotonic() > start_by:
+            break
+        answers = provider.send_many([calls[i].message for i in indexes], start_by=start_by)
+        for index, answer in zip(indexes, answers, strict=True):
+            results[index] = answer
+        if any(
+            isinstance(answer, Exception) and not isinstance(answer, ProviderError)
+            for answer in answers
+        ):
+            break
+    return results
 
 
 def _after_sent(sent: list[tuple[_Attempt, Accepted]]) -> None:

@@ -6,7 +6,9 @@ Dispatch (notifications/dispatch.py) owns attempts, backoff and the timeline; a 
 talks to its service.
 """
 
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from notifications.rendering import Content
@@ -53,6 +55,28 @@ class Provider:
 
     def send(self, message: OutgoingMessage) -> Accepted:
         raise NotImplementedError
+
+    def send_many(
+        self, messages: Sequence[OutgoingMessage], *, start_by: float
+    ) -> list[Accepted | Exception | None]:
+        """The calls of one dispatch transaction (notifications/dispatch.py), in order: each
+        message's Accepted, or the exception its send raised, or None for one not started
+        because `time.monotonic()` passed `start_by` first (the claims' renewal covers calls
+        started by then) or an unexpected error stopped the calls. The first is always
+        started. This default sends one after another; a provider that can hand several
+        over at once (the sandbox: one INSERT) does so."""
+        results: list[Accepted | Exception | None] = [None] * len(messages)
+        for index, message in enumerate(messages):
+            if index and time.monotonic() > start_by:
+                break
+            try:
+                results[index] = self.send(message)
+            except ProviderError as exc:
+                results[index] = exc
+            except Exception as exc:  # not the provider's answer: the caller raises it
+                results[index] = exc
+                break
+        return results
 
     def after_sent(self, message: OutgoingMessage, accepted: Accepted) -> None:
         """Called once Sent is committed (the sandbox schedules its callbacks here)."""

@@ -8,6 +8,7 @@ callbacks of the magic-recipient table (bounce, busy, undelivered ...).
 
 import time
 import uuid
+from collections.abc import Sequence
 
 from django.conf import settings
 
@@ -23,24 +24,45 @@ class SandboxProvider(Provider):
     name = "sandbox"
 
     def send(self, message: OutgoingMessage) -> Accepted:
+        [result] = self.send_many([message], start_by=time.monotonic())
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def send_many(
+        self, messages: Sequence[OutgoingMessage], *, start_by: float
+    ) -> list[Accepted | Exception | None]:
+        """Every message at once (as a provider's concurrent calls): one wait of
+        SANDBOX_SEND_DELAY_SECONDS and one INSERT for those accepted."""
         if settings.SANDBOX_SEND_DELAY_SECONDS:
             time.sleep(settings.SANDBOX_SEND_DELAY_SECONDS)
-        local_part = message.destination.partition("@")[0].lower()
-        if message.channel == Channel.EMAIL and local_part == REJECTED_LOCAL_PART:
-            raise ProviderError(
-                "Rejected by the sandbox: reject@ is its magic address for a refused message.",
-                code="rejected",
+        results: list[Accepted | Exception | None] = []
+        kept = []
+        for message in messages:
+            local_part = message.destination.partition("@")[0].lower()
+            if message.channel == Channel.EMAIL and local_part == REJECTED_LOCAL_PART:
+                results.append(
+                    ProviderError(
+                        "Rejected by the sandbox: reject@ is its magic address for a refused "
+                        "message.",
+                        code="rejected",
+                    )
+                )
+                continue
+            accepted = Accepted(provider_message_id=f"sbx-{uuid.uuid4()}", reports_delivery=True)
+            results.append(accepted)
+            kept.append(
+                SandboxMessage(
+                    environment_id=message.environment_id,
+                    channel=message.channel,
+                    provider_message_id=accepted.provider_message_id,
+                    notification_id=message.notification_id,
+                    destination=message.destination,
+                    subject=message.content.subject,
+                )
             )
-        accepted = Accepted(provider_message_id=f"sbx-{uuid.uuid4()}", reports_delivery=True)
-        SandboxMessage.objects.create(
-            environment_id=message.environment_id,
-            channel=message.channel,
-            provider_message_id=accepted.provider_message_id,
-            notification_id=message.notification_id,
-            destination=message.destination,
-            subject=message.content.subject,
-        )
-        return accepted
+        SandboxMessage.objects.bulk_create(kept)
+        return results
 
     def after_sent(self, message: OutgoingMessage, accepted: Accepted) -> None:
         sandbox_callbacks_enqueue(

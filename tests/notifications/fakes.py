@@ -5,6 +5,7 @@ SMTP server (aiosmtpd)."""
 import json
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,11 @@ class TwilioStandIn:
     requests: list[dict] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
     url: str = ""
+    # Seconds each request takes to answer, and the most requests it has had at once.
+    delay: float = 0.0
+    most_at_once: int = 0
+    _at_once: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class _JsonHandler(BaseHTTPRequestHandler):
@@ -54,6 +60,13 @@ def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
             state.requests.append(
                 {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
             )
+            if state.delay:
+                with state._lock:
+                    state._at_once += 1
+                    state.most_at_once = max(state.most_at_once, state._at_once)
+                time.sleep(state.delay)
+                with state._lock:
+                    state._at_once -= 1
             if state.failures:
                 status, code, message = state.failures.pop(0)
                 self._json(

@@ -15,7 +15,7 @@ from notifications.tasks import notification_dispatch_batch_task
 from notifications.wire import send_request_parse
 from tests.notifications.factories import UserPreferenceFactory
 from tests.notifications.helpers import email_and_sms_body as body
-from tests.notifications.helpers import labels, refreshed
+from tests.notifications.helpers import labels, refreshed, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -52,11 +52,12 @@ def test_each_notification_more_in_a_batch_costs_a_bounded_few_round_trips(
     small = round_trips(environment, 0, 5)
     large = round_trips(environment, 100, 25)
     per_notification = (large - small) / 20
-    # Two channels, each a transaction (the previous call's outcome and this call's Sending,
-    # written as one statement, the delivery's id drawn with the lock) and the sandbox's row.
-    # Dispatched one at a time this was 45 (claim, reads, lease renewals, a transaction per
-    # event, a query per provider lookup and per earlier-attempts count).
-    assert per_notification <= 16, (small, large)
+    # Up to DISPATCH_CALLS_PER_TRANSACTION calls of a channel share two transactions (their
+    # Sendings, their outcomes: each one statement for all) and the sandbox's one INSERT, so
+    # a batch within it costs the same round trips whatever its size. With a transaction per
+    # provider call this was 16 a notification more (two channels, each a transaction
+    # and the sandbox's row); dispatched one at a time, 45.
+    assert per_notification <= 1, (small, large)
     assert SandboxMessage.objects.count() == 2 * 30
     assert not Outbox.objects.exists()
 
@@ -96,3 +97,88 @@ def test_a_batch_ends_each_notification_as_it_would_alone(environment, order_tra
         "nothing to do: dispatched already, or not due"
     }
     assert SandboxMessage.objects.count() == 6  # reject@ is refused before it is kept
+
+
+@pytest.mark.parametrize(("per_transaction", "per_channel"), [(50, 2), (2, 4)])
+def test_a_batchs_calls_share_their_recording_transactions(
+    environment, order_tracking, settings, per_transaction, per_channel
+):
+    """Up to DISPATCH_CALLS_PER_TRANSACTION provider calls of a channel are recorded
+    together: one transaction writes their Sendings, the calls are made, and one writes their
+    outcomes (with the next calls' Sendings). Six notifications of two channels: with room
+    for all six, two transactions a channel; two at a time, four. (One call per transaction,
+    as before, made seven a channel.) Each timeline still reads as a dispatch alone's."""
+    settings.DISPATCH_CALLS_PER_TRANSACTION = per_transaction
+    ids = accepted(environment, [body(i) for i in range(6)])
+    with CaptureQueriesContext(connection) as queries:
+        assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 6
+    # A recording transaction writes its events in one statement (none of its notifications
+    # has two events in it).
+    writes = [q for q in queries.captured_queries if 'INSERT INTO "logs_event"' in q["sql"]]
+    assert len(writes) == 2 * per_channel
+    for notification in Notification.objects.filter(id__in=ids):
+        assert [(label, channel) for label, channel, _ in timeline(notification)] == [
+            ("Received", ""),
+            ("Sending", Channel.EMAIL),
+            ("Sent", Channel.EMAIL),
+            ("Sending", Channel.SMS),
+            ("Sent", Channel.SMS),
+        ]
+    assert SandboxMessage.objects.count() == 12
+
+
+def test_no_call_starts_over_a_second_after_its_claims_renewal(
+    environment, order_tracking, settings
+):
+    """The claims are renewed before a round of calls, and a call not started within a
+    second of that renewal waits for the next round (renewed first): a slow provider's calls
+    are covered by a fresh claim however many share a transaction. Emails through an SMTP
+    server that takes 0.9 s per message: the third would start 1.8 s after the renewal."""
+    import asyncio
+    import time
+
+    from tests.helpers import smtp_server
+
+    settings.DISPATCH_CALLS_PER_TRANSACTION = 32
+    renewals: list[float] = []
+    arrivals: list[float] = []
+
+    def note_renewal(execute, sql, params, many, context):
+        if "SET claimed_until" in sql:
+            renewals.append(time.monotonic())
+        return execute(sql, params, many, context)
+
+    with smtp_server(settings, email_provider=True) as inbox:
+        keep = inbox.handle_DATA
+
+        async def slow_data(server, session, envelope):
+            arrivals.append(time.monotonic())
+            await asyncio.sleep(0.9)
+            return await keep(server, session, envelope)
+
+        inbox.handle_DATA = slow_data
+        ids = accepted(environment, [{**body(i), "forceChannels": ["EMAIL"]} for i in range(3)])
+        with connection.execute_wrapper(note_renewal):
+            assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 3
+    assert len(inbox.messages) == 3
+    assert len(renewals) >= 2
+    for arrival in arrivals:
+        last_renewal = max(renewal for renewal in renewals if renewal < arrival)
+        # Started within a second of it; the rest is the SMTP conversation before DATA.
+        assert arrival - last_renewal < 1.5, (arrival - last_renewal, renewals, arrivals)
+    for notification in Notification.objects.filter(id__in=ids):
+        assert labels(notification, Channel.EMAIL) == ["Sending", "Sent"]
+
+
+def test_twilio_calls_of_one_transaction_are_made_at_once(environment, order_tracking, twilio):
+    """Twilio's calls are HTTPS requests that wait on Twilio: the calls of one recording
+    transaction go `TwilioProvider.concurrency` at a time (the database reads before them
+    stay in the dispatching thread). Eight SMS to a Twilio that takes 0.4 s to answer each:
+    one after another, it never had two at once (and they took 3.2 s)."""
+    twilio.delay = 0.4
+    ids = accepted(environment, [{**body(i), "forceChannels": ["SMS"]} for i in range(8)])
+    assert notifications_dispatch(notification_ids=ids) == ["dispatched"] * 8
+    assert len(twilio.requests) == 8
+    assert twilio.most_at_once >= 4
+    for notification in Notification.objects.filter(id__in=ids):
+        assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
