@@ -206,17 +206,31 @@ def _window(environment_id: int, cutoff: datetime, after, batch_size: int) -> li
 
 def _request_kept_sql() -> str:
     """The request reduced to REQUEST_KEPT and the recipient to RECIPIENT_KEPT, in SQL
-    (requests are up to 1 MB: they are not fetched). jsonb_strip_nulls drops the absent."""
+    (requests are up to 1 MB: they are not fetched). jsonb_strip_nulls drops the absent.
 
-    def fields(source: str, names: tuple[str, ...]) -> str:
-        return ", ".join(f"'{name}', {source} -> '{name}'" for name in names)
+    Built from immutable functions only (jsonb_each, jsonb_object_agg), not
+    jsonb_build_object: that one is STABLE, and Citus refuses a STABLE function of a column in
+    an UPDATE of a distributed table."""
 
-    recipients = ", ".join(
-        f"'{key}', CASE WHEN jsonb_typeof(request -> '{key}') = 'object' "
-        f"THEN jsonb_build_object({fields(f"request -> '{key}'", RECIPIENT_KEPT)}) END"
-        for key in RECIPIENT_KEYS
+    def names(kept: tuple[str, ...]) -> str:
+        return ", ".join(f"'{name}'" for name in kept)
+
+    # Names from the constants above, quoted: no input reaches this text.
+    recipient = (
+        "CASE WHEN jsonb_typeof(item.value) = 'object' THEN coalesce((SELECT "  # noqa: S608
+        "jsonb_object_agg(part.key, part.value) FROM jsonb_each(item.value) AS part "
+        f"WHERE part.key IN ({names(RECIPIENT_KEPT)})), '{{}}'::jsonb) END"
     )
-    return f"jsonb_strip_nulls(jsonb_build_object({fields('request', REQUEST_KEPT)}, {recipients}))"
+    kept = (
+        "SELECT jsonb_object_agg(item.key, CASE WHEN item.key IN "  # noqa: S608
+        f"({names(RECIPIENT_KEYS)}) "
+        f"THEN {recipient} ELSE item.value END) FROM jsonb_each(request) AS item "
+        f"WHERE item.key IN ({names(REQUEST_KEPT + RECIPIENT_KEYS)})"
+    )
+    return (
+        "jsonb_strip_nulls(CASE WHEN jsonb_typeof(request) = 'object' "
+        f"THEN coalesce(({kept}), '{{}}'::jsonb) ELSE '{{}}'::jsonb END)"
+    )
 
 
 # Every statement names the environment and the batch's days (one shard, the days'
