@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -272,9 +273,12 @@ def _batch_clear(
     if not due:
         return window, 0, 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [f"{CONTENT_LOCK_TIMEOUT_MS}ms"]
-        )
+        if settings.DATABASE_CITUS:
+            # The rows are locked on a worker node: Citus sends it the transaction's SET LOCAL
+            # (not a set_config call) only when asked to, else the batch waits out the
+            # statement timeout there instead of giving way.
+            cursor.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(CONTENT_LOCK_TIMEOUT_MS)}ms'")
         ids = [row[1] for row in due]
         # The exact values, listed: the planner prunes to the partitions of those days.
         created = sorted({row[0] for row in due})
