@@ -38,13 +38,15 @@ PREFIX = "notificationlog"
 FRESHNESS_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 # Per live environment (a LATERAL join), so each count is a range of the
-# (environment, created_at) index of the day partitions the window touches.
+# (environment, created_at) index of the day partitions the window touches. Grouped by the
+# environment too (one group per lateral row: the same counts): Citus pushes such a lateral
+# join down to the shards only when its GROUP BY holds the distribution column.
 _NOTIFICATIONS_BY_STATUS = """
 SELECT env.client_id, counted.status, counted.notifications
 FROM accounts_environment env
 CROSS JOIN LATERAL (
     SELECT status, count(*) AS notifications FROM logs_notification
-    WHERE environment_id = env.id AND created_at >= %(since)s GROUP BY status
+    WHERE environment_id = env.id AND created_at >= %(since)s GROUP BY environment_id, status
 ) counted
 WHERE env.deleting_at IS NULL
 """
@@ -54,7 +56,7 @@ FROM accounts_environment env
 CROSS JOIN LATERAL (
     SELECT channel, state, state_detail, count(*) AS deliveries FROM logs_delivery
     WHERE environment_id = env.id AND notification_created_at >= %(since)s
-    GROUP BY channel, state, state_detail
+    GROUP BY environment_id, channel, state, state_detail
 ) counted
 WHERE env.deleting_at IS NULL
 """

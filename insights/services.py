@@ -156,8 +156,9 @@ def _first_of_kind_sums() -> str:
 
 
 # Aggregates the log for the notifications the `scope` CTE selects (id, created_at,
-# environment_id, notification_type, request), bucketed by `bucket` (an SQL expression of
-# n.created_at). The counting rule of rollup_event_count, in SQL.
+# environment_id, notification_type, request) of one environment, `%(environment_id)s`,
+# bucketed by `bucket` (an SQL expression of n.created_at). The counting rule of
+# rollup_event_count, in SQL.
 LOG_AGGREGATE_SQL = """
 SELECT n.environment_id, {bucket} AS hour, n.notification_type, e.channel,
        left(coalesce(n.request->>'templateId', ''), %(template_max)s) AS template,
@@ -166,7 +167,9 @@ FROM scope n
 JOIN logs_event e
   ON e.notification_id = n.id AND e.notification_created_at = n.created_at
  AND e.environment_id = n.environment_id
-WHERE e.kind IN ({kinds})
+-- The scope's environment again, as a constant: on Citus (the log distributed by
+-- environment) the join then runs on that environment's shard alone.
+WHERE e.environment_id = %(environment_id)s AND e.kind IN ({kinds})
 GROUP BY 1, 2, 3, 4, 5
 """
 

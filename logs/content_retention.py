@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -206,17 +207,31 @@ def _window(environment_id: int, cutoff: datetime, after, batch_size: int) -> li
 
 def _request_kept_sql() -> str:
     """The request reduced to REQUEST_KEPT and the recipient to RECIPIENT_KEPT, in SQL
-    (requests are up to 1 MB: they are not fetched). jsonb_strip_nulls drops the absent."""
+    (requests are up to 1 MB: they are not fetched). jsonb_strip_nulls drops the absent.
 
-    def fields(source: str, names: tuple[str, ...]) -> str:
-        return ", ".join(f"'{name}', {source} -> '{name}'" for name in names)
+    Built from immutable functions only (jsonb_each, jsonb_object_agg), not
+    jsonb_build_object: that one is STABLE, and Citus refuses a STABLE function of a column in
+    an UPDATE of a distributed table."""
 
-    recipients = ", ".join(
-        f"'{key}', CASE WHEN jsonb_typeof(request -> '{key}') = 'object' "
-        f"THEN jsonb_build_object({fields(f"request -> '{key}'", RECIPIENT_KEPT)}) END"
-        for key in RECIPIENT_KEYS
+    def names(kept: tuple[str, ...]) -> str:
+        return ", ".join(f"'{name}'" for name in kept)
+
+    # Names from the constants above, quoted: no input reaches this text.
+    recipient = (
+        "CASE WHEN jsonb_typeof(item.value) = 'object' THEN coalesce((SELECT "  # noqa: S608
+        "jsonb_object_agg(part.key, part.value) FROM jsonb_each(item.value) AS part "
+        f"WHERE part.key IN ({names(RECIPIENT_KEPT)})), '{{}}'::jsonb) END"
     )
-    return f"jsonb_strip_nulls(jsonb_build_object({fields('request', REQUEST_KEPT)}, {recipients}))"
+    kept = (
+        "SELECT jsonb_object_agg(item.key, CASE WHEN item.key IN "  # noqa: S608
+        f"({names(RECIPIENT_KEYS)}) "
+        f"THEN {recipient} ELSE item.value END) FROM jsonb_each(request) AS item "
+        f"WHERE item.key IN ({names(REQUEST_KEPT + RECIPIENT_KEYS)})"
+    )
+    return (
+        "jsonb_strip_nulls(CASE WHEN jsonb_typeof(request) = 'object' "
+        f"THEN coalesce(({kept}), '{{}}'::jsonb) ELSE '{{}}'::jsonb END)"
+    )
 
 
 # Every statement names the environment and the batch's days (one shard, the days'
@@ -258,9 +273,12 @@ def _batch_clear(
     if not due:
         return window, 0, 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [f"{CONTENT_LOCK_TIMEOUT_MS}ms"]
-        )
+        if settings.DATABASE_CITUS:
+            # The rows are locked on a worker node: Citus sends it the transaction's SET LOCAL
+            # (not a set_config call) only when asked to, else the batch waits out the
+            # statement timeout there instead of giving way.
+            cursor.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(CONTENT_LOCK_TIMEOUT_MS)}ms'")
         ids = [row[1] for row in due]
         # The exact values, listed: the planner prunes to the partitions of those days.
         created = sorted({row[0] for row in due})

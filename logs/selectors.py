@@ -622,14 +622,20 @@ def notification_get(*, environment_id: int, tracking_id: uuid.UUID | str) -> No
     return Notification.objects.get(environment_id=environment_id, id=tracking_id)
 
 
+def _children_of(notification: Notification) -> dict:
+    """A notification's deliveries or events: its key, environment included (on Citus, the log
+    distributed by environment, the read then runs on the environment's shard alone)."""
+    return {
+        "notification_id": notification.id,
+        "notification_created_at": notification.created_at,
+        "environment_id": notification.environment_id,
+    }
+
+
 def notification_timeline(*, notification: Notification) -> QuerySet:
     """The notification's events in the order they happened."""
-    return Event.objects.filter(
-        notification_id=notification.id, notification_created_at=notification.created_at
-    ).order_by("occurred_at", "id")
+    return Event.objects.filter(**_children_of(notification)).order_by("occurred_at", "id")
 
 
 def notification_deliveries(*, notification: Notification) -> QuerySet:
-    return Delivery.objects.filter(
-        notification_id=notification.id, notification_created_at=notification.created_at
-    ).order_by("channel")
+    return Delivery.objects.filter(**_children_of(notification)).order_by("channel")

@@ -29,7 +29,6 @@ from logs.selectors import (
     notification_page,
     notification_queryset,
 )
-from logs.services import CHILDREN_OF, children_params
 from logs.signals import prepared_rows
 
 
@@ -117,17 +116,22 @@ def _bounded(queryset) -> list:
         raise
 
 
-# The child rows of a page's notifications (already the tenant's) as the event writer reads a
-# batch's: one text for any page (the ids are one array parameter), so it is prepared and
-# planned once per connection (logs.signals.prepared_rows), not parsed and planned over every
-# day's partitions on each request, and read as plain tuples.
+# The child rows of a page's notifications (the tenant's): one text for any page (the ids are
+# one array parameter), so it is prepared and planned once per connection
+# (logs.signals.prepared_rows), not parsed and planned over every day's partitions on each
+# request, and read as plain tuples. They name the environment: on Citus (the log
+# distributed by environment) each runs on that environment's shard alone.
+_PAGE_CHILDREN = (
+    "environment_id = %s AND notification_id = ANY(%s::uuid[]) "
+    "AND notification_created_at >= %s AND notification_created_at <= %s"
+)
 _PAGE_DELIVERIES = (
     "SELECT notification_id, channel, state, state_detail FROM logs_delivery "  # noqa: S608
-    f"WHERE {CHILDREN_OF} ORDER BY channel"
+    f"WHERE {_PAGE_CHILDREN} ORDER BY channel"
 )
 _PAGE_EVENTS = (
     "SELECT notification_id, kind, sub_kind, channel, occurred_at, detail "  # noqa: S608
-    f"FROM logs_event WHERE {CHILDREN_OF} ORDER BY occurred_at, id"
+    f"FROM logs_event WHERE {_PAGE_CHILDREN} ORDER BY occurred_at, id"
 )
 
 
@@ -147,9 +151,13 @@ class EventLine(NamedTuple):
 
 def _by_notification(sql: str, notifications: list[Notification], line) -> dict[uuid.UUID, list]:
     by_notification: dict[uuid.UUID, list] = defaultdict(list)
-    if notifications:
-        for notification_id, *values in prepared_rows(sql, children_params(notifications)):
-            by_notification[notification_id].append(line._make(values))
+    if not notifications:
+        return by_notification
+    [environment_id] = {notification.environment_id for notification in notifications}
+    created = [notification.created_at for notification in notifications]
+    params = [environment_id, [n.id for n in notifications], min(created), max(created)]
+    for notification_id, *values in prepared_rows(sql, params):
+        by_notification[notification_id].append(line._make(values))
     return by_notification
 
 
@@ -183,8 +191,10 @@ def export_queryset(*, environment_id: int, filters: NotificationFilters) -> Que
         Delivery.objects.filter(
             notification_id=OuterRef("id"),
             notification_created_at=OuterRef("created_at"),
-            # The distribution column on Citus: the subquery then runs beside its notification.
-            environment_id=OuterRef("environment_id"),
+            # The distribution column on Citus, as the constant it is: the subquery then runs
+            # on the environment's shard with its notification (a correlation alone is not
+            # enough for Citus to route it).
+            environment_id=environment_id,
         )
         .order_by("channel")
         .values("channel")

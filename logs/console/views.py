@@ -141,6 +141,13 @@ def _url(name: str, *args, params: dict | None = None) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
+def _page_url(name: str, tracking_id, environment_id: int) -> str:
+    """A URL of a notification's pages (change, events, reveal, resend) naming its
+    environment, so the page reads it from that environment alone (queries.
+    notification_for_viewer: one shard on Citus)."""
+    return _url(name, tracking_id, params={"environment": environment_id})
+
+
 # ---------------------------------------------------------------- search and user timeline
 
 
@@ -170,14 +177,14 @@ def _rows(viewer: Viewer, environment_id: int, notifications: list) -> list[List
     if viewer.sees_addresses_masked(viewer.environment(environment_id)):
         for notification in notifications:
             _addresses_masked(notification)
-    base, user_base = _url("changelist"), _url("user")
+    user_base = _url("user")
     return [
         ListedNotification(
             notification=n,
             created_html=time_html(stamp(n.created_at, viewer.zone)),
             badges_html=badges_html([channel_badge(state) for state in states.get(n.id, [])]),
             tone=status_tone(n.status),
-            url=f"{base}{n.id}/change/",
+            url=_page_url("change", n.id, environment_id),
             user_url=f"{user_base}?{urlencode({'environment': environment_id, 'user': n.user_id})}",
         )
         for n in notifications
@@ -348,11 +355,19 @@ def erase_view(request, *, admin):
 # ---------------------------------------------------------------- the notification page
 
 
-def _notification(viewer: Viewer, object_id) -> Notification:
+def _notification(viewer: Viewer, object_id, request) -> Notification:
+    """The notification of a page's URL, among the viewer's environments; looked up first in
+    the environment the URL names (`?environment=`, on the console's own links)."""
+    try:
+        environment_id = int(request.GET["environment"])
+    except (KeyError, ValueError):
+        environment_id = None
     try:
         tracking_id = uuid.UUID(str(object_id))
         return queries.notification_for_viewer(
-            environment_ids=[e.id for e in viewer.environments], tracking_id=tracking_id
+            environment_ids=[e.id for e in viewer.environments],
+            tracking_id=tracking_id,
+            environment_id=environment_id,
         )
     except (ValueError, Notification.DoesNotExist):
         raise Http404("No notification with this tracking id in your accounts.") from None
@@ -518,11 +533,11 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "revealed": revealed,
         "may_reveal": viewer.may_reveal(environment),
         "may_resend": viewer.may_resend(environment),
-        "resend_url": _url("resend", notification.id),
+        "resend_url": _page_url("resend", notification.id, environment.id),
         **_resend_links(viewer, notification),
         "polling": notification.status == NotificationStatus.RECEIVED,
-        "events_url": _url("events", notification.id),
-        "reveal_url": _url("reveal", notification.id),
+        "events_url": _page_url("events", notification.id, environment.id),
+        "reveal_url": _page_url("reveal", notification.id, environment.id),
         "user_url": _url(
             "user", params={"environment": environment.id, "user": notification.user_id}
         ),
@@ -532,11 +547,11 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
 def _resend_links(viewer: Viewer, notification: Notification) -> dict:
     """This notification's place among resends: what it resends, and its resends."""
     links = queries.resend_links(notification=notification)
-    base = _url("changelist")
 
     def line(link, tracking_id):
         return {
-            "url": f"{base}{tracking_id}/change/",
+            # A resend is sent in its original's environment.
+            "url": _page_url("change", tracking_id, notification.environment_id),
             "tracking_id": tracking_id,
             "by": link.username,
             "at": stamp(link.created_at, viewer.zone),
@@ -553,7 +568,7 @@ def _acted_on(request, admin, object_id, allowed, refusal: str):
     its account allows the action (`allowed(viewer, environment)`); 404 outside their
     accounts, 403 for a role without it."""
     viewer = _viewer(request, admin)
-    notification = _notification(viewer, object_id)
+    notification = _notification(viewer, object_id, request)
     if not allowed(viewer, notification.environment):
         raise PermissionDenied(refusal)
     return viewer, notification
@@ -576,8 +591,8 @@ def resend_view(request, object_id, *, admin):
             "n": notification,
             "created": stamp(notification.created_at, viewer.zone),
             "plan": resend_plan(notification=notification),
-            "resend_url": _url("resend", notification.id),
-            "page_url": _url("change", notification.id),
+            "resend_url": _page_url("resend", notification.id, notification.environment_id),
+            "page_url": _page_url("change", notification.id, notification.environment_id),
             "user_url": _url(
                 "user",
                 params={"environment": notification.environment_id, "user": notification.user_id},
@@ -595,14 +610,14 @@ def resend_view(request, object_id, *, admin):
         resend_id = services.notification_resend(notification=notification, user=request.user)
     except (RequestInvalid, NotFound) as exc:
         messages.error(request, f"This notification cannot be resent: {exc}")
-        return redirect(_url("change", notification.id))
+        return redirect(_page_url("change", notification.id, notification.environment_id))
     messages.success(request, f"Resent as a new notification ({resend_id}).")
-    return redirect(_url("change", resend_id))
+    return redirect(_page_url("change", resend_id, notification.environment_id))
 
 
 def notification_view(request, object_id, *, admin):
     viewer = _viewer(request, admin)
-    notification = _notification(viewer, object_id)
+    notification = _notification(viewer, object_id, request)
     access_record(
         request=request,
         environment_id=notification.environment_id,
@@ -618,7 +633,8 @@ def reveal_view(request, object_id, *, admin):
     """Owners and admins see the masked values, once, on this response; the reveal is
     recorded first, so no one reads a secret without a trace."""
     if request.method != "POST":
-        return redirect(_url("change", object_id))
+        kept = {"environment": request.GET["environment"]} if "environment" in request.GET else {}
+        return redirect(_url("change", object_id, params=kept))
     viewer, notification = _acted_on(
         request, admin, object_id, Viewer.may_reveal,
         "Only the account's owners and admins may reveal masked values.",
@@ -641,7 +657,7 @@ def events_view(request, object_id, *, admin):
     """New timeline lines since `after` (an event id), rendered as the page renders them;
     the page's script polls this while the status is received."""
     viewer = _viewer(request, admin)
-    notification = _notification(viewer, object_id)
+    notification = _notification(viewer, object_id, request)
     try:
         after_id = max(int(request.GET.get("after", "0")), 0)
     except ValueError:

@@ -76,7 +76,7 @@
       if (live) { live.textContent = "● final"; live.classList.add("stopped"); }
     }
     function poll() {
-      fetch(page.dataset.pollUrl + "?after=" + encodeURIComponent(last), {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      fetch(page.dataset.pollUrl + (page.dataset.pollUrl.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(last), {credentials: "same-origin", headers: {"Accept": "application/json"}})
         .then(function (response) { if (!response.ok) throw new Error(response.status); return response.json(); })
         .then(function (data) {
           data.lines.forEach(insert);

@@ -91,7 +91,7 @@ def test_support_pastes_an_email_and_reads_the_bounce(page, live_server, tenants
     page.fill("#id_q", "alice@example.com")
     page.keyboard.press("Enter")
     expect(page.locator(".searched-as")).to_contain_text("as email")
-    page.click(f"a[href='/admin/logs/notification/{notification.id}/change/']")
+    page.click(f"a[href^='/admin/logs/notification/{notification.id}/change/']")
 
     expect(page.locator("#timeline")).to_contain_text("Failed - Bounce")
     card = page.locator(".channel-card[data-channel=email]")

@@ -459,10 +459,12 @@ def test_support_and_above_resend_and_the_two_timelines_link(client, tenants, ro
     assert resent.request == original.request
     assert link.user == user and link.original_id == original.id
     new_page = response.content.decode()
-    assert f'Resend of <a href="{page_of(original)}">' in new_page
+    # The links name the environment: the page reads it from there alone.
+    in_mine = f"?environment={mine.id}"
+    assert f'Resend of <a href="{page_of(original)}{in_mine}">' in new_page
     assert "tok_5ecr3t_abcdef" not in new_page  # the new one is masked too
     old_page = client.get(page_of(original)).content.decode()
-    assert f'Resent as <a href="{page_of(resent)}">' in old_page
+    assert f'Resent as <a href="{page_of(resent)}{in_mine}">' in old_page
 
 
 @pytest.mark.django_db
