@@ -29,11 +29,14 @@ Nothing sorts more than a page's worth of rows: tests/logs/test_plans.py checks 
 """
 
 import base64
+import functools
+import itertools
 import operator
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 
 from django.db.models import BooleanField, CharField, Exists, OuterRef, Q, QuerySet
@@ -211,12 +214,19 @@ def _email_prefix_range(prefix: str) -> Q:
     'prefix%' reads an index range only with the prefix in the SQL text."""
     email = Lower("email")
     condition = Q(_PatternAtLeast(email, prefix))
+    end = _prefix_end(prefix)
+    # None: every character is the last one, no string sorts after the range.
+    return condition if end is None else condition & Q(_PatternBelow(email, end))
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The first string after every string that starts with `prefix` (None: there is none)."""
     for position in range(len(prefix) - 1, -1, -1):
         code = ord(prefix[position]) + 1
         code = 0xE000 if code == 0xD800 else code  # surrogates are not text
         if code <= 0x10FFFF:
-            return condition & Q(_PatternBelow(email, prefix[:position] + chr(code)))
-    return condition  # every character is the last one: no string sorts after the range
+            return prefix[:position] + chr(code)
+    return None
 
 
 def _in_or_eq(name: str, values: Sequence) -> Q:
@@ -446,9 +456,9 @@ def _page_from_notifications(
     after: Cursor | None,
     limit: int,
     fields: Sequence[str],
-) -> NotificationPage:
+) -> tuple[str, list]:
     """Strategy 1: every filter is on the notification itself, served by one of its indexes
-    read newest first and stopped after a page."""
+    read newest first and stopped after a page. The page's statement."""
     queryset = notification_queryset(environment_id=environment_id, filters=filters)
     queryset = queryset.filter(_before(after, "created_at", "id"))
     if filters.email_prefix:
@@ -456,14 +466,14 @@ def _page_from_notifications(
         # rows for "elizabet"): the page's keys come from that index alone (it includes the
         # address, so an index-only scan), and only the page's rows are read.
         keys = queryset.values_list("created_at", "id")[: limit + 1]
-        return _page_of_keys(environment_id, *keys.query.sql_with_params(), limit, fields)
-    return _page(_prepared(queryset[: limit + 1], fields), limit)
+        return _page_of_keys(environment_id, *keys.query.sql_with_params(), fields)
+    return _statement(queryset[: limit + 1], fields)
 
 
 def _page_of_keys(
-    environment_id: int, sql: str, params: Sequence, limit: int, fields: Sequence[str]
-) -> NotificationPage:
-    """The page of the notifications whose (created_at, id) is among the rows of `sql` (a
+    environment_id: int, sql: str, params: Sequence, fields: Sequence[str]
+) -> tuple[str, list]:
+    """The statement of the notifications whose (created_at, id) is among the rows of `sql` (a
     page plus one, newest first): fetched by their full key, which lets PostgreSQL prune
     partitions while it runs."""
     # Django has no two-column IN (subquery): a RawSQL of Django's own SQL, values as params.
@@ -473,7 +483,7 @@ def _page_of_keys(
         output_field=BooleanField(),
     )
     queryset = Notification.objects.filter(environment_id=environment_id).filter(keys)
-    return _page(_prepared(queryset, fields), limit)
+    return _statement(queryset, fields)
 
 
 def _page_from_children(
@@ -482,18 +492,18 @@ def _page_from_children(
     after: Cursor | None,
     limit: int,
     fields: Sequence[str],
-) -> NotificationPage:
+) -> tuple[str, list]:
     """Strategy 2: the child index decides alone (other than dates, which it applies itself),
     so every candidate matches. One query reads a page plus one from the child index and
     fetches those notifications by their full key, which lets PostgreSQL prune partitions
     while it runs."""
     candidates = _candidates_sql(branches, after, limit + 1, count_as_parameter=False)
-    return _page_of_keys(environment_id, *candidates, limit, fields)
+    return _page_of_keys(environment_id, *candidates, fields)
 
 
 def _page_from_children_filtered(
     environment_id: int,
-    branches: list[QuerySet],
+    filters: NotificationFilters,
     rest: NotificationFilters,
     after: Cursor | None,
     limit: int,
@@ -507,7 +517,9 @@ def _page_from_children_filtered(
     matched: list[Notification] = []
     position = after
     for _ in range(SEARCH_BUDGET_ROUNDS):
-        candidates = _candidates(branches, position, batch)
+        candidates = prepared_rows(
+            *_cached_statement(_candidates_statement, environment_id, filters, position, batch)
+        )
         matched.extend(_matching(environment_id, rest, candidates, fields))
         if candidates:
             position = Cursor(*candidates[-1])
@@ -523,19 +535,20 @@ def _page_from_children_filtered(
     return page
 
 
-def _candidates(
-    branches: list[QuerySet], after: Cursor | None, count: int
-) -> list[tuple[datetime, uuid.UUID]]:
-    return prepared_rows(*_candidates_sql(branches, after, count, count_as_parameter=True))
+def _candidates_statement(
+    environment_id: int, filters: NotificationFilters, after: Cursor | None, count: int
+) -> tuple[str, list]:
+    """A round of strategy 3: the newest `count` candidates after `after`."""
+    branches, _rest = _driving_branches(environment_id, filters)
+    return _candidates_sql(branches, after, count, count_as_parameter=True)
 
 
-def _prepared(queryset: QuerySet, fields: Sequence[str]) -> list[Notification]:
-    """The notifications of `queryset` through a prepared statement (logs.signals): its text
+def _statement(queryset: QuerySet, fields: Sequence[str]) -> tuple[str, list]:
+    """The SQL of `queryset`'s `fields`, run as a prepared statement (logs.signals): its text
     is the same for every search of its shape (values are parameters), so PostgreSQL plans it
     once per connection. Planning a search over the partitioned tables (every day's
     partitions and their indexes, twice) took five times as long as running it."""
-    sql, params = queryset.values_list(*fields).query.sql_with_params()
-    return prepared_instances(Notification, sql, params, fields)
+    return queryset.values_list(*fields).query.sql_with_params()
 
 
 def _matching(
@@ -575,15 +588,38 @@ def notification_page(
         raise ValueError(f"The page size must be between 1 and {PAGE_SIZE_MAX} (got {limit}).")
     filters = filters.normalized()
     fields = _in_model_order(fields)
+    statement = _cached_statement(_page_statement, environment_id, filters, after, limit, fields)
+    if statement is _NO_PAGE:
+        return NotificationPage()  # e.g. a sub-kind with a kind it does not belong to
+    if statement is _IN_ROUNDS:
+        _, rest = _driving_branches(environment_id, filters)
+        return _page_from_children_filtered(environment_id, filters, rest, after, limit, fields)
+    return _page(prepared_instances(Notification, *statement, fields), limit)
+
+
+# What _page_statement answers for a search that is not one statement.
+_NO_PAGE = "no page"  # it can match nothing
+_IN_ROUNDS = "in rounds"  # strategy 3
+
+
+def _page_statement(
+    environment_id: int,
+    filters: NotificationFilters,
+    after: Cursor | None,
+    limit: int,
+    fields: tuple[str, ...],
+) -> tuple[str, list] | str:
+    """The strategy for this search (see the module) and, for the first two, the page's one
+    statement."""
     driving = _driving_branches(environment_id, filters)
     if driving is None:
         return _page_from_notifications(environment_id, filters, after, limit, fields)
     branches, rest = driving
     if any(branch.query.is_empty() for branch in branches):
-        return NotificationPage()  # e.g. a sub-kind with a kind it does not belong to
+        return _NO_PAGE
     if _dates_only(rest):
         return _page_from_children(environment_id, branches, after, limit, fields)
-    return _page_from_children_filtered(environment_id, branches, rest, after, limit, fields)
+    return _IN_ROUNDS
 
 
 def _in_model_order(fields: Sequence[str]) -> tuple[str, ...]:
@@ -610,6 +646,170 @@ def _page(rows: list[Notification], limit: int) -> NotificationPage:
         last = rows[limit - 1]
         return NotificationPage(rows[:limit], Cursor(last.created_at, last.id))
     return NotificationPage(rows, None)
+
+
+# -- one SQL text per shape of search ----------------------------------------------------------
+#
+# A search's SQL is the same text for every search of its shape: which filters are given, how
+# many values each list has, the statuses, channels and event kinds (they choose the indexes
+# and are written in the text), whether a cursor is given, the page size and the columns. Its
+# other values (the environment, ids, addresses, numbers, dates, the cursor) are only bound.
+# Building that text through the ORM was about a third of a list request's CPU: it is built
+# once per shape, with stand-in values ("markers"), and each search binds its own values in
+# the markers' places. It is built twice, with two sets of markers, and cached only if both
+# texts are the same and every parameter is either a marker in the same place or the same
+# constant: a value that changed the text, or that the ORM transformed on its way to a
+# parameter, leaves that shape uncached (built per search, as before).
+
+# The values only bound, in the order of a search's atoms (the environment id first).
+_BOUND_LISTS = ("tracking_ids", "user_ids", "notification_types")
+_BOUND_SCALARS = (
+    "email", "email_prefix", "number", "provider_message_id", "created_from", "created_to",
+)  # fmt: skip
+_DATES = {"created_from", "created_to"}
+# Filters written in the text: part of the shape.
+_SHAPE_FILTERS = ("statuses", "channels", "event_kind", "event_sub_kind")
+# A new filter must be one or the other, or a cached statement would leave it out.
+assert {f.name for f in dataclass_fields(NotificationFilters)} == {
+    *_BOUND_LISTS,
+    *_BOUND_SCALARS,
+    *_SHAPE_FILTERS,
+}, "logs/selectors.py: add the new filter to _BOUND_LISTS, _BOUND_SCALARS or _SHAPE_FILTERS"
+_MARKER_TIME = datetime(1901, 1, 1, tzinfo=UTC)
+
+
+def _search_shape(
+    environment_id: int, filters: NotificationFilters, after: Cursor | None
+) -> tuple[tuple, list] | None:
+    """The shape of a search (normalized filters) and its atoms, the values it binds; None
+    for a search whose text depends on a value in a way the shape does not say (a prefix of
+    only the last code point)."""
+    atoms: list = [environment_id]
+    counts = []
+    for name in _BOUND_LISTS:
+        values = getattr(filters, name)
+        counts.append(len(values))
+        atoms.extend(values)
+    given = []
+    for name in _BOUND_SCALARS:
+        value = getattr(filters, name)
+        given.append(bool(value))
+        if value:
+            atoms.append(value)
+    if filters.email_prefix:
+        end = _prefix_end(filters.email_prefix)
+        if end is None:
+            return None
+        atoms.append(end)  # the range's end: a parameter derived from the prefix
+    if after is not None:
+        atoms.extend((after.created_at, after.id))
+    written = tuple(getattr(filters, name) for name in _SHAPE_FILTERS)
+    return (tuple(counts), tuple(given), written, after is not None), atoms
+
+
+def _search_of(shape: tuple, atoms: Sequence) -> tuple[int, NotificationFilters, Cursor | None]:
+    """The search of this shape with these atoms: _search_shape's inverse."""
+    counts, given, written, has_after = shape
+    values = iter(atoms)
+    environment_id = next(values)
+    lists = {
+        name: tuple(itertools.islice(values, count))
+        for name, count in zip(_BOUND_LISTS, counts, strict=True)
+    }
+    scalars = {
+        name: next(values) if present else (None if name in _DATES else "")
+        for name, present in zip(_BOUND_SCALARS, given, strict=True)
+    }
+    if scalars["email_prefix"]:
+        next(values)  # its end: the search derives it from the prefix
+    after = Cursor(next(values), next(values)) if has_after else None
+    filters = NotificationFilters(
+        **lists, **scalars, **dict(zip(_SHAPE_FILTERS, written, strict=True))
+    )
+    return environment_id, filters, after
+
+
+def _markers(shape: tuple, series: int) -> list:
+    """Atoms for a search of this shape that no search binds, each different (and different
+    in each series): found again among the parameters of the SQL built with them."""
+    counts, given, *_, has_after = shape
+    number = itertools.count(1)
+
+    def text() -> str:
+        return f"\ue000{series}.{next(number)}\ue000"  # private-use characters
+
+    def key() -> uuid.UUID:
+        return uuid.UUID(int=(series << 64) + next(number))
+
+    def moment() -> datetime:
+        return _MARKER_TIME + timedelta(days=series, microseconds=next(number))
+
+    atoms: list = [-1_000_000 * series - next(number)]  # in any integer column's range
+    atoms.extend(key() for _ in range(counts[0]))
+    atoms.extend(text() for _ in range(counts[1] + counts[2]))
+    prefix = None
+    for name, present in zip(_BOUND_SCALARS, given, strict=True):
+        if present:
+            atoms.append(moment() if name in _DATES else text())
+            prefix = atoms[-1] if name == "email_prefix" else prefix
+    if prefix is not None:
+        atoms.append(_prefix_end(prefix))
+    if has_after:
+        atoms.extend((moment(), key()))
+    return atoms
+
+
+@dataclass(frozen=True)
+class _Template:
+    sql: str
+    # Per parameter: (True, index of the atom) or (False, a constant).
+    slots: tuple[tuple[bool, object], ...]
+
+    def bind(self, atoms: Sequence) -> list:
+        return [atoms[value] if is_atom else value for is_atom, value in self.slots]
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(build, shape: tuple, args: tuple):
+    """What `build` makes for searches of this shape: a _Template, the same non-statement
+    answer for any values (e.g. _NO_PAGE), or None when its text depends on the values."""
+    built = []
+    for series in (1, 2):
+        markers = _markers(shape, series)
+        built.append((build(*_search_of(shape, markers), *args), markers))
+    (first, markers), (second, other_markers) = built
+    if not isinstance(first, tuple):
+        return first if first == second else None
+    (sql, params), (other_sql, other_params) = first, second
+    if sql != other_sql or len(params) != len(other_params):
+        return None
+    where = {marker: index for index, marker in enumerate(markers)}
+    other_where = {marker: index for index, marker in enumerate(other_markers)}
+    slots = []
+    for param, other in zip(params, other_params, strict=True):
+        index = where.get(param) if isinstance(param, Hashable) else None
+        other_index = other_where.get(other) if isinstance(other, Hashable) else None
+        if index is not None or other_index is not None:
+            if index != other_index:
+                return None
+            slots.append((True, index))
+        elif param == other:
+            slots.append((False, param))
+        else:
+            return None  # a value the ORM transformed: not found, and different
+    return _Template(sql, tuple(slots))
+
+
+def _cached_statement(build, environment_id: int, filters: NotificationFilters, after, *args):
+    """build(environment_id, filters, after, *args) (a statement, or another answer that
+    depends only on the search's shape), its SQL built once per shape (see above)."""
+    search = _search_shape(environment_id, filters, after)
+    template = _template(build, search[0], args) if search is not None else None
+    if template is None:
+        return build(environment_id, filters, after, *args)
+    if isinstance(template, _Template):
+        return template.sql, template.bind(search[1])
+    return template
 
 
 def notification_get(*, environment_id: int, tracking_id: uuid.UUID | str) -> Notification:

@@ -398,3 +398,36 @@ def test_an_email_prefix_matches_exactly_the_addresses_that_start_with_it():
         )
         found = sorted(n.email for n in page.notifications)
         assert found == sorted(e for e in emails if e.startswith(prefix.lower())), prefix
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        NotificationFilters(),
+        NotificationFilters(
+            tracking_ids=[uuid.uuid4(), uuid.uuid4()],
+            user_ids=["u1"],
+            notification_types=["welcome", "order_tracking"],
+            email="a@b.c",
+            email_prefix="pers",
+            number="+14155550100",
+            provider_message_id="pm-1",
+            statuses=["failure"],
+            channels=["sms", "email"],
+            event_kind="failed",
+            event_sub_kind="bounce",
+            created_from=T0,
+            created_to=T0 + timedelta(days=1),
+        ),
+        NotificationFilters(email_prefix="zz\U0010ffff", created_to=T0),
+    ],
+)
+@pytest.mark.parametrize("after", [None, Cursor(T0, uuid.uuid4())])
+def test_a_search_is_its_shape_and_its_bound_values(filters, after):
+    # What a cached statement is built from (one per shape) and bound with gives the search.
+    from logs.selectors import _search_of, _search_shape
+
+    filters = filters.normalized()
+    shape, atoms = _search_shape(7, filters, after)
+    assert _search_of(shape, atoms) == (7, filters, after)
+    assert _search_of(shape, _search_shape(8, filters, after)[1])[0] == 8

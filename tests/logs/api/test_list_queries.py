@@ -2,11 +2,14 @@
 deliveries), each prepared once per connection with a text that does not depend on the page,
 reading only the columns the answer shows, and never a COUNT."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 
-from tests.logs.api.conftest import bearer_client, make_log, read_key
+from tests.logs.api.conftest import T0, bearer_client, make_log, read_key
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +106,66 @@ def test_a_page_reads_no_request_json_unless_masking_needs_it(api, environment, 
     assert '"request"' in _page_query(queries)
     real = {log.email for log in logs}
     assert body["results"] and not any(row["email"] in real for row in body["results"])
+
+
+@pytest.fixture
+def compiled(monkeypatch) -> list[str]:
+    """The SQL Django's compiler builds (every query and subquery), as it builds it."""
+    built: list[str] = []
+    as_sql = SQLCompiler.as_sql
+
+    def spy(self, *args, **kwargs):
+        sql, params = as_sql(self, *args, **kwargs)
+        built.append(sql)
+        return sql, params
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", spy)
+    return built
+
+
+def _at(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+# Each with two searches of one shape: other values, the same filters and number of values.
+SHAPES = [
+    ({"userId": "u-1"}, {"userId": "u-2"}),
+    ({"email": "ADA4@example.com"}, {"email": "ada7@example.com"}),
+    ({"emailPrefix": "ada1"}, {"emailPrefix": "ada2"}),
+    ({"status": "failure", "userId": "u-1"}, {"status": "failure", "userId": "u-2"}),
+    ({"channel": "sms", "createdTo": _at(10)}, {"channel": "sms", "createdTo": _at(20)}),
+    ({"eventKind": "failed", "createdTo": _at(10)}, {"eventKind": "failed", "createdTo": _at(20)}),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), SHAPES)
+def test_a_search_of_a_shape_already_seen_builds_no_sql(api, logs, compiled, first, second):
+    api.get("/api/v1/logs", {"limit": 1})
+    body, queries = _page(api, {**first, "limit": 5})  # builds the shape's statement
+    assert body["results"] and compiled
+    compiled.clear()
+    other, other_queries = _page(api, {**second, "limit": 5})
+    # Its statement is the one built for the first, with its own values bound.
+    assert compiled == []
+    page = [q for q in queries if q.get("prepared")]
+    other_page = [q for q in other_queries if q.get("prepared")]
+    assert [q["prepared"][0] for q in page] == [q["prepared"][0] for q in other_page]
+    assert [q["prepared"][1] for q in page] != [q["prepared"][1] for q in other_page]
+    rows = {row["trackingId"] for row in body["results"]}
+    other_rows = {row["trackingId"] for row in other["results"]}
+    assert other_rows and rows != other_rows
+
+
+def test_the_next_page_binds_its_cursor_in_the_first_pages_statement(api, logs, compiled):
+    api.get("/api/v1/logs", {"limit": 1})
+    seen = []
+    params = {"type": "order_tracking", "limit": 3}
+    for _ in range(4):  # the first page, the second builds the cursor's shape, then none
+        compiled.clear()
+        body, _ = _page(api, params)
+        seen.append((len(compiled), [row["trackingId"] for row in body["results"]]))
+        params["cursor"] = body["next"]
+    assert [count for count, _ in seen[2:]] == [0, 0]
+    pages = [ids for _, ids in seen]
+    assert all(len(ids) == 3 for ids in pages)
+    assert len({i for ids in pages for i in ids}) == 12  # 12 different rows, no repeats
