@@ -46,7 +46,7 @@ from bench.server import start_gunicorn, start_gunicorns, stop_process_group
 from bench.stats import percentile
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partition_list, partition_name
-from logs.signals import prepared_rows
+from logs.signals import log_rows_loaded, prepared_rows
 from webhooks.models import InboxEntry
 
 PUBLIC_BASE_URL = "https://bench-callbacks.example.test"
@@ -169,6 +169,7 @@ def _sent_sms(environment: Environment, count: int) -> list[str]:
     Notification.objects.bulk_create(notifications, batch_size=2000)
     Delivery.objects.bulk_create(deliveries, batch_size=2000)
     Event.objects.bulk_create(events, batch_size=2000)
+    log_rows_loaded.send(_sent_sms, start=now, end=now, environment_ids=[environment.id])
     return sids
 
 

@@ -37,6 +37,11 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.dispatch import Signal
 
 event_recorded = Signal()
+# Sent after rows were written into the log in bulk, around the event pipeline (the seed's
+# COPY, a benchmark's set-up): start=, end= (the notifications' creation times they span),
+# environment_ids=. What event_recorded receivers keep beside the log for each event, they
+# build for these rows here.
+log_rows_loaded = Signal()
 
 
 class StatementBatch:

@@ -20,11 +20,17 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self):
-        from logs.signals import event_recorded
-        from webhooks.message_environments import message_environment_remember
+        from logs.signals import event_recorded, log_rows_loaded
+        from webhooks.message_environments import (
+            message_environment_remember,
+            message_environments_backfill,
+        )
 
         event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")
         # On Citus, a Sent's message id and environment, for callbacks that name none.
         event_recorded.connect(
             message_environment_remember, dispatch_uid="webhooks.message_environment"
+        )
+        log_rows_loaded.connect(
+            message_environments_backfill, dispatch_uid="webhooks.message_environment_backfill"
         )

@@ -21,6 +21,9 @@ its shard.
 - A message id may name deliveries of several environments (two tenants, one provider
   account): the key is (message id, environment), and the callback's processing rejects an
   id that matches several, as on plain PostgreSQL.
+- Rows written into the log around the event pipeline (the seed's COPY, a log distributed
+  with its rows already there) get theirs from `message_environments_backfill`: the loader
+  sends logs.signals.log_rows_loaded, and migration webhooks/0004 runs it once on Citus.
 - Purged with the log: `message_environments_purge` deletes the rows of days the retention
   purge dropped (logs.tasks.retention_purge_task calls it). No foreign key to the
   environment: a deleted environment's rows find no delivery and age out the same way.
@@ -64,6 +67,41 @@ def message_environment_remember(sender, *, delivery, event, batch, **kwargs) ->
         _REMEMBER,
         [delivery.provider_message_id, delivery.environment_id, delivery.notification_created_at],
     )
+
+
+_BACKFILL = (
+    f"INSERT INTO {_TABLE} (provider_message_id, environment_id, notification_created_at) "  # noqa: S608
+    "SELECT provider_message_id, environment_id, notification_created_at FROM logs_delivery "
+    "WHERE provider_message_id <> '' AND length(provider_message_id) <= %s"
+)
+
+
+def message_environments_backfill(
+    sender=None, *, start=None, end=None, environment_ids=None, **kwargs
+) -> None:
+    """Write the rows of deliveries that name a message id and were not written by a Sent
+    (Citus only): those created in [start, end] of `environment_ids`, or all of them. The
+    log_rows_loaded receiver."""
+    if not settings.DATABASE_CITUS:
+        return
+    with connection.cursor() as cursor:
+        backfill(cursor, start=start, end=end, environment_ids=environment_ids)
+
+
+def backfill(cursor, *, start=None, end=None, environment_ids=None) -> None:
+    """message_environments_backfill on the cursor's database, whatever the settings say
+    (migration webhooks/0004 runs it where the database has the citus extension)."""
+    sql, params = _BACKFILL, [_MESSAGE_ID_MAX]
+    if start is not None:
+        sql += " AND notification_created_at >= %s"
+        params.append(start)
+    if end is not None:
+        sql += " AND notification_created_at <= %s"
+        params.append(end)
+    if environment_ids is not None:
+        sql += " AND environment_id = ANY(%s)"
+        params.append(list(environment_ids))
+    cursor.execute(sql + " ON CONFLICT DO NOTHING", params)
 
 
 def message_environments(message_ids: Iterable[str]) -> dict[str, list[int]]:

@@ -28,6 +28,7 @@ from logs.demo.generator import (
     generate,
 )
 from logs.partitions import partitions_ensure
+from logs.signals import log_rows_loaded
 
 NOTIFICATION_COLUMNS = (
     "id, environment_id, notification_type, user_id, email, number, timezone, merge_tags, "
@@ -146,6 +147,7 @@ def seed_logs(
         counter = _Counter(total=notifications, progress=progress)
         ids.counter = counter
         result = _load(plan, counter, parallel=parallel, writers=writers, analyze=analyze)
+    log_rows_loaded.send(seed_logs, start=start, end=end, environment_ids=[env.id for env in envs])
     return _summary(envs, counter, result, start=start, end=end, started=started)
 
 

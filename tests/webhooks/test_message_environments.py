@@ -49,3 +49,25 @@ def test_the_purge_deletes_the_rows_of_days_the_retention_dropped_in_batches():
         "kept-2",
     ]
     assert message_environments_purge(retention_days=retention_days, now=now) == 0
+
+
+def test_rows_loaded_around_the_pipeline_get_their_message_ids_environment_on_citus():
+    """The seed's COPY writes deliveries with message ids but no Sent: on Citus a callback
+    that names no environment finds theirs all the same (log_rows_loaded)."""
+    from logs.demo.loader import seed_logs
+    from logs.models import Delivery
+
+    summary = seed_logs(notifications=30, days=1, environments=1, seed=7)
+    [environment_id] = summary.environment_ids
+    message_ids = list(
+        Delivery.objects.filter(environment_id=environment_id)
+        .exclude(provider_message_id="")
+        .values_list("provider_message_id", flat=True)
+    )
+
+    assert message_ids
+    found = message_environments(message_ids)
+    if settings.DATABASE_CITUS:
+        assert found == {message_id: [environment_id] for message_id in message_ids}
+    else:
+        assert found == {}
