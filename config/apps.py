@@ -16,10 +16,13 @@ def _restore_statement_timeout(*, using, **kwargs) -> None:
     from config.db import role_settings_apply, statement_timeout_restore
 
     statement_timeout_restore(using=using)
-    if settings.DATABASE_POOLED:
+    if settings.DATABASE_POOLED or settings.DATABASE_CITUS:
         # Behind a pooler the timeouts are the role's defaults in the database, not startup
         # options: migrate (re)applies them, so a changed DATABASE_STATEMENT_TIMEOUT takes
-        # effect on the server connections the pooler opens from then on.
+        # effect on the server connections the pooler opens from then on. On Citus the
+        # startup options reach the coordinator's session only, not its connections to the
+        # workers, where the rows are locked: Citus propagates ALTER ROLE ... SET to every
+        # node, so a lock wait on a worker gives way after DATABASE_LOCK_TIMEOUT too.
         role_settings_apply(using=using)
 
 

@@ -7,6 +7,7 @@ are no shards to count."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -143,3 +144,19 @@ def test_router_plans_are_told_apart_from_multi_shard_ones():
     )
 
     assert task_counts(sql) != [1]
+
+
+def test_the_timeouts_hold_on_the_workers_where_the_rows_are_locked():
+    """The coordinator's session starts with the timeouts (libpq options); its connections
+    to the workers do not. migrate makes them the role's defaults, which Citus propagates."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT result FROM run_command_on_workers("
+            "$$SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)"
+            "::bigint || ' ' || (extract(epoch FROM current_setting('statement_timeout')"
+            "::interval) * 1000)::bigint$$)"
+        )
+        on_workers = {result for (result,) in cursor.fetchall()}
+
+    expected = f"{settings.DATABASE_LOCK_TIMEOUT} {settings.DATABASE_STATEMENT_TIMEOUT}"
+    assert on_workers == {expected}
