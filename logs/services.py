@@ -714,8 +714,8 @@ CHILDREN_OF = (
     "AND notification_created_at >= %s AND notification_created_at <= %s"
 )
 _RECORDED_EVENTS = (
-    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
-    f"FROM logs_event WHERE {CHILDREN_OF}"
+    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "
+    "FROM logs_event WHERE "
 )
 
 
@@ -727,23 +727,23 @@ def children_params(notifications: list[Notification]) -> list:
 # On Citus the same, naming the notifications' one environment: a router query of one shard
 # (the shard's planner still has the notification_id indexes for the ids).
 CHILDREN_OF_ENVIRONMENT = f"environment_id = %s AND {CHILDREN_OF}"
-_RECORDED_EVENTS_OF_ENVIRONMENT = (
-    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, dedupe_key "  # noqa: S608
-    f"FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT}"
-)
 
 
-def children_reads(notifications: Iterable[Notification]) -> list[tuple[bool, list]]:
-    """How to read the child rows (events, deliveries) of `notifications`: [(whether the
-    statement names the environment, its parameters)]. One statement for them all on plain
-    PostgreSQL (CHILDREN_OF); one per environment on Citus (CHILDREN_OF_ENVIRONMENT)."""
-    reads = []
-    for environment_id, group in environment_groups(notifications, lambda n: n.environment_id):
-        if environment_id is None:
-            reads.append((False, children_params(group)))
-        else:
-            reads.append((True, [environment_id, *children_params(group)]))
-    return reads
+def children_of_environment_params(environment_id: int, notifications: list[Notification]):
+    """CHILDREN_OF_ENVIRONMENT's parameters: the notifications are all of `environment_id`."""
+    return [environment_id, *children_params(notifications)]
+
+
+def children_reads(notifications: Iterable[Notification]) -> list[tuple[str, list]]:
+    """How to read the child rows (events, deliveries) of `notifications`: [(the WHERE
+    condition, its parameters)]. One statement for them all on plain PostgreSQL
+    (CHILDREN_OF); one per environment on Citus (CHILDREN_OF_ENVIRONMENT)."""
+    return [
+        (CHILDREN_OF, children_params(group))
+        if environment_id is None
+        else (CHILDREN_OF_ENVIRONMENT, children_of_environment_params(environment_id, group))
+        for environment_id, group in environment_groups(notifications, lambda n: n.environment_id)
+    ]
 
 
 def _recorded_events(
@@ -756,9 +756,8 @@ def _recorded_events(
     recorded: dict[uuid.UUID, list[_RecordedFact]] = {n.id: [] for n in notifications}
     if not notifications:
         return recorded
-    for routed, params in children_reads(notifications):
-        sql = _RECORDED_EVENTS_OF_ENVIRONMENT if routed else _RECORDED_EVENTS
-        for notification_id, *fact in prepared_rows(sql, params):
+    for where, params in children_reads(notifications):
+        for notification_id, *fact in prepared_rows(_RECORDED_EVENTS + where, params):
             recorded[notification_id].append(_RecordedFact(*fact))
     return recorded
 
@@ -771,8 +770,7 @@ def _notification_deliveries(
     deliveries: dict[uuid.UUID, dict[str, Delivery]] = {n.id: {} for n in notifications}
     if not notifications:
         return deliveries
-    for routed, params in children_reads(notifications):
-        where = CHILDREN_OF_ENVIRONMENT if routed else CHILDREN_OF
+    for where, params in children_reads(notifications):
         for delivery in _instances(Delivery, where, params):
             deliveries[delivery.notification_id][delivery.channel] = delivery
     return deliveries

@@ -29,6 +29,7 @@ from logs.selectors import (
     notification_page,
     notification_queryset,
 )
+from logs.services import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
 from logs.signals import prepared_rows
 
 
@@ -116,22 +117,18 @@ def _bounded(queryset) -> list:
         raise
 
 
-# The child rows of a page's notifications (the tenant's): one text for any page (the ids are
-# one array parameter), so it is prepared and planned once per connection
-# (logs.signals.prepared_rows), not parsed and planned over every day's partitions on each
-# request, and read as plain tuples. They name the environment: on Citus (the log
-# distributed by environment) each runs on that environment's shard alone.
-_PAGE_CHILDREN = (
-    "environment_id = %s AND notification_id = ANY(%s::uuid[]) "
-    "AND notification_created_at >= %s AND notification_created_at <= %s"
-)
+# The child rows of a page's notifications (the tenant's) as the event writer reads a batch's
+# on Citus: one text for any page (the ids are one array parameter), so it is prepared and
+# planned once per connection (logs.signals.prepared_rows), not parsed and planned over every
+# day's partitions on each request, and read as plain tuples. They name the environment: on
+# Citus (the log distributed by environment) each runs on that environment's shard alone.
 _PAGE_DELIVERIES = (
     "SELECT notification_id, channel, state, state_detail FROM logs_delivery "  # noqa: S608
-    f"WHERE {_PAGE_CHILDREN} ORDER BY channel"
+    f"WHERE {CHILDREN_OF_ENVIRONMENT} ORDER BY channel"
 )
 _PAGE_EVENTS = (
     "SELECT notification_id, kind, sub_kind, channel, occurred_at, detail "  # noqa: S608
-    f"FROM logs_event WHERE {_PAGE_CHILDREN} ORDER BY occurred_at, id"
+    f"FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT} ORDER BY occurred_at, id"
 )
 
 
@@ -154,8 +151,7 @@ def _by_notification(sql: str, notifications: list[Notification], line) -> dict[
     if not notifications:
         return by_notification
     [environment_id] = {notification.environment_id for notification in notifications}
-    created = [notification.created_at for notification in notifications]
-    params = [environment_id, [n.id for n in notifications], min(created), max(created)]
+    params = children_of_environment_params(environment_id, notifications)
     for notification_id, *values in prepared_rows(sql, params):
         by_notification[notification_id].append(line._make(values))
     return by_notification
