@@ -58,6 +58,7 @@ from notifications.providers import (
     Provider,
     ProviderError,
     provider_for_channel,
+    unexpected,
 )
 from notifications.rendering import Content, RenderError, content_parts, content_render
 from notifications.services import dispatch_enqueue, sender_refusal
@@ -601,10 +602,7 @@ def _calls(calls: list[_Attempt], *, start_by: float) -> list[Accepted | Excepti
         answers = provider.send_many([calls[i].message for i in indexes], start_by=start_by)
         for index, answer in zip(indexes, answers, strict=True):
             results[index] = answer
-        if any(
-            isinstance(answer, Exception) and not isinstance(answer, ProviderError)
-            for answer in answers
-        ):
+        if any(unexpected(answer) for answer in answers):
             break
     return results
 

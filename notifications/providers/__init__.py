@@ -11,13 +11,21 @@ from notifications.providers.base import (
     OutgoingMessage,
     Provider,
     ProviderError,
+    unexpected,
 )
 from notifications.providers.email import EmailProvider
 from notifications.providers.in_app import InAppProvider
 from notifications.providers.sandbox import SandboxProvider
 from notifications.providers.twilio import TwilioProvider
 
-__all__ = ["Accepted", "OutgoingMessage", "Provider", "ProviderError", "provider_for_channel"]
+__all__ = [
+    "Accepted",
+    "OutgoingMessage",
+    "Provider",
+    "ProviderError",
+    "provider_for_channel",
+    "unexpected",
+]
 
 PROVIDERS: dict[str, Provider] = {
     provider.name: provider

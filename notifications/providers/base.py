@@ -8,7 +8,7 @@ talks to its service.
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from notifications.rendering import Content
@@ -50,6 +50,22 @@ class ProviderError(Exception):
         self.transient = transient
 
 
+def answer_of(call: Callable[..., Accepted], argument: object) -> Accepted | Exception:
+    """A provider call's answer for send_many: its Accepted, or the exception it raised,
+    returned rather than raised (the caller records the provider's refusals and raises the
+    rest: unexpected)."""
+    try:
+        return call(argument)
+    except Exception as exc:
+        return exc
+
+
+def unexpected(answer: object) -> bool:
+    """An answer that is not the provider's (a bug or an outage of ours): the calls after it
+    are not made, and the dispatch raises it once the answers before it are recorded."""
+    return isinstance(answer, Exception) and not isinstance(answer, ProviderError)
+
+
 class Provider:
     name: str = ""
 
@@ -69,12 +85,8 @@ class Provider:
         for index, message in enumerate(messages):
             if index and time.monotonic() > start_by:
                 break
-            try:
-                results[index] = self.send(message)
-            except ProviderError as exc:
-                results[index] = exc
-            except Exception as exc:  # not the provider's answer: the caller raises it
-                results[index] = exc
+            results[index] = answer_of(self.send, message)
+            if unexpected(results[index]):
                 break
         return results
 

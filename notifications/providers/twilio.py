@@ -25,7 +25,14 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from accounts.models import Environment
 from logs.vocabulary import Channel
-from notifications.providers.base import Accepted, OutgoingMessage, Provider, ProviderError
+from notifications.providers.base import (
+    Accepted,
+    OutgoingMessage,
+    Provider,
+    ProviderError,
+    answer_of,
+    unexpected,
+)
 from notifications.selectors import TwilioAccount, TwilioCredentialsUnreadable, twilio_account_for
 
 # Seconds a call rings before Twilio gives up (the seed's "no one answered after 30 seconds").
@@ -95,12 +102,8 @@ class TwilioProvider(Provider):
                 return
             if index and (stop.is_set() or time.monotonic() > start_by):
                 return
-            try:
-                results[index] = self._call(request)
-            except ProviderError as exc:
-                results[index] = exc
-            except Exception as exc:  # not Twilio's answer: the caller raises it
-                results[index] = exc
+            results[index] = answer_of(self._call, request)
+            if unexpected(results[index]):
                 stop.set()
 
         if len(messages) == 1:
