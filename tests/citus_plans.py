@@ -9,9 +9,10 @@ can assert there are none."""
 import json
 import re
 
+import pytest
 from django.db import connection
 
-from logs.citus import DISTRIBUTED
+from logs.citus import DISTRIBUTED, is_citus
 
 # A statement that reads or writes a distributed table (a parent or a day partition).
 _TOUCHES_LOG = re.compile(r"\b(" + "|".join(DISTRIBUTED) + r")(_p\d{8})?\b")
@@ -64,3 +65,21 @@ def multi_shard_statements(queries: list[dict]) -> dict[str, list[int]]:
         if any(count != 1 for count in counts):
             found[sql] = counts
     return found
+
+
+def multi_shard_statements_of_a_path(queries: list[dict]) -> dict[str, list[int]]:
+    """multi_shard_statements of what a path ran, asserting it touched the log (a path that
+    reads nothing from the log proves nothing)."""
+    assert log_statements(queries), "no statement on the log was captured"
+    return multi_shard_statements(queries)
+
+
+@pytest.fixture
+def citus(db):
+    """Skips a test off a Citus coordinator (scripts/with-citus.sh): plain PostgreSQL has no
+    distributed tables or shards. Test modules import it as an autouse fixture."""
+    if not is_citus():
+        pytest.skip(
+            "needs a Citus coordinator (scripts/with-citus.sh): plain PostgreSQL has no "
+            "distributed tables or shards"
+        )

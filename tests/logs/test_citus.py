@@ -13,23 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.deletion import environment_rows_purge
-from logs.citus import DISTRIBUTED, is_citus
+from logs.citus import DISTRIBUTED
 from logs.partitions import partition_create, partition_drop, partition_list, partition_name
 from logs.selectors import NotificationFilters, notification_page
 from logs.services import event_record, notification_create
-from tests.citus_plans import log_statements, task_counts
+from tests.citus_plans import citus, log_statements, task_counts  # noqa: F401 (fixture)
 from tests.factories import EnvironmentFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def citus(db):
-    if not is_citus():
-        pytest.skip(
-            "needs a Citus coordinator (scripts/with-citus.sh): plain PostgreSQL has no "
-            "distributed tables or shards"
-        )
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("citus")]
 
 
 def _distributed() -> dict[str, tuple[str, int]]:

@@ -13,12 +13,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from logs.citus import is_citus
 from logs.models import Delivery, Notification
 from logs.services import EventSpec, event_record, events_record, notification_create
 from notifications.dispatch import notifications_dispatch
 from notifications.models import InAppNotification
-from tests.citus_plans import log_statements, multi_shard_statements
+from tests.citus_plans import citus, multi_shard_statements_of_a_path  # noqa: F401 (fixture)
 from tests.factories import EnvironmentFactory
 from tests.notifications.conftest import SECRET, basic
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
@@ -27,15 +26,7 @@ from webhooks.message_environments import message_environments
 from webhooks.models import InboxEntry, InboxState
 from webhooks.services import inbox_process, orphans_adopt
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_settings")]
-
-
-@pytest.fixture(autouse=True)
-def on_citus(db):
-    # The test database of scripts/with-citus.sh has the extension; plain PostgreSQL has no
-    # distributed tables or shards to count.
-    if not is_citus():
-        pytest.skip("needs a Citus coordinator: run it through scripts/with-citus.sh")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("citus", "webhook_settings")]
 
 
 @pytest.fixture(autouse=True)
@@ -100,8 +91,7 @@ def _accept(client, environment, capture, body=BODY) -> uuid.UUID:
 
 
 def _assert_routed(queries) -> None:
-    assert log_statements(queries.captured_queries)  # the path did touch the log
-    found = multi_shard_statements(queries.captured_queries)
+    found = multi_shard_statements_of_a_path(queries.captured_queries)
     # The statements' text, shortened, says which they are when one is not routed.
     assert [f"{counts} {sql[:300]}" for sql, counts in found.items()] == []
 
