@@ -15,10 +15,13 @@ from urllib.parse import parse_qs
 @dataclass
 class TwilioStandIn:
     """Records every create request; `failures` is a queue of (status, code, message) to
-    answer before succeeding (e.g. [(503, 20500, "Service Unavailable")])."""
+    answer before succeeding (e.g. [(503, 20500, "Service Unavailable")]); a request to a
+    number in `garbled` is answered at once with a 201 whose body is not Twilio's JSON (a
+    proxy's page), which the Twilio client cannot read."""
 
     requests: list[dict] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
+    garbled: set[str] = field(default_factory=set)
     url: str = ""
     # Seconds each request takes to answer, and the most requests it has had at once.
     delay: float = 0.0
@@ -60,6 +63,14 @@ def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
             state.requests.append(
                 {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
             )
+            if form.get("To") in state.garbled:
+                page = b"<html><body>Gateway says hello</body></html>"
+                self.send_response(201)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             if state.delay:
                 with state._lock:
                     state._at_once += 1

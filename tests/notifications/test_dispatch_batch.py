@@ -182,3 +182,35 @@ def test_twilio_calls_of_one_transaction_are_made_at_once(environment, order_tra
     assert twilio.most_at_once >= 4
     for notification in Notification.objects.filter(id__in=ids):
         assert labels(notification, Channel.SMS) == ["Sending", "Sent"]
+
+
+def test_an_error_of_ours_mid_batch_keeps_what_was_answered_and_sends_the_rest_later(
+    environment, order_tracking, twilio
+):
+    """Twilio's answer to one SMS of a batch cannot be read (a 201 whose body is a proxy's
+    page, not Twilio's JSON: the client raises, not a ProviderError). The SMS answered
+    before are recorded Sent, the task fails, and no call is started after it; the next
+    dispatch sends the unanswered ones (the garbled one again: it may have gone) and never
+    the answered ones twice."""
+    twilio.delay = 0.3  # the good answers come after the garbled one
+    bodies = [{**body(i), "forceChannels": ["SMS"]} for i in range(12)]
+    twilio.garbled = {bodies[0]["user"]["number"]}
+    ids = accepted(environment, bodies)
+    with pytest.raises(ValueError):
+        notifications_dispatch(notification_ids=ids)
+    # TwilioProvider makes 8 calls at once: the garbled one stopped the other four.
+    numbers = [r["form"]["To"] for r in twilio.requests]
+    assert len(numbers) == 8, numbers
+    answered = set(numbers) - twilio.garbled
+    notifications = Notification.objects.filter(id__in=ids)
+    assert len(notifications) == 12
+    for notification in notifications:
+        expected = ["Sending", "Sent"] if notification.number in answered else ["Sending"]
+        assert labels(notification, Channel.SMS) == expected, notification.number
+
+    twilio.garbled = set()
+    notifications_dispatch(notification_ids=ids)
+    again = [r["form"]["To"] for r in twilio.requests[8:]]
+    assert sorted(again) == sorted(n.number for n in notifications if n.number not in answered)
+    for notification in Notification.objects.filter(id__in=ids):
+        assert labels(notification, Channel.SMS)[-1] == "Sent", notification.number
