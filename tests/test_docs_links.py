@@ -134,3 +134,28 @@ def test_every_variable_make_run_reads_is_documented():
     table = set(re.findall(r"^\| `([A-Z_]+)`", operating, re.MULTILINE))
     assert "RUN_ADDRESS" in read
     assert read <= table, f"undocumented in docs/operating.md: {sorted(read - table)}"
+
+
+SOURCES = ("*.py", "*.html", "*.sh", "Makefile", "Procfile*", ".ci/run", "scripts/*")
+MENTION = re.compile(r"(docs/[\w-]+\.md)(?:'s)?(?:,? \\?\"([^\"\\\n]+))?")
+
+
+def test_what_the_code_cites_of_the_docs_is_there():
+    """Code, tests and scripts that send a reader to docs/X.md (and to a section of it by name,
+    `docs/operating.md, "Scaling out on Citus"`) send them somewhere that exists."""
+    files = {
+        path
+        for pattern in SOURCES
+        for path in ROOT.glob(pattern if "/" in pattern else f"**/{pattern}")
+        if path.is_file() and not {".venv", ".var", "node_modules"} & set(path.parts)
+    } - {Path(__file__).resolve()}  # its own examples of broken links
+    cited = []
+    for path in sorted(files):
+        for document, section in MENTION.findall(path.read_text(errors="replace")):
+            target = ROOT / document
+            where = f"{path.relative_to(ROOT)} cites {document}"
+            assert target.exists(), f"{where}: no such file"
+            if section:
+                assert section in target.read_text(), f'{where}, "{section}": not in it'
+            cited.append(document)
+    assert "docs/operating.md" in cited  # the settings' own pointer, at least
