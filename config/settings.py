@@ -1,9 +1,9 @@
 """Settings for the notification log console: one module, read from the environment.
 
-Every setting a user may change is an environment variable, documented here and in the
-README. Two profiles: `development` (the default; what `make run` and `make test` use, with
-safe embedded defaults) and `production` (`APP_PROFILE=production`: no defaults for secrets,
-HTTPS-only cookies, HSTS, JSON logs on stdout).
+Every setting a user may change is an environment variable, documented here and in
+docs/operating.md. Two profiles: `development` (the default; what `make run` and `make test`
+use, with safe embedded defaults) and `production` (`APP_PROFILE=production`: no defaults for
+secrets, HTTPS-only cookies, HSTS, JSON logs on stdout).
 """
 
 import hashlib
@@ -256,10 +256,10 @@ if DATABASE_POOLED:
 # queries are bound client-side and never prepared); this turns it on for those statements
 # only. Off by default behind a pooler in transaction mode (DATABASE_POOLER), which cannot
 # keep prepared statements before PgBouncer 1.21.
-# DATABASE_CITUS: true when DATABASE_URL is the coordinator of a Citus cluster (README,
-# "Scaling out on Citus"): statements that lock log rows name their environment so each runs
-# on one shard, and prepared statements are off by default (Citus cannot plan the hot
-# paths' multi-statement writes generically).
+# DATABASE_CITUS: true when DATABASE_URL is the coordinator of a Citus cluster
+# (docs/operating.md, "Scaling out on Citus"): statements that lock log rows name their
+# environment so each runs on one shard, and prepared statements are off by default (Citus
+# cannot plan the hot paths' multi-statement writes generically).
 DATABASE_CITUS = env.bool("DATABASE_CITUS", default=False)
 DATABASE_PREPARED_STATEMENTS = env.bool(
     "DATABASE_PREPARED_STATEMENTS", default=not DATABASE_POOLED and not DATABASE_CITUS
@@ -559,11 +559,11 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # Sending (notifications/). Providers per channel: "sandbox" (no message leaves the machine;
-# outcomes follow the magic recipients in README), "email" (Django's email API: EMAIL_BACKEND
-# picks SMTP or a django-anymail ESP), "twilio" (SMS and calls). In-app is always the feed;
-# push and web push have no provider yet. An environment may override these in the console.
-# In production SMS and calls default to Twilio once TWILIO_ACCOUNT_SID is set, else to
-# "none" (each such send fails with "no provider configured for this channel").
+# outcomes follow the magic recipients in docs/architecture.md), "email" (Django's email
+# API: EMAIL_BACKEND picks SMTP or a django-anymail ESP), "twilio" (SMS and calls). In-app is
+# always the feed; push and web push have no provider yet. An environment may override these
+# in the console. In production SMS and calls default to Twilio once TWILIO_ACCOUNT_SID is
+# set, else to "none" (each such send fails with "no provider configured for this channel").
 _TWILIO_OR_NONE = "twilio" if env.str("TWILIO_ACCOUNT_SID", default="") else "none"
 SEND_PROVIDERS = {
     "email": env.str("SEND_PROVIDER_EMAIL", default="email" if PRODUCTION else "sandbox"),
@@ -1072,7 +1072,7 @@ def _check_setting_names() -> None:
         if close:
             raise environ.ImproperlyConfigured(
                 f"Environment variable {name} is not a setting of this service; did you mean "
-                f"{close[0]}? Rename it (settings are listed in README.md)."
+                f"{close[0]}? Rename it (settings are listed in docs/operating.md)."
             )
 
 

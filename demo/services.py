@@ -31,7 +31,7 @@ SEED_DAYS = 7
 SEED_CHUNK = 1_000  # notifications per committed chunk: a progress line each
 
 # The live sends' users: local parts and number endings are the sandbox's magic recipients
-# (README, providers): (user id, first name, email, number).
+# (docs/architecture.md, "Sandbox provider"): (user id, first name, email, number).
 USERS = [
     ("alice", "Alice", "alice@example.com", "+14155550100"),
     ("bob", "Bob", "bounce@example.com", "+14155550001"),

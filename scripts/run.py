@@ -95,7 +95,7 @@ def main() -> int:
     embedded_redis = not os.environ.get("REDIS_URL")
     processes = demo = None
     # `DATABASE_URL=$(scripts/citus-cluster start) make run`: every process below runs with
-    # the cluster's settings (README, "Scaling out on Citus").
+    # the cluster's settings (docs/operating.md, "Scaling out on Citus").
     citus_unset = not embedded_database and "DATABASE_CITUS" not in os.environ
     if citus_unset and _citus_coordinator(os.environ["DATABASE_URL"]):
         print("DATABASE_URL is a Citus coordinator: DATABASE_CITUS=true")

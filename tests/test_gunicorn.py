@@ -1,6 +1,6 @@
-"""The production command (README: `gunicorn -c config/gunicorn.py config.wsgi`) serves other
-requests while an export streams to a client that reads slowly; the old one-sync-worker
-command answered nothing else until the export was read (or killed it at 30 s)."""
+"""The production command (docs/operating.md: `gunicorn -c config/gunicorn.py config.wsgi`)
+serves other requests while an export streams to a client that reads slowly; the old
+one-sync-worker command answered nothing else until the export was read (or killed it at 30 s)."""
 
 import importlib.util
 import os

@@ -39,7 +39,7 @@ def background_banner(context) -> str:
         "border:1px solid #f0b429;color:#5c3c00;padding:10px 16px;margin:0 0 16px;"
         'border-radius:4px"><strong>Background work is not happening.</strong>'
         '<ul style="margin:4px 0 0;padding-left:20px">{}</ul>'
-        "<small>Start the Celery workers and beat (make run starts them; see README, "
+        "<small>Start the Celery workers and beat (make run starts them; see docs/operating.md, "
         "Heartbeats).</small></div>",
         lines,
     )

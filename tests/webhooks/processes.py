@@ -98,7 +98,7 @@ def gunicorn_start(port: int, env: dict, tmp: Path, *, workers=2, threads=4) -> 
 
 
 def gunicorn_production_start(port: int, env: dict, tmp: Path, **config: str) -> subprocess.Popen:
-    """gunicorn as the README's production command runs it (config/gunicorn.py), on `port`;
+    """gunicorn as docs/operating.md's production command runs it (config/gunicorn.py), on `port`;
     `config` sets its GUNICORN_* variables (GUNICORN_WORKERS="1", ...)."""
     process = _start(
         [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"],

@@ -1,4 +1,4 @@
-"""A channel with a status or an event speaks of that channel's delivery (README, "Logs API"):
+"""A channel with a status or an event speaks of that channel's delivery (docs/api.md, "Logs API"):
 `channel=sms&status=failure` is a notification whose SMS failed, not one whose email failed
 beside a delivered SMS. Over HTTP, on the list, a user's list, the export and query_logs."""
 
@@ -55,7 +55,7 @@ def _names(logs, response) -> list[str]:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        # The README's example: failed SMS to a phone number, in any spelling.
+        # docs/api.md's example: failed SMS to a phone number, in any spelling.
         ("channel=sms&status=failure&number=(415)%20555-0100",
          ["sms undelivered, email delivered"]),
         ("channel=sms&status=success",

@@ -1,5 +1,5 @@
 """The GIN index on the stored request answers the requestFilter shapes it is meant for, and
-`CompiledFilter.indexable` (what /api/docs/ and the README say an index serves) is what
+`CompiledFilter.indexable` (what /api/docs/ and docs/api.md say an index serves) is what
 PostgreSQL does."""
 
 import json

@@ -1,6 +1,6 @@
 """The console in a real browser (the machine's Chromium through Playwright) against
 pytest-django's live server: what a support person does on a ticket. These tests also save
-the README's screenshots to docs/."""
+docs/console.md's screenshots to docs/."""
 
 import os
 import threading

@@ -1,6 +1,6 @@
 """The console's filters in a real browser (Chromium through Playwright): a channel chosen with
 a status or an event lists the notifications whose delivery on that channel matches, not those
-where another channel does (README, "Support console")."""
+where another channel does (docs/console.md, "Finding a notification")."""
 
 from datetime import timedelta
 
