@@ -148,8 +148,7 @@ def dictionary_id(environment_id: int, dictionary: bytes) -> int:
     """The id of the environment's row for `dictionary`, written now if it has none.
     Race-safe: two first sends of a template insert one row (ON CONFLICT DO NOTHING, then
     read the winner's). Cached once committed (a rolled-back row must not be pointed at)."""
-    digest = hashlib.sha256(dictionary).digest()
-    key = (environment_id, digest)
+    key = (environment_id, _digest(dictionary))
     found = _ids.get(key)
     if found is not None:
         return found
@@ -159,13 +158,13 @@ def dictionary_id(environment_id: int, dictionary: bytes) -> int:
             f"INSERT INTO {table} (environment_id, sha256, content, created_at) "  # noqa: S608
             "VALUES (%s, %s, %s, now()) ON CONFLICT (environment_id, sha256) DO NOTHING "
             "RETURNING id",
-            [environment_id, digest, dictionary],
+            [environment_id, key[1], dictionary],
         )
         row = cursor.fetchone()
         if row is None:
             cursor.execute(
                 f"SELECT id FROM {table} WHERE environment_id = %s AND sha256 = %s",  # noqa: S608
-                [environment_id, digest],
+                [environment_id, key[1]],
             )
             row = cursor.fetchone()
     found = row[0]
@@ -176,6 +175,13 @@ def dictionary_id(environment_id: int, dictionary: bytes) -> int:
 
     transaction.on_commit(remember)
     return found
+
+
+@lru_cache(maxsize=256)
+def _digest(dictionary: bytes) -> bytes:
+    # Cached: template_dictionary gives every send of a template the same bytes object, whose
+    # hash Python keeps, so this lookup is constant time.
+    return hashlib.sha256(dictionary).digest()
 
 
 def _dictionaries_load(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

@@ -559,6 +559,10 @@ def templates_render(kind: NotificationKind, brand: str, domain: str) -> dict[st
     return {
         "subject": fill(kind.subject),
         "html": fill(html),
+        # The email's text part as dispatch derives it from the rendered HTML (strip_tags),
+        # derived once here: the merge-tag values hold no markup, so stripping the template
+        # and filling it in gives the same text (tests/logs/test_seed.py checks it).
+        "text": strip_tags(fill(html)).strip(),
         "sms": fill(kind.sms),
         "call": fill(kind.call),
         "in_app": fill(kind.in_app or kind.subject),

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from math import log
 
 from django.conf import settings
-from django.utils.html import strip_tags
 
 from logs.content import content_packed
 from logs.demo.catalogue import (
@@ -510,14 +509,13 @@ def _content(channel: str, draft: _Draft) -> _Content:
     """The channel's provider, address and content, rendered with the merge tags."""
     env, user, templates, values = draft.env, draft.user, draft.templates, draft.values
     if channel == "email":
-        html = templates["html"] % values
         return _Content(
             provider=env.email_provider,
             destination=user.email,
             subject=templates["subject"] % values,
-            html=html,
+            html=templates["html"] % values,
             # The templates are HTML only: the text part is derived as dispatch derives it.
-            text=strip_tags(html).strip(),
+            text=templates["text"] % values,
             # WORKAROUND: plain SMTP never reports delivery; Sent is its last word.
             reports_delivery=env.email_provider != "smtp",
         )
