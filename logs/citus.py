@@ -18,10 +18,11 @@ Tables that stay local to the coordinator, and why:
 - `webhooks_inbox`: a callback is stored before its environment is known (`environment_id`
   may be NULL), and Citus refuses a NULL distribution column.
 - the other environment-keyed tables (outbox, idempotency keys, end users, in-app items,
-  stream messages, counters, rollups): they have foreign keys to the tenancy tables (which
-  a distributed table may only have to reference tables) and are written in the same
-  statements as local tables; distributing them comes with making the tenancy tables
-  reference tables.
+  stream messages, counters, rollups, the content dictionaries of logs/content.py): they
+  have foreign keys to the tenancy tables (which a distributed table may only have to
+  reference tables) and are written in the same statements as local tables; distributing
+  them comes with making the tenancy tables reference tables. The content dictionaries are
+  read by id on their own, never joined with the log.
 - `webhooks_message_environment` (webhooks/message_environments.py): which environment a
   provider message id belongs to, written with the Sent that names it (on Citus only). An ESP
   webhook URL without `?env=` names no environment, and the callback's lookup of its delivery

@@ -3,9 +3,11 @@ than the log (as Postmark keeps bounce metadata longer than message content). Pa
 nightly job clears what the user was sent and what it was made from, and keeps the rest:
 
 - cleared: the deliveries' subject, HTML and text (email parts, SMS body, call script, in-app
-  title); the notification's merge tags; the stored request but for the fields that say what
-  was sent to whom (REQUEST_KEPT, RECIPIENT_KEPT); the providers' raw callback payloads (an
-  email provider's carries the subject and headers, a bounce report quotes the message).
+  title), plain or compressed (logs/content.py; the template dictionaries stay: they hold
+  no merge-tag value); the notification's merge tags; the stored request but for the
+  fields that say what was sent to whom (REQUEST_KEPT, RECIPIENT_KEPT); the providers' raw
+  callback payloads (an email provider's carries the subject and headers, a bounce report
+  quotes the message).
 - kept: ids, the addresses as the log keeps them (the notification's and the delivery's
   columns, the pipeline's Sending envelope), statuses and states, error codes and messages,
   times, and every timeline line with its detail.
@@ -243,10 +245,11 @@ _LOCK = """
     FOR UPDATE SKIP LOCKED
 """
 _DELIVERIES_CLEAR = """
-    UPDATE logs_delivery SET subject = '', html = '', text = ''
+    UPDATE logs_delivery
+    SET subject = '', html = '', text = '', content_packed = NULL, content_dictionary_id = NULL
     WHERE environment_id = %s AND notification_id = ANY(%s::uuid[])
       AND notification_created_at = ANY(%s::timestamptz[])
-      AND (subject <> '' OR html <> '' OR text <> '')
+      AND (subject <> '' OR html <> '' OR text <> '' OR content_packed IS NOT NULL)
 """
 # The pipeline's Sending payload is the envelope (sender and recipients' addresses: kept,
 # the page shows the sender); every other payload is a provider's callback.

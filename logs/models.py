@@ -175,6 +175,11 @@ class Delivery(models.Model):
     subject = models.TextField(blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)
+    # Or the HTML and text compressed with the template as dictionary (logs/content.py; read
+    # through logs.content.deliveries_content): html and text are then empty. Nullable with
+    # no default, so adding them was a catalog change on each partition.
+    content_packed = models.BinaryField(null=True, blank=True, editable=False)
+    content_dictionary_id = models.IntegerField(null=True, blank=True, editable=False)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -225,6 +230,33 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} for {self.notification_id}"
+
+
+class ContentDictionary(models.Model):
+    """A template's text, the dictionary its deliveries' content is compressed with
+    (logs/content.py): content-addressed, immutable, one row per environment and text. A
+    plain table (not partitioned, not distributed on Citus: like the other environment-keyed
+    tables, logs/citus.py), read on its own by id, never joined with the log; it goes with its
+    environment (accounts/deletion.py finds it by its foreign key)."""
+
+    id = models.AutoField(primary_key=True)  # 4 bytes in each delivery that points here
+    environment = models.ForeignKey(
+        "accounts.Environment", on_delete=models.DB_CASCADE, related_name="+", db_index=False
+    )
+    sha256 = models.BinaryField(max_length=32)
+    content = models.BinaryField()
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "content dictionaries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["environment", "sha256"], name="content_dictionary_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Content dictionary {self.id} ({len(self.content)} bytes)"
 
 
 class Event(models.Model):

@@ -44,6 +44,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.db.models.lookups import Lookup
 
+from logs.content import deliveries_content
 from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
 from logs.signals import prepared_instances, prepared_rows
@@ -839,3 +840,12 @@ def notification_timeline(*, notification: Notification) -> QuerySet:
 
 def notification_deliveries(*, notification: Notification) -> QuerySet:
     return Delivery.objects.filter(**_children_of(notification)).order_by("channel")
+
+
+def notification_deliveries_sent(*, notification: Notification) -> list[Delivery]:
+    """The notification's deliveries, each with `sent_content` (logs.content.DeliveryContent):
+    its subject, HTML and text exactly as sent, however they are stored."""
+    deliveries = list(notification_deliveries(notification=notification))
+    for delivery, content in zip(deliveries, deliveries_content(deliveries), strict=True):
+        delivery.sent_content = content
+    return deliveries

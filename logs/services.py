@@ -67,6 +67,8 @@ DELIVERY_FIELDS = frozenset(
         "subject",
         "html",
         "text",
+        "content_packed",
+        "content_dictionary_id",
         "error_code",
         "error_message",
     }
@@ -78,7 +80,9 @@ _DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
 _DELIVERY_OUTCOME = ("state", "state_detail", "sent_at", "delivered_at", "failed_at")
 # The rendered content (up to a megabyte, stored out of line): written by the event that
 # carries it (Sending), never read by event_record, and so never written back by another.
-_DELIVERY_CONTENT = frozenset({"subject", "html", "text"})
+_DELIVERY_CONTENT = frozenset(
+    {"subject", "html", "text", "content_packed", "content_dictionary_id"}
+)
 # Columns event_record does not read: the content, and the notification's request and merge
 # tags (up to a megabyte each, parsed on every read). The instances it gives back (and to the
 # event_recorded receivers) have them deferred: reading one costs a query.

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import formataddr
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -47,6 +48,7 @@ from django.utils.html import strip_tags
 
 from config import afterwards
 from logs.citus import environment_groups
+from logs.content import content_fields, template_dictionary
 from logs.models import Delivery, Event, Notification
 from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
@@ -710,6 +712,24 @@ def _template_parts(dispatch: _Dispatch, channel: str) -> tuple[dict[str, str], 
     )
 
 
+def _dictionary(dispatch: _Dispatch, channel: str) -> bytes:
+    """What the content is stored compressed with (logs/content.py): the template it was
+    rendered from, but for the parts sent inline (no template); for an email without a text
+    part, the text derived from the template's HTML as _content derives the sent one."""
+    parts, inline_parts = _template_parts(dispatch, channel)
+    html = "" if "html" in inline_parts else parts["html"]
+    text = "" if "text" in inline_parts else parts["text"]
+    if channel == Channel.EMAIL and not parts["text"] and html:
+        text = _derived_text(html)
+    return template_dictionary(html=html, text=text)
+
+
+@lru_cache(maxsize=256)
+def _derived_text(html: str) -> str:
+    """The plain-text part of an HTML-only email (for a template, once per process)."""
+    return strip_tags(html).strip()
+
+
 def _content(dispatch: _Dispatch, channel: str) -> Content:
     notification = dispatch.notification
     parts, inline_parts = _template_parts(dispatch, channel)
@@ -808,9 +828,13 @@ def _sending_spec(attempt: _Attempt, channel: str) -> EventSpec:
         delivery_fields={
             "provider": attempt.provider.name,
             "destination": message.destination,
-            "subject": content.subject,
-            "html": content.html,
-            "text": content.text,
+            **content_fields(
+                environment_id=message.environment_id,
+                subject=content.subject,
+                html=content.html,
+                text=content.text,
+                dictionary=_dictionary(attempt.dispatch, channel),
+            ),
         },
         payload=_envelope(message),
     )

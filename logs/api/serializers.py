@@ -61,10 +61,16 @@ class DeliverySerializer(DeliverySummarySerializer):
     provider = serializers.CharField()
     providerMessageId = serializers.CharField(source="provider_message_id")
     destination = serializers.CharField()
-    subject = serializers.CharField(help_text="Rendered email subject, as sent.")
-    html = serializers.CharField(help_text="Rendered email HTML, as sent.")
+    # sent_content: as sent, however stored (logs.selectors.notification_deliveries_sent).
+    subject = serializers.CharField(
+        source="sent_content.subject", help_text="Rendered email subject, as sent."
+    )
+    html = serializers.CharField(
+        source="sent_content.html", help_text="Rendered email HTML, as sent."
+    )
     text = serializers.CharField(
-        help_text="The email's text part, the SMS body, the call script or the in-app title."
+        source="sent_content.text",
+        help_text="The email's text part, the SMS body, the call script or the in-app title.",
     )
     errorCode = serializers.CharField(source="error_code")
     errorMessage = serializers.CharField(source="error_message")

@@ -53,7 +53,7 @@ from logs.console.masking import Masker, addresses_hidden, addresses_of
 from logs.models import Notification
 from logs.selectors import (
     NotificationPage,
-    notification_deliveries,
+    notification_deliveries_sent,
     notification_get,
     notification_timeline,
 )
@@ -290,7 +290,7 @@ class LogDetailView(LogsAPIView):
             raise NotFound(
                 f"No notification with tracking id {tracking_id!r} in this environment."
             ) from None
-        notification.api_deliveries = list(notification_deliveries(notification=notification))
+        notification.api_deliveries = notification_deliveries_sent(notification=notification)
         notification.api_timeline = list(notification_timeline(notification=notification))
         return Response(_shown(request, notification, LogDetailSerializer(notification).data))
 

@@ -68,7 +68,12 @@ from logs.content_retention import content_cleared_notice
 from logs.csv_cells import csv_row
 from logs.erasure import erasure_request
 from logs.models import ErasureJob, Notification
-from logs.selectors import NotificationFilters, notification_deliveries, notification_queryset
+from logs.selectors import (
+    NotificationFilters,
+    notification_deliveries,
+    notification_deliveries_sent,
+    notification_queryset,
+)
 from logs.vocabulary import Channel, EventKind, NotificationStatus
 from notifications.services import NotFound
 from notifications.wire import RequestInvalid
@@ -469,8 +474,9 @@ def _cards(viewer, notification, deliveries, events, masker) -> list[ChannelCard
         in_app = queries.in_app_item(notification=notification)
     cards = []
     for delivery in deliveries:
-        body = masker.text(delivery.html)
-        subject, text = delivery.subject, delivery.text
+        content = delivery.sent_content
+        body = masker.text(content.html)
+        subject, text = content.subject, content.text
         item = in_app if delivery.channel == Channel.IN_APP else None
         if delivery.channel == Channel.IN_APP and not subject:
             # The in-app provider stores the item's title as the delivery's text.
@@ -498,7 +504,7 @@ def _cards(viewer, notification, deliveries, events, masker) -> list[ChannelCard
 
 def _notification_context(request, admin, viewer, notification, *, revealed: bool) -> dict:
     masker = _masker(viewer, notification, revealed=revealed)
-    deliveries = list(notification_deliveries(notification=notification))
+    deliveries = notification_deliveries_sent(notification=notification)
     if masker.addresses:
         _addresses_masked(notification)
         for delivery in deliveries:

@@ -8,9 +8,12 @@ rhythm of sending. `logs.demo.generator` draws from it.
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.utils.html import strip_tags
+
+from logs.content import template_dictionary
 from logs.vocabulary import EventKind
 
 # Plain strings (not the TextChoices members) in the hot loop.
@@ -353,7 +356,6 @@ class NotificationKind:
     subject: str
     heading: str
     body: str  # HTML paragraphs
-    text: str  # the email's text part
     sms: str = ""
     call: str = ""
     in_app: str = ""
@@ -375,11 +377,6 @@ TYPES = (
             'text-decoration:none;border-radius:4px">Track your package</a></p>'
             "<p>Tracking number: %(trackingNumber)s</p>"
         ),
-        text=(
-            "Hi %(firstName)s,\n\nOrder %(orderId)s has shipped with %(carrier)s and should "
-            "arrive by %(eta)s.\nTrack it: https://{domain}/orders/%(orderId)s\n"
-            "Tracking number: %(trackingNumber)s\n\n{brand}"
-        ),
         sms="{brand}: order %(orderId)s shipped with %(carrier)s, arriving %(eta)s. "
         "Track: https://{domain}/t/%(trackingNumber)s",
     ),
@@ -397,11 +394,6 @@ TYPES = (
             'text-decoration:none;border-radius:4px">Choose a new password</a></p><p>If you '
             "did not ask for this, you can ignore this email.</p>"
         ),
-        text=(
-            "Hi %(firstName)s,\n\nReset your password (valid 60 minutes):\n"
-            "https://{domain}/reset/%(resetToken)s\n\nIf you did not ask for this, ignore "
-            "this email.\n\n{brand}"
-        ),
         opt_out=0.0,
     ),
     NotificationKind(
@@ -417,10 +409,6 @@ TYPES = (
             '<li>Connect your first integration</li></ul><p><a href="https://{domain}/start">'
             "Get started</a></p>"
         ),
-        text=(
-            "Hi %(firstName)s,\n\nThanks for joining {brand}. Your %(planName)s plan is ready."
-            "\nGet started: https://{domain}/start\n\n{brand}"
-        ),
         in_app="Welcome to {brand}! Your %(planName)s plan is ready.",
     ),
     NotificationKind(
@@ -435,10 +423,6 @@ TYPES = (
             '%(currency)s</b> is ready and due on %(dueDate)s.</p><p><a href="https://'
             '{domain}/billing/%(invoiceNumber)s">View and pay the invoice</a></p>'
         ),
-        text=(
-            "Hi %(firstName)s,\n\nInvoice %(invoiceNumber)s for %(amount)s %(currency)s is "
-            "due on %(dueDate)s.\nhttps://{domain}/billing/%(invoiceNumber)s\n\n{brand}"
-        ),
         opt_out=0.002,
     ),
     NotificationKind(
@@ -449,7 +433,6 @@ TYPES = (
         subject="Appointment reminder",
         heading="Appointment reminder",
         body="<p>Hi %(firstName)s, see you %(appointmentTime)s at %(location)s.</p>",
-        text="Hi %(firstName)s, see you %(appointmentTime)s at %(location)s.",
         sms="Reminder: your appointment with %(location)s is %(appointmentTime)s. "
         "Reply C to confirm or R to reschedule.",
         opt_out=0.006,
@@ -465,10 +448,6 @@ TYPES = (
             "<p>Hi %(firstName)s,</p><p>Your account was just signed in to from <b>"
             "%(device)s</b> near %(city)s (IP %(ipAddress)s).</p><p>If this was not you, "
             '<a href="https://{domain}/security">secure your account</a> now.</p>'
-        ),
-        text=(
-            "Hi %(firstName)s,\n\nNew sign-in from %(device)s near %(city)s (IP "
-            "%(ipAddress)s).\nNot you? https://{domain}/security\n\n{brand}"
         ),
         sms="{brand}: new sign-in from %(device)s near %(city)s. Not you? https://{domain}/security",
         opt_out=0.0,
@@ -486,10 +465,6 @@ TYPES = (
             'font-size:12px">Too many emails? <a href="https://{domain}/unsubscribe">'
             "Unsubscribe from the digest</a>.</p>"
         ),
-        text=(
-            "Hi %(firstName)s,\n\nYou have %(newItems)s new updates this week.\n"
-            "https://{domain}/digest\n\nUnsubscribe: https://{domain}/unsubscribe"
-        ),
         opt_out=0.04,
     ),
     NotificationKind(
@@ -500,7 +475,6 @@ TYPES = (
         subject="Verification call",
         heading="Verification call",
         body="<p>Your code is %(code)s.</p>",
-        text="Your code is %(code)s.",
         call=(
             '<Response><Say voice="alice">Hello. Your {brand} verification code is '
             "%(code)s. Again, your code is %(code)s.</Say></Response>"
@@ -515,7 +489,6 @@ TYPES = (
         subject="New comment",
         heading="New comment",
         body="<p>%(commenter)s commented on %(postTitle)s.</p>",
-        text="%(commenter)s commented on %(postTitle)s.",
         in_app="%(commenter)s commented on “%(postTitle)s”",
         opt_out=0.01,
     ),
@@ -527,7 +500,6 @@ TYPES = (
         subject="Shipping delay",
         heading="Shipping delay",
         body="<p>Order %(orderId)s is delayed by %(delayDays)s days.</p>",
-        text="Order %(orderId)s is delayed by %(delayDays)s days.",
         sms="{brand}: sorry, order %(orderId)s is delayed by %(delayDays)s day(s). "
         "We will text you when it ships.",
         opt_out=0.003,
@@ -570,10 +542,14 @@ class EnvContext:
     account_sid: str
     from_number: str
     users: list[User]
-    templates: dict[str, dict[str, str]]  # type -> part -> template (COPY-escaped)
+    templates: dict[str, dict[str, str]]  # type -> part -> template (templates_render)
+    dictionaries: dict[str, dict[str, bytes]]  # type -> channel -> template_dictionaries
 
 
 def templates_render(kind: NotificationKind, brand: str, domain: str) -> dict[str, str]:
+    """The kind's templates for one environment, as the generator fills them (%-format; not
+    yet escaped for COPY: the generator escapes what it writes plain)."""
+
     def fill(template: str) -> str:
         return template.replace("{brand}", brand).replace("{domain}", domain)
 
@@ -581,13 +557,29 @@ def templates_render(kind: NotificationKind, brand: str, domain: str) -> dict[st
     keys = ("firstName", *kind.tags)
     merge_tags = "{" + ", ".join(f'"{key}": "%({key})s"' for key in keys) + "}"
     return {
-        "subject": copy_text(fill(kind.subject)),
-        "html": copy_text(fill(html)),
-        "text": copy_text(fill(kind.text)),
-        "sms": copy_text(fill(kind.sms)),
-        "call": copy_text(fill(kind.call)),
-        "in_app": copy_text(fill(kind.in_app or kind.subject)),
+        "subject": fill(kind.subject),
+        "html": fill(html),
+        # The email's text part as dispatch derives it from the rendered HTML (strip_tags),
+        # derived once here: the merge-tag values hold no markup, so stripping the template
+        # and filling it in gives the same text (tests/logs/test_seed.py checks it).
+        "text": strip_tags(fill(html)).strip(),
+        "sms": fill(kind.sms),
+        "call": fill(kind.call),
+        "in_app": fill(kind.in_app or kind.subject),
         "merge_tags": merge_tags,
+    }
+
+
+def template_dictionaries(templates: dict[str, str], channels: Iterable[str]) -> dict[str, bytes]:
+    """Channel -> the dictionary its content is stored compressed with: the template it is
+    rendered from, in Liquid as the catalogue's templates hold it, made as dispatch makes it
+    (logs.content.template_dictionary), so the seed stores content as the product does."""
+    html = _liquid(templates["html"])
+    return {
+        channel: template_dictionary(html=html, text=strip_tags(html).strip())
+        if channel == "email"
+        else template_dictionary(text=_liquid(templates[channel]))
+        for channel in channels
     }
 
 
@@ -616,7 +608,9 @@ def channel_templates(kind: NotificationKind, brand: str, domain: str) -> dict[s
 
     html = LAYOUT.replace("{heading}", kind.heading).replace("{body}", kind.body)
     parts = {
-        "email": {"subject": fill(kind.subject), "html": fill(html), "text": fill(kind.text)},
+        # HTML only: dispatch derives the text part from the rendered HTML (strip_tags), as
+        # the generator does for the seeded emails.
+        "email": {"subject": fill(kind.subject), "html": fill(html), "text": ""},
         "sms": {"subject": "", "html": "", "text": fill(kind.sms)},
         "call": {"subject": "", "html": "", "text": fill(kind.call)},
         # In-app: the subject is the item's title, the text its body.

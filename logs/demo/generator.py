@@ -23,12 +23,13 @@ import uuid
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import log
 
 from django.conf import settings
 
+from logs.content import content_packed
 from logs.demo.catalogue import (
     DELIVERED,
     FAILED,
@@ -44,8 +45,10 @@ from logs.demo.catalogue import (
     EnvContext,
     NotificationKind,
     User,
+    copy_text,
     created_times,
     environment_profile,
+    template_dictionaries,
     templates_render,
     user_make,
 )
@@ -68,6 +71,8 @@ class Plan:
     delivery_base: int
     event_base: int
     chunk_size: int
+    # (environment id, dictionary) -> its id (seed_dictionaries, written by the loader).
+    dictionary_ids: dict[tuple[int, bytes], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -340,15 +345,31 @@ class _Generator:
         if pmid and not draft.sample_pmid:
             draft.sample_pmid = pmid
         ts = self.clock.ts
+        stored = self._stored(draft, channel, content)
         rows.deliveries.append(
             f"{delivery_id}\t{draft.nid}\t{draft.created_ts}\t{draft.env.environment_id}\t"
             f"{channel}\t{state}\t{detail}\t{content.provider}\t{pmid}\t"
             f"{'t' if content.reports_delivery else 'f'}\t{content.destination}\t"
-            f"{content.subject}\t{content.html}\t{content.text}\t{error_code}\t{error_message}\t"
+            f"{copy_text(content.subject)}\t{stored}\t{error_code}\t{error_message}\t"
             f"{_ts_or_null(ts, sent_at)}\t{_ts_or_null(ts, delivered_at)}\t"
             f"{_ts_or_null(ts, failed_at)}\t{ts(d_updated)}\n"
         )
         return state, content.reports_delivery
+
+    def _stored(self, draft: _Draft, channel: str, content: _Content) -> str:
+        """The html, text, content_packed and content_dictionary_id columns (COPY text): the
+        content compressed with its template as dispatch stores it (logs.content), or plain
+        when that is not smaller."""
+        dictionary = draft.env.dictionaries[draft.kind.key][channel]
+        # A plan without the ids (the generator alone, tests) stores the content plain.
+        dictionary_id = self.plan.dictionary_ids.get((draft.env.environment_id, dictionary))
+        packed = dictionary_id and content_packed(
+            html=content.html, text=content.text, dictionary=dictionary
+        )
+        if not packed:
+            return f"{copy_text(content.html)}\t{copy_text(content.text)}\t{NULL}\t{NULL}"
+        # bytea in hex, its backslash doubled for COPY.
+        return f"\t\t\\\\x{packed.hex()}\t{dictionary_id}"
 
     def _planned_events(self, channel: str, draft: _Draft, content: _Content):
         """(events in time order, provider message id). Each event is (time ms, kind,
@@ -442,6 +463,7 @@ def _environments(plan: Plan, rng: random.Random) -> list[EnvContext]:
     for index, env_id in enumerate(plan.environment_ids):
         brand, domain, email_provider, phone_provider = environment_profile(index)
         pool = max(1, total_users // env_count)
+        templates = {kind.key: templates_render(kind, brand, domain) for kind in TYPES}
         envs.append(
             EnvContext(
                 environment_id=env_id,
@@ -452,10 +474,27 @@ def _environments(plan: Plan, rng: random.Random) -> list[EnvContext]:
                 account_sid=f"AC{rng.getrandbits(128):032x}",
                 from_number=f"+1415555{rng.randrange(100, 200):04d}",
                 users=[user_make(rng) for _ in range(pool)],
-                templates={kind.key: templates_render(kind, brand, domain) for kind in TYPES},
+                templates=templates,
+                dictionaries={
+                    kind.key: template_dictionaries(templates[kind.key], kind.channels)
+                    for kind in TYPES
+                },
             )
         )
     return envs
+
+
+def seed_dictionaries(index: int) -> list[bytes]:
+    """The content dictionaries of the `index`th seeded environment (the loader writes them
+    first and gives the generator their ids: Plan.dictionary_ids)."""
+    brand, domain, _, _ = environment_profile(index)
+    return [
+        dictionary
+        for kind in TYPES
+        for dictionary in template_dictionaries(
+            templates_render(kind, brand, domain), kind.channels
+        ).values()
+    ]
 
 
 def _cumulative(weights) -> list[int]:
@@ -475,6 +514,7 @@ def _content(channel: str, draft: _Draft) -> _Content:
             destination=user.email,
             subject=templates["subject"] % values,
             html=templates["html"] % values,
+            # The templates are HTML only: the text part is derived as dispatch derives it.
             text=templates["text"] % values,
             # WORKAROUND: plain SMTP never reports delivery; Sent is its last word.
             reports_delivery=env.email_provider != "smtp",

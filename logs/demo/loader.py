@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Environment
 from accounts.services import environment_create
+from logs.content import dictionary_id
 from logs.demo.catalogue import MAX_CHANNELS
 from logs.demo.generator import (
     MAX_EVENTS_PER_DELIVERY,
@@ -26,6 +27,7 @@ from logs.demo.generator import (
     Plan,
     Result,
     generate,
+    seed_dictionaries,
 )
 from logs.partitions import partitions_ensure
 from logs.signals import log_rows_loaded
@@ -37,7 +39,8 @@ NOTIFICATION_COLUMNS = (
 DELIVERY_COLUMNS = (
     "id, notification_id, notification_created_at, environment_id, channel, state, "
     "state_detail, provider, provider_message_id, reports_delivery, destination, subject, "
-    "html, text, error_code, error_message, sent_at, delivered_at, failed_at, updated_at"
+    "html, text, content_packed, content_dictionary_id, error_code, error_message, sent_at, "
+    "delivered_at, failed_at, updated_at"
 )
 EVENT_COLUMNS = (
     "id, notification_id, notification_created_at, delivery_id, environment_id, kind, "
@@ -143,6 +146,11 @@ def seed_logs(
             delivery_base=ids.delivery_base,
             event_base=ids.event_base,
             chunk_size=max(1, chunk_size),
+            dictionary_ids={
+                (env.id, dictionary): dictionary_id(env.id, dictionary)
+                for index, env in enumerate(envs)
+                for dictionary in seed_dictionaries(index)
+            },
         )
         counter = _Counter(total=notifications, progress=progress)
         ids.counter = counter

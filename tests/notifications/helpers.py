@@ -1,5 +1,6 @@
 import json
 
+from logs.content import DeliveryContent, deliveries_content
 from logs.models import Delivery, Event, Notification
 
 
@@ -34,6 +35,12 @@ def delivery(notification, channel: str) -> Delivery:
         notification_created_at=notification.created_at,
         channel=channel,
     )
+
+
+def sent(notification, channel: str) -> DeliveryContent:
+    """The channel's subject, HTML and text as sent, as every reader reads them."""
+    [content] = deliveries_content([delivery(notification, channel)])
+    return content
 
 
 def refreshed(notification) -> Notification:

@@ -11,12 +11,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
+from logs.content import DeliveryContent
 from logs.vocabulary import Channel
 from notifications.dispatch import notification_dispatch
 from notifications.models import InAppNotification, Outbox, PlanUsage, SandboxMessage
 from tests.helpers import skip_on_citus, smtp_server
 from tests.notifications.factories import ChannelTemplateFactory, UserPreferenceFactory
-from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
+from tests.notifications.helpers import delivery, labels, refreshed, send, sent, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -54,16 +55,21 @@ def test_every_channel_goes_received_sending_sent_with_content_as_sent(
     # In-app is Delivered as soon as the item is in the user's feed.
     assert labels(notification, Channel.IN_APP) == ["Sending", "Sent", "Delivered"]
     email = delivery(notification, Channel.EMAIL)
-    assert email.subject == "Order A-1 shipped"
-    assert email.html == "<p>Hi Alice, order A-1 is on its way.</p>"
-    assert email.text == "Hi Alice, order A-1 is on its way."
+    assert sent(notification, Channel.EMAIL) == DeliveryContent(
+        "Order A-1 shipped",
+        "<p>Hi Alice, order A-1 is on its way.</p>",
+        "Hi Alice, order A-1 is on its way.",
+    )
     assert email.destination == "alice@example.com"
     assert email.provider == "sandbox" and email.provider_message_id.startswith("sbx-")
     # The Sent line does not copy the message id its delivery holds.
-    sent = [e for e in timeline(notification) if e[:2] == ("Sent", Channel.EMAIL)]
-    assert sent == [("Sent", Channel.EMAIL, "Accepted by sandbox.")]
+    sent_lines = [e for e in timeline(notification) if e[:2] == ("Sent", Channel.EMAIL)]
+    assert sent_lines == [("Sent", Channel.EMAIL, "Accepted by sandbox.")]
     sms = delivery(notification, Channel.SMS)
-    assert (sms.text, sms.destination) == ("Order A-1 shipped", "+14155550100")
+    assert (sent(notification, Channel.SMS).text, sms.destination) == (
+        "Order A-1 shipped",
+        "+14155550100",
+    )
     accepted = SandboxMessage.objects.filter(notification_id=notification.id)
     assert sorted(accepted.values_list("channel", flat=True)) == ["email", "sms"]
     item = InAppNotification.objects.get(notification_id=notification.id)
@@ -77,8 +83,8 @@ def test_replace_applies_after_merge_tags(
 ):
     body = {**BODY, "replace": {"A-1": "B-2", "Alice": "Al"}, "forceChannels": ["EMAIL"]}
     notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
-    assert delivery(notification, Channel.EMAIL).subject == "Order B-2 shipped"
-    assert delivery(notification, Channel.EMAIL).text == "Hi Al, order B-2 is on its way."
+    assert sent(notification, Channel.EMAIL).subject == "Order B-2 shipped"
+    assert sent(notification, Channel.EMAIL).text == "Hi Al, order B-2 is on its way."
 
 
 def test_inline_content_overrides_the_template(
@@ -91,9 +97,8 @@ def test_inline_content_overrides_the_template(
         "sms": {"message": "SMS for {{ first_name }}"},
     }
     notification = send(client, environment, auth, body, django_capture_on_commit_callbacks)
-    email = delivery(notification, Channel.EMAIL)
-    assert (email.subject, email.html, email.text) == ("Hey Alice", "<b>A-1</b>", "A-1")
-    assert delivery(notification, Channel.SMS).text == "SMS for Alice"
+    assert sent(notification, Channel.EMAIL) == DeliveryContent("Hey Alice", "<b>A-1</b>", "A-1")
+    assert sent(notification, Channel.SMS).text == "SMS for Alice"
 
 
 def test_disabled_channel_is_ignored_dashboard_preference(

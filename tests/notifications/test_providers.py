@@ -12,7 +12,7 @@ from tests.helpers import smtp_server
 from tests.notifications.conftest import TWILIO_INSTALL_SID as SID
 from tests.notifications.factories import ChannelTemplateFactory
 from tests.notifications.fakes import postmark_stand_in
-from tests.notifications.helpers import delivery, labels, refreshed, send, timeline
+from tests.notifications.helpers import delivery, labels, refreshed, send, sent, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -142,14 +142,14 @@ def test_real_smtp_receives_the_stored_content_and_sent_is_final(
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert envelope.rcpt_tos == [stored.destination, "cc@example.com"]
     assert message["To"] == stored.destination == "alice@example.com"
-    assert message["Subject"] == stored.subject == "Order A-1 shipped"
+    assert message["Subject"] == sent(notification, Channel.EMAIL).subject == "Order A-1 shipped"
     assert message["From"] == "Shop <shop@example.com>"
     sending = Event.objects.get(notification_id=notification.id, kind="sending")
     # The envelope says what the delivery does not: the sender and the other recipients
     # (not the delivery's destination, nor empty lists).
     assert sending.payload == {"from": message["From"], "cc": ["cc@example.com"]}
-    assert message.get_body(("html",)).get_content().strip() == stored.html
-    assert message.get_body(("plain",)).get_content().strip() == stored.text
+    assert message.get_body(("html",)).get_content().strip() == sent(notification, "email").html
+    assert message.get_body(("plain",)).get_content().strip() == sent(notification, "email").text
     # Plain SMTP never reports delivery: the Message-ID we set is the id, and Sent is final.
     assert message["Message-ID"].strip("<>") == stored.provider_message_id
     assert stored.reports_delivery is False
@@ -197,8 +197,8 @@ def test_anymail_esp_message_id_is_anymails_and_delivery_is_reported(
     stored = delivery(notification, Channel.EMAIL)
     assert request["token"] == "pm-token"
     assert request["json"]["To"] == stored.destination
-    assert request["json"]["Subject"] == stored.subject
-    assert request["json"]["HtmlBody"] == stored.html
+    assert request["json"]["Subject"] == sent(notification, Channel.EMAIL).subject
+    assert request["json"]["HtmlBody"] == sent(notification, Channel.EMAIL).html
     # Postmark's MessageID (anymail's message_id), as its tracking webhooks will carry it.
     assert [stored.provider_message_id] == postmark.message_ids
     assert stored.reports_delivery is True

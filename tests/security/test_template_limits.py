@@ -18,7 +18,7 @@ from logs.vocabulary import Channel
 from notifications.models import Outbox, SandboxMessage
 from tests.helpers import smtp_server
 from tests.notifications import conftest as send_fixtures
-from tests.notifications.helpers import delivery, refreshed, send, timeline
+from tests.notifications.helpers import refreshed, send, sent, timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -182,7 +182,7 @@ def test_merge_tags_are_escaped_in_the_html_and_not_in_the_subject_or_text(
         f"Hi {name}, order A-1 is on its way."
     )
     assert received["Subject"] == "Order A-1 shipped"
-    assert delivery(notification, Channel.EMAIL).html.strip() == html.strip()
+    assert sent(notification, Channel.EMAIL).html.strip() == html.strip()
 
 
 def test_a_send_lacking_merge_tags_its_templates_use_answers_202_naming_them(
