@@ -33,6 +33,7 @@ from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
     SUB_KINDS_BY_CHANNEL,
     SUB_KINDS_BY_KIND,
+    UNIVERSAL_EVENT_KINDS,
     Channel,
     DeliveryState,
     EventKind,
@@ -50,6 +51,12 @@ def _newest_first(*leading: str) -> list:
 def _one_of(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
     # Generated from the vocabulary: a new word there shows up as a migration to write.
     return models.CheckConstraint(condition=models.Q(**{f"{field}__in": choices.values}), name=name)
+
+
+# The condition of the kind indexes: an event of a rare kind (not one of the pipeline's
+# universal ones). A search's plan, made once for any values, can use them only when its text
+# names the kind itself (logs/selectors.py, _kind_q).
+_RARE_KIND = ~models.Q(kind__in=sorted(UNIVERSAL_EVENT_KINDS))
 
 
 def _sub_kind_fits_kind() -> models.CheckConstraint:
@@ -337,15 +344,22 @@ class Event(models.Model):
             _sub_kind_fits_channel("sub_kind", "event_sub_kind_fits_channel"),
         ]
         indexes = [
-            # Kind and sub-kind searches read these newest first. A sub-kind is rare within
-            # its kind (No Answer among millions of Delivered), so it has its own, partial
-            # index: only events that have a sub-kind.
+            # Every event of an environment: tenant deletion and per-account retention
+            # (batched deletes by environment), the foreign key to the environment. One
+            # column, so B-tree deduplication keeps it to about 6 bytes per event.
+            models.Index("environment", name="event_env"),
+            # Kind and sub-kind searches read these newest first. Only the rare kinds: the
+            # universal ones (the pipeline's, on nearly every notification) are found from
+            # the newest notifications or deliveries instead (logs/selectors.py). A sub-kind
+            # is rare within its kind (No Answer among millions of Delivered), so it has its
+            # own, partial index: only events that have a sub-kind.
             models.Index(
                 "environment",
                 "kind",
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
                 name="event_env_kind",
+                condition=_RARE_KIND,
             ),
             models.Index(
                 "environment",
@@ -363,6 +377,7 @@ class Event(models.Model):
                 models.F("notification_created_at").desc(),
                 models.F("notification").desc(),
                 name="event_env_channel_kind",
+                condition=_RARE_KIND,
             ),
             models.Index(
                 "environment",
