@@ -25,11 +25,18 @@ def page_of(notification) -> str:
     return f"/admin/logs/notification/{notification.id}/change/"
 
 
-def sms(environment, *, user_id="usr_bob", number="+14155550199", minutes_ago=1):
+def sms(
+    environment,
+    *,
+    user_id="usr_bob",
+    number="+14155550199",
+    minutes_ago=1,
+    notification_type="order_shipped",
+):
     created_at = timezone.now() - timedelta(minutes=minutes_ago)
     notification = notification_create(
         environment_id=environment.id,
-        notification_type="order_shipped",
+        notification_type=notification_type,
         user_id=user_id,
         number=number,
         created_at=created_at,
@@ -420,11 +427,14 @@ def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, 
     monkeypatch.setattr(selectors, "SEARCH_BUDGET_ROUNDS", 1)
     monkeypatch.setattr(views, "PAGE_SIZE", 1)
     mine, _ = tenants
-    wanted = bounced_email(mine, created_at=timezone.now() - timedelta(hours=2))
+    # A channel's deliveries with the event, filtered by a notification column: read in
+    # rounds of candidates (the newer SMS are of another type).
+    NotificationTypeFactory(environment=mine, key="password_reset")
+    wanted = sms(mine, user_id="usr_wanted", minutes_ago=120, notification_type="password_reset")
     for i in range(8):
-        sms(mine, user_id=f"usr_ok_{i}", minutes_ago=10 + i)  # newer, and not failures
+        sms(mine, user_id=f"usr_ok_{i}", minutes_ago=10 + i)  # newer, of another type
     client.force_login(console_user(mine))
-    response = client.get(LIST, {"event": "sent", "status": "failure"})
+    response = client.get(LIST, {"channel": "sms", "event": "sent", "type": "password_reset"})
     body = response.content.decode()
     assert "Searched back to" in body and "“Older” keeps looking" in body
     assert page_of(wanted) not in body
