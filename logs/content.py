@@ -67,10 +67,17 @@ def template_dictionary(*, html: str = "", text: str = "") -> bytes:
 
 
 def content_fields(
-    *, environment_id: int, subject: str, html: str, text: str, dictionary: bytes = b""
+    *,
+    environment_id: int,
+    subject: str,
+    html: str,
+    text: str,
+    dictionary: bytes = b"",
+    dictionary_ids: dict[tuple[int, bytes], int] | None = None,
 ) -> dict[str, object]:
     """The delivery's content columns (logs.services.DELIVERY_FIELDS) for what was sent:
-    compressed with `dictionary` (template_dictionary) when that is smaller, else plain."""
+    compressed with `dictionary` (template_dictionary) when that is smaller, else plain.
+    `dictionary_ids`: the ids a batch resolved at once (dictionaries_ids), else it is read."""
     packed = content_packed(html=html, text=text, dictionary=dictionary)
     if packed is None:
         return {
@@ -85,8 +92,18 @@ def content_fields(
         "html": "",
         "text": "",
         "content_packed": packed,
-        "content_dictionary_id": dictionary_id(environment_id, dictionary) if dictionary else None,
+        "content_dictionary_id": _dictionary_id_of(environment_id, dictionary, dictionary_ids),
     }
+
+
+def _dictionary_id_of(
+    environment_id: int, dictionary: bytes, known: dict[tuple[int, bytes], int] | None
+) -> int | None:
+    if not dictionary:
+        return None
+    if known is not None and (environment_id, dictionary) in known:
+        return known[(environment_id, dictionary)]
+    return dictionary_id(environment_id, dictionary)
 
 
 def content_packed(*, html: str, text: str, dictionary: bytes) -> bytes | None:
@@ -145,33 +162,54 @@ def _inflate(packed: bytes, dictionary: bytes) -> str:
 
 
 def dictionary_id(environment_id: int, dictionary: bytes) -> int:
-    """The id of the environment's row for `dictionary`, written now if it has none.
+    """The id of the environment's row for `dictionary`, written now if it has none."""
+    return dictionaries_ids([(environment_id, dictionary)])[(environment_id, dictionary)]
+
+
+def dictionaries_ids(wanted: Iterable[tuple[int, bytes]]) -> dict[tuple[int, bytes], int]:
+    """The id of each (environment, dictionary)'s row, written now where there is none: the
+    ones not cached in two statements whatever their number (a dispatch batch's templates).
     Race-safe: two first sends of a template insert one row (ON CONFLICT DO NOTHING, then
     read the winner's). Cached once committed (a rolled-back row must not be pointed at)."""
-    key = (environment_id, _digest(dictionary))
-    found = _ids.get(key)
-    if found is not None:
+    found: dict[tuple[int, bytes], int] = {}
+    missing: dict[tuple[int, bytes], tuple[int, bytes]] = {}  # (environment, sha256) -> wanted
+    for environment_id, dictionary in wanted:
+        key = (environment_id, _digest(dictionary))
+        if key in _ids:
+            found[(environment_id, dictionary)] = _ids[key]
+        else:
+            missing[key] = (environment_id, dictionary)
+    if not missing:
         return found
     table = ContentDictionary._meta.db_table
+    keys = sorted(missing)  # one order for every writer: no deadlock between two batches
+    environments = [environment_id for environment_id, _ in keys]
+    digests = [digest for _, digest in keys]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (environment_id, sha256, content, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, now()) ON CONFLICT (environment_id, sha256) DO NOTHING "
-            "RETURNING id",
-            [environment_id, key[1], dictionary],
+            "SELECT environment_id, sha256, content, now() "
+            "FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[]) "
+            "AS wanted (environment_id, sha256, content) "
+            "ON CONFLICT (environment_id, sha256) DO NOTHING RETURNING id, environment_id, sha256",
+            [environments, digests, [missing[key][1] for key in keys]],
         )
-        row = cursor.fetchone()
-        if row is None:
+        rows = {(environment_id, bytes(digest)): id_ for id_, environment_id, digest in cursor}
+        if len(rows) < len(keys):  # written by another process first
             cursor.execute(
-                f"SELECT id FROM {table} WHERE environment_id = %s AND sha256 = %s",  # noqa: S608
-                [environment_id, key[1]],
+                f"SELECT id, environment_id, sha256 FROM {table} "  # noqa: S608
+                "WHERE (environment_id, sha256) IN "
+                "(SELECT * FROM unnest(%s::bigint[], %s::bytea[]))",
+                [environments, digests],
             )
-            row = cursor.fetchone()
-    found = row[0]
+            rows = {(environment_id, bytes(digest)): id_ for id_, environment_id, digest in cursor}
+    for key, (environment_id, dictionary) in missing.items():
+        found[(environment_id, dictionary)] = rows[key]
 
     def remember() -> None:
-        _remember(_ids, key, found)
-        _remember(_dictionaries, (environment_id, found), dictionary)
+        for key, (environment_id, dictionary) in missing.items():
+            _remember(_ids, key, rows[key])
+            _remember(_dictionaries, (environment_id, rows[key]), dictionary)
 
     transaction.on_commit(remember)
     return found

@@ -48,7 +48,7 @@ from django.utils.html import strip_tags
 
 from config import afterwards
 from logs.citus import environment_groups
-from logs.content import content_fields, template_dictionary
+from logs.content import content_fields, dictionaries_ids, template_dictionary
 from logs.models import Delivery, Event, Notification
 from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
@@ -550,7 +550,20 @@ def _attempts_make(
         # One transaction: the previous calls' outcomes and these calls' Sendings. Never
         # more than DISPATCH_CALLS_PER_TRANSACTION channels are between their Sending and
         # their outcome (one, with the setting at 1: as a dispatch alone).
-        _record([*outcomes, *(_sending_spec(a, channel) for a in new)])
+        # The templates' content dictionaries (logs/content.py) of these calls, at once.
+        dictionaries = [_dictionary(a.dispatch, channel) for a in new]
+        known = dictionaries_ids(
+            {(a.message.environment_id, d) for a, d in zip(new, dictionaries, strict=True) if d}
+        )
+        _record(
+            [
+                *outcomes,
+                *(
+                    _sending_spec(a, channel, dictionary=d, dictionary_ids=known)
+                    for a, d in zip(new, dictionaries, strict=True)
+                ),
+            ]
+        )
         outcomes = []
         _after_sent(after_sent)
         calls = [*not_started, *new]
@@ -815,7 +828,13 @@ def _error_text(error: ProviderError) -> str:
     return f"{error.message} (code {error.code})" if error.code else error.message
 
 
-def _sending_spec(attempt: _Attempt, channel: str) -> EventSpec:
+def _sending_spec(
+    attempt: _Attempt,
+    channel: str,
+    *,
+    dictionary: bytes,
+    dictionary_ids: dict[tuple[int, bytes], int],
+) -> EventSpec:
     message, number = attempt.message, attempt.number
     content = message.content
     return _spec(
@@ -833,7 +852,8 @@ def _sending_spec(attempt: _Attempt, channel: str) -> EventSpec:
                 subject=content.subject,
                 html=content.html,
                 text=content.text,
-                dictionary=_dictionary(attempt.dispatch, channel),
+                dictionary=dictionary,
+                dictionary_ids=dictionary_ids,
             ),
         },
         payload=_envelope(message),
