@@ -134,7 +134,7 @@ def deflate_raw(
 ) -> bytes:
     """`value` as raw deflate with the preset `dictionary` (b"": none). A smaller window and
     memory level (enough for a value and dictionary of a few kilobytes) make the compressor
-    several times cheaper to set up; inflate_raw reads what any of them wrote."""
+    allocate less for each value; inflate_raw reads what any of them wrote."""
     if dictionary:
         compressor = zlib.compressobj(
             _LEVEL, zlib.DEFLATED, window_bits, mem_level, zdict=dictionary

@@ -39,8 +39,9 @@ SOURCE_DICTIONARIES: dict[str, int] = {
     "postmark": 5,
     "sandbox": 6,
 }
-# A callback and its dictionary fit deflate's 4 KB window: its compressor costs a fifth of
-# one for the whole 32 KB (allocated and cleared for every value). Longer ones get the whole.
+# A callback and its dictionary fit in a 4 KB window: its compressor then allocates about
+# 18 KB instead of 260 KB for every value (measured 8 to 10 us instead of 10 to 60, the
+# allocator's mood deciding), for the same bytes out. Longer values get the whole 32 KB.
 _SMALL = 2048
 _SMALL_WINDOW_BITS = -12
 _SMALL_MEM_LEVEL = 2
