@@ -143,6 +143,20 @@ TWILIO_DELIVERED = {
 }
 
 
+def test_the_live_timeline_shows_a_packed_payload(client):
+    """The page's live feed (new lines while the status is Received) renders them too."""
+    environment = EnvironmentFactory()
+    notification = _twilio_sms(environment, TWILIO_DELIVERED)
+    assert provider_events(notification)[0].payload_packed is not None
+    client.force_login(console_user(environment))
+
+    feed = client.get(page_of(notification).replace("change/", "events.json") + "?after=0")
+
+    lines = "".join(feed.json()["lines"])
+    shown = [json.loads(html.unescape(text)) for text in _RAW_PAYLOAD.findall(lines)]
+    assert shown == [TWILIO_DELIVERED]
+
+
 def test_a_row_written_before_shows_its_jsonb_payload(client):
     """Rows written before payloads were packed keep theirs in jsonb, and still show."""
     notification = _twilio_sms(EnvironmentFactory(), TWILIO_DELIVERED)
