@@ -34,6 +34,7 @@ from logs.models import ContentDictionary, Delivery
 # Raw deflate (no zlib header or checksum: 6 bytes a value; PostgreSQL checks its pages).
 _WBITS = -15
 _LEVEL = 9
+_MEM_LEVEL = 8  # zlib's default
 # The separator between the HTML and the text in a packed value: PostgreSQL's text type
 # refuses NUL, so neither part can contain it.
 _SEPARATOR = "\x00"
@@ -113,7 +114,7 @@ def content_packed(*, html: str, text: str, dictionary: bytes) -> bytes | None:
         return None
     value = (html + _SEPARATOR + text).encode()
     # With a dictionary, deflate still finds the value's own repeats: never tried without.
-    packed = _deflate(value, dictionary)
+    packed = deflate_raw(value, dictionary)
     # A dictionary id costs 4 bytes in the row.
     if len(packed) + (4 if dictionary else 0) >= len(value):
         return None
@@ -141,19 +142,27 @@ def _content(delivery: Delivery, dictionaries: dict[tuple[int, int], bytes]) -> 
     dictionary = b""
     if delivery.content_dictionary_id is not None:
         dictionary = dictionaries[(delivery.environment_id, delivery.content_dictionary_id)]
-    html, text = _inflate(bytes(delivery.content_packed), dictionary).split(_SEPARATOR, 1)
+    html, text = inflate_raw(bytes(delivery.content_packed), dictionary).split(_SEPARATOR, 1)
     return DeliveryContent(delivery.subject, html, text)
 
 
-def _deflate(value: bytes, dictionary: bytes) -> bytes:
+def deflate_raw(
+    value: bytes, dictionary: bytes, *, window_bits: int = _WBITS, mem_level: int = _MEM_LEVEL
+) -> bytes:
+    """`value` as raw deflate with the preset `dictionary` (b"": none). A smaller window and
+    memory level (enough for a value and dictionary of a few kilobytes) make the compressor
+    allocate less for each value; inflate_raw reads what any of them wrote."""
     if dictionary:
-        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, zdict=dictionary)
+        compressor = zlib.compressobj(
+            _LEVEL, zlib.DEFLATED, window_bits, mem_level, zdict=dictionary
+        )
     else:
-        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS)
+        compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, window_bits, mem_level)
     return compressor.compress(value) + compressor.flush()
 
 
-def _inflate(packed: bytes, dictionary: bytes) -> str:
+def inflate_raw(packed: bytes, dictionary: bytes) -> str:
+    """What deflate_raw packed with `dictionary`, as text."""
     if dictionary:
         decompressor = zlib.decompressobj(_WBITS, zdict=dictionary)
     else:

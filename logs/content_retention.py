@@ -7,7 +7,7 @@ nightly job clears what the user was sent and what it was made from, and keeps t
   no merge-tag value); the notification's merge tags; the stored request but for the
   fields that say what was sent to whom (REQUEST_KEPT, RECIPIENT_KEPT); the providers' raw
   callback payloads (an email provider's carries the subject and headers, a bounce report
-  quotes the message).
+  quotes the message), plain or compressed (logs/payloads.py).
 - kept: ids, the addresses as the log keeps them (the notification's and the delivery's
   columns, the pipeline's Sending envelope), statuses and states, error codes and messages,
   times, and every timeline line with its detail.
@@ -254,10 +254,11 @@ _DELIVERIES_CLEAR = """
 # The pipeline's Sending payload is the envelope (sender and recipients' addresses: kept,
 # the page shows the sender); every other payload is a provider's callback.
 _EVENTS_CLEAR = """
-    UPDATE logs_event SET payload = NULL
+    UPDATE logs_event SET payload = NULL, payload_packed = NULL
     WHERE environment_id = %s AND notification_id = ANY(%s::uuid[])
       AND notification_created_at = ANY(%s::timestamptz[])
-      AND payload IS NOT NULL AND NOT (source = 'pipeline' AND kind = 'sending')
+      AND (payload IS NOT NULL OR payload_packed IS NOT NULL)
+      AND NOT (source = 'pipeline' AND kind = 'sending')
 """
 _NOTIFICATIONS_CLEAR = f"""
     UPDATE logs_notification

@@ -309,6 +309,10 @@ class Event(models.Model):
     dedupe_key = models.CharField(max_length=255)
     detail = models.TextField(blank=True)
     payload = models.JSONField(null=True, blank=True)
+    # The payload compressed with its provider's dictionary (logs/payloads.py: a byte naming
+    # the dictionary, then raw deflate), in place of `payload`, which then stays NULL. Read
+    # both through logs.payloads.event_payload.
+    payload_packed = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["occurred_at", "id"]

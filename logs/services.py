@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from logs.citus import environment_groups
 from logs.models import Delivery, Event, Notification
+from logs.payloads import payload_fields
 from logs.signals import (
     SharedRowWrites,
     StatementBatch,
@@ -422,7 +423,7 @@ def _event_apply(
         source=spec.source,
         dedupe_key=dedupe_key,
         detail=spec.detail,
-        payload=_payload_storable(spec.payload),
+        **payload_fields(source=spec.source, payload=_payload_storable(spec.payload)),
     )
     _event_write(
         event, notification, delivery, deliveries, recorded, spec.delivery_fields, now, batch,

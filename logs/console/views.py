@@ -68,6 +68,7 @@ from logs.content_retention import content_cleared_notice
 from logs.csv_cells import csv_row
 from logs.erasure import erasure_request
 from logs.models import ErasureJob, Notification
+from logs.payloads import event_payload
 from logs.selectors import (
     NotificationFilters,
     notification_deliveries,
@@ -413,6 +414,7 @@ def _timeline(viewer, events, deliveries_by_channel, masker) -> list[TimelineLin
     for event in events:
         delivery = deliveries_by_channel.get(event.channel)
         failed_here = event.kind == "failed" and delivery is not None
+        payload = event_payload(event)
         lines.append(
             TimelineLine(
                 id=event.id,
@@ -426,7 +428,7 @@ def _timeline(viewer, events, deliveries_by_channel, masker) -> list[TimelineLin
                 provider=delivery.provider if delivery else "",
                 detail=masker.text(event.detail),
                 error_code=delivery.error_code if failed_here else "",
-                payload=pretty_json(masker.data(event.payload)) if event.payload else "",
+                payload=pretty_json(masker.data(payload)) if payload else "",
             )
         )
     return lines
@@ -457,8 +459,9 @@ def _sender(notification: Notification, events: list) -> str:
     NotificationAPI's options.email.fromAddress / fromName."""
     sending = [e for e in events if e.kind == EventKind.SENDING and e.channel == Channel.EMAIL]
     for event in reversed(sending):
-        if isinstance(event.payload, dict) and event.payload.get("from"):
-            return str(event.payload["from"])
+        payload = event_payload(event)
+        if isinstance(payload, dict) and payload.get("from"):
+            return str(payload["from"])
     options = (notification.request or {}).get("options") or {}
     email = options.get("email") or {} if isinstance(options, dict) else {}
     if not isinstance(email, dict):

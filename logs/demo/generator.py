@@ -53,6 +53,7 @@ from logs.demo.catalogue import (
     user_make,
 )
 from logs.demo.outcomes import call_events, email_events, sms_events
+from logs.payloads import SOURCE_DICTIONARIES, payload_packed
 from logs.status import EventFact, delivery_outcome, notification_status
 
 # Upper bound of events per delivery, to reserve sequence ids (channels: see TYPES).
@@ -436,7 +437,8 @@ class _Generator:
                 last_recorded = recorded
             append(
                 f"{event_id}\t{prefix}\t{kind}\t{sub_kind}\t{channel}\t{ts(occurred)}\t"
-                f"{ts(recorded)}\t{source}\t\t{dedupe_key}\t{detail}\t{payload}\n"
+                f"{ts(recorded)}\t{source}\t\t{dedupe_key}\t{detail}\t"
+                f"{_payload_columns(source, payload)}\n"
             )
             event_id += 1
         self.next_event = event_id
@@ -447,12 +449,26 @@ class _Generator:
         created = draft.created_ts
         rows.events.append(
             f"{self.next_event}\t{draft.nid}\t{created}\t{NULL}\t{draft.env.environment_id}\t"
-            f"{RECEIVED}\t\t\t{created}\t{created}\tapi\t\treceived\tReceived via the API\t{NULL}\n"
+            f"{RECEIVED}\t\t\t{created}\t{created}\tapi\t\treceived\tReceived via the API\t{NULL}\t"
+            f"{NULL}\n"
         )
         self.next_event += 1
 
 
 # --- small steps --------------------------------------------------------------------------------
+
+
+def _payload_columns(source: str, payload: str) -> str:
+    """The payload and payload_packed columns (COPY text) of an event whose payload is
+    `payload` (JSON text, or NULL): packed with its source's dictionary as event_record
+    stores it (logs.payloads), or plain when it has none or that is not smaller."""
+    packed = None
+    if payload != NULL and source in SOURCE_DICTIONARIES:
+        packed = payload_packed(source=source, payload=json.loads(payload))
+    if packed is None:
+        return f"{payload}\t{NULL}"
+    # bytea in hex, its backslash doubled for COPY.
+    return f"{NULL}\t\\\\x{packed.hex()}"
 
 
 def _environments(plan: Plan, rng: random.Random) -> list[EnvContext]:

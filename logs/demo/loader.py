@@ -45,7 +45,7 @@ DELIVERY_COLUMNS = (
 EVENT_COLUMNS = (
     "id, notification_id, notification_created_at, delivery_id, environment_id, kind, "
     "sub_kind, channel, occurred_at, recorded_at, source, provider_event_id, dedupe_key, "
-    "detail, payload"
+    "detail, payload, payload_packed"
 )
 SEED_ACCOUNT_PREFIX = "Seed account"
 SEED_ENVIRONMENT_NAME = "production"

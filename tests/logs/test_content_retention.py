@@ -19,6 +19,7 @@ from logs import content_retention
 from logs.content_retention import content_retention_run, environment_content_clear
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partitions_ensure
+from logs.payloads import event_payload
 from logs.services import event_record, notification_create
 from tests.accounts.test_admin import page, support_user_of
 from tests.factories import AccountFactory, EnvironmentFactory
@@ -96,7 +97,9 @@ def _content(notification):
         "delivery": (delivery.subject, delivery.html, delivery.text),
         "kept": (notification.status, notification.email, delivery.destination, delivery.state),
         "timeline": [(e.kind, e.sub_kind, e.detail) for e in events],
-        "payloads": [e.payload for e in events],
+        # As the page reads them, and whether each is stored compressed (logs.payloads).
+        "payloads": [event_payload(e) for e in events],
+        "packed": [e.payload_packed is not None for e in events],
     }
 
 
@@ -132,7 +135,8 @@ def test_content_past_the_retention_is_cleared_and_the_timeline_and_metadata_sta
     assert cleared["timeline"][-1] == ("failed", "bounce", "550 5.1.1 user unknown")
     # The provider's callback (it quotes the subject) goes; the pipeline's envelope stays.
     assert cleared["payloads"][1]["from"] == SENDER
-    assert cleared["payloads"][3] is None
+    assert old_before["payloads"][3] == BOUNCE_PAYLOAD and old_before["packed"][3]
+    assert cleared["payloads"][3] is None and not cleared["packed"][3]
     assert _content(recent) == recent_before
     assert recent_before["delivery"][0] == "Your invoice INV-77"
     assert (run.cleared, run.left) == (1, 0)

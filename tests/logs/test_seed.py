@@ -28,6 +28,7 @@ from logs.demo.generator import Plan, Result, generate
 from logs.demo.loader import ForkedChunks
 from logs.models import Delivery, Event, Notification
 from logs.partitions import PARTITIONED_TABLES, partition_list
+from logs.payloads import event_payload
 from logs.services import event_record
 
 END = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -183,7 +184,10 @@ class TestSmallSeed:
             "sandbox",
             "twilio",
         }
-        assert not provider_events.filter(payload__isnull=True).exists()
+        # Stored as event_record stores them: compressed with their provider's dictionary
+        # (logs.payloads), the jsonb column left empty.
+        assert not provider_events.filter(payload_packed__isnull=True).exists()
+        assert not provider_events.filter(payload__isnull=False).exists()
         # Dedupe keys are event_record's: "<source>:<provider event id>" for a provider's,
         # "received" for the request, the payload hash for the pipeline's own.
         assert not provider_events.exclude(
@@ -234,7 +238,7 @@ class TestSmallSeed:
             last[delivery_id] = occurred_at
         twilio = provider_events.filter(source="twilio", channel="sms").first()
         assert (
-            twilio.payload["MessageSid"]
+            event_payload(twilio)["MessageSid"]
             == Delivery.objects.get(pk=twilio.delivery_id).provider_message_id
         )
 
@@ -260,7 +264,7 @@ class TestSmallSeed:
                     if row.source == "pipeline"
                     else row.dedupe_key.removeprefix(f"{row.source}:")
                 ),
-                payload=row.payload,
+                payload=event_payload(row),
             )
             assert not recorded.created, row.source
             assert recorded.event.id == row.id
@@ -455,7 +459,7 @@ def test_generated_text_is_valid_copy_input():
     for text, columns, count in (
         (notification_text, 14, 300),
         (delivery_text, 22, deliveries),
-        (event_text, 15, events),
+        (event_text, 16, events),
     ):
         lines = text.decode().split("\n")
         assert lines.pop() == ""
