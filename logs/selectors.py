@@ -289,7 +289,9 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
     elif filters.event_kind or filters.event_sub_kind:
         # Checked for each notification the index gives, newest first (a universal kind: most
         # have it), or for each candidate of a child-driven search.
-        queryset = queryset.filter(_EachRow(_events(filters).filter(**same_notification)))
+        queryset = queryset.filter(
+            _EachRow(_events(filters).filter(**{**same_notification, **_on_shard(environment_id)}))
+        )
     return queryset.order_by("-created_at", "-id")
 
 
@@ -342,6 +344,13 @@ def _events(filters: NotificationFilters) -> QuerySet:
             return Event.objects.none()
         return Event.objects.filter(_HAS_SUB_KIND, sub_kind=filters.event_sub_kind)
     return Event.objects.filter(_kind_q(filters.event_kind))
+
+
+def _on_shard(environment_id: int) -> dict:
+    """An _EachRow subquery names the environment itself, not through its outer row: kept
+    apart by OFFSET 0, Citus does not see that the outer row's environment is the search's,
+    and refuses the statement (a join it cannot route) where a plain EXISTS ran on one shard."""
+    return {"environment_id": environment_id}
 
 
 class _EachRow(Exists):
@@ -422,7 +431,9 @@ def _driving_branches(
         # Nearly every delivery of the channel has the event: its deliveries newest first
         # (one range per channel, or per channel and delivery state), each checked for the
         # event by its notification's key (event_unique_dedupe), stopping after a page.
-        has_event = _EachRow(_events(filters).filter(**_SAME_DELIVERY))
+        has_event = _EachRow(
+            _events(filters).filter(**{**_SAME_DELIVERY, **_on_shard(environment_id)})
+        )
         driving = [
             Delivery.objects.filter(has_event, condition)
             for condition in _delivery_ranges(filters, state_written=True)
