@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Environment
 from accounts.services import environment_create
-from logs.content import dictionary_id
+from logs.content import dictionaries_ids
 from logs.demo.catalogue import MAX_CHANNELS
 from logs.demo.generator import (
     MAX_EVENTS_PER_DELIVERY,
@@ -146,11 +146,11 @@ def seed_logs(
             delivery_base=ids.delivery_base,
             event_base=ids.event_base,
             chunk_size=max(1, chunk_size),
-            dictionary_ids={
-                (env.id, dictionary): dictionary_id(env.id, dictionary)
+            dictionary_ids=dictionaries_ids(
+                (env.id, dictionary)
                 for index, env in enumerate(envs)
                 for dictionary in seed_dictionaries(index)
-            },
+            ),
         )
         counter = _Counter(total=notifications, progress=progress)
         ids.counter = counter
