@@ -245,8 +245,8 @@ class CallbacksAccepted(Scenario):
 # its notifications were created at set-up): an index scan of its primary key, which id leads,
 # reading only the rows new since the last poll. The poll is the measurement's own load on
 # the database, a hundred times a second: asked of the partitioned table, its plan (generic,
-# as every prepared statement's: config/settings.py) merged every day's index, and could be
-# far slower than this (4.6 ms a poll in one run, a fifth of a core).
+# as every prepared statement's: config/settings/datastores.py) merged every day's index, and
+# could be far slower than this (4.6 ms a poll in one run, a fifth of a core).
 _NEW_EVENTS = (
     "SELECT id, notification_id, environment_id, kind FROM {table} "
     "WHERE id > %s::bigint ORDER BY id LIMIT 1000"

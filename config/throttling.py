@@ -66,7 +66,7 @@ class Rate:
 
 @cache
 def rate_parse(text: str) -> Rate:
-    """'600/minute' -> Rate(600, 60). Settings are checked at start-up (config/settings.py)
+    """'600/minute' -> Rate(600, 60). Settings are checked at start-up (config/settings/api.py)
     with the same pattern, so a bad rate never reaches a request."""
     match = RATE_PATTERN.fullmatch(text.strip())
     if match is None:
