@@ -6,10 +6,10 @@ One `INSERT … ON CONFLICT DO UPDATE` per new event, inside the transaction tha
 the previous writer's transaction commits, so the key carries a shard taken from the
 notification id: concurrent notifications mostly land on different rows, and a notification's
 own events (already serialised by event_record's row lock) always on the same one. A writer of
-several events at once runs these upserts last, sorted (logs.signals.shared_row_write), so two
+several events at once runs these upserts last, sorted (logs.statements.shared_row_write), so two
 such writers never deadlock on the counter rows."""
 
-from logs.signals import StatementBatch, shared_row_write
+from logs.statements import StatementBatch, shared_row_write
 
 SHARDS = 8
 

@@ -46,7 +46,8 @@ from bench.server import start_gunicorn, start_gunicorns, stop_process_group
 from bench.stats import percentile
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partition_list, partition_name
-from logs.signals import log_rows_loaded, prepared_rows
+from logs.signals import log_rows_loaded
+from logs.statements import prepared_rows
 from webhooks.models import InboxEntry
 
 PUBLIC_BASE_URL = "https://bench-callbacks.example.test"

@@ -18,7 +18,7 @@ from config.batches import rows_delete
 from config.counters import counter_add, counters_read
 from insights.models import COUNT_FIELDS, HourlyRollup, RollupDelta
 from logs.models import Event, Notification
-from logs.signals import StatementBatch, statement_run
+from logs.statements import StatementBatch, statement_run
 from logs.vocabulary import EventKind
 
 logger = logging.getLogger(__name__)

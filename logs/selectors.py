@@ -50,7 +50,7 @@ from django.db.models.lookups import Lookup
 from logs.content import deliveries_content
 from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
-from logs.signals import prepared_instances, prepared_rows
+from logs.statements import prepared_instances, prepared_rows
 from logs.status import delivery_states_of_status
 from logs.vocabulary import (
     SUB_KINDS_BY_KIND,
@@ -492,7 +492,7 @@ def _candidates_sql(
     range and stops after `count`; several branches are merged in order (Merge Append), so
     nothing is sorted and no more than `count` rows per branch are read.
 
-    The statement is prepared and planned once for any values (logs.signals). For the
+    The statement is prepared and planned once for any values (logs.statements). For the
     filtered search's rounds `count` is a parameter, whose generic plan takes LIMIT as a
     tenth of the rows and so reads the index in order and stops early: with the number in
     the text the planner weighed it against its generic guess of the range (a channel, a
@@ -617,7 +617,7 @@ def _candidates_statement(
 
 
 def _statement(queryset: QuerySet, fields: Sequence[str]) -> tuple[str, list]:
-    """The SQL of `queryset`'s `fields`, run as a prepared statement (logs.signals): its text
+    """The SQL of `queryset`'s `fields`, run as a prepared statement (logs.statements): its text
     is the same for every search of its shape (values are parameters), so PostgreSQL plans it
     once per connection. Planning a search over the partitioned tables (every day's
     partitions and their indexes, twice) took five times as long as running it."""

@@ -37,10 +37,10 @@ from django.utils import timezone
 from logs.citus import environment_groups
 from logs.models import Delivery, Event, Notification
 from logs.payloads import payload_fields
-from logs.signals import (
+from logs.signals import event_recorded
+from logs.statements import (
     SharedRowWrites,
     StatementBatch,
-    event_recorded,
     field_preparer,
     insert_statement,
     instances_written,
@@ -205,7 +205,7 @@ def notification_create(
     (logs.phone.phone_normalize).
 
     One round trip to PostgreSQL: the two INSERTs, what the event_recorded receivers add to
-    the batch (logs.signals), and `statements_after` (the caller's rows that must commit with
+    the batch (logs.statements), and `statements_after` (the caller's rows that must commit with
     the notification, e.g. its outbox row) go as one statement, which commits or
     fails as a whole (inside the caller's transaction, when there is one)."""
     created_at = created_at or timezone.now()
@@ -341,7 +341,7 @@ def events_record(
                 deliveries[notification.id], now, writes,
             )  # fmt: skip
         writes.send()
-        shared_rows.run()  # the counters, last and sorted (logs.signals.SharedRowWrites)
+        shared_rows.run()  # the counters, last and sorted (logs.statements.SharedRowWrites)
     return outcomes
 
 
@@ -549,7 +549,7 @@ def _event_write(
     """Queue the event's insert and the saves of what its facts decide (the delivery's
     state, the notification's status), with what the event_recorded receivers add, in the
     batch's `writes` (sent as one statement, planned once per connection:
-    logs.signals.StatementBatch), inside the caller's transaction."""
+    logs.statements.StatementBatch), inside the caller's transaction."""
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
@@ -918,7 +918,7 @@ def _update_statement(
     partition key, so PostgreSQL touches one partition, not all, and the environment, so
     Citus runs it on one shard (a filter on the row the primary key finds, on plain
     PostgreSQL). The SQL and each column's preparer are built once per model and columns (as
-    logs.signals.insert_statement's)."""
+    logs.statements.insert_statement's)."""
     key = (type(instance), frozenset(names), partition_key)
     shape = _UPDATE_SHAPES.get(key)
     if shape is None:

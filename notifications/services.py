@@ -29,7 +29,7 @@ from config.batching import TaskBatcher
 from config.hotcache import HotCache
 from logs.models import Notification
 from logs.services import event_record, notification_create
-from logs.signals import insert_statement
+from logs.statements import insert_statement
 from logs.vocabulary import Channel, EventKind, EventSubKind
 from notifications import selectors
 from notifications.models import (

@@ -31,7 +31,7 @@ from config import outbound
 from config.batches import BATCH_SIZE, rows_delete
 from config.hotcache import HotCache
 from config.outbound import OutboundResult
-from logs.signals import prepared_rows
+from logs.statements import prepared_rows
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
 from stream.models import MessageState, PayloadFormat, StreamAttempt, StreamMessage, Subscription

@@ -349,7 +349,7 @@ def test_a_negative_timeout_is_refused():
     assert "DATABASE_LOCK_TIMEOUT is in milliseconds" in last_line(result.stderr)
 
 
-# The hot paths' statements, prepared once per connection (logs.signals.prepared_rows)
+# The hot paths' statements, prepared once per connection (logs.statements.prepared_rows)
 
 
 def _prepared_statements_after(statement: str, runs: int, columns: str, env: dict) -> str:
@@ -358,7 +358,7 @@ def _prepared_statements_after(statement: str, runs: int, columns: str, env: dic
     script = (
         "from django.db import connection\n"
         "from django.utils import timezone\n"
-        "from logs.signals import prepared_rows\n"
+        "from logs.statements import prepared_rows\n"
         f"for _ in range({runs}): prepared_rows({statement})\n"
         "cursor = connection.cursor()\n"
         f"cursor.execute('SELECT {columns} FROM pg_prepared_statements')\n"

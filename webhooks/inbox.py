@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.batching import TaskBatcher
-from logs.signals import insert_statement, instances_written, prepared_rows
+from logs.statements import insert_statement, instances_written, prepared_rows
 from webhooks.models import InboxEntry
 
 logger = logging.getLogger("webhooks")
@@ -48,7 +48,7 @@ def inbox_store(
         next_attempt_at=now + SWEEP_GRACE,
     )
     # A prepared statement (planned once per connection, no ORM compilation): every
-    # callback runs it. What save() would write (logs.signals.insert_statement).
+    # callback runs it. What save() would write (logs.statements.insert_statement).
     [(entry.id,)] = prepared_rows(*insert_statement(entry))
     instances_written(entry)
     # At once when there is no enclosing transaction; else after it commits. The batcher

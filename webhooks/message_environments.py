@@ -7,7 +7,7 @@ InboxEntry.environment_restricted) the lookup names it. An ESP webhook URL witho
 names none; looking its message id up in `logs_delivery` would read every shard for every
 callback. So on Citus every Sent that names a message id also writes (message id,
 environment) into `webhooks_message_environment`, a small table local to the coordinator,
-in the same statement as the Sent (logs.signals: the event's batch, one round trip): a
+in the same statement as the Sent (logs.statements: the event's batch, one round trip): a
 callback reads its message ids' environments there, then each environment's deliveries on
 its shard.
 
@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from logs.signals import prepared_rows
+from logs.statements import prepared_rows
 from logs.vocabulary import EventKind
 from webhooks.models import MessageEnvironment
 

@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from logs.models import Delivery, Notification
 from logs.services import EventSpec, events_record
-from logs.signals import prepared_instances, prepared_rows
+from logs.statements import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue
 from webhooks.message_environments import message_environments

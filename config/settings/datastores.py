@@ -53,7 +53,7 @@ DATABASE_POOLED = DATABASE_POOLER == "transaction"
 if DATABASE_POOLED:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # DATABASE_PREPARED_STATEMENTS: the hot paths' statements (a send, a callback stored, an event
-# recorded: logs.signals.prepared_rows) are prepared once per connection, so PostgreSQL parses
+# recorded: logs.statements.prepared_rows) are prepared once per connection, so PostgreSQL parses
 # and plans each once, not on every request. Django leaves psycopg's preparing off (its own
 # queries are bound client-side and never prepared); this turns it on for those statements
 # only. Off by default behind a pooler in transaction mode (DATABASE_POOLER), which cannot

@@ -30,7 +30,7 @@ from logs.selectors import (
     notification_queryset,
 )
 from logs.services import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
-from logs.signals import prepared_rows
+from logs.statements import prepared_rows
 
 
 class _JsonPath(Value):
@@ -119,7 +119,7 @@ def _bounded(queryset) -> list:
 
 # The child rows of a page's notifications (the tenant's) as the event writer reads a batch's
 # on Citus: one text for any page (the ids are one array parameter), so it is prepared and
-# planned once per connection (logs.signals.prepared_rows), not parsed and planned over every
+# planned once per connection (logs.statements.prepared_rows), not parsed and planned over every
 # day's partitions on each request, and read as plain tuples. They name the environment: on
 # Citus (the log distributed by environment) each runs on that environment's shard alone.
 _PAGE_DELIVERIES = (

@@ -59,9 +59,10 @@ def _rows_in(relation: str) -> float:
 
 
 def _explain(query: dict | str, *, analyze: bool) -> dict:
-    """The plan of a captured query. One the code ran as a prepared statement (logs.signals.
-    prepared_rows) is explained as PostgreSQL runs it: planned once, for any values (a generic
-    plan, as config/settings/datastores.py asks), then executed with these."""
+    """The plan of a captured query. One the code ran as a prepared statement (logs.
+    statements.prepared_rows) is explained as PostgreSQL runs it: planned once, for any
+    values (a generic plan, as config/settings/datastores.py asks), then executed with
+    these."""
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     sql = query if isinstance(query, str) else query["sql"]
     prepared = None if isinstance(query, str) else query.get("prepared")

@@ -1,10 +1,10 @@
-"""logs.signals.prepared_rows: the hot paths' prepared statements. A statement of many
+"""logs.statements.prepared_rows: the hot paths' prepared statements. A statement of many
 parameters (a batch's event writes) has its placeholders numbered once per text and goes
 through a RawCursor; one with another % in it keeps psycopg's own parsing."""
 
 import pytest
 
-from logs.signals import _numbered, prepared_rows
+from logs.statements import _numbered, prepared_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -652,7 +652,8 @@ def test_a_receivers_failing_write_leaves_no_notification_behind():
     one query: a statement that fails undoes the ones before it."""
     from django.db import IntegrityError
 
-    from logs.signals import event_recorded, statement_run
+    from logs.signals import event_recorded
+    from logs.statements import statement_run
 
     def receiver(sender, *, notification, batch, **kwargs):
         # A row with its environment but no id (NOT NULL): on Citus it reaches its shard.
@@ -713,7 +714,7 @@ def test_a_receiver_that_needs_the_rows_gets_them_in_a_transaction():
 def test_a_batched_insert_writes_what_save_would():
     """insert_statement (the send path's INSERTs) and Model.save() store the same row: JSON
     as JSON, times as times, defaults filled."""
-    from logs.signals import insert_statement
+    from logs.statements import insert_statement
 
     environment = EnvironmentFactory()
     values = dict(
@@ -805,10 +806,10 @@ def test_a_batch_shares_its_reads():
         q["sql"].lstrip() for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
     # One lock of the five notifications, one read of their events, one of their deliveries;
-    # then the events' writes as one statement (a WITH ... SELECT, the batch of logs.signals),
+    # then the events' writes as one statement (a WITH ... SELECT, the batch of logs.statements),
     # a second one from the first event of a notification that already has writes in it (a
     # statement cannot write a row twice): here the five Delivered, then the five Failed; and
-    # last the alert counters' upserts, sorted (logs.signals.SharedRowWrites), pipelined.
+    # last the alert counters' upserts, sorted (logs.statements.SharedRowWrites), pipelined.
     reads = [sql for sql in statements if sql.startswith("SELECT")]
     assert len(reads) == 3, reads
     assert "FOR UPDATE" in reads[0]

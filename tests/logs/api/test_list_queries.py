@@ -75,7 +75,7 @@ def test_the_deliveries_statement_is_prepared_and_the_same_for_any_page(api, log
     for limit in (2, 7, 30):
         _, queries = _page(api, {"limit": limit})
         [deliveries] = _deliveries_queries(queries)
-        # Prepared (logs.signals.prepared_rows): planned once per connection, not per page.
+        # Prepared (logs.statements.prepared_rows): planned once per connection, not per page.
         assert deliveries.get("prepared"), deliveries["sql"][:200]
         texts.add(deliveries["prepared"][0])
     assert len(texts) == 1
