@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from accounts.deletion import BATCH_SIZE, PURGE_ORDER, environment_rows_purge
+from accounts.deletion import BATCH_SIZE, environment_rows_purge
 from accounts.models import Account, Environment
 from logs.models import PurgeRun
 from logs.partitions import (
@@ -26,6 +26,38 @@ from logs.partitions import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Children first, so a purge interrupted midway never leaves events without notifications.
+PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
+assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
+
+
+def environment_logs_purge(*, environment_id: int, batch_size: int, after_batch) -> int:
+    """A deleting environment's log rows, partition by partition, children first, in batches
+    (accounts/deletion.py runs it: registered in logs/apps.py). Returns the rows removed."""
+    return sum(
+        environment_rows_purge(
+            partition=partition.name,
+            environment_id=environment_id,
+            batch_size=batch_size,
+            after_batch=after_batch,
+        )
+        for table in PURGE_ORDER
+        for partition in partition_list(table)
+    )
+
+
+def environment_logs_remain(*, cursor, environment_id: int) -> bool:
+    """True while any log row of the environment is left (its row is then not deleted, so
+    the database's cascade never runs over the log)."""
+    for table in PURGE_ORDER:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE environment_id = %s)",  # noqa: S608 (our table names)
+            [environment_id],
+        )
+        if cursor.fetchone()[0]:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

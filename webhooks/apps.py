@@ -21,10 +21,12 @@ class WebhooksConfig(AppConfig):
 
     def ready(self):
         from logs.signals import event_recorded, log_rows_loaded
+        from notifications.providers.sandbox import callbacks_scheduler_set
         from webhooks.message_environments import (
             message_environment_remember,
             message_environments_backfill,
         )
+        from webhooks.sandbox import sandbox_callbacks_enqueue
 
         event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")
         # On Citus, a Sent's message id and environment, for callbacks that name none.
@@ -34,3 +36,5 @@ class WebhooksConfig(AppConfig):
         log_rows_loaded.connect(
             message_environments_backfill, dispatch_uid="webhooks.message_environment_backfill"
         )
+        # The sandbox provider's callbacks are scheduled here (it imports nothing of webhooks).
+        callbacks_scheduler_set(sandbox_callbacks_enqueue)
