@@ -13,19 +13,35 @@ The name is the one Celery registers: `<module>.<function>` unless the task name
 (settings.CELERY_TASK_ROUTES, CELERY_TASK_ANNOTATIONS and CELERY_BEAT_SCHEDULE use the same).
 """
 
+import importlib
+import threading
+
 from celery import Task
 
 from config.celery import app
 
+# One import at a time: a thread asking while another imports the tasks module must wait for
+# the task to be registered, not find the module half-run (a web process's first callbacks
+# arrive together).
+_import_lock = threading.Lock()
+
 
 def task(name: str) -> Task:
     """The registered Celery task called `name`. A web process has imported no tasks module
-    until its first enqueue: on a miss the apps' tasks modules are imported (Celery's
-    autodiscovery, as a worker does at start), then the name must be known."""
+    until its first enqueue: on a miss the task's module is imported (what the worker's
+    autodiscovery does at its start), then the name must be known."""
     try:
         return app.tasks[name]
     except KeyError:
-        app.autodiscover_tasks(force=True)
+        pass
+    with _import_lock:
+        if name not in app.tasks:
+            module = name.rpartition(".")[0]
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not (module + ".").startswith(exc.name + "."):
+                    raise  # the module exists and one of its own imports is missing
     try:
         return app.tasks[name]
     except KeyError:
