@@ -980,7 +980,7 @@ INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plug
 # The name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "Notification log"
 # CONSOLE_SESSION_IDLE_MINUTES: a console session ends after this many minutes without a
-# request from the person (a page's own background refresh does not count) (accounts/sessions.py).
+# request from the person (a page's own background refresh does not count) (accounts/middleware.py).
 CONSOLE_SESSION_IDLE_MINUTES = env.int("CONSOLE_SESSION_IDLE_MINUTES", default=30)
 if CONSOLE_SESSION_IDLE_MINUTES < 1:
     raise environ.ImproperlyConfigured(
@@ -996,7 +996,7 @@ SESSION_COOKIE_AGE = (CONSOLE_SESSION_IDLE_MINUTES + 12 * 60) * 60
 # pages: the second-factor gate and the idle limit apply to every view.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
-    "accounts.sessions.ConsoleSessionMiddleware",
+    "accounts.middleware.ConsoleSessionMiddleware",
 )
 SETTINGS_FROM_ENVIRONMENT += ["CONSOLE_SESSION_IDLE_MINUTES"]
 CELERY_BEAT_SCHEDULE["console-sessions-purge"] = {
