@@ -4,6 +4,7 @@ Every run is recorded as a PurgeRun (read-only in the console)."""
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +31,24 @@ logger = logging.getLogger(__name__)
 # Children first, so a purge interrupted midway never leaves events without notifications.
 PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
 assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
+
+
+# What other apps keep per day of the log and purge with the nightly retention, once a night
+# (webhooks: the callbacks' message id -> environment rows of the days dropped, on Citus):
+# each registers `purge(retention_days=)` in its AppConfig.ready, so logs imports none of them.
+_retention_followers: dict[str, Callable[..., object]] = {}
+
+
+def retention_follower_register(*, name: str, purge: Callable[..., object]) -> None:
+    """Register an app's purge that follows the log's retention (see above); registering the
+    same name again replaces it."""
+    _retention_followers[name] = purge
+
+
+def retention_followers_purge(*, retention_days: int) -> None:
+    """Run every registered follower's purge for `retention_days` (retention_purge_task)."""
+    for purge in list(_retention_followers.values()):
+        purge(retention_days=retention_days)
 
 
 def environment_logs_purge(*, environment_id: int, batch_size: int, after_batch) -> int:
