@@ -22,10 +22,12 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/python scripts/run.py
 
-## The whole suite: lint, format check, pytest on real PostgreSQL and Redis, benchmark smoke run.
+## The whole suite: lint, format check, the import layers (lint-imports: pyproject.toml's
+## [tool.importlinter]), pytest on real PostgreSQL and Redis, benchmark smoke run.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	scripts/test.sh
 
 format: install

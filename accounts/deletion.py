@@ -20,6 +20,10 @@ tenant's personal data stays. Instead, in two steps:
    for each environment, then deletes the account (its memberships, invitations and plan
    counters, a few rows, go with it by cascade).
 
+The log's rows are not this app's: each app that keeps rows it purges itself (the log, partition
+by partition) registers that purge in its AppConfig.ready with `tenant_purge_register`, so this
+module finds them without importing the apps above accounts (logs/apps.py).
+
 Safe to run twice (a lease row lets one worker purge a tenant at a time; the others return),
 and resumable: beat runs `tenant_deletions_resume` to pick up purges a dead worker left
 unfinished, once its lease has expired.
@@ -28,8 +32,9 @@ unfinished, once its lease has expired.
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.apps import apps
@@ -39,12 +44,10 @@ from django.utils import timezone
 from accounts.authentication import credentials_cache
 from accounts.models import Account, Environment, PurgeLease
 from config.batches import BATCH_SIZE, rows_delete
-from logs.partitions import PARTITIONED_TABLES, partition_list
+from config.enqueue import task
 
 logger = logging.getLogger(__name__)
 
-# Children first, so a purge interrupted midway never leaves events without notifications.
-PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
 # How long a purge's lease lasts unless renewed (it is, after every batch): a dead worker's
 # tenant is picked up again by tenant_deletions_resume after at most this long.
 LEASE_SECONDS = 300
@@ -53,7 +56,43 @@ _CASCADES = (models.CASCADE, models.DB_CASCADE)
 # The final DELETE of a tenant row waits this long for a lock, then the purge retries later.
 _ROW_DELETE_LOCK_TIMEOUT = "2s"
 
-assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
+
+@dataclass(frozen=True)
+class TenantPurge:
+    """An app's own removal of a deleting environment's rows (the log's: partition by
+    partition). `purge(environment_id=, batch_size=, after_batch=)` deletes them in batches,
+    calling after_batch after each, and returns how many it removed; `remains(cursor=,
+    environment_id=)` is True while any is left (the Environment row is then kept, so the
+    database's cascade never runs over those tables). `tables` are the tables it purges:
+    environment_tables() leaves them out."""
+
+    name: str
+    tables: frozenset[str]
+    purge: Callable[..., int]
+    remains: Callable[..., bool]
+
+
+# Filled by the apps' AppConfig.ready (tenant_purge_register), in INSTALLED_APPS order.
+_tenant_purges: dict[str, TenantPurge] = {}
+
+
+def tenant_purge_register(
+    *,
+    name: str,
+    tables: Collection[str],
+    purge: Callable[..., int],
+    remains: Callable[..., bool],
+) -> None:
+    """Register an app's purge of a deleting environment's rows (see TenantPurge). Called
+    from the app's AppConfig.ready; registering the same name again replaces it."""
+    _tenant_purges[name] = TenantPurge(
+        name=name, tables=frozenset(tables), purge=purge, remains=remains
+    )
+
+
+def tenant_purges() -> list[TenantPurge]:
+    """The registered purges, run in this order before the other tables' rows go."""
+    return list(_tenant_purges.values())
 
 
 def _purge_enqueue(task_name: str, pk: int) -> None:
@@ -101,14 +140,8 @@ def environment_purge(*, environment_id: int, batch_size: int = BATCH_SIZE) -> b
 def _environment_purge(environment_id: int, *, batch_size: int, renew: Callable[[], None]) -> bool:
     try:
         logs = sum(
-            environment_rows_purge(
-                partition=partition.name,
-                environment_id=environment_id,
-                batch_size=batch_size,
-                after_batch=renew,
-            )
-            for table in PURGE_ORDER
-            for partition in partition_list(table)
+            purge.purge(environment_id=environment_id, batch_size=batch_size, after_batch=renew)
+            for purge in tenant_purges()
         )
         rows = environment_tables_purge(
             environment_id=environment_id, batch_size=batch_size, after_batch=renew
@@ -163,11 +196,12 @@ def environment_tables() -> list[tuple[type[models.Model], str]]:
     without an environment of their own (stream attempts, channel templates, alert notices)
     go with their parents' batches by the database's cascade, on an indexed foreign key."""
     found = {}
+    purged = {table for purge in tenant_purges() for table in purge.tables}
     for model in apps.get_models():
         if model._meta.proxy or not model._meta.managed:
             continue
-        if model._meta.db_table in PARTITIONED_TABLES:
-            continue  # purged partition by partition (PURGE_ORDER)
+        if model._meta.db_table in purged:
+            continue  # purged by its app (tenant_purges: the log, partition by partition)
         for field in model._meta.concrete_fields:
             if (
                 (field.many_to_one or field.one_to_one)
@@ -233,17 +267,14 @@ def _order_field(model: type[models.Model], field: str) -> str:
 
 
 def environment_row_delete(*, environment_id: int) -> bool:
-    """Delete the Environment row, only if no log row refers to it any more, so the
-    database's cascade has nothing to do on the log tables. False (and nothing deleted) when
-    rows remain, e.g. written by a request that authenticated just before the mark."""
+    """Delete the Environment row, only if no log row refers to it any more (nor any row of
+    another registered purge), so the database's cascade has nothing to do on the log tables.
+    False (and nothing deleted) when rows remain, e.g. written by a request that
+    authenticated just before the mark."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{_ROW_DELETE_LOCK_TIMEOUT}'")
-        for table in PURGE_ORDER:
-            cursor.execute(
-                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE environment_id = %s)",  # noqa: S608 (our table names)
-                [environment_id],
-            )
-            if cursor.fetchone()[0]:
+        for purge in tenant_purges():
+            if purge.remains(cursor=cursor, environment_id=environment_id):
                 return False
         Environment.all_objects.filter(pk=environment_id).delete()
     return True
@@ -387,7 +418,5 @@ def _leased(tenant: str) -> Iterator["_Lease | None"]:
 
 
 def _enqueue(task_name: str, tenant_id: int) -> None:
-    # Imported here: the tasks module imports this one.
-    from accounts import tasks
-
-    getattr(tasks, task_name).delay(tenant_id)
+    # By name (config/enqueue.py): the tasks module imports this one.
+    task(f"accounts.tasks.{task_name}").delay(tenant_id)

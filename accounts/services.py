@@ -2,6 +2,7 @@
 caller that shows them, and only their encrypted form or hash is stored."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -92,6 +93,18 @@ class SecretsReencrypted:
 
 class SecretsUnreadable(ValueError):
     pass
+
+
+# The other secrets an app keeps under SECRETS_ENCRYPTION_KEY (notifications: the Twilio auth
+# tokens), by what they are called in rotate_secrets' report ("Twilio auth token"): each app
+# registers its re-encrypter in its AppConfig.ready, so accounts imports none of them.
+secret_reencrypters: dict[str, Callable[[], SecretsReencrypted]] = {}
+
+
+def secret_reencrypter_register(*, name: str, reencrypt: Callable[[], SecretsReencrypted]) -> None:
+    """Register `reencrypt` (idempotent, all or nothing, like
+    environment_secrets_reencrypt) for rotate_secrets, under the name its report uses."""
+    secret_reencrypters[name] = reencrypt
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ replay protection); this module holds the rules around them:
 - who must use it: members of an account whose owners require it, and every superuser in
   production (two_factor_required);
 - what a fresh session must do before anything else (two_factor_state_for: enter the code, or
-  set the app up first), kept in the session and enforced by accounts.sessions' middleware;
+  set the app up first), kept in the session and enforced by accounts.middleware;
 - who may reset whose second factor when a phone is lost: a superuser anyone's; an owner that
   of a member who is not an owner, and only when they own every account the member belongs
   to (the member's second factor guards all of them).

@@ -18,6 +18,7 @@ from alerts.links import alert_search_url
 from alerts.models import AlertNotice
 from alerts.vocabulary import NoticeChannel, NoticeState, Transition
 from config import outbound
+from config.enqueue import task
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +140,9 @@ def alert_notice_enqueue(*, notice_id: int) -> None:
     """Hand a notice to a worker. Never raises: a broker that is down (or, with tasks run
     in-process, a webhook that keeps failing) must not fail the evaluation that made it;
     the sweeper sends what is left pending."""
-    from alerts.tasks import alert_notice_send_task
-
+    send_task = task("alerts.tasks.alert_notice_send_task")
     try:
-        alert_notice_send_task.delay(notice_id)
+        send_task.delay(notice_id)
     except Exception as exc:  # kombu's, redis's, socket's, celery.exceptions.Retry
         logger.warning("alert notice %s not handed over now (%s)", notice_id, type(exc).__name__)
 

@@ -16,6 +16,8 @@ The DRF throttle classes here answer a refusal the API's way: 429, `Retry-After`
 left in the window) and `{"message": ...}` naming the limit and its setting.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import math
@@ -24,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
@@ -31,8 +34,10 @@ from django.http import JsonResponse
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
-from accounts.authentication import Credentials
 from config.counters import redis_client
+
+if TYPE_CHECKING:  # config sits below accounts: the credentials' type is only named here
+    from accounts.authentication import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +172,10 @@ class CounterRateThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         credentials = request.auth
-        if not isinstance(credentials, Credentials):
-            return True  # unauthenticated requests are refused before this
+        if credentials is None:
+            # Unauthenticated requests are refused before this; every authentication class
+            # here (accounts.authentication) gives a Credentials as request.auth.
+            return True
         refused = self.refusal(credentials)
         if refused is not None:
             wait, message = refused

@@ -24,3 +24,13 @@ class LogsConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_ensure_partitions_after_migrate, sender=self)
+        from accounts.deletion import tenant_purge_register
+        from logs.retention import PURGE_ORDER, environment_logs_purge, environment_logs_remain
+
+        # A deleted tenant's log rows go partition by partition (accounts/deletion.py).
+        tenant_purge_register(
+            name="logs",
+            tables=PURGE_ORDER,
+            purge=environment_logs_purge,
+            remains=environment_logs_remain,
+        )

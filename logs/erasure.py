@@ -34,6 +34,7 @@ from django.utils import timezone
 from accounts.models import Environment
 from audit.models import AccessRecord
 from config.batches import rows_delete
+from config.enqueue import task
 from logs.models import Delivery, ErasureJob, Event, Notification
 from notifications.models import (
     EndUser,
@@ -106,9 +107,7 @@ def _open_job(*, environment: Environment, user_id: str) -> ErasureJob | None:
 
 
 def erasure_enqueue(job_id) -> None:
-    from logs.tasks import erasure_run_task
-
-    erasure_run_task.delay(str(job_id))
+    task("logs.tasks.erasure_run_task").delay(str(job_id))
 
 
 def erasure_run(*, job_id, batch_size: int = ERASURE_BATCH) -> ErasureJob:

@@ -4,6 +4,7 @@ Every run is recorded as a PurgeRun (read-only in the console)."""
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from accounts.deletion import BATCH_SIZE, PURGE_ORDER, environment_rows_purge
+from accounts.deletion import BATCH_SIZE, environment_rows_purge
 from accounts.models import Account, Environment
 from logs.models import PurgeRun
 from logs.partitions import (
@@ -26,6 +27,56 @@ from logs.partitions import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Children first, so a purge interrupted midway never leaves events without notifications.
+PURGE_ORDER = ("webhooks_inbox", "logs_event", "logs_delivery", "logs_notification")
+assert set(PURGE_ORDER) == set(PARTITIONED_TABLES), "purge every partitioned log table"
+
+
+# What other apps keep per day of the log and purge with the nightly retention, once a night
+# (webhooks: the callbacks' message id -> environment rows of the days dropped, on Citus):
+# each registers `purge(retention_days=)` in its AppConfig.ready, so logs imports none of them.
+_retention_followers: dict[str, Callable[..., object]] = {}
+
+
+def retention_follower_register(*, name: str, purge: Callable[..., object]) -> None:
+    """Register an app's purge that follows the log's retention (see above); registering the
+    same name again replaces it."""
+    _retention_followers[name] = purge
+
+
+def retention_followers_purge(*, retention_days: int) -> None:
+    """Run every registered follower's purge for `retention_days` (retention_purge_task)."""
+    for purge in list(_retention_followers.values()):
+        purge(retention_days=retention_days)
+
+
+def environment_logs_purge(*, environment_id: int, batch_size: int, after_batch) -> int:
+    """A deleting environment's log rows, partition by partition, children first, in batches
+    (accounts/deletion.py runs it: registered in logs/apps.py). Returns the rows removed."""
+    return sum(
+        environment_rows_purge(
+            partition=partition.name,
+            environment_id=environment_id,
+            batch_size=batch_size,
+            after_batch=after_batch,
+        )
+        for table in PURGE_ORDER
+        for partition in partition_list(table)
+    )
+
+
+def environment_logs_remain(*, cursor, environment_id: int) -> bool:
+    """True while any log row of the environment is left (its row is then not deleted, so
+    the database's cascade never runs over the log)."""
+    for table in PURGE_ORDER:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE environment_id = %s)",  # noqa: S608 (our table names)
+            [environment_id],
+        )
+        if cursor.fetchone()[0]:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from logs.partitions import partitions_ensure
-from logs.retention import retention_purge, retention_purge_accounts
-from webhooks.message_environments import message_environments_purge
+from logs.retention import retention_followers_purge, retention_purge, retention_purge_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +30,9 @@ def retention_purge_task(self) -> list[str]:
     purge = retention_purge(retention_days=settings.LOG_RETENTION_DAYS)
     if not self.request.retries:
         retention_purge_accounts()
-        # The callbacks' message id -> environment rows of the days dropped (Citus).
-        message_environments_purge(retention_days=settings.LOG_RETENTION_DAYS)
+        # What other apps keep per day of the log (webhooks: the callbacks' message id ->
+        # environment rows of the days dropped, on Citus), registered in their apps.py.
+        retention_followers_purge(retention_days=settings.LOG_RETENTION_DAYS)
     if purge.busy:
         names = ", ".join(partition.name for partition in purge.busy)
         if self.request.retries < self.max_retries:

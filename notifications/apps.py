@@ -6,9 +6,15 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
+        from accounts.services import secret_reencrypter_register
         from notifications import checks  # noqa: F401  (registers the start-up checks)
         from notifications.models import NotificationType
-        from notifications.services import notification_type_cache
+        from notifications.services import notification_type_cache, twilio_auth_tokens_reencrypt
+
+        # rotate_secrets re-encrypts the environments' Twilio auth tokens too.
+        secret_reencrypter_register(
+            name="Twilio auth token", reencrypt=twilio_auth_tokens_reencrypt
+        )
 
         for signal in (post_save, post_delete):
             signal.connect(

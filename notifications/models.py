@@ -167,6 +167,18 @@ class SubNotification(models.Model):
         return self.title or self.sub_notification_id
 
 
+# Which providers can carry which channel (the console and the start-up check use it; the
+# providers themselves are in notifications/providers/, which re-exports this).
+PROVIDERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
+    Channel.EMAIL: ("email", "sandbox", "none"),
+    Channel.SMS: ("twilio", "sandbox", "none"),
+    Channel.CALL: ("twilio", "sandbox", "none"),
+    Channel.IN_APP: ("in_app",),
+    Channel.PUSH: ("none",),
+    Channel.WEB_PUSH: ("none",),
+}
+
+
 class ChannelProvider(models.Model):
     """An environment's choice of provider for one channel, overriding the settings'
     SEND_PROVIDER_<CHANNEL> (e.g. the sandbox for a staging environment)."""
@@ -189,8 +201,6 @@ class ChannelProvider(models.Model):
         return f"{self.get_channel_display()}: {self.provider}"
 
     def clean(self) -> None:
-        from notifications.providers import PROVIDERS_BY_CHANNEL
-
         allowed = PROVIDERS_BY_CHANNEL.get(self.channel, ())
         if self.provider not in allowed:
             raise ValidationError(

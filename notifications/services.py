@@ -26,6 +26,7 @@ from accounts.models import Environment
 from accounts.services import SecretsReencrypted, SecretsUnreadable
 from config.batches import rows_delete
 from config.batching import TaskBatcher
+from config.enqueue import task
 from config.hotcache import HotCache
 from logs.models import Notification
 from logs.services import event_record, notification_create
@@ -78,9 +79,7 @@ class SendAccepted:
 
 
 def _dispatch_batch_task():
-    from notifications.tasks import notification_dispatch_batch_task
-
-    return notification_dispatch_batch_task
+    return task("notifications.tasks.notification_dispatch_batch_task")
 
 
 # Dispatch requests leave each server process in batches (config/batching.py): one Celery

@@ -29,6 +29,7 @@ from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.models import Account, Environment
 from config import outbound
 from config.batches import BATCH_SIZE, rows_delete
+from config.enqueue import task
 from config.hotcache import HotCache
 from config.outbound import OutboundResult
 from logs.statements import prepared_rows
@@ -219,8 +220,7 @@ def drains_enqueue(subscription_ids) -> None:
     the cache, cleared when the drain starts) takes the new messages too, so a busy
     environment queues one task, not one per event. Never raises for a broker outage: the
     sweeper enqueues them once it is back (their next_attempt_at passes)."""
-    from stream.tasks import stream_subscription_drain_task
-
+    drain_task = task("stream.tasks.stream_subscription_drain_task")
     for subscription_id in dict.fromkeys(subscription_ids):
         try:
             queued = cache.add(_drain_flag(subscription_id), 1, _drain_flag_seconds())
@@ -229,7 +229,7 @@ def drains_enqueue(subscription_ids) -> None:
         if not queued:
             continue
         try:
-            stream_subscription_drain_task.apply_async(args=[subscription_id], retry=False)
+            drain_task.apply_async(args=[subscription_id], retry=False)
         except (BrokerError, OSError) as exc:
             _drain_flag_clear(subscription_id)
             logger.warning(

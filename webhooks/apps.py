@@ -20,11 +20,15 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self):
+        from logs.retention import retention_follower_register
         from logs.signals import event_recorded, log_rows_loaded
+        from notifications.providers.sandbox import callbacks_scheduler_set
         from webhooks.message_environments import (
             message_environment_remember,
             message_environments_backfill,
+            message_environments_purge,
         )
+        from webhooks.sandbox import sandbox_callbacks_enqueue
 
         event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")
         # On Citus, a Sent's message id and environment, for callbacks that name none.
@@ -34,3 +38,7 @@ class WebhooksConfig(AppConfig):
         log_rows_loaded.connect(
             message_environments_backfill, dispatch_uid="webhooks.message_environment_backfill"
         )
+        # Its rows of the log days the nightly retention drops go with them.
+        retention_follower_register(name="webhooks", purge=message_environments_purge)
+        # The sandbox provider's callbacks are scheduled here (it imports nothing of webhooks).
+        callbacks_scheduler_set(sandbox_callbacks_enqueue)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.batching import TaskBatcher
+from config.enqueue import task
 from logs.statements import insert_statement, instances_written, prepared_rows
 from webhooks.models import InboxEntry
 
@@ -60,9 +61,7 @@ def inbox_store(
 
 
 def _process_batch_task():
-    from webhooks.tasks import inbox_process_batch_task
-
-    return inbox_process_batch_task
+    return task("webhooks.tasks.inbox_process_batch_task")
 
 
 # Stored callbacks leave each server process in batches (config/batching.py): a background
@@ -81,12 +80,11 @@ def inbox_process_enqueue(*, inbox_id: int | None) -> None:
     """Enqueue processing of one inbox row (the sweeper's, a replay's, a full batch's next),
     or leave it to the sweeper when the broker is unreachable: a stored callback is never
     lost, only delayed."""
-    from webhooks.tasks import inbox_process_task
-
+    process_task = task("webhooks.tasks.inbox_process_task")
     try:
         # A short retry for a dropped connection, bounded (about 0.3 s) so a broker that is
         # down never holds the caller: the row is already safe in PostgreSQL.
-        inbox_process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
+        process_task.apply_async((inbox_id,), retry=True, retry_policy=ENQUEUE_RETRY)
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)
         logger.warning(
             "Could not enqueue inbox row %s (%s); the sweeper will process it.",

@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from accounts.models import Environment
 from config.afterwards import later
+from config.enqueue import task
 from logs.vocabulary import Channel
 from webhooks.receivers.twilio import twilio_auth_token
 
@@ -231,15 +232,15 @@ def sandbox_callbacks_enqueue(
 
 
 def _callbacks_schedule(messages: list[tuple[int, str, str, str]]) -> None:
-    from webhooks.tasks import sandbox_callbacks_send_many_task, sandbox_callbacks_send_task
-
+    send_one = task("webhooks.tasks.sandbox_callbacks_send_task")
+    send_many = task("webhooks.tasks.sandbox_callbacks_send_many_task")
     try:
         if len(messages) == 1:
-            sandbox_callbacks_send_task.apply_async(
+            send_one.apply_async(
                 messages[0], countdown=settings.SANDBOX_CALLBACK_DELAY, retry=False
             )
         else:
-            sandbox_callbacks_send_many_task.apply_async(
+            send_many.apply_async(
                 (messages,), countdown=settings.SANDBOX_CALLBACK_DELAY, retry=False
             )
     except Exception as exc:  # the broker's errors are many (kombu, redis, socket)

@@ -46,7 +46,8 @@ if INVITATION_EXPIRY_DAYS < 1 or LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTE
 # The name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "Notification log"
 # CONSOLE_SESSION_IDLE_MINUTES: a console session ends after this many minutes without a
-# request from the person (a page's own background refresh does not count) (accounts/sessions.py).
+# request from the person (a page's own background refresh does not count)
+# (accounts/middleware.py).
 CONSOLE_SESSION_IDLE_MINUTES = env.int("CONSOLE_SESSION_IDLE_MINUTES", default=30)
 if CONSOLE_SESSION_IDLE_MINUTES < 1:
     raise ImproperlyConfigured(
@@ -58,7 +59,7 @@ if CONSOLE_SESSION_IDLE_MINUTES < 1:
 # the same day is told why they were signed out, rather than meeting a bare login page; the
 # rows go with the nightly purge.
 SESSION_COOKIE_AGE = (CONSOLE_SESSION_IDLE_MINUTES + 12 * 60) * 60
-# accounts.sessions.ConsoleSessionMiddleware (in config/settings/core.py) ends it.
+# accounts.middleware.ConsoleSessionMiddleware (in config/settings/core.py) ends it.
 declare("CONSOLE_SESSION_IDLE_MINUTES")
 CELERY_BEAT_SCHEDULE["console-sessions-purge"] = {
     "task": "accounts.tasks.console_sessions_purge_task",

@@ -144,7 +144,7 @@ MIDDLEWARE = [
     # After the messages middleware (it adds a message when an idle session ends), before the
     # pages: the second-factor gate and the idle limit apply to every view
     # (config/settings/accounts.py).
-    "accounts.sessions.ConsoleSessionMiddleware",
+    "accounts.middleware.ConsoleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Console pages show times in the viewer's zone (config/admin_display.py).
     "config.admin_display.ViewerZoneMiddleware",

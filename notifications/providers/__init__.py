@@ -3,8 +3,7 @@ per environment (ChannelProvider, in the console). See base.py for the interface
 
 from django.conf import settings
 
-from logs.vocabulary import Channel
-from notifications.models import ChannelProvider
+from notifications.models import PROVIDERS_BY_CHANNEL, ChannelProvider
 from notifications.providers.base import (
     Accepted,
     NoProvider,
@@ -19,6 +18,7 @@ from notifications.providers.sandbox import SandboxProvider
 from notifications.providers.twilio import TwilioProvider
 
 __all__ = [
+    "PROVIDERS_BY_CHANNEL",
     "Accepted",
     "OutgoingMessage",
     "Provider",
@@ -36,15 +36,6 @@ PROVIDERS: dict[str, Provider] = {
         InAppProvider(),
         NoProvider(),
     )
-}
-# Which providers can carry which channel (the console and the start-up check use it).
-PROVIDERS_BY_CHANNEL: dict[str, tuple[str, ...]] = {
-    Channel.EMAIL: ("email", "sandbox", "none"),
-    Channel.SMS: ("twilio", "sandbox", "none"),
-    Channel.CALL: ("twilio", "sandbox", "none"),
-    Channel.IN_APP: ("in_app",),
-    Channel.PUSH: ("none",),
-    Channel.WEB_PUSH: ("none",),
 }
 
 

@@ -3,21 +3,33 @@
 It decides only what happens at send time: an email whose local part is `reject` is refused
 (Failed at send); everything else is accepted with an id like `sbx-<uuid>` and recorded in
 SandboxMessage. Once Sent is committed, webhooks.sandbox schedules the provider-format
-callbacks of the magic-recipient table (bounce, busy, undelivered ...).
+callbacks of the magic-recipient table (bounce, busy, undelivered ...): the webhooks app hands
+that scheduler to this provider in its AppConfig.ready (`callbacks_scheduler_set`), since the
+providers sit below the webhooks app and import nothing of it.
 """
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
 from logs.vocabulary import Channel
 from notifications.models import SandboxMessage
 from notifications.providers.base import Accepted, OutgoingMessage, Provider, ProviderError
-from webhooks.sandbox import sandbox_callbacks_enqueue
 
 REJECTED_LOCAL_PART = "reject"
+
+# Schedules a sent message's callbacks: called once Sent is recorded, with environment_id,
+# channel, provider_message_id and destination (webhooks.sandbox.sandbox_callbacks_enqueue,
+# set by webhooks/apps.py). None: the sandbox sends no callbacks.
+_callbacks_scheduler: Callable[..., None] | None = None
+
+
+def callbacks_scheduler_set(scheduler: Callable[..., None] | None) -> None:
+    """Hand the sandbox what schedules its messages' provider callbacks (see above)."""
+    global _callbacks_scheduler
+    _callbacks_scheduler = scheduler
 
 
 class SandboxProvider(Provider):
@@ -65,7 +77,9 @@ class SandboxProvider(Provider):
         return results
 
     def after_sent(self, message: OutgoingMessage, accepted: Accepted) -> None:
-        sandbox_callbacks_enqueue(
+        if _callbacks_scheduler is None:
+            return
+        _callbacks_scheduler(
             environment_id=message.environment_id,
             channel=message.channel,
             provider_message_id=accepted.provider_message_id,

@@ -403,8 +403,8 @@ def test_an_environments_log_rows_are_in_an_index_that_leads_with_it():
     environment_id = %s LIMIT n`), and the foreign key to the environment looks its rows up
     the same way: every row of every log table must be in an index led by environment_id
     (for events, event_env: the kind indexes are partial), or each batch reads the day."""
-    from accounts.deletion import PURGE_ORDER
     from logs.partitions import PARTITIONED_TABLES
+    from logs.retention import PURGE_ORDER
 
     with connection.cursor() as cursor:
         cursor.execute(

@@ -51,6 +51,29 @@ def test_the_purge_deletes_the_rows_of_days_the_retention_dropped_in_batches():
     assert message_environments_purge(retention_days=retention_days, now=now) == 0
 
 
+def test_the_nightly_retention_task_purges_them_with_the_log(settings):
+    """logs' retention task runs the purge webhooks registers in its AppConfig.ready (logs
+    imports nothing of webhooks): the rows of dropped days go the same night."""
+    from logs.tasks import retention_purge_task
+
+    settings.LOG_RETENTION_DAYS = 7
+    now = timezone.now()
+    MessageEnvironment.objects.bulk_create(
+        MessageEnvironment(
+            provider_message_id=message_id,
+            environment_id=7,
+            notification_created_at=now - timedelta(days=age),
+        )
+        for message_id, age in {"old": 10, "kept": 1}.items()
+    )
+
+    retention_purge_task.apply()
+
+    assert list(MessageEnvironment.objects.values_list("provider_message_id", flat=True)) == [
+        "kept"
+    ]
+
+
 def test_rows_loaded_around_the_pipeline_get_their_message_ids_environment_on_citus():
     """The seed's COPY writes deliveries with message ids but no Sent: on Citus a callback
     that names no environment finds theirs all the same (log_rows_loaded)."""
