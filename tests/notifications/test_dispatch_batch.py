@@ -192,7 +192,9 @@ def test_an_error_of_ours_mid_batch_keeps_what_was_answered_and_sends_the_rest_l
     before are recorded Sent, the task fails, and no call is started after it; the next
     dispatch sends the unanswered ones (the garbled one again: it may have gone) and never
     the answered ones twice."""
-    twilio.delay = 0.3  # the good answers come after the garbled one
+    # The good answers come well after the garbled one: a loaded machine may take a few
+    # tenths of a second to read it, and a good answer read first would start a ninth call.
+    twilio.delay = 1.5
     bodies = [{**body(i), "forceChannels": ["SMS"]} for i in range(12)]
     twilio.garbled = {bodies[0]["user"]["number"]}
     ids = accepted(environment, bodies)
