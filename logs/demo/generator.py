@@ -294,10 +294,11 @@ class _Generator:
         status = self.rules.notification(channels)
         self.statuses[status] += 1
         user = draft.user
+        # Its merge tags are the request's: not stored twice (logs.models.request_merge_tags).
         rows.notifications.append(
             f"{draft.nid}\t{draft.env.environment_id}\t{draft.kind.key}\t{user.user_id}\t"
             f"{user.email}\t{user.number}\t{user.timezone}\t"
-            f"{merge_tags}\t{request}\t{status}\t"
+            f"{NULL}\t{request}\t{status}\t"
             f"{draft.created_ts}\t{self.clock.ts(draft.updated)}\t{idempotency_key}\t{NULL}\n"
         )
         if index % self.sample_stride == 0:
