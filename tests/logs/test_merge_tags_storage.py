@@ -97,7 +97,7 @@ def test_a_row_written_before_keeps_its_own_and_empty_ones_stay_empty():
     notification = _create(merge_tags=TAGS, request={"mergeTags": TAGS})
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE logs_notification SET merge_tags = '{\"orderId\": \"old\"}' WHERE id = %s",
+            'UPDATE logs_notification SET merge_tags = \'{"orderId": "old"}\' WHERE id = %s',
             [notification.id],
         )
     assert Notification.objects.get(id=notification.id).merge_tags == {"orderId": "old"}
