@@ -228,6 +228,10 @@ class Delivery(models.Model):
     provider_message_id = models.CharField("provider message id", max_length=255, blank=True)
     # False for providers that never report delivery (plain SMTP): Sent is then final.
     reports_delivery = models.BooleanField(default=True)
+    # Where it was sent. Blank on a delivery that was sent (it has a provider) when it is the
+    # notification's own address for the channel (channel_address: dispatch sends there), so
+    # it is not stored twice; read it with destination_of (logs.selectors gives the readers
+    # deliveries with it filled in). Blank without a provider: not sent.
     destination = models.CharField(max_length=320, blank=True)
     # The rendered content exactly as sent. `text` is the email's text part, the SMS body,
     # the call script or the in-app title.
@@ -289,6 +293,24 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} for {self.notification_id}"
+
+    def destination_of(self, notification: Notification) -> str:
+        """Where it was sent: `destination`, or (blank, on a delivery that was sent) the
+        notification's address for its channel."""
+        if self.destination or not self.provider:
+            return self.destination
+        return channel_address(notification, self.channel)
+
+
+def channel_address(notification: Notification, channel: str) -> str:
+    """The notification's address for a channel: its email, its number (SMS and calls), else
+    its user id (in-app, push). Where dispatch sends, and what a delivery's blank destination
+    stands for: rows rely on it, so it never changes."""
+    if channel == Channel.EMAIL:
+        return notification.email
+    if channel in (Channel.SMS, Channel.CALL):
+        return notification.number
+    return notification.user_id
 
 
 class ContentDictionary(models.Model):

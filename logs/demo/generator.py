@@ -348,10 +348,13 @@ class _Generator:
             draft.sample_pmid = pmid
         ts = self.clock.ts
         stored = self._stored(draft, channel, content)
+        # The notification's own address for the channel: not stored twice (dispatch leaves
+        # it blank; logs.models.Delivery.destination_of reads it from the notification).
+        destination = "" if content.provider else content.destination
         rows.deliveries.append(
             f"{delivery_id}\t{draft.nid}\t{draft.created_ts}\t{draft.env.environment_id}\t"
             f"{channel}\t{state}\t{detail}\t{content.provider}\t{pmid}\t"
-            f"{'t' if content.reports_delivery else 'f'}\t{content.destination}\t"
+            f"{'t' if content.reports_delivery else 'f'}\t{destination}\t"
             f"{copy_text(content.subject)}\t{stored}\t{error_code}\t{error_message}\t"
             f"{_ts_or_null(ts, sent_at)}\t{_ts_or_null(ts, delivered_at)}\t"
             f"{_ts_or_null(ts, failed_at)}\t{ts(d_updated)}\n"
