@@ -3,8 +3,7 @@ store it again: the API detail reads it from the notification (Delivery.destinat
 
 import pytest
 
-from logs.models import Delivery
-from logs.services import event_record
+from tests.helpers import deliveries_recorded
 from tests.logs.api.conftest import make_log
 
 pytestmark = pytest.mark.django_db
@@ -18,22 +17,12 @@ def test_the_detail_says_where_each_delivery_went_stored_or_not(api, environment
         number="+14155550100",
         outcomes={"email": ("delivered", ""), "sms": ("delivered", "")},
     )
-    for channel, fields in (
-        ("in_app", {"provider": "in_app", "destination": ""}),
-        ("call", {"provider": "twilio", "destination": "+14155550199"}),
-    ):
-        event_record(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            channel=channel,
-            kind="sending",
-            source="pipeline",
-            delivery_fields=fields,
-        )
-    stored = dict(
-        Delivery.objects.filter(notification_id=notification.id).values_list(
-            "channel", "destination"
-        )
+    stored = deliveries_recorded(
+        notification,
+        {
+            "in_app": {"provider": "in_app", "destination": ""},
+            "call": {"provider": "twilio", "destination": "+14155550199"},
+        },
     )
     assert stored == {"email": "", "sms": "", "in_app": "", "call": "+14155550199"}
     detail = api.get(f"/api/v1/logs/{notification.id}").json()
@@ -47,13 +36,6 @@ def test_the_detail_says_where_each_delivery_went_stored_or_not(api, environment
 
 def test_a_delivery_never_sent_has_no_destination(api, environment):
     notification = make_log(environment, email="ada@example.com")
-    event_record(
-        notification_id=notification.id,
-        notification_created_at=notification.created_at,
-        channel="email",
-        kind="ignored",
-        sub_kind="user_preference",
-        source="pipeline",
-    )
+    assert deliveries_recorded(notification, {"email": {}}) == {"email": ""}
     detail = api.get(f"/api/v1/logs/{notification.id}").json()
     assert [d["destination"] for d in detail["deliveries"]] == [""]

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from logs.console.models import ConsoleSettings, RevealRecord
-from logs.models import Delivery
 from logs.selectors import Cursor
 from logs.services import event_record, notification_create
+from tests.helpers import deliveries_recorded
 from tests.logs.console.conftest import bounced_email, console_user
 from tests.notifications.factories import NotificationTypeFactory, UserPreferenceFactory
 
@@ -83,24 +83,13 @@ def test_the_page_says_where_each_delivery_went_stored_or_not(client, tenants):
     reads it from the notification; one sent elsewhere shows its own; one never sent, none."""
     mine, _ = tenants
     notification = bounced_email(mine, email="alice@example.com")
-    for channel, fields in (
-        ("sms", {"provider": "twilio", "destination": "+14155550199", "text": "Hi"}),
-        ("in_app", {"provider": "in_app", "destination": "", "text": "Hi"}),
-        ("call", {}),
-    ):
-        event_record(
-            notification_id=notification.id,
-            notification_created_at=notification.created_at,
-            channel=channel,
-            kind="sending" if fields else "ignored",
-            sub_kind="" if fields else "user_preference",
-            source="pipeline",
-            delivery_fields=fields,
-        )
-    stored = dict(
-        Delivery.objects.filter(notification_id=notification.id).values_list(
-            "channel", "destination"
-        )
+    stored = deliveries_recorded(
+        notification,
+        {
+            "sms": {"provider": "twilio", "destination": "+14155550199", "text": "Hi"},
+            "in_app": {"provider": "in_app", "destination": "", "text": "Hi"},
+            "call": {},
+        },
     )
     assert stored == {"email": "", "sms": "+14155550199", "in_app": "", "call": ""}
     client.force_login(console_user(mine))
