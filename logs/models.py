@@ -20,6 +20,8 @@ of logs/vocabulary.py, whoever writes the row (COPY, SQL by hand, a future servi
 """
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -41,6 +43,40 @@ from logs.vocabulary import (
     NotificationStatus,
     event_label,
 )
+
+
+def request_merge_tags(request: Any) -> dict:
+    """The merge tags a send request gives: its `mergeTags`, else the newer SDKs'
+    `parameters` (notifications.wire reads a send the same way), else none.
+
+    A notification whose stored merge tags are NULL has these, so what this returns for a
+    stored request must never change (a rule of its own, not the parser's: the parser may
+    learn new spellings, rows already written must read as they did)."""
+    if not isinstance(request, Mapping):
+        return {}
+    tags = request.get("mergeTags")
+    if tags is None:
+        tags = request.get("parameters")
+    return tags if isinstance(tags, dict) else {}
+
+
+def merge_tags_stored(merge_tags: Mapping[str, Any], request: Any) -> dict | None:
+    """What a new notification stores for `merge_tags`: None when they are the request's own
+    (the same JSON: a number is not its boolean), else a copy."""
+    if _same_json(merge_tags, request_merge_tags(request)):
+        return None
+    return dict(merge_tags)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    # Python's == takes True for 1 and 1 for 1.0; JSON (and jsonb) keeps them apart.
+    if a is b:
+        return True
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(map(_same_json, a, b))
+    return type(a) is type(b) and a == b
 
 
 def _newest_first(*leading: str) -> list:
@@ -92,7 +128,11 @@ class Notification(models.Model):
     # E.164, normalised on the way in (see logs/phone.py), so a search matches any spelling.
     number = models.CharField("phone number", max_length=32, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
-    merge_tags = models.JSONField(default=dict, blank=True)
+    # The merge tags the notification is rendered with, read and set as `merge_tags` (below).
+    # NULL when they are the request's own (request_merge_tags: a send's always are), so they
+    # are not stored twice; a value when they differ (a scheduled send given new ones since,
+    # or a row written before logs 0021). Nullable, so making it so was a catalog change.
+    stored_merge_tags = models.JSONField(db_column="merge_tags", null=True, blank=True)
     # The original request body, verbatim, for the logs API's requestFilter and for support.
     request = models.JSONField(default=dict, blank=True)
     status = models.CharField(
@@ -137,6 +177,18 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.notification_type} to {self.user_id} ({self.id})"
 
+    @property
+    def merge_tags(self) -> dict:
+        """The merge tags: their own when stored, else the request's (the same object as in
+        `request`: change them by setting this, never in place)."""
+        if self.stored_merge_tags is not None:
+            return self.stored_merge_tags
+        return request_merge_tags(self.request)
+
+    @merge_tags.setter
+    def merge_tags(self, value: Mapping[str, Any]) -> None:
+        self.stored_merge_tags = dict(value)
+
     @cached_property
     def request_template_id(self) -> str:
         """The request's templateId ('' when it named none, or named it as anything but a
@@ -176,6 +228,10 @@ class Delivery(models.Model):
     provider_message_id = models.CharField("provider message id", max_length=255, blank=True)
     # False for providers that never report delivery (plain SMTP): Sent is then final.
     reports_delivery = models.BooleanField(default=True)
+    # Where it was sent. Blank on a delivery that was sent (it has a provider) when it is the
+    # notification's own address for the channel (channel_address: dispatch sends there), so
+    # it is not stored twice; read it with destination_of (logs.selectors gives the readers
+    # deliveries with it filled in). Blank without a provider: not sent.
     destination = models.CharField(max_length=320, blank=True)
     # The rendered content exactly as sent. `text` is the email's text part, the SMS body,
     # the call script or the in-app title.
@@ -237,6 +293,24 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} for {self.notification_id}"
+
+    def destination_of(self, notification: Notification) -> str:
+        """Where it was sent: `destination`, or (blank, on a delivery that was sent) the
+        notification's address for its channel."""
+        if self.destination or not self.provider:
+            return self.destination
+        return channel_address(notification, self.channel)
+
+
+def channel_address(notification: Notification, channel: str) -> str:
+    """The notification's address for a channel: its email, its number (SMS and calls), else
+    its user id (in-app, push). Where dispatch sends, and what a delivery's blank destination
+    stands for: rows rely on it, so it never changes."""
+    if channel == Channel.EMAIL:
+        return notification.email
+    if channel in (Channel.SMS, Channel.CALL):
+        return notification.number
+    return notification.user_id
 
 
 class ContentDictionary(models.Model):

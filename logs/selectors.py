@@ -916,8 +916,10 @@ def notification_deliveries(*, notification: Notification) -> QuerySet:
 
 def notification_deliveries_sent(*, notification: Notification) -> list[Delivery]:
     """The notification's deliveries, each with `sent_content` (logs.content.DeliveryContent):
-    its subject, HTML and text exactly as sent, however they are stored."""
+    its subject, HTML and text exactly as sent, however they are stored; and `destination`
+    where it was sent, stored or not (Delivery.destination_of)."""
     deliveries = list(notification_deliveries(notification=notification))
     for delivery, content in zip(deliveries, deliveries_content(deliveries), strict=True):
         delivery.sent_content = content
+        delivery.destination = delivery.destination_of(notification)
     return deliveries

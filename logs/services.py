@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from logs.citus import environment_groups
-from logs.models import Delivery, Event, Notification
+from logs.models import Delivery, Event, Notification, merge_tags_stored
 from logs.payloads import payload_fields
 from logs.signals import event_recorded
 from logs.statements import (
@@ -88,7 +88,10 @@ _DELIVERY_CONTENT = frozenset(
 # tags (up to a megabyte each, parsed on every read). The instances it gives back (and to the
 # event_recorded receivers) have them deferred: reading one costs a query.
 # Notification.request_template_id is read on its own.
-_UNREAD = {Delivery: _DELIVERY_CONTENT, Notification: frozenset({"request", "merge_tags"})}
+_UNREAD = {
+    Delivery: _DELIVERY_CONTENT,
+    Notification: frozenset({"request", "stored_merge_tags"}),
+}
 # A notification's creation time as a caller may know it: epoch milliseconds (JavaScript's
 # Date, most JSON APIs) lose the microseconds PostgreSQL keeps, truncated or rounded.
 _CREATED_AT_PRECISION = timedelta(milliseconds=1)
@@ -217,7 +220,7 @@ def notification_create(
         email=email,
         number=number,
         timezone=timezone_name,
-        merge_tags=dict(merge_tags or {}),
+        stored_merge_tags=merge_tags_stored(merge_tags or {}, request),
         request=dict(request or {}),
         created_at=created_at,
         updated_at=created_at,

@@ -49,7 +49,7 @@ from django.utils.html import strip_tags
 from config import afterwards
 from logs.citus import environment_groups
 from logs.content import content_fields, dictionaries_ids, template_dictionary
-from logs.models import Delivery, Event, Notification
+from logs.models import Delivery, Event, Notification, channel_address
 from logs.services import EventSpec, event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
 from notifications import selectors
@@ -846,7 +846,13 @@ def _sending_spec(
         f"{attempt.why}.",
         delivery_fields={
             "provider": attempt.provider.name,
-            "destination": message.destination,
+            # Blank when it is the notification's own address (always, as _destination
+            # picks it): not stored twice (Delivery.destination_of).
+            "destination": (
+                ""
+                if message.destination == channel_address(attempt.dispatch.notification, channel)
+                else message.destination
+            ),
             **content_fields(
                 environment_id=message.environment_id,
                 subject=content.subject,

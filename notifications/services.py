@@ -410,7 +410,9 @@ def schedule_update(
         outbox = _outbox_for_schedule(environment, tracking_id)
         changes: dict = {"updated_at": now}
         if update.merge_tags is not None:
-            changes["merge_tags"] = update.merge_tags
+            # Stored as given, even when they are the request's again (a rare write, and
+            # the request is not read for it).
+            changes["stored_merge_tags"] = update.merge_tags
         if update.schedule is not None:
             # The same window as a send's, from when the notification was made (its day).
             _schedule_check(environment, update.schedule, created_at=outbox.notification_created_at)

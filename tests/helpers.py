@@ -118,3 +118,26 @@ def skip_on_citus(reason: str) -> None:
 
     if settings.DATABASE_CITUS:
         pytest.skip(f"not on Citus: {reason}")
+
+
+def deliveries_recorded(notification, fields_by_channel: dict) -> dict[str, str]:
+    """A Sending per channel with these delivery fields (an Ignored for user preference where
+    they are empty), then each delivery's stored destination by channel."""
+    from logs.models import Delivery
+    from logs.services import event_record
+
+    for channel, fields in fields_by_channel.items():
+        event_record(
+            notification_id=notification.id,
+            notification_created_at=notification.created_at,
+            channel=channel,
+            kind="sending" if fields else "ignored",
+            sub_kind="" if fields else "user_preference",
+            source="pipeline",
+            delivery_fields=fields,
+        )
+    return dict(
+        Delivery.objects.filter(notification_id=notification.id).values_list(
+            "channel", "destination"
+        )
+    )

@@ -177,5 +177,11 @@ def _notification_sources(entry: InboxEntry) -> list:
         environment_id=entry.environment_id,
         id__in=[notification_id for notification_id, _ in keys],
         created_at__in={created_at for _, created_at in keys},  # their day partitions only
-    ).values_list("merge_tags", "request")
-    return [source for merge_tags, request in found for source in (merge_tags, request)]
+    ).values_list("stored_merge_tags", "request")
+    # Merge tags not stored are the request's, which is a source already.
+    return [
+        source
+        for merge_tags, request in found
+        for source in (merge_tags, request)
+        if source is not None
+    ]

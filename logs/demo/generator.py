@@ -294,10 +294,11 @@ class _Generator:
         status = self.rules.notification(channels)
         self.statuses[status] += 1
         user = draft.user
+        # Its merge tags are the request's: not stored twice (logs.models.request_merge_tags).
         rows.notifications.append(
             f"{draft.nid}\t{draft.env.environment_id}\t{draft.kind.key}\t{user.user_id}\t"
             f"{user.email}\t{user.number}\t{user.timezone}\t"
-            f"{merge_tags}\t{request}\t{status}\t"
+            f"{NULL}\t{request}\t{status}\t"
             f"{draft.created_ts}\t{self.clock.ts(draft.updated)}\t{idempotency_key}\t{NULL}\n"
         )
         if index % self.sample_stride == 0:
@@ -347,10 +348,13 @@ class _Generator:
             draft.sample_pmid = pmid
         ts = self.clock.ts
         stored = self._stored(draft, channel, content)
+        # The notification's own address for the channel: not stored twice (dispatch leaves
+        # it blank; logs.models.Delivery.destination_of reads it from the notification).
+        destination = "" if content.provider else content.destination
         rows.deliveries.append(
             f"{delivery_id}\t{draft.nid}\t{draft.created_ts}\t{draft.env.environment_id}\t"
             f"{channel}\t{state}\t{detail}\t{content.provider}\t{pmid}\t"
-            f"{'t' if content.reports_delivery else 'f'}\t{content.destination}\t"
+            f"{'t' if content.reports_delivery else 'f'}\t{destination}\t"
             f"{copy_text(content.subject)}\t{stored}\t{error_code}\t{error_message}\t"
             f"{_ts_or_null(ts, sent_at)}\t{_ts_or_null(ts, delivered_at)}\t"
             f"{_ts_or_null(ts, failed_at)}\t{ts(d_updated)}\n"

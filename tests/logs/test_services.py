@@ -733,7 +733,7 @@ def test_a_batched_insert_writes_what_save_would():
         return Notification.objects.filter(id=notification.id).values().get()
 
     assert {**row(batched), "id": None} == {**row(saved), "id": None}
-    assert Notification.objects.filter(merge_tags__nested__a=[1, "x"]).count() == 2
+    assert Notification.objects.filter(stored_merge_tags__nested__a=[1, "x"]).count() == 2
 
 
 # --- events_record: several events in one transaction ---------------------------------------

@@ -140,8 +140,8 @@ def test_real_smtp_receives_the_stored_content_and_sent_is_final(
     [envelope] = smtp.messages
     stored = delivery(notification, Channel.EMAIL)
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-    assert envelope.rcpt_tos == [stored.destination, "cc@example.com"]
-    assert message["To"] == stored.destination == "alice@example.com"
+    assert envelope.rcpt_tos == [stored.destination_of(notification), "cc@example.com"]
+    assert message["To"] == stored.destination_of(notification) == "alice@example.com"
     assert message["Subject"] == sent(notification, Channel.EMAIL).subject == "Order A-1 shipped"
     assert message["From"] == "Shop <shop@example.com>"
     sending = Event.objects.get(notification_id=notification.id, kind="sending")
@@ -196,7 +196,7 @@ def test_anymail_esp_message_id_is_anymails_and_delivery_is_reported(
     [request] = postmark.requests
     stored = delivery(notification, Channel.EMAIL)
     assert request["token"] == "pm-token"
-    assert request["json"]["To"] == stored.destination
+    assert request["json"]["To"] == stored.destination_of(notification)
     assert request["json"]["Subject"] == sent(notification, Channel.EMAIL).subject
     assert request["json"]["HtmlBody"] == sent(notification, Channel.EMAIL).html
     # Postmark's MessageID (anymail's message_id), as its tracking webhooks will carry it.

@@ -13,6 +13,7 @@ from accounts.models import Membership
 from logs.console.models import ConsoleSettings, RevealRecord
 from logs.selectors import Cursor
 from logs.services import event_record, notification_create
+from tests.helpers import deliveries_recorded
 from tests.logs.console.conftest import bounced_email, console_user
 from tests.notifications.factories import NotificationTypeFactory, UserPreferenceFactory
 
@@ -50,7 +51,7 @@ def sms(
         delivery_fields={
             "provider": "twilio",
             "provider_message_id": f"SM{uuid.uuid4().hex}",
-            "destination": number,
+            "destination": "",  # as dispatch stores it: the notification's number
             "text": "Your order shipped",
         },
     )
@@ -74,6 +75,28 @@ def test_support_finds_a_bounced_email_by_address_and_reads_it(client, tenants):
     assert "Reset your password" in page
     assert "550 5.1.1 mailbox unavailable" in page
     assert 'sandbox=""' in page and "default-src &#x27;none&#x27;" in page
+
+
+@pytest.mark.django_db
+def test_the_page_says_where_each_delivery_went_stored_or_not(client, tenants):
+    """A delivery sent to the notification's own address does not store it again: the page
+    reads it from the notification; one sent elsewhere shows its own; one never sent, none."""
+    mine, _ = tenants
+    notification = bounced_email(mine, email="alice@example.com")
+    stored = deliveries_recorded(
+        notification,
+        {
+            "sms": {"provider": "twilio", "destination": "+14155550199", "text": "Hi"},
+            "in_app": {"provider": "in_app", "destination": "", "text": "Hi"},
+            "call": {},
+        },
+    )
+    assert stored == {"email": "", "sms": "+14155550199", "in_app": "", "call": ""}
+    client.force_login(console_user(mine))
+    page = client.get(page_of(notification)).content.decode()
+    assert "<dt>To</dt><dd>alice@example.com</dd>" in page
+    assert "<dt>To</dt><dd>+14155550199</dd>" in page
+    assert "<dt>To</dt><dd>—</dd>" in page  # the call, never sent
 
 
 @pytest.mark.django_db
