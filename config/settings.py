@@ -94,6 +94,13 @@ LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 # longest a writer queues behind one. Keep it below PostgreSQL's deadlock_timeout (1 s).
 LOG_PARTITION_LOCK_TIMEOUT_MS = env.int("LOG_PARTITION_LOCK_TIMEOUT_MS", default=300)
 
+# LOG_FOLD_PIPELINE_EVENTS: the send pipeline's own events (every Received, the first
+# attempt's Sending, the pipeline's Sent, the in-app Delivered) are kept in their notification
+# and delivery columns only, not also as event rows (logs/timeline.py). Off: the rows are
+# written too, so a release before logs 0020 running beside this one (a rolling upgrade from
+# it, or a rollback to it) still sees complete timelines. docs/operating.md, "Upgrading".
+LOG_FOLD_PIPELINE_EVENTS = env.bool("LOG_FOLD_PIPELINE_EVENTS", default=True)
+
 # LOG_INDEX_COMPACT_AFTER_DAYS: a day's log partitions have their indexes rebuilt (compacted,
 # online) by the nightly maintenance once the day ended this many days ago (late callbacks
 # still arrive for a while); 0 turns the compaction off (logs/index_compaction.py).
@@ -861,7 +868,8 @@ SETTINGS_FROM_ENVIRONMENT = [
     "EMBEDDED_PGDATA", "DATABASE_CONN_MAX_AGE", "REDIS_URL", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER_NAME", "CSRF_TRUSTED_ORIGINS",
     "DATABASE_STATEMENT_TIMEOUT", "DATABASE_LOCK_TIMEOUT", "DATABASE_POOLER", "DATABASE_CITUS",
-    "LOG_PARTITION_LOCK_TIMEOUT_MS", "EMBEDDED_REDIS_DIR", "MAILBOX_DIR",
+    "LOG_PARTITION_LOCK_TIMEOUT_MS", "LOG_FOLD_PIPELINE_EVENTS", "EMBEDDED_REDIS_DIR",
+    "MAILBOX_DIR",
     "LOG_INDEX_COMPACT_AFTER_DAYS",
     "SEND_PROVIDER_EMAIL", "SEND_PROVIDER_SMS", "SEND_PROVIDER_CALL", "EMAIL_BACKEND",
     "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS",

@@ -50,9 +50,11 @@ from logs.signals import (
 from logs.status import EventFact, delivery_outcome, notification_status
 from logs.timeline import (
     IN_APP_DELIVERED_KEY,
+    SOURCE_API,
     SOURCE_IN_APP,
     SOURCE_PIPELINE,
     delivery_events,
+    received_event,
     sending_key,
     sent_key,
     synthesized,
@@ -89,9 +91,6 @@ _DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
 # The delivery columns the send pipeline's own events are folded into (logs/timeline.py,
 # docs/event-storage.md): set by the event they stand for, when it is exactly representable.
 _FOLD_COLUMNS = ("sending_at", "accepted_at", "sender", "send_max_attempts")
-# Release N of the folding (docs/event-storage.md, "Migration path"): a folded event still
-# has its row too, so the release before, which reads only rows, sees complete timelines.
-FOLDED_EVENTS_WRITE_ROWS = True
 # What the status rules decide on a delivery: saved when it changes.
 _DELIVERY_OUTCOME = ("state", "state_detail", "sent_at", "delivered_at", "failed_at")
 # The rendered content (up to a megabyte, stored out of line): written by the event that
@@ -216,13 +215,16 @@ def notification_create(
     statements_after: Sequence[tuple[str, Sequence[Any]]] = (),
     notification_id: uuid.UUID | None = None,
 ) -> Notification:
-    """Write a notification and its Received event together. `number` must already be E.164
-    (logs.phone.phone_normalize).
+    """Write a notification; its Received event is folded into it (logs.timeline: no row)
+    when it came through the API, as every send does (and LOG_FOLD_PIPELINE_EVENTS is on),
+    else written as a row with it.
+    `number` must already be E.164 (logs.phone.phone_normalize).
 
-    One round trip to PostgreSQL: the two INSERTs, what the event_recorded receivers add to
-    the batch (logs.signals), and `statements_after` (the caller's rows that must commit with
+    One round trip to PostgreSQL: the INSERT, what the event_recorded receivers add to the
+    batch (logs.signals), and `statements_after` (the caller's rows that must commit with
     the notification, e.g. its outbox row) go as one statement, which commits or
-    fails as a whole (inside the caller's transaction, when there is one)."""
+    fails as a whole (inside the caller's transaction, when there is one). A folded
+    Received's id (the stream's eventId) is drawn from the events' sequence in it."""
     created_at = created_at or timezone.now()
     notification = Notification(
         id=notification_id or uuid.uuid4(),
@@ -239,21 +241,16 @@ def notification_create(
         idempotency_key=idempotency_key,
         scheduled_for=scheduled_for,
     )
-    received = Event(
-        notification=notification,
-        notification_created_at=created_at,
-        environment_id=environment_id,
-        kind=EventKind.RECEIVED,
-        occurred_at=created_at,
-        recorded_at=created_at,
-        source=source,
-        dedupe_key="received",
-        detail="The request was accepted.",
-    )
+    received = received_event(notification)
+    received.source = source
+    folded = source == SOURCE_API and settings.LOG_FOLD_PIPELINE_EVENTS
     with ExitStack() as stack:
         batch = StatementBatch(stack)
         batch.add(*insert_statement(notification))
-        batch.add(*insert_statement(received), on_value=lambda id_: setattr(received, "id", id_))
+        batch.add(
+            *(_NEXT_EVENT_ID, []) if folded else insert_statement(received),
+            on_value=lambda id_: setattr(received, "id", id_),
+        )
         event_recorded.send(
             Event,
             notification=notification,
@@ -265,7 +262,7 @@ def notification_create(
         for sql, params in statements_after:
             batch.add(sql, params)
         batch.send()
-    instances_written(notification, received)
+    instances_written(notification, *([] if folded else [received]))
     return notification
 
 
@@ -621,12 +618,13 @@ def _event_write(
     now: datetime,
     writes: StatementBatch,
 ) -> bool:
-    """Queue the event's insert (unless it is folded into its delivery and its row is no
-    longer written: FOLDED_EVENTS_WRITE_ROWS) and the saves of what its facts decide (the
-    delivery's state and folded columns, the notification's status), with what the
-    event_recorded receivers add, in the batch's `writes` (sent as one statement, planned
-    once per connection: logs.signals.StatementBatch), inside the caller's transaction.
-    Whether the event's row was written."""
+    """Queue the event's insert (unless it is folded into its delivery, logs/timeline.py, and
+    LOG_FOLD_PIPELINE_EVENTS keeps it there alone) and
+    the saves of what its facts decide (the delivery's state and folded columns, the
+    notification's status), with what the event_recorded receivers add, in the batch's
+    `writes` (sent as one statement, planned once per connection:
+    logs.signals.StatementBatch), inside the caller's transaction. Whether the event's row
+    was written."""
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
@@ -638,7 +636,7 @@ def _event_write(
             delivery, recorded, delivery_fields, now, writes,
             fold=(event, payload, fold, notification),
         )  # fmt: skip
-    stored = not folded or FOLDED_EVENTS_WRITE_ROWS
+    stored = not folded or not settings.LOG_FOLD_PIPELINE_EVENTS
     if stored:
 
         def written(id_: int) -> None:
@@ -1005,7 +1003,7 @@ def _delivery_update(
     if delivery._state.adding:  # new (_delivery_of): inserted as it now stands
         delivery.updated_at = now
         writes.add(*insert_statement(delivery))
-        return
+        return folded
     if not changed:
         return folded
     delivery.updated_at = now

@@ -5,11 +5,13 @@ reader merges the rows with the events derived from them (logs.timeline), rows w
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.selectors import NotificationFilters, notification_page, notification_timeline
 from logs.services import event_record, notification_create
+from logs.signals import event_recorded
 from logs.timeline import timeline
 from logs.vocabulary import Channel, EventKind
 from tests.factories import EnvironmentFactory
@@ -87,21 +89,29 @@ def _pipeline(notification, channel, *, provider="sandbox", payload=None, delive
         )
 
 
-@pytest.fixture
-def notification(db):
+def _notification(**spec) -> Notification:
     environment = EnvironmentFactory()
     return notification_create(
-        environment_id=environment.id, notification_type="order_tracking", user_id="usr_1"
-    )
+        environment_id=environment.id, notification_type="order_tracking", user_id="usr_1",
+        **spec,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def notification(db):
+    return _notification()
 
 
 @pytest.mark.django_db
-def test_the_folded_events_re_derive_the_rows_field_for_field(notification):
+@override_settings(LOG_FOLD_PIPELINE_EVENTS=False)
+def test_the_folded_events_re_derive_the_rows_field_for_field():
+    # As a rolling upgrade writes them: the rows and the columns, to compare.
+    notification = _notification()
     _pipeline(notification, Channel.EMAIL, payload={"from": "Shop <shop@example.com>"})
     _pipeline(notification, Channel.SMS, provider="twilio")
     _pipeline(notification, Channel.IN_APP, provider="in_app", delivered=True)
     rows = list(_rows(notification).order_by("id"))
-    assert len(rows) == 8
+    assert len(rows) == 1 + 2 + 2 + 3
     email = _delivery(notification, Channel.EMAIL)
     assert email.sender == "Shop <shop@example.com>" and email.send_max_attempts == 3
     assert email.sending_at is not None and email.accepted_at is not None
@@ -171,3 +181,31 @@ def test_searches_find_the_folded_events_without_their_rows(notification):
                 kind == "delivered" and channels == ("email",)
             ) else [notification.id]  # fmt: skip
             assert [n.id for n in page.notifications] == expected, (kind, channels)
+
+
+@pytest.mark.django_db
+def test_the_folded_events_write_no_row_and_still_reach_the_receivers(notification):
+    ids = []
+
+    def receiver(sender, *, event, batch=None, **kwargs):
+        batch.transaction()  # as the stream's receiver does, for the event's id
+        ids.append((event.kind, event.id, event._state.adding))
+
+    event_recorded.connect(receiver, dispatch_uid="test.timeline")
+    try:
+        _pipeline(notification, Channel.IN_APP, provider="in_app", delivered=True)
+    finally:
+        event_recorded.disconnect(dispatch_uid="test.timeline")
+    assert not _rows(notification).exists()
+    labels = [event.label for event in notification_timeline(notification=notification)]
+    assert labels == ["Received", "Sending", "Sent", "Delivered"]
+    # Unsaved, with an id drawn from the events' sequence (the stream's eventId).
+    assert [kind for kind, _, _ in ids] == ["sending", "sent", "delivered"]
+    assert all(adding for _, _, adding in ids)
+    drawn = [id_ for _, id_, _ in ids]
+    assert drawn == sorted(drawn) and len(set(drawn)) == 3 and None not in drawn
+    assert _delivery(notification, Channel.IN_APP).state == "delivered"
+    # A Received from elsewhere than the API is not the one the columns say: its row.
+    other = _notification(source="console")
+    assert [e.source for e in _rows(other)] == ["console"]
+    assert [e.source for e in notification_timeline(notification=other)] == ["console"]
