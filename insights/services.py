@@ -164,12 +164,30 @@ SELECT n.environment_id, {bucket} AS hour, n.notification_type, e.channel,
        left(coalesce(n.request->>'templateId', ''), %(template_max)s) AS template,
        {sums}
 FROM scope n
-JOIN logs_event e
-  ON e.notification_id = n.id AND e.notification_created_at = n.created_at
- AND e.environment_id = n.environment_id
--- The scope's environment again, as a constant: on Citus (the log distributed by
--- environment) the join then runs on that environment's shard alone.
-WHERE e.environment_id = %(environment_id)s AND e.kind IN ({kinds})
+JOIN (
+    SELECT e.notification_id, e.channel, e.kind
+    FROM scope n
+    JOIN logs_event e
+      ON e.notification_id = n.id AND e.notification_created_at = n.created_at
+     AND e.environment_id = n.environment_id
+    -- The scope's environment again, as a constant: on Citus (the log distributed by
+    -- environment) the join then runs on that environment's shard alone.
+    WHERE e.environment_id = %(environment_id)s AND e.kind IN ({kinds})
+    UNION ALL
+    -- The events folded into the deliveries (logs/timeline.py): a Sent sets sent_at and a
+    -- Delivered that decided the state delivered_at, rows or not (counted once: DISTINCT).
+    SELECT d.notification_id, d.channel, folded.kind
+    FROM scope n
+    JOIN logs_delivery d
+      ON d.notification_id = n.id AND d.notification_created_at = n.created_at
+     AND d.environment_id = n.environment_id
+    CROSS JOIN LATERAL (VALUES ('sent', d.sent_at), ('delivered', d.delivered_at))
+         AS folded (kind, at)
+    WHERE d.environment_id = %(environment_id)s AND folded.at IS NOT NULL
+    UNION ALL
+    -- Every notification was received.
+    SELECT n.id, '', 'received' FROM scope n
+) e ON e.notification_id = n.id
 GROUP BY 1, 2, 3, 4, 5
 """
 

@@ -9,8 +9,9 @@ nightly job clears what the user was sent and what it was made from, and keeps t
   callback payloads (an email provider's carries the subject and headers, a bounce report
   quotes the message), plain or compressed (logs/payloads.py).
 - kept: ids, the addresses as the log keeps them (the notification's and the delivery's
-  columns, the pipeline's Sending envelope), statuses and states, error codes and messages,
-  times, and every timeline line with its detail.
+  columns, the pipeline's Sending envelope, or the delivery's `sender` where that Sending is
+  folded into it: logs/timeline.py), statuses and states, error codes and messages, times,
+  and every timeline line with its detail.
 
 A cleared notification carries `content_cleared_after` (the days kept), and the console page
 and the API detail show CONTENT_CLEARED instead of empty content.

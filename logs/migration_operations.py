@@ -332,6 +332,55 @@ class _Online:
         return _Runner(schema_editor, model)
 
 
+class PartitionedFieldAdd(_Online, migrations.AddField):
+    """AddField on a partitioned log table: a nullable column without default, added by one
+    `ALTER TABLE … ADD COLUMN` on the parent (PostgreSQL adds it to every partition): catalog
+    only, no scan, no rewrite, but ACCESS EXCLUSIVE on each table for that instant. So it runs
+    as the catalog steps above do: the parent and its partitions locked in the order writers
+    take them, each wait bounded by LOG_PARTITION_LOCK_TIMEOUT_MS and the whole retried,
+    where a plain AddField would queue every writer behind a long reader of the log. Same
+    state change as AddField, so makemigrations sees no difference. Reversed by dropping
+    the column (catalog only too)."""
+
+    reduces_to_sql = True
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        runner = self._runner(app_label, schema_editor, to_state, self.model_name)
+        if runner is None:
+            return
+        field = runner.model._meta.get_field(self.name)
+        if not field.null or field.has_default() or field.db_default is not models.NOT_PROVIDED:
+            raise ValueError(
+                f"{self.model_name}.{self.name}: only a nullable column without a default is "
+                "a catalog-only change; give it null=True and no default."
+            )
+        definition, params = schema_editor.column_sql(runner.model, field, include_default=False)
+        if params:
+            raise ValueError(f"{self.model_name}.{self.name}: its column SQL takes parameters.")
+        runner.catalog(
+            f"adding {field.column} to {runner.table}",
+            [
+                f"ALTER TABLE {runner.q(runner.table)} ADD COLUMN IF NOT EXISTS "
+                f"{runner.q(field.column)} {definition}"
+            ],
+            lock="ACCESS EXCLUSIVE",
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        runner = self._runner(app_label, schema_editor, from_state, self.model_name)
+        if runner is None:
+            return
+        column = runner.model._meta.get_field(self.name).column
+        runner.catalog(
+            f"dropping {column} from {runner.table}",
+            [f"ALTER TABLE {runner.q(runner.table)} DROP COLUMN IF EXISTS {runner.q(column)}"],
+            lock="ACCESS EXCLUSIVE",
+        )
+
+    def describe(self):
+        return f"Add field {self.name} to partitioned {self.model_name}, lock wait bounded"
+
+
 class PartitionedIndexAdd(_Online, migrations.AddIndex):
     """AddIndex on a partitioned log table, built online one partition at a time (see the
     module's docstring). Same state change as AddIndex, so makemigrations sees no difference;

@@ -249,6 +249,18 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=now)
+    # The send pipeline's own events, folded into the delivery instead of stored as rows
+    # (docs/event-storage.md; logs/timeline.py re-derives them field for field): when the
+    # first attempt's Sending was recorded, and the SEND_MAX_ATTEMPTS it said ("Attempt 1 of
+    # N"); when the pipeline's Sent was recorded (sent_at may be a provider's earlier Sent);
+    # an email's sender (the Sending's envelope when it held `from` alone). Null: not folded
+    # (rows written before logs 0020, or an event not exactly representable, kept as a row).
+    # Nullable with no default: adding them was a catalog change on each partition.
+    sending_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Null, not '': a column added without a default, and no byte in the rows without one.
+    sender = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
+    send_max_attempts = models.SmallIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"

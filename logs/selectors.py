@@ -52,6 +52,7 @@ from logs.models import Delivery, Event, Notification
 from logs.phone import phone_normalize
 from logs.statements import prepared_instances, prepared_rows
 from logs.status import delivery_states_of_status
+from logs.timeline import timeline
 from logs.vocabulary import (
     SUB_KINDS_BY_KIND,
     UNIVERSAL_EVENT_KINDS,
@@ -284,15 +285,56 @@ def notification_queryset(*, environment_id: int, filters: NotificationFilters) 
         # One delivery must match them all: its channel, message id, status and an event.
         deliveries = Delivery.objects.filter(_delivery_q(filters), **same_notification)
         if filters.event_kind or filters.event_sub_kind:
-            deliveries = deliveries.filter(Exists(_events(filters).filter(**_SAME_DELIVERY)))
+            deliveries = deliveries.filter(_delivery_has_event(filters, environment_id))
         queryset = queryset.filter(Exists(deliveries))
     elif filters.event_kind or filters.event_sub_kind:
         # Checked for each notification the index gives, newest first (a universal kind: most
         # have it), or for each candidate of a child-driven search.
-        queryset = queryset.filter(
-            _EachRow(_events(filters).filter(**{**same_notification, **_on_shard(environment_id)}))
-        )
+        queryset = queryset.filter(_notification_has_event(filters, environment_id))
     return queryset.order_by("-created_at", "-id")
+
+
+_FALSE = RawSQL("false", [], output_field=BooleanField())
+
+
+def _delivery_has_event(filters: NotificationFilters, environment_id: int) -> Q:
+    """The delivery (the row this Q filters) has an event of the filters' kind or sub-kind: a
+    row of it, or, for the pipeline's own kinds, an event folded into its columns
+    (logs.timeline). A Sent sets `sent_at` (the earliest Sent, whoever reported it) and a
+    Delivered that decided the state `delivered_at`, so the columns answer first and the
+    rows are probed only when they do not (older days, a later Failed): Sending's rows stay
+    for attempts after the first and the days before logs 0020, Delivered's for a delivery
+    a later failure took back. A Received is never a channel's."""
+    rows = _EachRow(_events(filters).filter(**{**_SAME_DELIVERY, **_on_shard(environment_id)}))
+    if not _universal_kind(filters):
+        return Q(rows)
+    kind = filters.event_kind
+    if kind == EventKind.RECEIVED:
+        return Q(_FALSE)
+    if kind == EventKind.SENT:
+        return Q(sent_at__isnull=False)
+    column = "sending_at" if kind == EventKind.SENDING else "delivered_at"
+    return Q(**{f"{column}__isnull": False}) | Q(rows)
+
+
+def _notification_has_event(filters: NotificationFilters, environment_id: int) -> Q:
+    """The notification (the row this Q filters) has an event of the filters' kind or
+    sub-kind, checked by its key: a row, or for the pipeline's own kinds one of its
+    deliveries has it (_delivery_has_event: every such event is a channel's); every
+    notification has a Received."""
+    same_notification = {
+        "notification_id": OuterRef("id"),
+        "notification_created_at": OuterRef("created_at"),
+        "environment_id": environment_id,  # on Citus: _on_shard
+    }
+    if not _universal_kind(filters):
+        return Q(_EachRow(_events(filters).filter(**same_notification)))
+    if filters.event_kind == EventKind.RECEIVED:
+        return Q()
+    deliveries = Delivery.objects.filter(**same_notification).filter(
+        _delivery_has_event(filters, environment_id)
+    )
+    return Q(_EachRow(deliveries))
 
 
 # An event of the delivery in the outer query: same notification, same channel.
@@ -425,15 +467,14 @@ def _driving_branches(
             _HAS_MESSAGE_ID, _delivery_q(filters), provider_message_id=filters.provider_message_id
         )
         if events:
-            delivery = delivery.filter(Exists(_events(filters).filter(**_SAME_DELIVERY)))
+            delivery = delivery.filter(_delivery_has_event(filters, environment_id))
         driving = [delivery]
     elif filters.channels and _universal_kind(filters):
         # Nearly every delivery of the channel has the event: its deliveries newest first
         # (one range per channel, or per channel and delivery state), each checked for the
-        # event by its notification's key (event_unique_dedupe), stopping after a page.
-        has_event = _EachRow(
-            _events(filters).filter(**{**_SAME_DELIVERY, **_on_shard(environment_id)})
-        )
+        # event on its own columns, and where they do not say, by its notification's key
+        # (event_unique_dedupe), stopping after a page.
+        has_event = _delivery_has_event(filters, environment_id)
         driving = [
             Delivery.objects.filter(has_event, condition)
             for condition in _delivery_ranges(filters, state_written=True)
@@ -905,9 +946,15 @@ def _children_of(notification: Notification) -> dict:
     }
 
 
-def notification_timeline(*, notification: Notification) -> QuerySet:
-    """The notification's events in the order they happened."""
-    return Event.objects.filter(**_children_of(notification)).order_by("occurred_at", "id")
+def notification_timeline(
+    *, notification: Notification, deliveries: Sequence[Delivery] | None = None
+) -> list[Event]:
+    """The notification's events in the order they happened: its rows and the events folded
+    into it and its deliveries (logs.timeline; the deliveries are read when not given)."""
+    if deliveries is None:
+        deliveries = list(notification_deliveries(notification=notification))
+    rows = Event.objects.filter(**_children_of(notification))
+    return timeline(notification, deliveries, rows)
 
 
 def notification_deliveries(*, notification: Notification) -> QuerySet:

@@ -48,6 +48,17 @@ from logs.statements import (
     prepared_rows,
 )
 from logs.status import EventFact, delivery_outcome, notification_status
+from logs.timeline import (
+    IN_APP_DELIVERED_KEY,
+    SOURCE_API,
+    SOURCE_IN_APP,
+    SOURCE_PIPELINE,
+    delivery_events,
+    received_event,
+    sending_key,
+    sent_key,
+    synthesized,
+)
 from logs.vocabulary import (
     REQUEST_LEVEL_SUB_KINDS_BY_KIND,
     REQUEST_OUTCOME_KINDS,
@@ -77,6 +88,9 @@ DELIVERY_FIELDS = frozenset(
 
 
 _DEDUPE_KEY_MAX = Event._meta.get_field("dedupe_key").max_length
+# The delivery columns the send pipeline's own events are folded into (logs/timeline.py,
+# docs/event-storage.md): set by the event they stand for, when it is exactly representable.
+_FOLD_COLUMNS = ("sending_at", "accepted_at", "sender", "send_max_attempts")
 # What the status rules decide on a delivery: saved when it changes.
 _DELIVERY_OUTCOME = ("state", "state_detail", "sent_at", "delivered_at", "failed_at")
 # The rendered content (up to a megabyte, stored out of line): written by the event that
@@ -204,13 +218,16 @@ def notification_create(
     statements_after: Sequence[tuple[str, Sequence[Any]]] = (),
     notification_id: uuid.UUID | None = None,
 ) -> Notification:
-    """Write a notification and its Received event together. `number` must already be E.164
-    (logs.phone.phone_normalize).
+    """Write a notification; its Received event is folded into it (logs.timeline: no row)
+    when it came through the API, as every send does (and LOG_FOLD_PIPELINE_EVENTS is on),
+    else written as a row with it.
+    `number` must already be E.164 (logs.phone.phone_normalize).
 
-    One round trip to PostgreSQL: the two INSERTs, what the event_recorded receivers add to
-    the batch (logs.statements), and `statements_after` (the caller's rows that must commit with
+    One round trip to PostgreSQL: the INSERT, what the event_recorded receivers add to the
+    batch (logs.statements), and `statements_after` (the caller's rows that must commit with
     the notification, e.g. its outbox row) go as one statement, which commits or
-    fails as a whole (inside the caller's transaction, when there is one)."""
+    fails as a whole (inside the caller's transaction, when there is one). A folded
+    Received's id (the stream's eventId) is drawn from the events' sequence in it."""
     created_at = created_at or timezone.now()
     notification = Notification(
         id=notification_id or uuid.uuid4(),
@@ -227,21 +244,16 @@ def notification_create(
         idempotency_key=idempotency_key,
         scheduled_for=scheduled_for,
     )
-    received = Event(
-        notification=notification,
-        notification_created_at=created_at,
-        environment_id=environment_id,
-        kind=EventKind.RECEIVED,
-        occurred_at=created_at,
-        recorded_at=created_at,
-        source=source,
-        dedupe_key="received",
-        detail="The request was accepted.",
-    )
+    received = received_event(notification)
+    received.source = source
+    folded = source == SOURCE_API and settings.LOG_FOLD_PIPELINE_EVENTS
     with ExitStack() as stack:
         batch = StatementBatch(stack)
         batch.add(*insert_statement(notification))
-        batch.add(*insert_statement(received), on_value=lambda id_: setattr(received, "id", id_))
+        batch.add(
+            *(_NEXT_EVENT_ID, []) if folded else insert_statement(received),
+            on_value=lambda id_: setattr(received, "id", id_),
+        )
         event_recorded.send(
             Event,
             notification=notification,
@@ -253,7 +265,7 @@ def notification_create(
         for sql, params in statements_after:
             batch.add(sql, params)
         batch.send()
-    instances_written(notification, received)
+    instances_written(notification, *([] if folded else [received]))
     return notification
 
 
@@ -330,6 +342,14 @@ def events_record(
         notifications = _notifications_lock([specs[index] for index in keys])
         recorded = _recorded_events(notifications.values())
         deliveries = _notification_deliveries(notifications.values())
+        for notification in notifications.values():
+            # The events folded into the notification and its deliveries, as facts: the
+            # dedupe check and the status rules see them as they see rows.
+            facts = recorded[notification.id]
+            facts.extend(
+                _RecordedFact.of(event, row=False)
+                for event in synthesized(notification, deliveries[notification.id].values(), facts)
+            )
         writes = _PendingWrites(stack, shared_rows)
         for index, key in keys.items():
             spec = specs[index]
@@ -411,7 +431,7 @@ def _event_apply(
     (the same event again) or written with what it decides."""
     channel = spec.channel
     batch = writes.of(notification)  # the notification's earlier events written first
-    if (existing := _event_find(notification, recorded, dedupe_key)) is not None:
+    if (existing := _event_find(notification, recorded, deliveries, dedupe_key)) is not None:
         delivery = _delivery_upsert(notification, deliveries, channel, now) if channel else None
         return RecordedEvent(notification, delivery, existing, created=False)
     delivery = _delivery_of(notification, deliveries, channel, now) if channel else None
@@ -428,11 +448,61 @@ def _event_apply(
         detail=spec.detail,
         **payload_fields(source=spec.source, payload=_payload_storable(spec.payload)),
     )
-    _event_write(
-        event, notification, delivery, deliveries, recorded, spec.delivery_fields, now, batch,
+    fields = spec.delivery_fields or {}
+    fold = _fold_columns(spec, dedupe_key, delivery, fields, now) if delivery is not None else None
+    stored = _event_write(
+        event, notification, delivery, deliveries, recorded, fields, fold,
+        _payload_storable(spec.payload), now, batch,
     )  # fmt: skip
-    writes.written(event, *([delivery] if delivery is not None else []))
+    writes.written(*([event] if stored else []), *([delivery] if delivery is not None else []))
     return RecordedEvent(notification, delivery, event, created=True)
+
+
+_ATTEMPT_1 = re.compile(r"Attempt 1 of ([1-9][0-9]{0,3}) via (.+)\.")
+
+
+def _fold_columns(
+    spec: EventSpec,
+    dedupe_key: str,
+    delivery: Delivery,
+    fields: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The delivery columns that would stand for this event (logs/timeline.py), or None when
+    it is not one of the pipeline's own events. Whether they re-derive it exactly is checked
+    once the delivery's state is decided (_delivery_update); if not, the row is written."""
+    if spec.occurred_at is not None or spec.sub_kind:
+        return None  # a time of its own: recorded_at would differ from occurred_at
+    channel = spec.channel
+    if (
+        spec.kind == EventKind.SENDING
+        and spec.source == SOURCE_PIPELINE
+        and dedupe_key == sending_key(channel)
+        and delivery.sending_at is None
+        and (attempt := _ATTEMPT_1.fullmatch(spec.detail))
+    ):
+        payload = spec.payload
+        sender = payload.get("from") if isinstance(payload, dict) and len(payload) == 1 else None
+        return {
+            "sending_at": now,
+            "send_max_attempts": int(attempt[1]),
+            "sender": sender if isinstance(sender, str) else None,
+        }
+    if (
+        spec.kind == EventKind.SENT
+        and spec.source == SOURCE_PIPELINE
+        and dedupe_key == sent_key(channel)
+        and delivery.accepted_at is None
+    ):
+        return {"accepted_at": now}
+    if (
+        spec.kind == EventKind.DELIVERED
+        and spec.source == SOURCE_IN_APP
+        and channel == Channel.IN_APP
+        and dedupe_key == IN_APP_DELIVERED_KEY
+    ):
+        return {}  # delivered_at, which the status rules set
+    return None
 
 
 def _event_validate(
@@ -545,28 +615,44 @@ def _event_write(
     delivery: Delivery | None,
     deliveries: dict[str, Delivery],
     recorded: list["_RecordedFact"],
-    delivery_fields: Mapping[str, Any] | None,
+    delivery_fields: Mapping[str, Any],
+    fold: Mapping[str, Any] | None,
+    payload: Any,
     now: datetime,
     writes: StatementBatch,
-) -> None:
-    """Queue the event's insert and the saves of what its facts decide (the delivery's
-    state, the notification's status), with what the event_recorded receivers add, in the
-    batch's `writes` (sent as one statement, planned once per connection:
-    logs.statements.StatementBatch), inside the caller's transaction."""
+) -> bool:
+    """Queue the event's insert (unless it is folded into its delivery, logs/timeline.py, and
+    LOG_FOLD_PIPELINE_EVENTS keeps it there alone) and
+    the saves of what its facts decide (the delivery's state and folded columns, the
+    notification's status), with what the event_recorded receivers add, in the batch's
+    `writes` (sent as one statement, planned once per connection:
+    logs.statements.StatementBatch), inside the caller's transaction. Whether the event's row
+    was written."""
     first_of_kind = not any(
         fact.kind == event.kind and fact.channel == event.channel for fact in recorded
     )
     position = len(recorded)
     recorded.append(_RecordedFact.of(event))  # its id once written (below)
-
-    def written(id_: int) -> None:
-        event.id = id_
-        # With its id: a later event of the same batch that repeats it finds it (_event_find).
-        recorded[position] = _RecordedFact.of(event)
-
-    writes.add(*insert_statement(event), on_value=written)
+    folded = False
     if delivery is not None:
-        _delivery_update(delivery, recorded, delivery_fields or {}, now, writes)
+        folded = _delivery_update(
+            delivery, recorded, delivery_fields, now, writes,
+            fold=(event, payload, fold, notification),
+        )  # fmt: skip
+    stored = not folded or not settings.LOG_FOLD_PIPELINE_EVENTS
+    if stored:
+
+        def written(id_: int) -> None:
+            event.id = id_
+            # With its id: a later event of the same batch that repeats it finds it.
+            recorded[position] = _RecordedFact.of(event)
+
+        writes.add(*insert_statement(event), on_value=written)
+    else:
+        # No row: its id (the stream's eventId) is drawn from the events' sequence all the
+        # same, so ids stay unique and increasing; it names no row.
+        recorded[position] = _RecordedFact.of(event, row=False)
+        writes.add(_NEXT_EVENT_ID, [], on_value=lambda id_: setattr(event, "id", id_))
     _notification_recompute(notification, deliveries.values(), recorded, now, writes)
     event_recorded.send(
         Event,
@@ -576,6 +662,10 @@ def _event_write(
         batch=writes,
         first_of_kind=first_of_kind,
     )
+    return stored
+
+
+_NEXT_EVENT_ID = "SELECT nextval(pg_get_serial_sequence('logs_event', 'id'))"
 
 
 def _notifications_lock(specs: Sequence[EventSpec]) -> dict[uuid.UUID, Notification]:
@@ -699,17 +789,19 @@ _TEMPLATE_ID = (
 class _RecordedFact:
     """What the status rules and the dedupe check need of an event already recorded."""
 
-    id: int
+    id: int | None
     kind: str
     sub_kind: str
     channel: str
     occurred_at: datetime
     dedupe_key: str
+    # False: folded into the notification or its delivery, no row (logs/timeline.py).
+    row: bool = True
 
     @classmethod
-    def of(cls, event: Event) -> "_RecordedFact":
+    def of(cls, event: Event, *, row: bool = True) -> "_RecordedFact":
         return cls(event.id, event.kind, event.sub_kind, event.channel, event.occurred_at,
-                   event.dedupe_key)  # fmt: skip
+                   event.dedupe_key, row)  # fmt: skip
 
 
 # The child rows (events, deliveries) of a batch's notifications: by notification id, and
@@ -785,11 +877,22 @@ def _notification_deliveries(
 
 
 def _event_find(
-    notification: Notification, recorded: list[_RecordedFact], dedupe_key: str
+    notification: Notification,
+    recorded: list[_RecordedFact],
+    deliveries: dict[str, Delivery],
+    dedupe_key: str,
 ) -> Event | None:
     found = next((fact for fact in recorded if fact.dedupe_key == dedupe_key), None)
     if found is None:
         return None
+    if not found.row:
+        # Folded: re-derived from the rows read (an unsaved Event, no id).
+        rows = [fact for fact in recorded if fact.row]
+        return next(
+            event
+            for event in synthesized(notification, deliveries.values(), rows)
+            if event.dedupe_key == dedupe_key
+        )
     return Event.objects.get(
         id=found.id,
         notification_created_at=notification.created_at,
@@ -853,12 +956,27 @@ def _delivery_update(
     fields: Mapping[str, Any],
     now: datetime,
     writes: StatementBatch,
-) -> None:
+    *,
+    fold: tuple[Event, Any, Mapping[str, Any] | None, Notification],
+) -> bool:
     """Set the caller's delivery fields and the state its events add up to; queue the save
-    of what changed (nothing when nothing did: an Opened, a second Delivered)."""
+    of what changed (nothing when nothing did: an Opened, a second Delivered). `fold`: the
+    event (the last of `recorded`), its payload as stored, the columns that would stand for
+    it (_fold_columns) and its notification. Whether the event is folded: the columns
+    re-derive it exactly (logs/timeline.py). A folded event of the delivery that this one
+    would make underivable (a later run's Sending naming another provider; a delivered_at
+    cleared) is written out as a row first."""
+    event, payload, fold_columns, notification = fold
+    rows = [fact for fact in recorded[:-1] if fact.row]
+    before = _folded_of(notification, delivery, rows)
     changed = {name for name, value in fields.items() if _differs(delivery, name, value)}
     for name in changed:
         setattr(delivery, name, fields[name])
+    folded = False
+    if fold_columns is not None:
+        saved = {name: getattr(delivery, name) for name in fold_columns}
+        for name, value in fold_columns.items():
+            setattr(delivery, name, value)
     outcome = delivery_outcome(
         (
             EventFact(kind=e.kind, sub_kind=e.sub_kind, occurred_at=e.occurred_at, key=e.dedupe_key)
@@ -873,14 +991,68 @@ def _delivery_update(
         if _differs(delivery, name, value):
             setattr(delivery, name, value)
             changed.add(name)
+    if fold_columns is not None:
+        derived = _folded_of(notification, delivery, rows).get(event.dedupe_key)
+        folded = derived is not None and _same_event(derived, event, payload)
+        for name, value in saved.items():
+            if not folded:
+                setattr(delivery, name, value)  # not exactly representable: a row, as ever
+            elif _differs(delivery, name, value):
+                changed.add(name)
+    after = _folded_of(notification, delivery, rows)
+    for key, lost in before.items():
+        if key not in after or not _same_event(after[key], lost, lost.payload):
+            _folded_write_out(lost, recorded, writes)
     if delivery._state.adding:  # new (_delivery_of): inserted as it now stands
         delivery.updated_at = now
         writes.add(*insert_statement(delivery))
-        return
+        return folded
     if not changed:
-        return
+        return folded
     delivery.updated_at = now
     writes.add(*_update_statement(delivery, changed | {"updated_at"}, "notification_created_at"))
+    return folded
+
+
+def _folded_of(
+    notification: Notification, delivery: Delivery, rows: list[_RecordedFact]
+) -> dict[str, Event]:
+    """The events folded into the delivery that no row stands for, by dedupe key."""
+    keys = {fact.dedupe_key for fact in rows}
+    delivered_rows = any(
+        fact.kind == EventKind.DELIVERED and fact.channel == delivery.channel for fact in rows
+    )
+    return {
+        event.dedupe_key: event
+        for event in delivery_events(notification, delivery, delivered_rows=delivered_rows)
+        if event.dedupe_key not in keys
+    }
+
+
+def _same_event(derived: Event, event: Event, payload: Any) -> bool:
+    """Whether the derived event says exactly what `event` (with `payload`, as stored) says."""
+    return (
+        derived.kind, derived.sub_kind, derived.channel, derived.occurred_at,
+        derived.recorded_at, derived.source, derived.dedupe_key, derived.detail, derived.payload,
+    ) == (
+        event.kind, event.sub_kind, event.channel, event.occurred_at, event.recorded_at,
+        event.source, event.dedupe_key, event.detail, payload,
+    )  # fmt: skip
+
+
+def _folded_write_out(event: Event, recorded: list[_RecordedFact], writes: StatementBatch) -> None:
+    """Write a folded event out as a row (rows win over the columns: logs/timeline.py)."""
+    index = next(
+        (i for i, fact in enumerate(recorded) if fact.dedupe_key == event.dedupe_key),
+        len(recorded),
+    )
+    recorded[index : index + 1] = [_RecordedFact.of(event)]
+
+    def written(id_: int) -> None:
+        event.id = id_
+        recorded[index] = _RecordedFact.of(event)
+
+    writes.add(*insert_statement(event), on_value=written)
 
 
 def _differs(instance: Delivery, name: str, value: Any) -> bool:

@@ -128,8 +128,15 @@ _PROGRESS = (  # forward-only progress before any outcome, weakest first
 
 def event_sort_key(event: EventFact) -> tuple[datetime, int, int, str]:
     """The total order of a delivery's events: time, then kind, sub-kind and key."""
-    sub_kind_rank = _SUB_KIND_RANK.get(event.sub_kind, _NO_SUB_KIND_RANK)
-    return (event.occurred_at, _KIND_RANK[event.kind], sub_kind_rank, event.key)
+    return (*event_sort_key_parts(event.occurred_at, event.kind, event.sub_kind), event.key)
+
+
+def event_sort_key_parts(
+    occurred_at: datetime, kind: str, sub_kind: str
+) -> tuple[datetime, int, int]:
+    """The first three terms of event_sort_key (time, kind, sub-kind), for a timeline of
+    events that are not facts (logs.timeline)."""
+    return (occurred_at, _KIND_RANK[kind], _SUB_KIND_RANK.get(sub_kind, _NO_SUB_KIND_RANK))
 
 
 def is_permanent_failure(event: EventFact) -> bool:

@@ -42,7 +42,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.html import strip_tags
 
@@ -307,6 +308,10 @@ def _notifications_load(outboxes: list[Outbox]) -> dict[uuid.UUID, Notification]
     return notifications
 
 
+# The first attempt's Sending's key (logs.timeline.sending_key), in SQL, for its channel.
+_FIRST_SENDING_KEY = Concat(Value("sending:"), F("channel"), Value(":1"))
+
+
 def _dispatches_load(
     outboxes: list[Outbox],
 ) -> list[tuple[Outbox, "_Dispatch | _RequestRefused | None"]]:
@@ -335,18 +340,29 @@ def _dispatches_load(
         }
         if environment_id is not None:
             children["environment_id"] = environment_id
-        for notification_id, channel, state in Delivery.objects.filter(**children).values_list(
-            "notification_id", "channel", "state"
-        ):
+        first_folded: set[tuple[uuid.UUID, str]] = set()
+        for notification_id, channel, state, sending_at in Delivery.objects.filter(
+            **children
+        ).values_list("notification_id", "channel", "state", "sending_at"):
             states[notification_id][channel] = state
+            if sending_at is not None:
+                # The first attempt's Sending, folded into the delivery (logs.timeline).
+                first_folded.add((notification_id, channel))
+                attempts[notification_id][channel] = 1
         if any(states[n.id] for n in group):
-            # Sending makes the channel's delivery: without one, no run attempted it.
-            for notification_id, channel, count in (
+            # Sending makes the channel's delivery: without one, no run attempted it. Its
+            # rows: the later attempts, and the first where it is not folded (or, until the
+            # release that stops writing them, too: then the larger count stands).
+            for notification_id, channel, count, first in (
                 Event.objects.filter(**children, kind=EventKind.SENDING)
                 .values_list("notification_id", "channel")
-                .annotate(count=Count("id"))
+                .annotate(
+                    count=Count("id"),
+                    first=Count("id", filter=Q(dedupe_key=_FIRST_SENDING_KEY)),
+                )
             ):
-                attempts[notification_id][channel] = count
+                folded = (notification_id, channel) in first_folded and not first
+                attempts[notification_id][channel] = count + folded
     loaded = []
     for outbox in outboxes:
         notification = notifications.get(outbox.notification_id)

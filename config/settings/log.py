@@ -16,6 +16,13 @@ LOG_PARTITIONS_AHEAD = env.int("LOG_PARTITIONS_AHEAD", default=3)
 # longest a writer queues behind one. Keep it below PostgreSQL's deadlock_timeout (1 s).
 LOG_PARTITION_LOCK_TIMEOUT_MS = env.int("LOG_PARTITION_LOCK_TIMEOUT_MS", default=300)
 
+# LOG_FOLD_PIPELINE_EVENTS: the send pipeline's own events (every Received, the first
+# attempt's Sending, the pipeline's Sent, the in-app Delivered) are kept in their notification
+# and delivery columns only, not also as event rows (logs/timeline.py). Off: the rows are
+# written too, so a release before logs 0020 running beside this one (a rolling upgrade from
+# it, or a rollback to it) still sees complete timelines. docs/operating.md, "Upgrading".
+LOG_FOLD_PIPELINE_EVENTS = env.bool("LOG_FOLD_PIPELINE_EVENTS", default=True)
+
 # LOG_INDEX_COMPACT_AFTER_DAYS: a day's log partitions have their indexes rebuilt (compacted,
 # online) by the nightly maintenance once the day ended this many days ago (late callbacks
 # still arrive for a while); 0 turns the compaction off (logs/index_compaction.py).
@@ -35,7 +42,7 @@ if not 10 <= LOG_PARTITION_LOCK_TIMEOUT_MS < 1000:
     )
 declare(
     "LOG_RETENTION_DAYS", "LOG_PARTITIONS_AHEAD", "LOG_PARTITION_LOCK_TIMEOUT_MS",
-    "LOG_INDEX_COMPACT_AFTER_DAYS",
+    "LOG_FOLD_PIPELINE_EVENTS", "LOG_INDEX_COMPACT_AFTER_DAYS",
 )  # fmt: skip
 
 CELERY_BEAT_SCHEDULE |= {

@@ -31,6 +31,7 @@ from logs.selectors import (
 )
 from logs.services import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
 from logs.statements import prepared_rows
+from logs.timeline import timeline
 
 
 class _JsonPath(Value):
@@ -127,8 +128,14 @@ _PAGE_DELIVERIES = (
     f"WHERE {CHILDREN_OF_ENVIRONMENT} ORDER BY channel"
 )
 _PAGE_EVENTS = (
-    "SELECT notification_id, kind, sub_kind, channel, occurred_at, detail "  # noqa: S608
-    f"FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT} ORDER BY occurred_at, id"
+    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, detail, "  # noqa: S608
+    f"dedupe_key FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT}"
+)
+# What the events folded into the deliveries need (logs/timeline.py).
+_PAGE_FOLDED = (
+    "SELECT notification_id, id, channel, provider, sending_at, accepted_at, "  # noqa: S608
+    "delivered_at, sender, send_max_attempts FROM logs_delivery "
+    f"WHERE {CHILDREN_OF_ENVIRONMENT}"
 )
 
 
@@ -144,6 +151,31 @@ class EventLine(NamedTuple):
     channel: str
     occurred_at: datetime
     detail: str
+
+
+class _EventRow(NamedTuple):
+    id: int | None
+    kind: str
+    sub_kind: str
+    channel: str
+    occurred_at: datetime
+    detail: str
+    dedupe_key: str
+
+
+class _FoldedColumns(NamedTuple):
+    id: int
+    channel: str
+    provider: str
+    sending_at: datetime | None
+    accepted_at: datetime | None
+    delivered_at: datetime | None
+    sender: str | None
+    send_max_attempts: int | None
+
+
+def _synthesized_row(*, kind, sub_kind, channel, occurred_at, detail, dedupe_key, **_) -> _EventRow:
+    return _EventRow(None, kind, sub_kind, channel, occurred_at, detail, dedupe_key)
 
 
 def _by_notification(sql: str, notifications: list[Notification], line) -> dict[uuid.UUID, list]:
@@ -164,8 +196,22 @@ def page_deliveries(*, notifications: list[Notification]) -> dict[uuid.UUID, lis
 
 
 def page_events(*, notifications: list[Notification]) -> dict[uuid.UUID, list[EventLine]]:
-    """The timelines of a page's notifications, by notification id, in one prepared query."""
-    return _by_notification(_PAGE_EVENTS, notifications, EventLine)
+    """The timelines of a page's notifications, by notification id: their event rows and the
+    events folded into them (logs.timeline), in two prepared queries."""
+    rows = _by_notification(_PAGE_EVENTS, notifications, _EventRow)
+    folded = _by_notification(_PAGE_FOLDED, notifications, _FoldedColumns)
+    return {
+        notification.id: [
+            EventLine(event.kind, event.sub_kind, event.channel, event.occurred_at, event.detail)
+            for event in timeline(
+                notification,
+                folded.get(notification.id, []),
+                rows.get(notification.id, []),
+                make=_synthesized_row,
+            )
+        ]
+        for notification in notifications
+    }
 
 
 EXPORT_COLUMNS = (

@@ -291,7 +291,9 @@ class LogDetailView(LogsAPIView):
                 f"No notification with tracking id {tracking_id!r} in this environment."
             ) from None
         notification.api_deliveries = notification_deliveries_sent(notification=notification)
-        notification.api_timeline = list(notification_timeline(notification=notification))
+        notification.api_timeline = notification_timeline(
+            notification=notification, deliveries=notification.api_deliveries
+        )
         return Response(_shown(request, notification, LogDetailSerializer(notification).data))
 
 

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from logs.console.masking import DEFAULT_SENSITIVE_WORDS
 from logs.console.models import ConsoleSettings, ResendLink
 from logs.models import Delivery, Event, Notification
+from logs.timeline import timeline
 from notifications.models import InAppNotification, NotificationType, UserPreference
 
 
@@ -67,15 +68,24 @@ def channel_states_by_notification(
     return found
 
 
-def events_after(*, notification: Notification, after_id: int = 0) -> QuerySet[Event]:
-    """The notification's events recorded after the event `after_id` (ids only grow), in the
-    order they happened."""
-    return Event.objects.filter(
+def events_after(
+    *, notification: Notification, deliveries: Iterable[Delivery], after_id: int = 0
+) -> list[Event]:
+    """The notification's timeline (logs.timeline: its rows and the events folded into it and
+    its `deliveries`, in the order they happened), less the rows up to the event `after_id`
+    (ids only grow). The folded events have no id and always come back: the page knows each
+    line by its dedupe key (a folded event and the row that may later stand for it share
+    it), and skips the lines it has."""
+    rows = Event.objects.filter(
         notification_id=notification.id,
         notification_created_at=notification.created_at,
         environment_id=notification.environment_id,
-        id__gt=after_id,
-    ).order_by("occurred_at", "id")
+    )
+    return [
+        event
+        for event in timeline(notification, deliveries, rows)
+        if event.id is None or event.id > after_id
+    ]
 
 
 def in_app_item(*, notification: Notification) -> InAppNotification | None:

@@ -12,6 +12,7 @@ user's timeline, a reveal, a resend and an export each write one AccessRecord fi
 """
 
 import csv
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -395,7 +396,8 @@ def _masker(viewer: Viewer, notification: Notification, *, revealed: bool) -> Ma
 
 @dataclass
 class TimelineLine:
-    id: int
+    id: int | None  # None: an event folded into the delivery (logs.timeline), no row
+    key: str  # the line's identity on the page (the live poll skips lines it has)
     label: str
     tone: str
     occurred: object
@@ -418,6 +420,7 @@ def _timeline(viewer, events, deliveries_by_channel, masker) -> list[TimelineLin
         lines.append(
             TimelineLine(
                 id=event.id,
+                key=hashlib.sha256(event.dedupe_key.encode()).hexdigest()[:16],
                 label=event.label,
                 tone=KIND_TONES.get(event.kind, "wait"),
                 occurred=stamp(event.occurred_at, viewer.zone),
@@ -454,9 +457,11 @@ class ChannelCard:
 
 def _sender(notification: Notification, events: list) -> str:
     """The email's sender as it was handed to the provider: the pipeline keeps it on the
-    Sending line's payload (notifications.dispatch._envelope), the newest attempt's last.
-    Rows without one (written before that, or seeded) show what the request asked for:
-    NotificationAPI's options.email.fromAddress / fromName."""
+    Sending line's payload (notifications.dispatch._envelope), the newest attempt's last, or
+    on the delivery (`sender`, with the first attempt's Sending folded into it: those lines
+    come from logs.timeline with it as their payload). Rows without one (written before
+    that, or seeded) show what the request asked for: NotificationAPI's
+    options.email.fromAddress / fromName."""
     sending = [e for e in events if e.kind == EventKind.SENDING and e.channel == Channel.EMAIL]
     for event in reversed(sending):
         payload = event_payload(event)
@@ -513,7 +518,7 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         for delivery in deliveries:
             delivery.destination = masker.text(delivery.destination)
     by_channel = {d.channel: d for d in deliveries}
-    events = list(queries.events_after(notification=notification))
+    events = queries.events_after(notification=notification, deliveries=deliveries)
     environment = notification.environment
     return {
         **admin.admin_site.each_context(request),
@@ -528,7 +533,7 @@ def _notification_context(request, admin, viewer, notification, *, revealed: boo
         "scheduled": stamp(notification.scheduled_for, viewer.zone),
         "cards": _cards(viewer, notification, deliveries, events, masker),
         "timeline": _timeline(viewer, events, by_channel, masker),
-        "last_event_id": max((e.id for e in events), default=0),
+        "last_event_id": max((e.id for e in events if e.id is not None), default=0),
         "request_json": pretty_json(masker.data(notification.request)),
         "content_cleared": (
             content_cleared_notice(notification.content_cleared_after)
@@ -664,7 +669,9 @@ def reveal_view(request, object_id, *, admin):
 
 def events_view(request, object_id, *, admin):
     """New timeline lines since `after` (an event id), rendered as the page renders them;
-    the page's script polls this while the status is received."""
+    the page's script polls this while the status is received. The lines folded into the
+    deliveries (no id) come back each time: the page skips the ones it has (data-event-id
+    is the line's key)."""
     viewer = _viewer(request, admin)
     notification = _notification(viewer, object_id, request)
     try:
@@ -672,8 +679,10 @@ def events_view(request, object_id, *, admin):
     except ValueError:
         return JsonResponse({"error": "after must be an event id (an integer)."}, status=400)
     masker = _masker(viewer, notification, revealed=False)
-    events = list(queries.events_after(notification=notification, after_id=after_id))
     deliveries = list(notification_deliveries(notification=notification))
+    events = queries.events_after(
+        notification=notification, deliveries=deliveries, after_id=after_id
+    )
     lines = _timeline(viewer, events, {d.channel: d for d in deliveries}, masker)
     return JsonResponse(
         {
@@ -681,7 +690,7 @@ def events_view(request, object_id, *, admin):
             "status_label": NotificationStatus(notification.status).label,
             "status_tone": status_tone(notification.status),
             "final": notification.status != NotificationStatus.RECEIVED,
-            "last_event_id": max([after_id, *(line.id for line in lines)]),
+            "last_event_id": max([after_id, *(line.id for line in lines if line.id is not None)]),
             "lines": [
                 render_to_string("console/_timeline_line.html", {"line": line}) for line in lines
             ],

@@ -4,12 +4,16 @@ Each notification goes through the steps a real one does:
 
 1. `_Generator._draft`: environment, type, user and merge tags are drawn; the request body is
    shaped like a NotificationAPI send.
-2. The Received event (key "received", as `logs.services.notification_create` writes it).
+2. The Received event: folded into the notification, as `logs.services.notification_create`
+   folds it (no row; logs/timeline.py).
 3. For each channel of the type: `_content` renders it for its provider; `_planned_events`
    says what happens to it (Ignored, or Sending and then what the provider reports, from
    `logs.demo.outcomes`); `_event_rows` writes the events that happened by `end`, with the
-   dedupe keys `logs.services.event_record` gives them; `StatusRules.delivery` derives the
-   delivery's state and times with `logs.status.delivery_outcome`.
+   dedupe keys `logs.services.event_record` gives them, but for the pipeline's own, which
+   it folds into the delivery's columns as event_record does (the first attempt's Sending,
+   the pipeline's Sent, the in-app Delivered: logs/timeline.py re-derives them, with the
+   dispatcher's detail texts); `StatusRules.delivery` derives the delivery's state and
+   times with `logs.status.delivery_outcome`.
 4. `StatusRules.notification` derives the status with `logs.status.notification_status`.
 
 Every value is drawn from one seeded `random.Random`, so the same plan gives the same bytes
@@ -37,7 +41,6 @@ from logs.demo.catalogue import (
     MAX_CHANNELS,
     NULL,
     PROVIDER_LABELS,
-    RECEIVED,
     SENDING,
     SENT,
     TAGS,
@@ -244,6 +247,7 @@ class _Generator:
         self.rules = StatusRules()
         self.max_attempts = settings.SEND_MAX_ATTEMPTS
         self.envelope = json.dumps({"from": settings.DEFAULT_FROM_EMAIL})
+        self.sender = copy_text(settings.DEFAULT_FROM_EMAIL)
         self.next_delivery = plan.delivery_base
         self.next_event = plan.event_base
         self.statuses: Counter = Counter()
@@ -289,7 +293,6 @@ class _Generator:
         idempotency_key = ""
         if self.rng.random() < 0.2:
             idempotency_key = f"{draft.kind.key}-{self.rng.getrandbits(48):012x}"
-        self._received_row(rows, draft)
         channels = [self._channel(rows, draft, channel) for channel in draft.kind.channels]
         status = self.rules.notification(channels)
         self.statuses[status] += 1
@@ -337,7 +340,7 @@ class _Generator:
         # Planned events are in time order; those after `end` have not happened yet.
         end_ms = self.plan.end_ms
         happened = events if events[-1][0] <= end_ms else [e for e in events if e[0] <= end_ms]
-        d_updated = self._event_rows(rows, draft, delivery_id, channel, happened)
+        d_updated, folded = self._event_rows(rows, draft, delivery_id, channel, happened)
         state, detail, sent_at, delivered_at, failed_at = self.rules.delivery(
             happened, content.reports_delivery
         )
@@ -357,7 +360,7 @@ class _Generator:
             f"{'t' if content.reports_delivery else 'f'}\t{destination}\t"
             f"{copy_text(content.subject)}\t{stored}\t{error_code}\t{error_message}\t"
             f"{_ts_or_null(ts, sent_at)}\t{_ts_or_null(ts, delivered_at)}\t"
-            f"{_ts_or_null(ts, failed_at)}\t{ts(d_updated)}\n"
+            f"{_ts_or_null(ts, failed_at)}\t{ts(d_updated)}\t{folded}\n"
         )
         return state, content.reports_delivery
 
@@ -416,8 +419,12 @@ class _Generator:
         )  # fmt: skip
         return events, ""
 
-    def _event_rows(self, rows, draft: _Draft, delivery_id: int, channel: str, happened) -> int:
-        """Write the events that happened; return when the last of them was recorded."""
+    def _event_rows(
+        self, rows, draft: _Draft, delivery_id: int, channel: str, happened
+    ) -> tuple[int, str]:
+        """Write the events that happened but the pipeline's own; return when the last of
+        them was recorded, and the delivery's columns that those are folded into (COPY
+        text: sending_at, accepted_at, sender, send_max_attempts)."""
         end_ms = self.plan.end_ms
         rand = self.rng.random
         ts = self.clock.ts
@@ -425,7 +432,18 @@ class _Generator:
         prefix = f"{draft.nid}\t{draft.created_ts}\t{delivery_id}\t{draft.env.environment_id}"
         event_id = self.next_event
         last_recorded = draft.created
+        sending_at = accepted_at = sender = max_attempts = NULL
         for occurred, kind, sub_kind, source, provider_event_id, detail, payload, _, _ in happened:
+            if source == "pipeline" and kind in (SENDING, SENT, DELIVERED):
+                # Folded (the seed's sends succeed or fail at the first attempt, with the
+                # default sender alone in the envelope): no row.
+                last_recorded = max(last_recorded, occurred)
+                if kind == SENDING:
+                    sending_at, max_attempts = ts(occurred), self.max_attempts
+                    sender = self.sender if channel == "email" else NULL
+                elif kind == SENT:
+                    accepted_at = ts(occurred)
+                continue
             if source == "pipeline":
                 recorded = occurred
                 # The key the send pipeline gives its own events (notifications.dispatch:
@@ -446,17 +464,7 @@ class _Generator:
             )
             event_id += 1
         self.next_event = event_id
-        return last_recorded
-
-    def _received_row(self, rows: _Rows, draft: _Draft) -> None:
-        """The Received event, keyed "received" as notification_create keys it."""
-        created = draft.created_ts
-        rows.events.append(
-            f"{self.next_event}\t{draft.nid}\t{created}\t{NULL}\t{draft.env.environment_id}\t"
-            f"{RECEIVED}\t\t\t{created}\t{created}\tapi\t\treceived\tReceived via the API\t{NULL}\t"
-            f"{NULL}\n"
-        )
-        self.next_event += 1
+        return last_recorded, f"{sending_at}\t{accepted_at}\t{sender}\t{max_attempts}"
 
 
 # --- small steps --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ DELIVERY_COLUMNS = (
     "id, notification_id, notification_created_at, environment_id, channel, state, "
     "state_detail, provider, provider_message_id, reports_delivery, destination, subject, "
     "html, text, content_packed, content_dictionary_id, error_code, error_message, sent_at, "
-    "delivered_at, failed_at, updated_at"
+    "delivered_at, failed_at, updated_at, sending_at, accepted_at, sender, send_max_attempts"
 )
 EVENT_COLUMNS = (
     "id, notification_id, notification_created_at, delivery_id, environment_id, kind, "

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("logs", "0019_event_payload_packed"),
+        ("logs", "0020_delivery_pipeline_events_folded"),
     ]
 
     operations = [

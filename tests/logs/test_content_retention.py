@@ -20,6 +20,7 @@ from logs.content_retention import content_retention_run, environment_content_cl
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partitions_ensure
 from logs.payloads import event_payload
+from logs.selectors import notification_timeline
 from logs.services import event_record, notification_create
 from tests.accounts.test_admin import page, support_user_of
 from tests.factories import AccountFactory, EnvironmentFactory
@@ -89,7 +90,7 @@ def _email(environment, created_at, *, user_id="ada"):
 def _content(notification):
     notification.refresh_from_db()
     delivery = Delivery.objects.get(notification_id=notification.id)
-    events = Event.objects.filter(notification_id=notification.id).order_by("occurred_at", "id")
+    events = notification_timeline(notification=notification)  # rows and folded (Received)
     return {
         "cleared_after": notification.content_cleared_after,
         "merge_tags": notification.merge_tags,

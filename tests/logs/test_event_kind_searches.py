@@ -23,24 +23,40 @@ def seeded(db):
     return environment_id, summary.samples[environment_id]
 
 
+# The events folded into a delivery (logs.timeline), as conditions on its row `d`.
+_FOLDED = {
+    "sending": "d.sending_at IS NOT NULL",
+    "sent": "d.accepted_at IS NOT NULL",
+    "delivered": "d.channel = 'in_app' AND d.delivered_at IS NOT NULL",
+}
+
+
 def _reference(environment_id: int, kind: str, channels: tuple, types: tuple = ()) -> list:
     """The notifications of the environment with an event of `kind` (on one of `channels`
-    when given), newest first: the log read plainly, no index strategy."""
+    when given), newest first: the log read plainly, no index strategy. An event is a row,
+    or one folded into the notification (every Received) or its delivery (_FOLDED)."""
     conditions, params = ["e.kind = %s"], [kind]
+    folded, folded_params = [_FOLDED.get(kind, "false")], []
     if channels:
         conditions.append("e.channel = ANY(%s)")
         params.append(list(channels))
+        folded.append("d.channel = ANY(%s)")
+        folded_params.append(list(channels))
+    received = "true" if kind == "received" and not channels else "false"
     notification_conditions = ""
     if types:
         notification_conditions = " AND n.notification_type = ANY(%s)"
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.id FROM logs_notification n WHERE n.environment_id = %s"
-            f"{notification_conditions} AND EXISTS (SELECT 1 FROM logs_event e "
+            f"{notification_conditions} AND ({received} OR EXISTS (SELECT 1 FROM logs_event e "
             "WHERE e.notification_id = n.id AND e.notification_created_at = n.created_at "
             f"AND e.environment_id = n.environment_id AND {' AND '.join(conditions)}) "
+            "OR EXISTS (SELECT 1 FROM logs_delivery d WHERE d.notification_id = n.id "
+            "AND d.notification_created_at = n.created_at AND d.environment_id = "
+            f"n.environment_id AND {' AND '.join(folded)})) "
             "ORDER BY n.created_at DESC, n.id DESC",
-            [environment_id, *([list(types)] if types else []), *params],
+            [environment_id, *([list(types)] if types else []), *params, *folded_params],
         )
         return [row[0] for row in cursor.fetchall()]
 

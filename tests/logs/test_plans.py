@@ -340,19 +340,21 @@ def test_each_search_reads_the_index_docs_indexes_md_names(seeded):
         ),
         "event sub-kind": ({"event_sub_kind": "bounce"}, "event_env_sub_kind"),
         # Universal kinds: the newest notifications or deliveries, each checked for the
-        # event through its notification's key; never a kind index.
+        # event on the delivery's own columns (the events folded into it: logs.timeline),
+        # through its notification's key; never a kind index. Every notification has a
+        # Received: its newest ones, unchecked.
         "universal event kind": (
             {"event_kind": "delivered"},
-            {"notif_env_created", "event_unique_dedupe"},
+            {"notif_env_created", "delivery_unique_channel"},
         ),
-        "received": ({"event_kind": "received"}, {"notif_env_created", "event_unique_dedupe"}),
+        "received": ({"event_kind": "received"}, "notif_env_created"),
         "channel and universal event kind": (
             {"channels": ["sms"], "event_kind": "sent"},
-            {"delivery_env_channel", "event_unique_dedupe"},
+            "delivery_env_channel",
         ),
         "channel, success and universal event kind": (
             {"channels": ["email"], "statuses": ["success"], "event_kind": "delivered"},
-            {"delivery_env_channel_state", "event_unique_dedupe"},
+            "delivery_env_channel_state",
         ),
     }
     wrong = {}

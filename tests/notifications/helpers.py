@@ -2,6 +2,8 @@ import json
 
 from logs.content import DeliveryContent, deliveries_content
 from logs.models import Delivery, Event, Notification
+from logs.selectors import notification_timeline
+from logs.timeline import timeline_sort_key
 
 
 def send(client, environment, headers, body, capture) -> Notification:
@@ -18,11 +20,25 @@ def send(client, environment, headers, body, capture) -> Notification:
 
 
 def timeline(notification) -> list[tuple[str, str, str]]:
-    """(label, channel, detail) of each event, in the order they were recorded."""
-    events = Event.objects.filter(
-        notification_id=notification.id, notification_created_at=notification.created_at
-    ).order_by("id")
+    """(label, channel, detail) of each event, in the order they were recorded: the rows and
+    the events folded into the notification and its deliveries, as every reader sees them
+    (logs.selectors.notification_timeline)."""
+    events = sorted(notification_timeline(notification=notification), key=_recorded_order)
     return [(event.label, event.channel, event.detail) for event in events]
+
+
+def _recorded_order(event: Event) -> tuple:
+    # A folded event was recorded when it occurred; rows of one batch share recorded_at.
+    return (event.recorded_at, *timeline_sort_key(event)[1:])
+
+
+def rows_and_folded(notification, **conditions) -> list[Event]:
+    """The notification's events matching `conditions` (attribute: value), folded or not."""
+    return [
+        event
+        for event in notification_timeline(notification=notification)
+        if all(getattr(event, name) == value for name, value in conditions.items())
+    ]
 
 
 def labels(notification, channel: str) -> list[str]:

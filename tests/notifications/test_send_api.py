@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
+from logs.selectors import notification_timeline
 from notifications.models import EndUser, Outbox, SendIdempotencyKey
 from tests.notifications.conftest import SECRET, basic
 
@@ -51,7 +52,9 @@ def test_send_answers_200_with_tracking_id_and_writes_notification_event_outbox(
     )
     assert notification.merge_tags == SEND["mergeTags"]
     assert notification.request == SEND
-    assert [e.kind for e in Event.objects.filter(notification_id=tracking_id)] == ["received"]
+    # The Received is folded into the notification (logs.timeline): no event row.
+    assert not Event.objects.filter(notification_id=tracking_id).exists()
+    assert [e.kind for e in notification_timeline(notification=notification)] == ["received"]
     assert Outbox.objects.filter(notification_id=tracking_id).exists()
     assert len(callbacks) == 1  # the dispatch enqueue, on commit
 
