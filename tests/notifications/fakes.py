@@ -17,11 +17,13 @@ class TwilioStandIn:
     """Records every create request; `failures` is a queue of (status, code, message) to
     answer before succeeding (e.g. [(503, 20500, "Service Unavailable")]); a request to a
     number in `garbled` is answered at once with a 201 whose body is not Twilio's JSON (a
-    proxy's page), which the Twilio client cannot read."""
+    proxy's page), which the Twilio client cannot read; so are the next `garble_next`
+    requests, whatever their number (which is then added to `garbled`)."""
 
     requests: list[dict] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
     garbled: set[str] = field(default_factory=set)
+    garble_next: int = 0
     url: str = ""
     # Seconds each request takes to answer, and the most requests it has had at once.
     delay: float = 0.0
@@ -63,6 +65,10 @@ def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
             state.requests.append(
                 {"path": self.path, "form": form, "auth": self.headers.get("Authorization")}
             )
+            with state._lock:
+                if state.garble_next > 0:
+                    state.garble_next -= 1
+                    state.garbled.add(form.get("To"))
             if form.get("To") in state.garbled:
                 page = b"<html><body>Gateway says hello</body></html>"
                 self.send_response(201)
