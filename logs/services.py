@@ -53,7 +53,7 @@ from logs.timeline import (
     SOURCE_API,
     SOURCE_IN_APP,
     SOURCE_PIPELINE,
-    delivery_events,
+    delivery_events_unstored,
     received_event,
     sending_key,
     sent_key,
@@ -1018,14 +1018,8 @@ def _folded_of(
     notification: Notification, delivery: Delivery, rows: list[_RecordedFact]
 ) -> dict[str, Event]:
     """The events folded into the delivery that no row stands for, by dedupe key."""
-    keys = {fact.dedupe_key for fact in rows}
-    delivered_rows = any(
-        fact.kind == EventKind.DELIVERED and fact.channel == delivery.channel for fact in rows
-    )
     return {
-        event.dedupe_key: event
-        for event in delivery_events(notification, delivery, delivered_rows=delivered_rows)
-        if event.dedupe_key not in keys
+        event.dedupe_key: event for event in delivery_events_unstored(notification, delivery, rows)
     }
 
 

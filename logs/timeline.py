@@ -112,19 +112,34 @@ def synthesized(
     """The folded events of the notification that no row stands for. `rows` need `kind`,
     `channel` and `dedupe_key` (Event instances, or the facts logs.services reads)."""
     rows = list(rows)
-    keys = {row.dedupe_key for row in rows}
-    delivered_channels = {row.channel for row in rows if row.kind == EventKind.DELIVERED}
-    events = [received_event(notification, make=make)]
+    stored = any(row.dedupe_key == RECEIVED_KEY for row in rows)
+    events = [] if stored else [received_event(notification, make=make)]
     for delivery in deliveries:
-        events.extend(
-            delivery_events(
-                notification,
-                delivery,
-                delivered_rows=delivery.channel in delivered_channels,
-                make=make,
-            )
+        events.extend(delivery_events_unstored(notification, delivery, rows, make=make))
+    return events
+
+
+def delivery_events_unstored(
+    notification: Notification,
+    delivery: Delivery,
+    rows: Iterable[Any],
+    *,
+    make: Callable | None = None,
+) -> list[Event]:
+    """The events folded into `delivery` that no row of `rows` (the notification's, each with
+    `kind`, `channel` and `dedupe_key`) stands for."""
+    rows = list(rows)
+    keys = {row.dedupe_key for row in rows}
+    delivered_rows = any(
+        row.kind == EventKind.DELIVERED and row.channel == delivery.channel for row in rows
+    )
+    return [
+        event
+        for event in delivery_events(
+            notification, delivery, delivered_rows=delivered_rows, make=make
         )
-    return [event for event in events if event.dedupe_key not in keys]
+        if event.dedupe_key not in keys
+    ]
 
 
 def timeline(
