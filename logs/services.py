@@ -991,15 +991,17 @@ def _delivery_update(
         if _differs(delivery, name, value):
             setattr(delivery, name, value)
             changed.add(name)
+    after = _folded_of(notification, delivery, rows)
     if fold_columns is not None:
-        derived = _folded_of(notification, delivery, rows).get(event.dedupe_key)
+        derived = after.get(event.dedupe_key)
         folded = derived is not None and _same_event(derived, event, payload)
         for name, value in saved.items():
             if not folded:
                 setattr(delivery, name, value)  # not exactly representable: a row, as ever
             elif _differs(delivery, name, value):
                 changed.add(name)
-    after = _folded_of(notification, delivery, rows)
+        if not folded:  # the columns are back as they were: what they now derive
+            after = _folded_of(notification, delivery, rows)
     for key, lost in before.items():
         if key not in after or not _same_event(after[key], lost, lost.payload):
             _folded_write_out(lost, recorded, writes)
