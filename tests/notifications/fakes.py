@@ -18,12 +18,14 @@ class TwilioStandIn:
     answer before succeeding (e.g. [(503, 20500, "Service Unavailable")]); a request to a
     number in `garbled` is answered at once with a 201 whose body is not Twilio's JSON (a
     proxy's page), which the Twilio client cannot read; so are the next `garble_next`
-    requests, whatever their number (which is then added to `garbled`)."""
+    requests, whatever their number (which is then added to `garbled`). A garbled answer waits
+    (up to 5 s) until `garble_when_requests` requests have arrived, when that is set."""
 
     requests: list[dict] = field(default_factory=list)
     failures: list[tuple[int, int, str]] = field(default_factory=list)
     garbled: set[str] = field(default_factory=set)
     garble_next: int = 0
+    garble_when_requests: int = 0
     url: str = ""
     # Seconds each request takes to answer, and the most requests it has had at once.
     delay: float = 0.0
@@ -70,6 +72,11 @@ def twilio_stand_in() -> tuple[TwilioStandIn, ThreadingHTTPServer]:
                     state.garble_next -= 1
                     state.garbled.add(form.get("To"))
             if form.get("To") in state.garbled:
+                deadline = time.monotonic() + 5
+                while (
+                    len(state.requests) < state.garble_when_requests and time.monotonic() < deadline
+                ):
+                    time.sleep(0.01)
                 page = b"<html><body>Gateway says hello</body></html>"
                 self.send_response(201)
                 self.send_header("Content-Type", "text/html")

@@ -197,12 +197,14 @@ def test_an_error_of_ours_mid_batch_keeps_what_was_answered_and_sends_the_rest_l
     before are recorded Sent, the task fails, and no call is started after it; the next
     dispatch sends the unanswered ones (the garbled one again: it may have gone) and never
     the answered ones twice."""
-    # The first call to arrive is garbled (which one that is depends on the batch's order);
-    # the good answers come well after it: a loaded machine may take a few tenths of a second
-    # to read it, and a good answer read first would start a ninth call.
+    # The first call to arrive is garbled (which one that is depends on the batch's order),
+    # answered once the provider's eight calls are all in (a loaded machine may start the last
+    # of them late); the good answers come well after it: a loaded machine may take a few
+    # tenths of a second to read it, and a good answer read first would start a ninth call.
     twilio.delay = 1.5
     bodies = [{**body(i), "forceChannels": ["SMS"]} for i in range(12)]
     twilio.garble_next = 1
+    twilio.garble_when_requests = 8
     ids = accepted(environment, bodies)
     with pytest.raises(ValueError):
         notifications_dispatch(notification_ids=ids)
