@@ -715,6 +715,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run only the scenarios asked for, not their baselines (each row is its own)",
     )
+    parser.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="leave the run's database (its name is printed) to look into afterwards, "
+        "e.g. the plans at --scale 10m; drop it yourself when done",
+    )
     parser.add_argument("--output", type=Path, help="where to write the JSON results")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
@@ -806,7 +812,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         try:
             errors = run._cleanup(run._scenario_cleanups) + run._cleanup(run._run_cleanups)
-            if created:
+            if created and args.keep_database:
+                _progress(f"bench: the database {database} is kept (--keep-database)")
+            elif created:
                 try:
                     drop_database(database, configured)
                 except Exception as exc:

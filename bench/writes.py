@@ -18,7 +18,9 @@ pg_indexes_size. (WAL is not measured: pg_current_wal_lsn counts the whole serve
 PostgreSQL 15 keeps no count per backend.)
 
 Rows: `write.hot_share` (% of the notification and delivery updates that were heap-only),
-`write.updates_per_event`, `write.table_bytes_per_event`, `write.index_bytes_per_event`.
+`write.updates_per_event`, `write.table_bytes_per_event`, `write.index_bytes_per_event`, and
+`write.events_per_second`: how fast the event phase recorded them (event_record, one
+transaction per event, one process; what a schema change costs the callbacks' writes).
 """
 
 import random
@@ -157,6 +159,7 @@ class WriteHotShare(Scenario):
         figures = _Figures(self.day)
         before = figures.read()
         events = 0
+        started = time.perf_counter()
         for seconds, phase in enumerate(_PHASES, start=1):
             for n, notification in enumerate(notifications):
                 for kind, channel, sub_kind in phase:
@@ -168,16 +171,18 @@ class WriteHotShare(Scenario):
                         **_said(kind, channel, number, n, notification.created_at, seconds),
                     )  # fmt: skip
                     events += 1
+        seconds = time.perf_counter() - started
         after = figures.read()
-        return events, *(now - then for now, then in zip(after, before, strict=True))
+        return events, *(now - then for now, then in zip(after, before, strict=True)), seconds
 
     def measure(self, run: Run):
         rounds = [self._round(number) for number in range(self.size["rounds"])]
         self._check()
-        share = [100 * hot / updates if updates else 0.0 for _, updates, hot, _, _ in rounds]
-        per_event = [updates / events for events, updates, _, _, _ in rounds]
-        table = [table / events for events, _, _, table, _ in rounds]
-        indexes = [indexes / events for events, _, _, _, indexes in rounds]
+        share = [100 * hot / updates if updates else 0.0 for _, updates, hot, _, _, _ in rounds]
+        per_event = [updates / events for events, updates, _, _, _, _ in rounds]
+        table = [table / events for events, _, _, table, _, _ in rounds]
+        indexes = [indexes / events for events, _, _, _, indexes, _ in rounds]
+        rate = [events / seconds for events, _, _, _, _, seconds in rounds]
         updates = sum(r[1] for r in rounds) / sum(r[0] for r in rounds)
         note = f"{self.size['notifications']:,} notifications x {_EVENTS_PER_NOTIFICATION} events"
         return {
@@ -192,6 +197,10 @@ class WriteHotShare(Scenario):
                 table, "B/event", note="heap + TOAST"
             ),
             "write.index_bytes_per_event": Measurement.from_samples(indexes, "B/event"),
+            "write.events_per_second": Measurement.from_samples(
+                rate, "events/s", higher_is_better=True,
+                note="event_record, one transaction per event, one process",
+            ),
         }  # fmt: skip
 
     def _check(self) -> None:
