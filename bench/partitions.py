@@ -5,7 +5,7 @@ does every day, for the three log tables together). `retention.drop_day` times
 logs.partitions.partition_drop of one day's notifications, deliveries and events; its
 baseline `retention.delete_day` deletes the same amount of data (a day seeded alike) the way
 a purge without partitions would: batched DELETEs by primary key, each batch its own
-transaction. Days are seeded by logs.demo (a day's share of the selectors' million at full
+transaction. Days are seeded by demo.loader (a day's share of the selectors' million at full
 size) before the seven days the selectors use, and every day partition made here is dropped
 when the scenario ends.
 """
@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register, time_calls
-from logs.demo import seed_logs
+from demo.loader import seed_logs
 from logs.partitions import (
     PARTITIONED_TABLES,
     PartitionBusy,

@@ -1,7 +1,7 @@
 """Support search at scale: every selector of logs/selectors.py next to the query Django's
 admin would run for the same search.
 
-The data: `seed_logs` (logs/demo/), 1,000,000 notifications over 7 days in 3 environments
+The data: `seed_logs` (demo/loader.py), 1,000,000 notifications over 7 days in 3 environments
 at full size (shared by every row through run.once). Each `search.X` row times one page (50
 rows) of `notification_page` for values drawn from the seeded data, rotating so no two calls
 in a row hit the same rows; its baseline `naive.X` is the admin's default changelist for the
@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from bench.harness import BenchmarkError, Run, Scenario, register, time_calls
 from config.db import statement_timeout_lifted
-from logs.demo import SeedSummary, seed_logs
+from demo.loader import SeedSummary, seed_logs
 from logs.models import Delivery, Event, Notification
 from logs.selectors import NotificationFilters, notification_page
 

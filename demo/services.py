@@ -1,8 +1,8 @@
 """The demo's writes: the catalogue its notifications use, a seeded week, live sends.
 
-One catalogue for everything the Demo account shows: the seeded notifications (logs/demo's
+One catalogue for everything the Demo account shows: the seeded notifications (the demo's
 generator), the live sandbox sends and any Resend from the console all use the types of
-logs.demo.catalogue.TYPES with the merge tags the seeded requests carry, so every seeded
+demo.catalogue.TYPES with the merge tags the seeded requests carry, so every seeded
 notification can be resent as it is.
 """
 
@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Environment
+from demo.catalogue import TAGS, TYPES, channel_templates, environment_profile
+from demo.loader import seed_logs
 from insights.services import rollups_rebuild
-from logs.demo import seed_logs
-from logs.demo.catalogue import TAGS, TYPES, channel_templates, environment_profile
 from logs.models import Notification
 from logs.vocabulary import Channel
 from notifications.models import ChannelTemplate, EndUser, NotificationType, UserPreference
@@ -100,7 +100,7 @@ def demo_seed(
     days: int = SEED_DAYS,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSeed:
-    """A week of notifications in the demo account (logs/demo's generator), then its
+    """A week of notifications in the demo account (the generator, demo/generator.py), then its
     insights rollups rebuilt from them (the seeder writes the log directly, so no rollup
     delta was recorded for these rows)."""
     summary = seed_logs(

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from demo.catalogue import TYPES
 from demo.services import demo_catalogue_install, demo_environment, demo_seed
 from insights.models import HourlyRollup
-from logs.demo.catalogue import TYPES
 from logs.models import Delivery, Notification
 from logs.vocabulary import DeliveryState
 from notifications.models import ChannelTemplate, NotificationType

@@ -45,7 +45,7 @@ def test_the_config_sizes_workers_and_threads_from_the_cpus_and_reads_overrides(
 
 def test_an_export_read_slowly_does_not_block_other_requests(tmp_path, redis_url):
     from accounts.models import Environment
-    from logs.demo import seed_logs
+    from demo.loader import seed_logs
     from tests.factories import ApiKeyFactory
 
     summary = seed_logs(notifications=ROWS, days=1, environments=1, analyze=False)

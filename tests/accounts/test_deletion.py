@@ -29,8 +29,8 @@ from accounts.deletion import (
 from accounts.models import Account, ApiKey, Environment, Membership, PurgeLease
 from accounts.selectors import account_list_for_user, environment_list_for_user
 from accounts.tasks import tenant_deletions_resume_task
+from demo.loader import seed_logs
 from insights.models import RollupDelta
-from logs.demo import seed_logs
 from logs.models import Delivery, Event, Notification
 from logs.services import notification_create
 from notifications.models import EndUser, SendIdempotencyKey

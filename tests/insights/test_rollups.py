@@ -194,7 +194,7 @@ def test_concurrent_workers_recording_events_add_up_exactly():
 def test_rollups_rebuild_gives_seeded_data_its_rollups():
     from django.core.management import call_command
 
-    from logs.demo import seed_logs
+    from demo.loader import seed_logs
     from logs.models import Delivery, Notification
 
     summary = seed_logs(notifications=300, days=2, environments=1, parallel=False, analyze=False)

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from logs.demo import seed_logs
+from demo.loader import seed_logs
 from logs.selectors import NotificationFilters, notification_page
 from logs.vocabulary import UNIVERSAL_EVENT_KINDS, EventKind
 

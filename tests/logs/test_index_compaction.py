@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from demo.loader import seed_logs
 from logs import index_compaction
-from logs.demo import seed_logs
 from logs.index_compaction import COMPACTED_COMMENT, TABLES, index_compact
 from logs.models import Notification
 from logs.partitions import _ADVISORY_LOCK_KEY, PARTITIONED_TABLES, partition_list

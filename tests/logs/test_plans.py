@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from logs.demo import seed_logs
+from demo.loader import seed_logs
 from logs.models import Delivery
 from logs.selectors import (
     NotificationFilters,

@@ -1,4 +1,4 @@
-"""The demo data generator (logs/demo/): counts, consistency with the status rules, realism.
+"""The demo data generator (demo/): counts, consistency with the status rules, realism.
 
 One small seed per class, made once inside a transaction that is rolled back at the end; each
 test then runs in a savepoint of it.
@@ -23,11 +23,10 @@ from django.utils.html import strip_tags
 
 from accounts.models import Account, Environment
 from accounts.selectors import environment_list_for_user
+from demo.catalogue import TYPES
+from demo.generator import Plan, Result, generate
+from demo.loader import ForkedChunks, seed_logs
 from logs.content import deliveries_content
-from logs.demo import seed_logs
-from logs.demo.catalogue import TYPES
-from logs.demo.generator import Plan, Result, generate
-from logs.demo.loader import ForkedChunks
 from logs.models import Delivery, Event, Notification
 from logs.partitions import PARTITIONED_TABLES, partition_list
 from logs.payloads import event_payload

@@ -77,7 +77,7 @@ def test_the_nightly_retention_task_purges_them_with_the_log(settings):
 def test_rows_loaded_around_the_pipeline_get_their_message_ids_environment_on_citus():
     """The seed's COPY writes deliveries with message ids but no Sent: on Citus a callback
     that names no environment finds theirs all the same (log_rows_loaded)."""
-    from logs.demo.loader import seed_logs
+    from demo.loader import seed_logs
     from logs.models import Delivery
 
     summary = seed_logs(notifications=30, days=1, environments=1, seed=7)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import Membership
-from logs.demo import seed_logs
+from demo.loader import seed_logs
 from logs.services import event_record, notification_create
 from tests.logs.console.conftest import PASSWORD, SENDER, bounced_email, console_user
 from tests.notifications.factories import UserPreferenceFactory
@@ -71,7 +71,7 @@ def log_in(page, live_server, user):
 
 
 def demo_data(environment):
-    """What the demo shows (`seed_logs --account`, logs/demo): traffic of every type and
+    """What the demo shows (`seed_logs --account`, demo/): traffic of every type and
     outcome in the support user's account, plus the ticket's bounce."""
     seed_logs(notifications=60, days=1, account=environment.account.name, seed=7, analyze=False)
     UserPreferenceFactory(environment=environment, user_id="usr_alice",

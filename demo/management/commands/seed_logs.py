@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
-from logs.demo import seed_logs
+from demo.loader import seed_logs
 
 
 class Command(BaseCommand):

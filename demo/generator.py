@@ -8,7 +8,7 @@ Each notification goes through the steps a real one does:
    folds it (no row; logs/timeline.py).
 3. For each channel of the type: `_content` renders it for its provider; `_planned_events`
    says what happens to it (Ignored, or Sending and then what the provider reports, from
-   `logs.demo.outcomes`); `_event_rows` writes the events that happened by `end`, with the
+   `demo.outcomes`); `_event_rows` writes the events that happened by `end`, with the
    dedupe keys `logs.services.event_record` gives them, but for the pipeline's own, which
    it folds into the delivery's columns as event_record does (the first attempt's Sending,
    the pipeline's Sent, the in-app Delivered: logs/timeline.py re-derives them, with the
@@ -33,8 +33,7 @@ from math import log
 
 from django.conf import settings
 
-from logs.content import content_packed
-from logs.demo.catalogue import (
+from demo.catalogue import (
     DELIVERED,
     FAILED,
     IGNORED,
@@ -55,7 +54,8 @@ from logs.demo.catalogue import (
     templates_render,
     user_make,
 )
-from logs.demo.outcomes import call_events, email_events, sms_events
+from demo.outcomes import call_events, email_events, sms_events
+from logs.content import content_packed
 from logs.payloads import SOURCE_DICTIONARIES, payload_packed
 from logs.status import EventFact, delivery_outcome, notification_status
 

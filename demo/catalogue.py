@@ -3,7 +3,7 @@
 Plain data and small pure helpers, no database: first and last names, e-mail domains and
 phone numbers that libphonenumber accepts, a catalogue of notification types with their
 channels, merge tags and content, the environments' brands and providers, and the daily
-rhythm of sending. `logs.demo.generator` draws from it.
+rhythm of sending. `demo.generator` draws from it.
 """
 
 import random

@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Account, Environment
 from accounts.services import environment_create
-from logs.content import dictionaries_ids
-from logs.demo.catalogue import MAX_CHANNELS
-from logs.demo.generator import (
+from demo.catalogue import MAX_CHANNELS
+from demo.generator import (
     MAX_EVENTS_PER_DELIVERY,
     Chunk,
     Plan,
@@ -29,6 +28,7 @@ from logs.demo.generator import (
     generate,
     seed_dictionaries,
 )
+from logs.content import dictionaries_ids
 from logs.partitions import partitions_ensure
 from logs.signals import log_rows_loaded
 

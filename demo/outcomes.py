@@ -8,7 +8,7 @@ in each provider's format.
 
 import uuid
 
-from logs.demo.catalogue import DELIVERED, ENGAGEMENT, FAILED, NULL, SENT
+from demo.catalogue import DELIVERED, ENGAGEMENT, FAILED, NULL, SENT
 
 SES_BOUNCES = (
     ("550", "smtp; 550 5.1.1 The email account that you tried to reach does not exist"),
