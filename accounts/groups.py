@@ -15,7 +15,7 @@ from accounts.models import Membership
 SUPPORT_GROUP = "Support"
 MANAGERS_GROUP = "Account managers"
 # Support staff read logs; they change nothing and see no credentials.
-SUPPORT_VIEW_APPS = ["logs", "notifications", "webhooks", "alerts", "insights", "stream"]
+SUPPORT_VIEW_APPS = ["logs", "console", "notifications", "webhooks", "alerts", "insights", "stream"]
 # What an account's owners and admins manage through the console.
 MANAGED_APPS = ["accounts", *SUPPORT_VIEW_APPS]
 MANAGER_ROLES = (Membership.Role.OWNER, Membership.Role.ADMIN)

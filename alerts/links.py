@@ -15,7 +15,7 @@ _EVENT_BY_KIND = {RuleKind.FAILURE_RATE: EventKind.FAILED.value,
 
 
 def alert_search_path(*, alert, until: datetime) -> str:
-    """The console's notification search (logs/console's SearchForm parameters) for the
+    """The console's notification search (console/forms.py's SearchForm parameters) for the
     alert's environment, type, channel and event over the days of its window. Days are
     whole UTC days: the search filters by day, not minute."""
     rule = alert.rule

@@ -95,7 +95,7 @@ def _superuser(request) -> None:
 
 def mailbox_view(request, key: str | None = None):
     _superuser(request)
-    from logs.console.presenting import stamp, viewer_zone
+    from console.presenting import stamp, viewer_zone
 
     zone = viewer_zone(request)
     context = admin.site.each_context(request) | {"title": "Mailbox", "directory": mailbox_dir()}

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from accounts import api as accounts_api
 from accounts import console_views
@@ -50,6 +51,12 @@ urlpatterns = [
         name="two-factor-recovery-codes",
     ),
     path("admin/sessions/", admin.site.admin_view(console_views.sessions_view), name="sessions"),
+    # The console's settings and its audit of reveals were under admin/logs/ until they moved
+    # to the console app (console 0001): links to the old addresses still arrive.
+    re_path(
+        r"^admin/logs/(?P<page>(?:consolesettings|revealrecord)/.*)$",
+        RedirectView.as_view(url="/admin/console/%(page)s", query_string=True),
+    ),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include("insights.urls")),  # GET /metrics (Prometheus)

@@ -16,7 +16,7 @@ from insights.selectors import Counts, Series
 
 COUNT_SERIES = ("sent", "delivered", "failed", "ignored", "engaged")
 RATE_SERIES = ("delivered", "failed", "ignored", "engaged")
-# One colour per meaning, the console's tones (logs/static/console/console.css): blue moves,
+# One colour per meaning, the console's tones (console/static/console/console.css): blue moves,
 # green arrived, red failed, amber skipped, purple engaged. pygal's default palette gave Sent
 # red (#F44336) and Engaged deep orange (#FF5722), which read as the same series, and Failed
 # a teal. A series keeps its colour in every chart (Delivered is green in counts and rates).

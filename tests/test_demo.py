@@ -66,7 +66,7 @@ def test_resend_of_a_seeded_notification_of_every_type_goes_out(
     """Resend sends the stored request again with the catalogue's templates: every merge tag
     a template names must be in the seeded request (password_reset once failed on
     first_name)."""
-    from logs.console.services import notification_resend
+    from console.services import notification_resend
 
     demo_seed(environment=demo, notifications=400, days=7)
     admin = get_user_model().objects.get(username="admin")

@@ -238,8 +238,8 @@ def test_support_staff_see_the_banner_when_the_worker_is_silent(live_server, bac
     from playwright.sync_api import expect, sync_playwright
 
     from accounts.models import Membership
+    from tests.console.conftest import PASSWORD, console_user
     from tests.factories import EnvironmentFactory
-    from tests.logs.console.conftest import PASSWORD, console_user
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not at {CHROMIUM}: install it (apt-get install chromium).")
@@ -248,7 +248,7 @@ def test_support_staff_see_the_banner_when_the_worker_is_silent(live_server, bac
     heartbeat_write("celery", at=last)
     support = console_user(EnvironmentFactory(), role=Membership.Role.SUPPORT)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/logs/console/test_browser.py
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/console/test_browser.py
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # pyproject.toml's root_packages: every app and config.
 PACKAGES = (
     "config", "accounts", "logs", "notifications", "webhooks", "stream", "alerts", "insights",
-    "audit", "demo",
+    "audit", "console", "demo",
 )  # fmt: skip
 
 

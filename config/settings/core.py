@@ -121,6 +121,9 @@ INSTALLED_APPS = [
     "webhooks",
     "stream",
     "alerts",
+    # The support console (console/admin.py: the Notification admin's pages), above every app
+    # it shows.
+    "console",
     # Above every app it fills (make run's demo): nothing imports it.
     "demo",
     # Hourly rollups, the insights page and /metrics (config/settings/insights.py).

@@ -1,2 +1,2 @@
 # The console's fixtures: two tenants, each with one environment.
-from tests.logs.console.conftest import tenants  # noqa: F401
+from tests.console.conftest import tenants  # noqa: F401

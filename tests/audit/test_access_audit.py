@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.models import Membership
 from audit.models import AccessRecord
 from audit.services import access_records_purge
-from tests.logs.console.conftest import bounced_email, console_user
-from tests.logs.console.test_pages import EXPORT, USER, page_of
+from tests.console.conftest import bounced_email, console_user
+from tests.console.test_pages import EXPORT, USER, page_of
 
 AUDIT = "/admin/audit/accessrecord/"
 AUDIT_EXPORT = "/admin/audit/accessrecord/export.csv"

@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.audit.test_access_audit import manager
-from tests.logs.console.conftest import bounced_email, console_user
-from tests.logs.console.test_browser import browser, log_in, page  # noqa: F401
+from tests.console.conftest import bounced_email, console_user
+from tests.console.test_browser import browser, log_in, page  # noqa: F401
 
 AUDIT = "/admin/audit/accessrecord/"
 

@@ -119,7 +119,7 @@ def test_each_series_has_its_own_colour_in_each_chart(admin_client):
 @pytest.fixture
 def browser_page():
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/logs/console/test_browser.py
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/console/test_browser.py
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not at {CHROMIUM}: install it (apt-get install chromium).")
     try:

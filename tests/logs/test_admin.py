@@ -21,7 +21,8 @@ def _support_client(client, environment):
     user = UserFactory(username="helpdesk")
     user.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label__in=["logs", "notifications"], codename__startswith="view_"
+            content_type__app_label__in=["logs", "console", "notifications"],
+            codename__startswith="view_",
         )
     )
     MembershipFactory(user=user, account=environment.account)

@@ -26,9 +26,9 @@ from logs.models import ErasureJob, Notification
 from logs.retention import account_retention_purge, retention_purge
 from logs.selectors import Cursor
 from tests.citus_plans import citus, multi_shard_statements_of_a_path  # noqa: F401 (fixture)
+from tests.console.conftest import bounced_email, console_user
 from tests.factories import EnvironmentFactory, MembershipFactory
 from tests.logs.api.conftest import SECRET, client_for, make_log
-from tests.logs.console.conftest import bounced_email, console_user
 from tests.notifications.factories import NotificationTypeFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("citus")]

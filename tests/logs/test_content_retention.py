@@ -23,11 +23,11 @@ from logs.payloads import event_payload
 from logs.selectors import notification_timeline
 from logs.services import event_record, notification_create
 from tests.accounts.test_admin import page, support_user_of
+from tests.console.conftest import SENDER, console_user
+from tests.console.test_pages import page_of
 from tests.factories import AccountFactory, EnvironmentFactory
 from tests.helpers import skip_on_citus
 from tests.logs.api.conftest import SECRET, client_for
-from tests.logs.console.conftest import SENDER, console_user
-from tests.logs.console.test_pages import page_of
 from tests.logs.test_retention_accounts import _waits_for
 
 NOTICE = "Content cleared after 2 days (content retention)"

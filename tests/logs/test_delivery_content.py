@@ -23,9 +23,9 @@ from logs.services import event_record, notification_create
 from logs.vocabulary import Channel
 from notifications.models import InAppNotification
 from tests.accounts.test_deletion import mark_deleting
+from tests.console.conftest import console_user
 from tests.helpers import smtp_server
 from tests.logs.api.conftest import client_for
-from tests.logs.console.conftest import console_user
 from tests.notifications import conftest as send_fixtures
 from tests.notifications.conftest import SECRET
 from tests.notifications.factories import ChannelTemplateFactory

@@ -32,9 +32,9 @@ from notifications.models import (
 )
 from stream.models import StreamMessage, Subscription
 from stream.services import subscription_secret_generate
+from tests.console.conftest import console_user
 from tests.factories import ApiKeyFactory, EnvironmentFactory
 from tests.logs.api.conftest import SECRET, bearer_client, client_for
-from tests.logs.console.conftest import console_user
 from tests.logs.factories import DeliveryFactory, EventFactory
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
 from tests.stream.conftest import celery_eager

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from tests.console.conftest import console_user
+from tests.console.test_pages import EXPORT, sms
 from tests.logs.api.conftest import client_for, make_log
-from tests.logs.console.conftest import console_user
-from tests.logs.console.test_pages import EXPORT, sms
 
 pytestmark = pytest.mark.django_db
 

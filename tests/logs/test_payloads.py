@@ -24,9 +24,9 @@ from logs.models import Event
 from logs.payload_dictionaries import PAYLOAD_DICTIONARIES
 from logs.payloads import SOURCE_DICTIONARIES, event_payload
 from logs.services import event_record
+from tests.console.conftest import bounced_email, console_user
+from tests.console.test_pages import page_of
 from tests.factories import EnvironmentFactory
-from tests.logs.console.conftest import bounced_email, console_user
-from tests.logs.console.test_pages import page_of
 from tests.webhooks import conftest as webhook_fixtures
 from tests.webhooks.providers import (
     PROVIDERS,

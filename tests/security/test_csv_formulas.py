@@ -12,8 +12,8 @@ import pytest
 from django.core.cache import caches
 
 from accounts.models import Membership
+from tests.console.conftest import console_user
 from tests.factories import EnvironmentFactory
-from tests.logs.console.conftest import console_user
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
 
 pytestmark = pytest.mark.django_db

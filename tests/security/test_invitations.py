@@ -18,9 +18,9 @@ from playwright.sync_api import expect
 
 from accounts.invitations import invitation_create
 from accounts.models import Invitation, Membership
+from tests.console.test_browser import browser, page  # noqa: F401  (Chromium)
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.helpers import smtp_server
-from tests.logs.console.test_browser import browser, page  # noqa: F401  (Chromium)
 
 User = get_user_model()
 Role = Membership.Role

@@ -16,8 +16,8 @@ from accounts.models import Membership
 from alerts.models import AlertRule
 from config.celery import app as celery_app
 from stream.models import StreamMessage, Subscription
+from tests.console.conftest import bounced_email
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
-from tests.logs.console.conftest import bounced_email
 from tests.notifications.factories import ChannelTemplateFactory, NotificationTypeFactory
 from webhooks.models import InboxEntry, InboxState
 
@@ -242,7 +242,7 @@ def test_the_owner_reveals_what_was_masked(client, environment, sent_reset):
 
 
 def test_the_pure_masker_finds_tokens_in_urls_under_any_name():
-    from logs.console.masking import MASK, masker_build
+    from console.masking import MASK, masker_build
 
     masker = masker_build(sources=[{"link": RESET_LINK}], words=["token", "password"])
     assert masker.text(f'<a href="{RESET_LINK}&amp;x=1">') == (

@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from accounts.groups import managers_group_sync
 from accounts.models import Membership
 from accounts.two_factor import WRONG_CODE
+from tests.console.test_browser import browser, page  # noqa: F401 (fixtures)
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
-from tests.logs.console.test_browser import browser, page  # noqa: F401 (fixtures)
 from tests.security.two_factor import code_for, enrolled
 
 PASSWORD = "correct horse battery staple"

@@ -4,7 +4,7 @@ import uuid
 
 from django.db import transaction
 
-from logs.console.models import ResendLink, RevealRecord
+from console.models import ResendLink, RevealRecord
 from logs.content_retention import content_cleared_notice
 from logs.models import Notification
 from notifications.services import notification_send

@@ -9,7 +9,7 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from logs.console.interpret import KEY_LABELS
+from console.interpret import KEY_LABELS
 from logs.vocabulary import SUB_KINDS_BY_KIND, Channel, EventKind, EventSubKind, NotificationStatus
 
 

@@ -5,7 +5,7 @@ cursors that led here), never OFFSET and never a COUNT."""
 
 from dataclasses import dataclass, field
 
-from logs.console.interpret import SearchKey, search_key, search_keys_guess
+from console.interpret import SearchKey, search_key, search_keys_guess
 from logs.selectors import Cursor, NotificationFilters, NotificationPage, notification_page
 
 # "Newer" remembers this many pages back; beyond them "Newest" starts over.

@@ -2,8 +2,8 @@
 
 import pytest
 
-from logs.console.interpret import search_keys_guess
-from logs.console.masking import (
+from console.interpret import search_keys_guess
+from console.masking import (
     MASK,
     Masker,
     addresses_hidden,

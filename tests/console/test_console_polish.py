@@ -19,8 +19,8 @@ from logs.services import notification_create
 from notifications.models import EndUser
 from stream.models import StreamAttempt, StreamMessage, Subscription
 from tests.alerts.helpers import rule
+from tests.console.conftest import console_user
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
-from tests.logs.console.conftest import console_user
 from tests.notifications.factories import NotificationTypeFactory
 from webhooks.models import InboxEntry, InboxState
 
@@ -228,8 +228,8 @@ def _resend_setup(environment):
 
 
 def test_resend_asks_first_and_names_its_channels(client):
-    from logs.console.models import ResendLink
-    from tests.logs.console.conftest import bounced_email
+    from console.models import ResendLink
+    from tests.console.conftest import bounced_email
 
     environment = EnvironmentFactory()
     _resend_setup(environment)

@@ -1,13 +1,13 @@
-"""The console's own settings and its audit of reveals. They live here, not in
-logs/models.py (the log itself), and belong to the `logs` app: logs/admin.py imports this
-module, so the models are registered whenever the admin is (every process)."""
+"""The console's own settings, its audit of reveals and its resend links. They were created
+in logs/ (logs 0004) and keep their tables' names (`db_table`): console 0001 took them over
+without touching the database."""
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
-from logs.console.masking import DEFAULT_SENSITIVE_WORDS
+from console.masking import DEFAULT_SENSITIVE_WORDS
 
 
 def _default_words() -> list[str]:
@@ -32,7 +32,7 @@ class ConsoleSettings(models.Model):
     )
 
     class Meta:
-        app_label = "logs"
+        db_table = "logs_consolesettings"
         verbose_name = "console settings"
         verbose_name_plural = "console settings"
 
@@ -56,7 +56,7 @@ class RevealRecord(models.Model):
     revealed_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        app_label = "logs"
+        db_table = "logs_revealrecord"
         verbose_name = "masked-value reveal"
         ordering = ["-revealed_at"]
         indexes = [models.Index(fields=["environment", "-revealed_at"], name="reveal_env_time")]
@@ -83,7 +83,7 @@ class ResendLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        app_label = "logs"
+        db_table = "logs_resendlink"
         ordering = ["created_at"]
         indexes = [models.Index(fields=["original_id"], name="resend_original")]
 

@@ -4,10 +4,10 @@ ones it will not, and sends only when confirmed."""
 import pytest
 from playwright.sync_api import expect
 
-from logs.console.models import ResendLink
-from tests.logs.console.conftest import bounced_email, console_user
-from tests.logs.console.test_browser import browser, log_in, page  # noqa: F401 (fixtures)
-from tests.logs.console.test_console_polish import _resend_setup
+from console.models import ResendLink
+from tests.console.conftest import bounced_email, console_user
+from tests.console.test_browser import browser, log_in, page  # noqa: F401 (fixtures)
+from tests.console.test_console_polish import _resend_setup
 
 
 @pytest.mark.django_db(transaction=True)

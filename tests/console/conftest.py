@@ -20,7 +20,7 @@ def console_user(environment, role=Membership.Role.SUPPORT, username=None):
     user = UserFactory(username=username or f"{role}-{environment.account_id}")
     user.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label__in=["logs", "notifications", "webhooks"],
+            content_type__app_label__in=["logs", "console", "notifications", "webhooks"],
             codename__startswith="view_",
         )
     )

@@ -6,8 +6,8 @@ full address is nowhere in the response. Support sees all: it searches by them."
 import pytest
 
 from accounts.models import Membership
-from tests.logs.console.conftest import bounced_email, console_user
-from tests.logs.console.test_pages import EXPORT, LIST, USER, page_of
+from tests.console.conftest import bounced_email, console_user
+from tests.console.test_pages import EXPORT, LIST, USER, page_of
 
 EMAIL, NUMBER = "alice@example.com", "+14155550100"
 SHOWN_EMAIL, SHOWN_NUMBER = "a•••@example.com", "+1 ••• ••0100"

@@ -9,8 +9,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from logs.services import event_record, notification_create
-from tests.logs.console.conftest import console_user
-from tests.logs.console.test_browser import browser, log_in, page  # noqa: F401 (fixtures)
+from tests.console.conftest import console_user
+from tests.console.test_browser import browser, log_in, page  # noqa: F401 (fixtures)
 
 
 def _notification(environment, user_id, minutes_ago, outcomes):

@@ -1,4 +1,4 @@
-"""The console's pages, served inside Django's admin (logs/admin.py wires the URLs through
+"""The console's pages, served inside Django's admin (console/admin.py wires the URLs through
 admin_site.admin_view, so every page needs a logged-in staff user). Each view checks the
 input, calls the selectors and answers; the rules live in the modules beside it.
 
@@ -34,10 +34,10 @@ from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environmen
 from audit.models import AccessRecord
 from audit.services import access_record, export_counted
 from config.export_slots import ExportsBusy, export_slot_stream, export_slot_take
-from logs.console import queries, services
-from logs.console.forms import SearchForm, environment_from
-from logs.console.interpret import KEY_LABELS
-from logs.console.masking import (
+from console import queries, services
+from console.forms import SearchForm, environment_from
+from console.interpret import KEY_LABELS
+from console.masking import (
     Masker,
     addresses_hidden,
     addresses_of,
@@ -45,7 +45,7 @@ from logs.console.masking import (
     masker_build,
     number_masked,
 )
-from logs.console.presenting import (
+from console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
     badges_html,
@@ -57,8 +57,8 @@ from logs.console.presenting import (
     time_html,
     viewer_zone,
 )
-from logs.console.resend_plan import resend_plan
-from logs.console.search import (
+from console.resend_plan import resend_plan
+from console.search import (
     PagePosition,
     console_search,
     newer_params,

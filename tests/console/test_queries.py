@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from logs.services import event_record, notification_create
-from tests.logs.console.conftest import console_user
+from tests.console.conftest import console_user
 from tests.notifications.factories import UserPreferenceFactory
 
 # Every page: session, user, the user's permissions (2), environments, roles. The list: +

@@ -11,11 +11,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership
-from logs.console.models import ConsoleSettings, RevealRecord
+from console.models import ConsoleSettings, RevealRecord
 from logs.selectors import Cursor
 from logs.services import event_record, notification_create
+from tests.console.conftest import bounced_email, console_user
 from tests.helpers import deliveries_recorded
-from tests.logs.console.conftest import bounced_email, console_user
 from tests.notifications.factories import NotificationTypeFactory, UserPreferenceFactory
 
 LIST = "/admin/logs/notification/"
@@ -195,7 +195,7 @@ def test_filters_narrow_by_status_channel_event_type_and_day(client, tenants):
 def test_pages_go_older_and_newer_by_cursor_and_a_tampered_cursor_starts_over(
     client, tenants, monkeypatch
 ):
-    from logs.console import views
+    from console import views
 
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     mine, _ = tenants
@@ -444,17 +444,34 @@ def test_reveal_records_and_console_settings_are_per_tenant(client, tenants):
             notification_id=uuid.uuid4(),
         )
     client.force_login(console_user(mine, role=Membership.Role.OWNER))
-    reveals = client.get("/admin/logs/revealrecord/").content.decode()
+    reveals = client.get("/admin/console/revealrecord/").content.decode()
     assert f"owner-of-{mine.id}" in reveals and f"owner-of-{theirs.id}" not in reveals
-    settings_list = client.get("/admin/logs/consolesettings/").content.decode()
-    assert f"/admin/logs/consolesettings/{mine.console_settings.id}/" in settings_list
-    assert f"/admin/logs/consolesettings/{theirs.console_settings.id}/" not in settings_list
+    settings_list = client.get("/admin/console/consolesettings/").content.decode()
+    assert f"/admin/console/consolesettings/{mine.console_settings.id}/" in settings_list
+    assert f"/admin/console/consolesettings/{theirs.console_settings.id}/" not in settings_list
+
+
+@pytest.mark.django_db
+def test_the_console_settings_and_reveals_old_addresses_lead_to_their_pages(client, tenants):
+    # They were under /admin/logs/ until the console became an app of its own (console 0001).
+    mine, _ = tenants
+    settings_id = ConsoleSettings.objects.create(environment=mine).id
+    client.force_login(console_user(mine, role=Membership.Role.OWNER))
+    for old, new in [
+        ("/admin/logs/consolesettings/", "/admin/console/consolesettings/"),
+        (f"/admin/logs/consolesettings/{settings_id}/change/",
+         f"/admin/console/consolesettings/{settings_id}/change/"),
+        ("/admin/logs/revealrecord/?q=owner", "/admin/console/revealrecord/?q=owner"),
+    ]:  # fmt: skip
+        response = client.get(old)
+        assert response.status_code == 302 and response["Location"] == new
+        assert client.get(new).status_code == 200
 
 
 @pytest.mark.django_db
 def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, monkeypatch):
+    from console import views
     from logs import selectors
-    from logs.console import views
 
     monkeypatch.setattr(selectors, "SEARCH_BUDGET_ROUNDS", 1)
     monkeypatch.setattr(views, "PAGE_SIZE", 1)
@@ -481,7 +498,7 @@ def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", [Membership.Role.SUPPORT, Membership.Role.ADMIN])
 def test_support_and_above_resend_and_the_two_timelines_link(client, tenants, role):
-    from logs.console.models import ResendLink
+    from console.models import ResendLink
     from logs.models import Notification
 
     mine, _ = tenants
@@ -511,7 +528,7 @@ def test_support_and_above_resend_and_the_two_timelines_link(client, tenants, ro
 
 @pytest.mark.django_db
 def test_viewers_cannot_resend_and_other_tenants_get_404(client, tenants):
-    from logs.console.models import ResendLink
+    from console.models import ResendLink
 
     mine, theirs = tenants
     NotificationTypeFactory(environment=mine, key="password_reset")
@@ -536,7 +553,7 @@ def test_a_notification_that_cannot_be_resent_says_why(client, tenants):
 
 @pytest.mark.django_db
 def test_the_user_timeline_pages_and_exports_stay_on_the_user(client, tenants, monkeypatch):
-    from logs.console import views
+    from console import views
 
     monkeypatch.setattr(views, "PAGE_SIZE", 1)
     mine, _ = tenants
@@ -679,7 +696,7 @@ def test_export_reads_keyset_chunks_without_a_cursor_and_stops_at_the_cap(
     transaction mode cannot keep one)."""
     from django.db import connection
 
-    from logs.console import views
+    from console import views
 
     monkeypatch.setattr(views, "EXPORT_MAX", 3)
     monkeypatch.setattr(views, "EXPORT_CHUNK", 2)
@@ -733,7 +750,7 @@ def test_the_reveal_audit_shows_times_in_the_viewers_zone_with_seconds(client, t
     )
     client.force_login(console_user(mine, role=Membership.Role.OWNER))
     client.cookies["console_tz"] = "Asia%2FTokyo"
-    body = client.get("/admin/logs/revealrecord/").content.decode()
+    body = client.get("/admin/console/revealrecord/").content.decode()
     local = record.revealed_at.astimezone(ZoneInfo("Asia/Tokyo"))
     utc = f"{record.revealed_at:%Y-%m-%d %H:%M:%S} UTC"
     assert f'title="{utc}">{local:%Y-%m-%d %H:%M:%S} JST<' in body

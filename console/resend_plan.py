@@ -15,7 +15,7 @@ from notifications.models import ChannelTemplate, UserPreference
 from notifications.selectors import notification_type_get, user_preferences
 from notifications.wire import RequestInvalid, send_request_parse
 
-# Fields of the original request a resend does not repeat (logs.console.services).
+# Fields of the original request a resend does not repeat (console.services).
 _NOT_REPEATED = ("schedule",)
 
 

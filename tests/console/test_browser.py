@@ -15,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 from accounts.models import Membership
 from demo.loader import seed_logs
 from logs.services import event_record, notification_create
-from tests.logs.console.conftest import PASSWORD, SENDER, bounced_email, console_user
+from tests.console.conftest import PASSWORD, SENDER, bounced_email, console_user
 from tests.notifications.factories import UserPreferenceFactory
 
 CHROMIUM = "/usr/bin/chromium"
