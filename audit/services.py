@@ -109,3 +109,18 @@ def access_records_purge(*, retention_days: int, batch: int = PURGE_BATCH) -> in
                 return deleted
             count, _ = AccessRecord.objects.filter(pk__in=ids).delete()
             deleted += count
+
+
+def erasure_record(sender, *, job, counts: Mapping[str, int], **kwargs) -> None:
+    """logs.signals.erasure_done's receiver: the audit row of a finished erasure (who asked,
+    when, and how many rows went, per table in `filters`), in the transaction that ends it."""
+    AccessRecord.objects.create(
+        at=job.requested_at,
+        environment_id=job.environment_id,
+        actor_id=job.requested_by_user_id,
+        actor_name=job.requested_by[: AccessRecord._meta.get_field("actor_name").max_length],
+        action=AccessRecord.Action.ERASE,
+        user_id=job.user_id,
+        filters={"erasure": str(job.pk), "rows": dict(counts)},
+        row_count=sum(counts.values()),
+    )

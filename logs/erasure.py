@@ -14,6 +14,11 @@ each its own transaction, so writers are never blocked for longer than one batch
    the batch walks all of them.
 2. The rows keyed by the user id alone: in-app items, preferences, the end-user record.
 
+The other apps' tables are erased by the erasers those apps register in their
+AppConfig.ready (`erasure_eraser_register`: notifications, stream, webhooks), and the audit
+row is written by the access audit's receiver of `logs.signals.erasure_done`: the log sits
+below those apps and does not import them.
+
 What is kept, and why: the insights rollups (counts per hour, type and channel: no user id,
 no address) keep their counts; the access audit (audit.AccessRecord) keeps the rows saying
 who looked the user up, and gains one saying who erased them and how many rows went: the
@@ -24,7 +29,9 @@ kept on the job batch by batch, so a resumed run adds to them.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -32,20 +39,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Environment
-from audit.models import AccessRecord
-from config.batches import rows_delete
 from config.enqueue import task
 from logs.models import Delivery, ErasureJob, Event, Notification
-from notifications.models import (
-    EndUser,
-    InAppNotification,
-    Outbox,
-    SandboxMessage,
-    SendIdempotencyKey,
-    UserPreference,
-)
-from stream.models import StreamMessage
-from webhooks.models import InboxEntry
+from logs.signals import erasure_done
 
 logger = logging.getLogger(__name__)
 
@@ -56,20 +52,54 @@ ERASURE_BATCH = 500
 # (its task was lost, or its worker died).
 ERASURE_STALE_SECONDS = 5 * 60
 
-# Every table erase touches, in the order of the job's counts.
-ERASED_TABLES = (
-    Event._meta.db_table,
-    Delivery._meta.db_table,
-    StreamMessage._meta.db_table,
-    SandboxMessage._meta.db_table,
-    InboxEntry._meta.db_table,
-    SendIdempotencyKey._meta.db_table,
-    Outbox._meta.db_table,
-    InAppNotification._meta.db_table,
-    Notification._meta.db_table,
-    UserPreference._meta.db_table,
-    EndUser._meta.db_table,
-)
+
+@dataclass(frozen=True)
+class ErasedBatch:
+    """A batch of one user's notifications being erased, as the erasers of the copies other
+    apps keep of them see it: in the batch's transaction, the notifications locked."""
+
+    environment_id: int
+    notification_ids: list[uuid.UUID]
+    # Their idempotency keys (non-blank) and the provider message ids of their deliveries.
+    idempotency_keys: list[str]
+    message_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Eraser:
+    """How an app erases its copies of a user's data (one table): `batch(ErasedBatch)`, the
+    rows naming a batch's notifications, in the batch's transaction; `user(environment_id=,
+    user_id=, batch_size=)`, the rows keyed by the user id alone, after the last batch. Each
+    returns the rows it deleted."""
+
+    table: str
+    batch: Callable[[ErasedBatch], int] | None = None
+    user: Callable[..., int] | None = None
+
+
+# Filled by the apps' AppConfig.ready (erasure_eraser_register), in INSTALLED_APPS order: the
+# log cannot import the apps that keep copies of it (they sit above it).
+_erasers: dict[str, Eraser] = {}
+
+
+def erasure_eraser_register(
+    *,
+    table: str,
+    batch: Callable[[ErasedBatch], int] | None = None,
+    user: Callable[..., int] | None = None,
+) -> None:
+    """Register an app's erasure of its table (see Eraser); the same table again replaces it."""
+    _erasers[table] = Eraser(table=table, batch=batch, user=user)
+
+
+def erased_tables() -> tuple[str, ...]:
+    """Every table an erasure touches, in the order of the job's counts."""
+    return (
+        Event._meta.db_table,
+        Delivery._meta.db_table,
+        *_erasers,
+        Notification._meta.db_table,
+    )
 
 
 def erasure_request(
@@ -121,7 +151,7 @@ def erasure_run(*, job_id, batch_size: int = ERASURE_BATCH) -> ErasureJob:
         started_at=job.started_at or timezone.now(),
         heartbeat_at=timezone.now(),
     )
-    counts = {table: job.counts.get(table, 0) for table in ERASED_TABLES}
+    counts = {table: job.counts.get(table, 0) for table in erased_tables()}
 
     def add(table: str, removed: int) -> None:
         counts[table] += removed
@@ -132,22 +162,16 @@ def erasure_run(*, job_id, batch_size: int = ERASURE_BATCH) -> ErasureJob:
     try:
         while _notifications_batch_erase(job=job, batch_size=batch_size, add=add):
             save_counts()
-        user_rows = {"environment_id": job.environment_id, "user_id": job.user_id}
-        add(
-            InAppNotification._meta.db_table,
-            rows_delete(
-                InAppNotification.objects.filter(**user_rows),
-                order_by="created_at",
-                batch_size=batch_size,
-            ),
-        )
-        add(
-            UserPreference._meta.db_table,
-            rows_delete(
-                UserPreference.objects.filter(**user_rows), order_by="id", batch_size=batch_size
-            ),
-        )
-        add(EndUser._meta.db_table, EndUser.objects.filter(**user_rows).delete()[0])
+        for eraser in _erasers.values():
+            if eraser.user is not None:
+                add(
+                    eraser.table,
+                    eraser.user(
+                        environment_id=job.environment_id,
+                        user_id=job.user_id,
+                        batch_size=batch_size,
+                    ),
+                )
     except Exception as exc:
         save_counts()
         ErasureJob.objects.filter(pk=job.pk).update(
@@ -160,17 +184,8 @@ def erasure_run(*, job_id, batch_size: int = ERASURE_BATCH) -> ErasureJob:
         ErasureJob.objects.filter(pk=job.pk).update(
             state=ErasureJob.State.DONE, counts=counts, finished_at=finished
         )
-        # The audit row: who asked, when, and how many rows went (per table in `filters`).
-        AccessRecord.objects.create(
-            at=job.requested_at,
-            environment_id=job.environment_id,
-            actor_id=job.requested_by_user_id,
-            actor_name=job.requested_by[: AccessRecord._meta.get_field("actor_name").max_length],
-            action=AccessRecord.Action.ERASE,
-            user_id=job.user_id,
-            filters={"erasure": str(job.pk), "rows": counts},
-            row_count=sum(counts.values()),
-        )
+        # The access audit's row (who asked, when, how many rows went) commits with it.
+        erasure_done.send(sender=ErasureJob, job=job, counts=counts)
     job.refresh_from_db()
     return job
 
@@ -206,44 +221,15 @@ def _notifications_batch_erase(
             .exclude(provider_message_id="")
             .values_list("provider_message_id", flat=True)
         )
-        add(Event._meta.db_table, _raw_delete(Event.objects.filter(**children)))
-        add(Delivery._meta.db_table, _raw_delete(Delivery.objects.filter(**children)))
-        by_tracking = {"environment_id": environment_id, "notification_id__in": ids}
-        # Stream attempts go with their message (ON DELETE CASCADE).
-        add(
-            StreamMessage._meta.db_table,
-            _raw_delete(StreamMessage.objects.filter(**by_tracking)),
-        )
-        add(
-            SandboxMessage._meta.db_table,
-            _raw_delete(SandboxMessage.objects.filter(**by_tracking)),
-        )
-        add(
-            InAppNotification._meta.db_table,
-            _raw_delete(InAppNotification.objects.filter(**by_tracking)),
-        )
-        add(Outbox._meta.db_table, _raw_delete(Outbox.objects.filter(**by_tracking)))
-        if keys:
-            # Through the (environment, key) unique index; the body's hash goes with its key.
-            add(
-                SendIdempotencyKey._meta.db_table,
-                _raw_delete(SendIdempotencyKey.objects.filter(key__in=keys, **by_tracking)),
-            )
-        if message_ids:
-            # A provider's callback holds the address it went to; it names its delivery by
-            # the provider's message id.
-            add(
-                InboxEntry._meta.db_table,
-                _raw_delete(
-                    InboxEntry.objects.filter(
-                        Q(environment_id=environment_id) | Q(environment_id=None),
-                        message_ids__overlap=message_ids,
-                    )
-                ),
-            )
+        add(Event._meta.db_table, raw_delete(Event.objects.filter(**children)))
+        add(Delivery._meta.db_table, raw_delete(Delivery.objects.filter(**children)))
+        erased = ErasedBatch(environment_id, ids, keys, message_ids)
+        for eraser in _erasers.values():
+            if eraser.batch is not None:
+                add(eraser.table, eraser.batch(erased))
         add(
             Notification._meta.db_table,
-            _raw_delete(
+            raw_delete(
                 Notification.objects.filter(
                     environment_id=environment_id, id__in=ids, created_at__in=days
                 )
@@ -252,9 +238,9 @@ def _notifications_batch_erase(
     return True
 
 
-def _raw_delete(queryset) -> int:
+def raw_delete(queryset) -> int:
     """One DELETE statement for `queryset`: no rows fetched into Python first (the log tables'
-    relations are plain columns; cascades, where any, are the database's)."""
+    relations are plain columns; cascades, where any, are the database's). For erasers too."""
     return queryset._raw_delete(queryset.db)
 
 
@@ -283,6 +269,6 @@ def erasure_for_api(job: ErasureJob) -> dict:
         "requestedAt": job.requested_at.isoformat(),
         "requestedBy": job.requested_by,
         "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
-        "rows": {table: job.counts.get(table, 0) for table in ERASED_TABLES},
+        "rows": {table: job.counts.get(table, 0) for table in erased_tables()},
         "rowsRemoved": job.rows_removed,
     }

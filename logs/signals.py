@@ -24,3 +24,7 @@ event_recorded = Signal()
 # environment_ids=. What event_recorded receivers keep beside the log for each event, they
 # build for these rows here.
 log_rows_loaded = Signal()
+# Sent when a user's erasure job is done (logs.erasure.erasure_run), inside the transaction
+# that marks it done: job= (logs.ErasureJob), counts= (rows deleted per table). The access
+# audit records it, committed with the job's end.
+erasure_done = Signal()

@@ -8,6 +8,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from accounts.services import secret_reencrypter_register
         from notifications import checks  # noqa: F401  (registers the start-up checks)
+        from notifications.erasure import erasers_register
         from notifications.models import NotificationType
         from notifications.services import notification_type_cache, twilio_auth_tokens_reencrypt
 
@@ -15,6 +16,9 @@ class NotificationsConfig(AppConfig):
         secret_reencrypter_register(
             name="Twilio auth token", reencrypt=twilio_auth_tokens_reencrypt
         )
+
+        # A user's erasure (logs.erasure) deletes the pipeline's copies of their data too.
+        erasers_register()
 
         for signal in (post_save, post_delete):
             signal.connect(

@@ -32,6 +32,7 @@ from config.batches import BATCH_SIZE, rows_delete
 from config.enqueue import task
 from config.hotcache import HotCache
 from config.outbound import OutboundResult
+from logs.erasure import ErasedBatch, raw_delete
 from logs.statements import prepared_rows
 from logs.vocabulary import SUB_KINDS_BY_KIND, EventKind
 from stream import compat
@@ -637,4 +638,14 @@ def _finished_messages_purge(messages, *, older_than_days: int, batch_size: int)
         messages.filter(created_at__lt=cutoff).exclude(state=MessageState.PENDING),
         order_by="created_at",
         batch_size=batch_size,
+    )
+
+
+def stream_messages_erase(batch: ErasedBatch) -> int:
+    """A user's erasure (logs.erasure): the stream messages of a batch of their notifications
+    (their attempts go with them: ON DELETE CASCADE)."""
+    return raw_delete(
+        StreamMessage.objects.filter(
+            environment_id=batch.environment_id, notification_id__in=batch.notification_ids
+        )
     )

@@ -20,6 +20,7 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self):
+        from logs.erasure import erasure_eraser_register
         from logs.retention import retention_follower_register
         from logs.signals import event_recorded, log_rows_loaded
         from notifications.providers.sandbox import callbacks_scheduler_set
@@ -28,7 +29,9 @@ class WebhooksConfig(AppConfig):
             message_environments_backfill,
             message_environments_purge,
         )
+        from webhooks.models import InboxEntry
         from webhooks.sandbox import sandbox_callbacks_enqueue
+        from webhooks.services import inbox_entries_erase
 
         event_recorded.connect(_adopt_waiting_callbacks, dispatch_uid="webhooks.adopt")
         # On Citus, a Sent's message id and environment, for callbacks that name none.
@@ -40,5 +43,7 @@ class WebhooksConfig(AppConfig):
         )
         # Its rows of the log days the nightly retention drops go with them.
         retention_follower_register(name="webhooks", purge=message_environments_purge)
+        # A user's erasure (logs.erasure) deletes the callbacks that name their deliveries.
+        erasure_eraser_register(table=InboxEntry._meta.db_table, batch=inbox_entries_erase)
         # The sandbox provider's callbacks are scheduled here (it imports nothing of webhooks).
         callbacks_scheduler_set(sandbox_callbacks_enqueue)

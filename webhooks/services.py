@@ -22,9 +22,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from logs.erasure import ErasedBatch, raw_delete
 from logs.models import Delivery, Notification
 from logs.services import EventSpec, events_record
 from logs.statements import prepared_instances, prepared_rows
@@ -530,3 +532,17 @@ def inbox_replay(*, inbox_ids: Iterable[int]) -> int:
             state__in=[InboxState.ORPHANED, InboxState.UNPARSEABLE, InboxState.REJECTED],
         )
         return len(_rows_reopen(list(rows.only("id", "received_at")), now))
+
+
+def inbox_entries_erase(batch: ErasedBatch) -> int:
+    """A user's erasure (logs.erasure): the provider callbacks that name the deliveries of a
+    batch of their notifications (a callback holds the address it went to; it names its
+    delivery by the provider's message id)."""
+    if not batch.message_ids:
+        return 0
+    return raw_delete(
+        InboxEntry.objects.filter(
+            Q(environment_id=batch.environment_id) | Q(environment_id=None),
+            message_ids__overlap=batch.message_ids,
+        )
+    )
