@@ -292,6 +292,7 @@ class Delivery(models.Model):
                 "environment",
                 "channel",
                 models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
                 name="delivery_env_channel",
             ),
             # A channel with a status ("SMS + Failure"): one range per (state, reports
@@ -302,6 +303,7 @@ class Delivery(models.Model):
                 "state",
                 "reports_delivery",
                 models.F("notification_created_at").desc(),
+                models.F("notification").desc(),
                 name="delivery_env_channel_state",
             ),
         ]

@@ -468,7 +468,7 @@ def _driving_branches(
         )
         if events:
             delivery = delivery.filter(_delivery_has_event(filters, environment_id))
-        driving = [delivery.distinct()]  # an id the provider gave twice (several channels)
+        driving = [delivery]
     elif filters.channels and _universal_kind(filters):
         # Nearly every delivery of the channel has the event: its deliveries newest first
         # (one range per channel, or per channel and delivery state), each checked for the
@@ -492,11 +492,11 @@ def _driving_branches(
                     channel=channel,
                 )
                 branch = branch.filter(Exists(deliveries))
-            driving.append(branch.distinct())  # a notification's several events
+            driving.append(branch)
     elif filters.channels:
         driving = [Delivery.objects.filter(condition) for condition in _delivery_ranges(filters)]
     elif events and not _universal_kind(filters):
-        driving = [_events(filters).distinct()]
+        driving = [_events(filters)]
     else:
         # Notification filters only, or a universal kind without a channel: the newest
         # notifications, each checked for the event by its key (event_unique_dedupe).
@@ -531,11 +531,7 @@ def _candidates_sql(
     """SQL for the newest `count` distinct (created_at, id) of notifications the branches
     name, after the cursor, newest first, and its parameters. Each branch reads one index
     range and stops after `count`; several branches are merged in order (Merge Append), so
-    nothing is sorted and no more than `count` rows per branch are read. A branch that can
-    name a notification twice (its events) is DISTINCT (_driving_branches); a range of one
-    channel's deliveries is not: it names each notification once, and DISTINCT there would
-    sort the whole range, the delivery indexes ending at the date without the id (PostgreSQL
-    15 does not put a presorted range in full order for DISTINCT by an Incremental Sort).
+    nothing is sorted and no more than `count` rows per branch are read.
 
     The statement is prepared and planned once for any values (logs.statements). For the
     filtered search's rounds `count` is a parameter, whose generic plan takes LIMIT as a
@@ -552,6 +548,7 @@ def _candidates_sql(
             branch.filter(_before(after, "notification_created_at", "notification_id"))
             .order_by("-notification_created_at", "-notification_id")
             .values_list("notification_created_at", "notification_id")
+            .distinct()
             .query.sql_with_params()
         )
         parts.append(f"({sql} LIMIT {limit})")

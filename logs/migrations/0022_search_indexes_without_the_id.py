@@ -1,11 +1,12 @@
 """The search indexes end at the date: the id that broke ties goes (docs/indexes.md).
 
 notif_env_created, notif_env_user, notif_env_number, notif_env_type and notif_env_status
-end with created_at DESC, delivery_env_channel and delivery_env_channel_state with
-notification_created_at DESC, no longer followed by the 16-byte id (a quarter to a third of
-each entry). A page is still read in one index range newest first and stopped after it; the
-rare rows that share an instant are put in id order as they come out (an Incremental Sort).
-notif_env_email keeps the id: an email-prefix search takes its page's keys from it alone.
+end with created_at DESC, no longer followed by the 16-byte id (a quarter to a third of each
+entry). A page is still read in one index range newest first and stopped after it; the rare
+rows that share an instant are put in id order as they come out (an Incremental Sort).
+notif_env_email keeps the id: an email-prefix search takes its page's keys from it alone. The
+delivery indexes keep theirs: a channel's range reads its page's keys from the index alone
+(an index-only scan), which the id must be in.
 
 Online, one partition at a time (logs.migration_operations): each replacement is built
 beside the old index and swapped in, so searches always have one.
@@ -24,17 +25,6 @@ def _newest_first(*leading, name, condition=None):
             models.OrderBy(models.F("created_at"), descending=True),
             name=name,
             **({"condition": condition} if condition is not None else {}),
-        ),
-    )
-
-
-def _channel_newest_first(*leading, name):
-    return PartitionedIndexReplace(
-        model_name="delivery",
-        index=models.Index(
-            *leading,
-            models.OrderBy(models.F("notification_created_at"), descending=True),
-            name=name,
         ),
     )
 
@@ -59,15 +49,5 @@ class Migration(migrations.Migration):
             models.F("status"),
             name="notif_env_status",
             condition=models.Q(("status", "success"), _negated=True),
-        ),
-        _channel_newest_first(
-            models.F("environment"), models.F("channel"), name="delivery_env_channel"
-        ),
-        _channel_newest_first(
-            models.F("environment"),
-            models.F("channel"),
-            models.F("state"),
-            models.F("reports_delivery"),
-            name="delivery_env_channel_state",
         ),
     ]
