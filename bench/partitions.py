@@ -18,13 +18,7 @@ from django.utils import timezone
 
 from bench.harness import BenchmarkError, Measurement, Run, Scenario, register, time_calls
 from demo.loader import seed_logs
-from logs.partitions import (
-    PARTITIONED_TABLES,
-    PartitionBusy,
-    partition_create,
-    partition_drop,
-    partition_list,
-)
+from logs.partitions import PARTITIONED_TABLES, partition_create, partition_drop, partition_list
 
 # 1,000,000 notifications over 7 days, as the selectors seed them: one day's worth.
 DAY_SMOKE = {"notifications": 300, "repeat": 2, "batch": 100}
@@ -42,31 +36,20 @@ def _bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-# How long the clean-up waits for a day that stays busy. After retention.delete_day has
-# deleted a day row by row, autovacuum works through it (minutes at 10,000,000): it gives way
-# to a lock request only after deadlock_timeout (1 s), longer than partition_drop waits
-# (logs/partitions.py), so the drop is tried again until autovacuum is done or gives way.
-# The nightly purge leaves such a day to the next night; a benchmark cleans up now.
-_BUSY_RETRIES = 60
-_BUSY_PAUSE_SECONDS = 5
+# How often the clean-up tries each step of a day's drop while a lock stays busy (with
+# partition_drop's backoff, at most 2 s apart: about five minutes). After retention.delete_day
+# has deleted a day row by row, autovacuum works through it (minutes at 10,000,000): it gives
+# way to a lock request only after deadlock_timeout (1 s), longer than one attempt waits, so
+# the drop is tried until autovacuum is done. The nightly purge leaves such a day to the next
+# night; a benchmark cleans up now.
+_CLEAN_UP_ATTEMPTS = 120
 
 
 def _drop_days(days: set[date]) -> None:
     for table in PARTITIONED_TABLES:
         for partition in partition_list(table):
             if partition.is_day and partition.start.date() in days:
-                _drop_waiting(partition)
-
-
-def _drop_waiting(partition) -> None:
-    for attempt in range(_BUSY_RETRIES):
-        try:
-            partition_drop(partition)
-            return
-        except PartitionBusy:
-            if attempt == _BUSY_RETRIES - 1:
-                raise
-            time.sleep(_BUSY_PAUSE_SECONDS)
+                partition_drop(partition, attempts=_CLEAN_UP_ATTEMPTS)
 
 
 def _drop_days_before(first_kept: date) -> None:

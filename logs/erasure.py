@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Environment
@@ -63,6 +63,12 @@ class ErasedBatch:
     # Their idempotency keys (non-blank) and the provider message ids of their deliveries.
     idempotency_keys: list[str]
     message_ids: list[str]
+
+    def naming(self, model) -> QuerySet:
+        """The rows of `model` (environment_id, notification_id) that name these notifications."""
+        return model.objects.filter(
+            environment_id=self.environment_id, notification_id__in=self.notification_ids
+        )
 
 
 @dataclass(frozen=True)

@@ -559,17 +559,22 @@ def _drop_detached_once(name: str) -> None:
         budget.cursor.execute(_sql("DROP TABLE {name}", name=_ident(name)))
 
 
-def partition_drop(partition: Partition) -> None:
+def partition_drop(partition: Partition, *, attempts: int = _ATTEMPTS) -> None:
     """Detach and drop one day partition: the whole day goes at once, never row by row.
     Raises PartitionBusy when a lock stayed busy: nothing is lost, the next purge finishes
-    it (a day detached but not yet dropped is dropped by partitions_detached_drop)."""
+    it (a day detached but not yet dropped is dropped by partitions_detached_drop).
+    `attempts`: how many times each step is tried, with backoff, while a lock stays busy."""
     if partition.is_default or not partition.is_day:
         raise ValueError(
             f"{partition.name} is not a day partition of {partition.table}; only "
             f"{partition.table}_pYYYYMMDD partitions are dropped, never DEFAULT."
         )
-    _retrying(f"detaching {partition.name}", lambda: _detach_once(partition))
-    _retrying(f"dropping {partition.name}", lambda: _drop_detached_once(partition.name))
+    _retrying(f"detaching {partition.name}", lambda: _detach_once(partition), attempts=attempts)
+    _retrying(
+        f"dropping {partition.name}",
+        lambda: _drop_detached_once(partition.name),
+        attempts=attempts,
+    )
 
 
 def partitions_detached_drop() -> list[str]:

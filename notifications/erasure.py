@@ -14,24 +14,14 @@ from notifications.models import (
 
 
 def _by_tracking(model, batch: ErasedBatch) -> int:
-    return raw_delete(
-        model.objects.filter(
-            environment_id=batch.environment_id, notification_id__in=batch.notification_ids
-        )
-    )
+    return raw_delete(batch.naming(model))
 
 
 def _idempotency_keys(batch: ErasedBatch) -> int:
     if not batch.idempotency_keys:
         return 0
     # Through the (environment, key) unique index; the body's hash goes with its key.
-    return raw_delete(
-        SendIdempotencyKey.objects.filter(
-            environment_id=batch.environment_id,
-            key__in=batch.idempotency_keys,
-            notification_id__in=batch.notification_ids,
-        )
-    )
+    return raw_delete(batch.naming(SendIdempotencyKey).filter(key__in=batch.idempotency_keys))
 
 
 def _user_rows(model, order_by: str):

@@ -644,8 +644,4 @@ def _finished_messages_purge(messages, *, older_than_days: int, batch_size: int)
 def stream_messages_erase(batch: ErasedBatch) -> int:
     """A user's erasure (logs.erasure): the stream messages of a batch of their notifications
     (their attempts go with them: ON DELETE CASCADE)."""
-    return raw_delete(
-        StreamMessage.objects.filter(
-            environment_id=batch.environment_id, notification_id__in=batch.notification_ids
-        )
-    )
+    return raw_delete(batch.naming(StreamMessage))
