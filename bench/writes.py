@@ -26,6 +26,7 @@ transaction per event, one process; what a schema change costs the callbacks' wr
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -95,6 +96,17 @@ def _delivery_fields(kind: str, channel: str, n: int) -> dict | None:
     return None
 
 
+class _Round(NamedTuple):
+    """What one round recorded, and the counters' growth over its event phase."""
+
+    events: int
+    updates: int
+    hot: int
+    table_bytes: int
+    index_bytes: int
+    seconds: float
+
+
 class _Figures:
     """The counters a round compares: updates, heap-only updates, table and index bytes."""
 
@@ -143,7 +155,7 @@ class WriteHotShare(Scenario):
         partition_create(day=self.day)
         self.start = datetime.combine(self.day, datetime.min.time(), UTC)
 
-    def _round(self, number: int) -> tuple[int, int, int, int, int]:
+    def _round(self, number: int) -> _Round:
         count = self.size["notifications"]
         notifications = [
             notification_create(
@@ -173,17 +185,18 @@ class WriteHotShare(Scenario):
                     events += 1
         seconds = time.perf_counter() - started
         after = figures.read()
-        return events, *(now - then for now, then in zip(after, before, strict=True)), seconds
+        growth = (now - then for now, then in zip(after, before, strict=True))
+        return _Round(events, *growth, seconds)
 
     def measure(self, run: Run):
         rounds = [self._round(number) for number in range(self.size["rounds"])]
         self._check()
-        share = [100 * hot / updates if updates else 0.0 for _, updates, hot, _, _, _ in rounds]
-        per_event = [updates / events for events, updates, _, _, _, _ in rounds]
-        table = [table / events for events, _, _, table, _, _ in rounds]
-        indexes = [indexes / events for events, _, _, _, indexes, _ in rounds]
-        rate = [events / seconds for events, _, _, _, _, seconds in rounds]
-        updates = sum(r[1] for r in rounds) / sum(r[0] for r in rounds)
+        share = [100 * r.hot / r.updates if r.updates else 0.0 for r in rounds]
+        per_event = [r.updates / r.events for r in rounds]
+        table = [r.table_bytes / r.events for r in rounds]
+        indexes = [r.index_bytes / r.events for r in rounds]
+        rate = [r.events / r.seconds for r in rounds]
+        updates = sum(r.updates for r in rounds) / sum(r.events for r in rounds)
         note = f"{self.size['notifications']:,} notifications x {_EVENTS_PER_NOTIFICATION} events"
         return {
             "write.hot_share": Measurement.from_samples(
