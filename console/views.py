@@ -457,7 +457,7 @@ class ChannelCard:
 
 def _sender(notification: Notification, events: list) -> str:
     """The email's sender as it was handed to the provider: the pipeline keeps it on the
-    Sending line's payload (notifications.dispatch._envelope), the newest attempt's last, or
+    Sending line's payload (notifications.sending._envelope), the newest attempt's last, or
     on the delivery (`sender`, with the first attempt's Sending folded into it: those lines
     come from logs.timeline with it as their payload). Rows without one (written before
     that, or seeded) show what the request asked for: NotificationAPI's
