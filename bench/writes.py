@@ -72,7 +72,7 @@ def _drop_day(day: date) -> None:
 
 def _said(kind: str, channel: str, number: int, n: int, created: datetime, seconds: int) -> dict:
     """The event as its source records it: the pipeline's Sending and Sent as dispatch does
-    (notifications/dispatch.py), the rest as a provider's callback."""
+    (notifications/sending.py), the rest as a provider's callback."""
     if kind == "sending":
         envelope = {"from": "shop@example.com"} if channel == "email" else None
         return {"source": "pipeline", "dedupe_key": f"sending:{channel}:1",

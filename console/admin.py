@@ -1,7 +1,7 @@
 """The support console, inside Django's admin.
 
 The Notification admin's list and change pages are the console's search and notification
-pages (console/views.py), with the user's timeline, the live timeline feed, reveal and export
+pages (console/views/), with the user's timeline, the live timeline feed, reveal and export
 beside them. Deliveries and events are shown on the notification page only (masked there), so
 they have no admin of their own. Rows are written by the API, the pipeline and provider
 callbacks, never by hand.
@@ -13,9 +13,12 @@ from django.contrib import admin
 from django.urls import path
 
 from accounts.admin import TenantScopedAdmin
-from console import views
 from console.models import ConsoleSettings, RevealRecord
 from console.presenting import stamp, time_html, viewer_zone
+from console.views.export import export_view
+from console.views.notification import events_view, notification_view, resend_view, reveal_view
+from console.views.search import search_view
+from console.views.users import erase_view, user_timeline_view
 from logs.admin import ReadOnlyLogAdmin
 from logs.models import Notification
 
@@ -28,14 +31,14 @@ class NotificationAdmin(ReadOnlyLogAdmin):
 
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path("", view(views.search_view), name=f"{name}_changelist"),
-            path("user/", view(views.user_timeline_view), name=f"{name}_user"),
-            path("user/erase/", view(views.erase_view), name=f"{name}_erase"),
-            path("export.csv", view(views.export_view), name=f"{name}_export"),
-            path("<path:object_id>/change/", view(views.notification_view), name=f"{name}_change"),
-            path("<path:object_id>/events.json", view(views.events_view), name=f"{name}_events"),
-            path("<path:object_id>/reveal/", view(views.reveal_view), name=f"{name}_reveal"),
-            path("<path:object_id>/resend/", view(views.resend_view), name=f"{name}_resend"),
+            path("", view(search_view), name=f"{name}_changelist"),
+            path("user/", view(user_timeline_view), name=f"{name}_user"),
+            path("user/erase/", view(erase_view), name=f"{name}_erase"),
+            path("export.csv", view(export_view), name=f"{name}_export"),
+            path("<path:object_id>/change/", view(notification_view), name=f"{name}_change"),
+            path("<path:object_id>/events.json", view(events_view), name=f"{name}_events"),
+            path("<path:object_id>/reveal/", view(reveal_view), name=f"{name}_reveal"),
+            path("<path:object_id>/resend/", view(resend_view), name=f"{name}_resend"),
             *super().get_urls(),
         ]
 

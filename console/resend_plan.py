@@ -1,10 +1,11 @@
 """What a Resend will do, said before it is done: the channels it will send on (and to which
 address), the ones that will be ignored and why, or why it cannot be resent. Read only.
 
-The channel rule is the pipeline's (notifications.dispatch._channels): forceChannels when the
-request names them, else the type's channel templates and any inline content. A channel the
-console turned off, or the user turned off for this type, is recorded as Ignored, not sent;
-the plan limit is judged when the resend runs, so it is not foretold here.
+The channel rule is the pipeline's (notifications.channel_rules.channels_chosen):
+forceChannels when the request names them, else the type's channel templates and any inline
+content. A channel the console turned off, or the user turned off for this type, is recorded
+as Ignored, not sent; the plan limit is judged when the resend runs, so it is not foretold
+here.
 """
 
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ def resend_plan(*, notification: Notification) -> ResendPlan:
 
 
 def _turned_off(preferences, channel: str, sub_id: str) -> bool:
-    """The most specific preference decides, as in the pipeline (dispatch._preference_for)."""
+    """The most specific preference decides, as in the pipeline
+    (notifications.channel_rules._preference_for)."""
     applicable = [
         p
         for p in preferences

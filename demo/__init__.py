@@ -29,7 +29,7 @@ pipeline and the providers' callbacks would have left them:
 - delivery state, times and notification status derived by `logs.status` itself from the
   events written, and every event's dedupe key the one `logs.services.event_record` gives it
   ("received"; "<source>:<provider event id>"; the send pipeline's own keys, "sending:email:1",
-  "sent:email", as notifications.dispatch writes them), so a callback or a pipeline step
+  "sent:email", as notifications.sending writes them), so a callback or a pipeline step
   replayed against seeded data is recognised as a duplicate.
 
 Modules: `catalogue` (names, numbers, types, templates, providers), `outcomes` (what each

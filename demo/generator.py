@@ -390,7 +390,7 @@ class _Generator:
             return [(t, IGNORED, *ignored)], ""
         label = PROVIDER_LABELS[content.provider]
         destination = content.destination
-        # As notifications.dispatch writes a first attempt: its number and provider, and for
+        # As notifications.sending writes a first attempt: its number and provider, and for
         # an email the envelope (the seed's requests name no sender, so the default one).
         sending = f"Attempt 1 of {self.max_attempts} via {content.provider}."
         envelope = self.envelope if channel == "email" else NULL
@@ -446,7 +446,7 @@ class _Generator:
                 continue
             if source == "pipeline":
                 recorded = occurred
-                # The key the send pipeline gives its own events (notifications.dispatch:
+                # The key the send pipeline gives its own events (notifications.sending:
                 # "sending:<channel>:<attempt>", "sent:<channel>", "failed:<channel>",
                 # "ignored:<channel>"; the in-app provider's "in_app:delivered").
                 dedupe_key = _pipeline_key(kind, channel)

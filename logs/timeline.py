@@ -34,7 +34,7 @@ IN_APP_DELIVERED_DETAIL = "In the user's in-app feed."
 
 
 def sending_key(channel: str) -> str:
-    """The first attempt's Sending's dedupe key (notifications/dispatch.py writes it so)."""
+    """The first attempt's Sending's dedupe key (notifications/sending.py writes it so)."""
     return f"sending:{channel}:1"
 
 

@@ -393,7 +393,7 @@ class Outbox(models.Model):
     # The dispatch running it (a token of that run) and when its claim ends unless renewed:
     # one worker at a time, with nothing held on the database connection between
     # transactions (a pooler in transaction mode shares those), and a dead worker's claim
-    # simply runs out (notifications.dispatch).
+    # simply runs out (notifications.outbox).
     claimed_by = models.UUIDField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)

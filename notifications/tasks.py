@@ -1,12 +1,13 @@
-"""Celery tasks: thin shells over notifications.dispatch and services. They take ids, are
-acknowledged after they run (acks_late) and re-queued if their worker dies."""
+"""Celery tasks: thin shells over notifications.dispatch, outbox and services. They take ids,
+are acknowledged after they run (acks_late) and re-queued if their worker dies."""
 
 import uuid
 
 from celery import shared_task
 from django.conf import settings
 
-from notifications.dispatch import notification_dispatch, notifications_dispatch, outbox_sweep
+from notifications.dispatch import notification_dispatch, notifications_dispatch
+from notifications.outbox import outbox_sweep
 from notifications.services import send_tables_purge
 
 

@@ -80,7 +80,7 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 # DISPATCH_CALLS_PER_TRANSACTION: how many provider calls of a dispatch batch share their
 # recording: one transaction records their Sendings, the calls are made (at once where the
 # provider can), one records their outcomes. A worker killed between the two sends those
-# channels again: up to this many messages repeated instead of one (see notifications/dispatch).
+# channels again: up to this many messages repeated instead of one (see notifications/sending).
 DISPATCH_CALLS_PER_TRANSACTION = env.int("DISPATCH_CALLS_PER_TRANSACTION", default=32)
 if DISPATCH_CALLS_PER_TRANSACTION < 1:
     raise ImproperlyConfigured(

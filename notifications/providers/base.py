@@ -2,7 +2,7 @@
 
 A provider gets an `OutgoingMessage` (rendered content and the address) and either returns
 `Accepted` with its message id, or raises `ProviderError` saying whether trying again may help.
-Dispatch (notifications/dispatch.py) owns attempts, backoff and the timeline; a provider only
+Dispatch (notifications/sending.py) owns attempts, backoff and the timeline; a provider only
 talks to its service.
 """
 
@@ -75,7 +75,7 @@ class Provider:
     def send_many(
         self, messages: Sequence[OutgoingMessage], *, start_by: float
     ) -> list[Accepted | Exception | None]:
-        """The calls of one dispatch transaction (notifications/dispatch.py), in order: each
+        """The calls of one dispatch transaction (notifications/sending.py), in order: each
         message's Accepted, or the exception its send raised, or None for one not started
         because `time.monotonic()` passed `start_by` first (the claims' renewal covers calls
         started by then) or an unexpected error stopped the calls. The first is always

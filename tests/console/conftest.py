@@ -55,7 +55,7 @@ def bounced_email(environment, *, user_id="usr_alice", email="alice@example.com"
         kind="sending",
         source="pipeline",
         occurred_at=created_at + timedelta(seconds=1),
-        # The envelope the pipeline keeps beside the delivery (notifications.dispatch).
+        # The envelope the pipeline keeps beside the delivery (notifications.sending).
         payload={"from": SENDER, "to": [email], "cc": [], "bcc": [], "reply_to": []},
     )
     event_record(

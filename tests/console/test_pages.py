@@ -195,9 +195,9 @@ def test_filters_narrow_by_status_channel_event_type_and_day(client, tenants):
 def test_pages_go_older_and_newer_by_cursor_and_a_tampered_cursor_starts_over(
     client, tenants, monkeypatch
 ):
-    from console import views
+    from console.views import search
 
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(search, "PAGE_SIZE", 2)
     mine, _ = tenants
     made = [sms(mine, user_id=f"usr_{i}", minutes_ago=10 - i) for i in range(5)]
     newest_first = made[::-1]
@@ -470,11 +470,11 @@ def test_the_console_settings_and_reveals_old_addresses_lead_to_their_pages(clie
 
 @pytest.mark.django_db
 def test_a_search_that_stops_early_says_how_far_back_it_looked(client, tenants, monkeypatch):
-    from console import views
+    from console.views import search
     from logs import selectors
 
     monkeypatch.setattr(selectors, "SEARCH_BUDGET_ROUNDS", 1)
-    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    monkeypatch.setattr(search, "PAGE_SIZE", 1)
     mine, _ = tenants
     # A channel's deliveries with the event, filtered by a notification column: read in
     # rounds of candidates (the newer SMS are of another type).
@@ -553,9 +553,9 @@ def test_a_notification_that_cannot_be_resent_says_why(client, tenants):
 
 @pytest.mark.django_db
 def test_the_user_timeline_pages_and_exports_stay_on_the_user(client, tenants, monkeypatch):
-    from console import views
+    from console.views import search
 
-    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    monkeypatch.setattr(search, "PAGE_SIZE", 1)
     mine, _ = tenants
     older = sms(mine, user_id="usr_frank", minutes_ago=5)
     sms(mine, user_id="usr_frank", minutes_ago=3)
@@ -696,10 +696,10 @@ def test_export_reads_keyset_chunks_without_a_cursor_and_stops_at_the_cap(
     transaction mode cannot keep one)."""
     from django.db import connection
 
-    from console import views
+    from console.views import export
 
-    monkeypatch.setattr(views, "EXPORT_MAX", 3)
-    monkeypatch.setattr(views, "EXPORT_CHUNK", 2)
+    monkeypatch.setattr(export, "EXPORT_MAX", 3)
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 2)
     mine, _ = tenants
     made = [sms(mine, user_id=f"usr_{i}", minutes_ago=i + 1) for i in range(5)]  # newest first
     client.force_login(console_user(mine))

@@ -208,7 +208,7 @@ class TestSmallSeed:
             cursor.execute("SELECT count(*) FROM logs_event WHERE provider_event_id <> ''")
             assert cursor.fetchone() == (0,)
         # The pipeline's own rows (Ignored, Failed: the others are folded into the delivery),
-        # as notifications.dispatch keys them (not a payload hash: a key
+        # as notifications.sending keys them (not a payload hash: a key
         # of 71 characters instead of about 12, in the row and in event_unique_dedupe).
         pipeline_keys = {
             (kind, channel, key)

@@ -55,7 +55,7 @@ def _record(notification, channel, kind, source, dedupe_key, detail, **spec):
 
 
 def _pipeline(notification, channel, *, provider="sandbox", payload=None, delivered=False):
-    """What notifications/dispatch.py records for one channel sent at the first attempt."""
+    """What notifications/sending.py records for one channel sent at the first attempt."""
     common = {
         "notification_id": notification.id,
         "notification_created_at": notification.created_at,

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from logs.models import Notification
 from logs.vocabulary import Channel
-from notifications.dispatch import outbox_sweep
 from notifications.models import Outbox, SandboxMessage
+from notifications.outbox import outbox_sweep
 from tests.notifications.helpers import labels, refreshed, timeline
 
 pytestmark = pytest.mark.django_db
