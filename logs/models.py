@@ -395,7 +395,7 @@ class Event(models.Model):
     # drops it (a catalog-only DROP COLUMN).
     provider_event_id = models.TextField(blank=True)
     # Idempotency: the caller's key, else "<source>:<the provider's event id>" (its digest
-    # when that does not fit: logs.services._dedupe_key_choose), else a hash of what the
+    # when that does not fit: logs.dedupe_keys.dedupe_key_choose), else a hash of what the
     # event says. A second event with the same key for the same notification is not recorded.
     dedupe_key = models.CharField(max_length=255)
     detail = models.TextField(blank=True)

@@ -51,7 +51,8 @@ from config import afterwards
 from logs.citus import environment_groups
 from logs.content import content_fields, dictionaries_ids, template_dictionary
 from logs.models import Delivery, Event, Notification, channel_address
-from logs.services import EventSpec, event_record, events_record
+from logs.recording import EventSpec
+from logs.services import event_record, events_record
 from logs.vocabulary import Channel, DeliveryState, EventKind, EventSubKind
 from notifications import selectors
 from notifications.models import ChannelTemplate, Outbox, PlanUsage, UserPreference

@@ -21,6 +21,7 @@ from psycopg.errors import QueryCanceled
 
 from logs.api.query_filter import CompiledFilter
 from logs.models import Delivery, Notification
+from logs.recording_reads import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
 from logs.selectors import (
     NOTIFICATION_FIELDS,
     Cursor,
@@ -29,7 +30,6 @@ from logs.selectors import (
     notification_page,
     notification_queryset,
 )
-from logs.services import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
 from logs.statements import prepared_rows
 from logs.timeline import timeline
 
