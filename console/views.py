@@ -70,12 +70,9 @@ from logs.csv_cells import csv_row
 from logs.erasure import erasure_request
 from logs.models import ErasureJob, Notification
 from logs.payloads import event_payload
-from logs.selectors import (
-    NotificationFilters,
-    notification_deliveries,
-    notification_deliveries_sent,
-    notification_queryset,
-)
+from logs.search_conditions import notification_queryset
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_deliveries, notification_deliveries_sent
 from logs.vocabulary import Channel, EventKind, NotificationStatus
 from notifications.services import NotFound
 from notifications.wire import RequestInvalid
