@@ -26,7 +26,8 @@ from bench.harness import BenchmarkError, Run, Scenario, register, time_calls
 from config.db import statement_timeout_lifted
 from demo.loader import SeedSummary, seed_logs
 from logs.models import Delivery, Event, Notification
-from logs.selectors import NotificationFilters, notification_page
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_page
 
 # The search fields a plain admin for this table would have.
 SEARCH_FIELDS = ["id", "user_id", "email", "number", "notification_type", "status"]

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from logs.phone import phone_normalize
-from logs.selectors import EMAIL_PREFIX_MIN
+from logs.search_filters import EMAIL_PREFIX_MIN
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ cursors that led here), never OFFSET and never a COUNT."""
 from dataclasses import dataclass, field
 
 from console.interpret import SearchKey, search_key, search_keys_guess
-from logs.selectors import Cursor, NotificationFilters, NotificationPage, notification_page
+from logs.search_filters import Cursor, NotificationFilters, NotificationPage
+from logs.selectors import notification_page
 
 # "Newer" remembers this many pages back; beyond them "Newest" starts over.
 TRAIL_MAX = 30

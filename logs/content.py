@@ -76,7 +76,7 @@ def content_fields(
     dictionary: bytes = b"",
     dictionary_ids: dict[tuple[int, bytes], int] | None = None,
 ) -> dict[str, object]:
-    """The delivery's content columns (logs.services.DELIVERY_FIELDS) for what was sent:
+    """The delivery's content columns (logs.event_validation.DELIVERY_FIELDS) for what was sent:
     compressed with `dictionary` (template_dictionary) when that is smaller, else plain.
     `dictionary_ids`: the ids a batch resolved at once (dictionaries_ids), else it is read."""
     packed = content_packed(html=html, text=text, dictionary=dictionary)

@@ -94,7 +94,7 @@ def _one_of(field: str, choices: type[models.TextChoices], name: str) -> models.
 
 # The condition of the kind indexes: an event of a rare kind (not one of the pipeline's
 # universal ones). A search's plan, made once for any values, can use them only when its text
-# names the kind itself (logs/selectors.py, _kind_q).
+# names the kind itself (logs/search_conditions.py, _kind_q).
 _RARE_KIND = ~models.Q(kind__in=sorted(UNIVERSAL_EVENT_KINDS))
 
 
@@ -395,7 +395,7 @@ class Event(models.Model):
     # drops it (a catalog-only DROP COLUMN).
     provider_event_id = models.TextField(blank=True)
     # Idempotency: the caller's key, else "<source>:<the provider's event id>" (its digest
-    # when that does not fit: logs.services._dedupe_key_choose), else a hash of what the
+    # when that does not fit: logs.dedupe_keys.dedupe_key_choose), else a hash of what the
     # event says. A second event with the same key for the same notification is not recorded.
     dedupe_key = models.CharField(max_length=255)
     detail = models.TextField(blank=True)
@@ -445,7 +445,7 @@ class Event(models.Model):
             models.Index("environment", name="event_env"),
             # Kind and sub-kind searches read these newest first. Only the rare kinds: the
             # universal ones (the pipeline's, on nearly every notification) are found from
-            # the newest notifications or deliveries instead (logs/selectors.py). A sub-kind
+            # the newest notifications or deliveries instead (logs/search_conditions.py). A sub-kind
             # is rare within its kind (No Answer among millions of Delivered), so it has its
             # own, partial index: only events that have a sub-kind.
             models.Index(

@@ -19,7 +19,7 @@ writes last, sorted, so two writers lock shared rows in the same order and never
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from functools import lru_cache
 from typing import Any
@@ -263,3 +263,30 @@ def _insert_shape(model, *, with_id: bool) -> tuple[str, list]:
     if meta.auto_field is not None and not with_id:
         sql += f" RETURNING {quote(meta.auto_field.column)}"
     return sql, [field_preparer(field) for field in fields]
+
+
+def update_statement(
+    instance: models.Model, names: Iterable[str], partition_key: str
+) -> tuple[str, list]:
+    """UPDATE of `names` of one row, as SQL and parameters for a StatementBatch. It names the
+    partition key, so PostgreSQL touches one partition, not all, and the environment, so
+    Citus runs it on one shard (a filter on the row the primary key finds, on plain
+    PostgreSQL). The SQL and each column's preparer are built once per model and columns (as
+    logs.statements.insert_statement's)."""
+    key = (type(instance), frozenset(names), partition_key)
+    shape = _UPDATE_SHAPES.get(key)
+    if shape is None:
+        meta, quote = type(instance)._meta, connection.ops.quote_name
+        fields = [meta.get_field(name) for name in sorted(names)]  # sorted: the same SQL
+        where = [meta.pk, meta.get_field(partition_key), meta.get_field("environment")]
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608 (model metadata)
+            f"{', '.join(f'{quote(field.column)} = %s' for field in fields)} "
+            f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}"
+        )
+        shape = _UPDATE_SHAPES[key] = (sql, [field_preparer(f) for f in [*fields, *where]])
+    sql, preparers = shape
+    return sql, [prepare(instance) for prepare in preparers]
+
+
+_UPDATE_SHAPES: dict[tuple, tuple[str, list]] = {}

@@ -234,7 +234,7 @@ def delivery_status(state: str, reports_delivery: bool) -> str:
     (delivered, or sent for a provider that never reports delivery), received while it is
     on its way; "" for an ignored channel, which was never sent. A notification's status
     is made of these (`notification_status`), and a search for a channel with a status
-    matches this one (logs.selectors)."""
+    matches this one (logs.search_conditions)."""
     state = DeliveryState(state)
     if state == DeliveryState.IGNORED:
         return ""

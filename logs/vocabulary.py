@@ -46,7 +46,7 @@ class EventKind(models.TextChoices):
 # The pipeline's own kinds, which nearly every notification (and every channel it sends) has:
 # about 98% of the log's events. The kind indexes hold only the other kinds (rare: Failed,
 # Ignored, Engagement); a search for one of these reads the newest notifications or
-# deliveries and checks each for the event (logs/selectors.py, docs/indexes.md).
+# deliveries and checks each for the event (logs/search_conditions.py, docs/indexes.md).
 UNIVERSAL_EVENT_KINDS = frozenset(
     {EventKind.RECEIVED, EventKind.SENDING, EventKind.SENT, EventKind.DELIVERED}
 )

@@ -16,7 +16,8 @@ from django.conf import settings
 
 from logs.content import content_fields, dictionaries_ids
 from logs.models import channel_address
-from logs.services import EventSpec, events_record
+from logs.recording import EventSpec
+from logs.services import events_record
 from logs.vocabulary import Channel, EventKind
 from notifications.channel_rules import ignored_reason
 from notifications.dispatch_load import Dispatch

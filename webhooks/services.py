@@ -28,7 +28,8 @@ from psycopg.types.json import Jsonb
 
 from logs.erasure import ErasedBatch, raw_delete
 from logs.models import Delivery, Notification
-from logs.services import EventSpec, events_record
+from logs.recording import EventSpec
+from logs.services import events_record
 from logs.statements import prepared_instances, prepared_rows
 from webhooks.events import CallbackEvent, UnparseableCallback
 from webhooks.inbox import inbox_process_enqueue

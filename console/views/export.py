@@ -18,7 +18,8 @@ from console.views.search import kept_params, search_context
 from console.views.viewer import console_url
 from logs.csv_cells import csv_row
 from logs.models import Notification
-from logs.selectors import NotificationFilters, notification_queryset
+from logs.search_conditions import notification_queryset
+from logs.search_filters import NotificationFilters
 
 # An export streams at most this many rows; narrow the filters for more.
 EXPORT_MAX = 100_000

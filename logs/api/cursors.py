@@ -7,7 +7,7 @@ with a 400 instead of silently starting somewhere else.
 
 from django.core import signing
 
-from logs.selectors import Cursor
+from logs.search_filters import Cursor
 
 _TAMPERED = (
     "The page token is not valid: pass back the cursor (nextToken) of the previous page "

@@ -11,7 +11,7 @@ from console.masking import email_masked, number_masked
 from logs.api.params import CHANNEL_WIRE_NAMES
 from logs.api.search import EXPORT_COLUMNS, export_rows
 from logs.csv_cells import csv_row
-from logs.selectors import NotificationFilters
+from logs.search_filters import NotificationFilters
 
 # The export's header, in the API's spelling; channels as NotificationAPI names them.
 EXPORT_HEADER = (

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from logs.api.cursors import cursor_from_token
 from logs.api.query_filter import CompiledFilter, RequestFilterError, request_filter_compile
 from logs.phone import phone_normalize
-from logs.selectors import PAGE_SIZE_MAX, Cursor, NotificationFilters
+from logs.search_filters import PAGE_SIZE_MAX, Cursor, NotificationFilters
 from logs.vocabulary import Channel, EventKind, EventSubKind, NotificationStatus
 from notifications.wire import CHANNEL_FROM_WIRE, CHANNEL_TO_WIRE
 

@@ -21,15 +21,10 @@ from psycopg.errors import QueryCanceled
 
 from logs.api.query_filter import CompiledFilter
 from logs.models import Delivery, Notification
-from logs.selectors import (
-    NOTIFICATION_FIELDS,
-    Cursor,
-    NotificationFilters,
-    NotificationPage,
-    notification_page,
-    notification_queryset,
-)
-from logs.services import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
+from logs.recording_reads import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
+from logs.search_conditions import notification_queryset
+from logs.search_filters import NOTIFICATION_FIELDS, Cursor, NotificationFilters, NotificationPage
+from logs.selectors import notification_page
 from logs.statements import prepared_rows
 from logs.timeline import timeline
 

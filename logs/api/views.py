@@ -51,12 +51,8 @@ from logs.api.serializers import (
 )
 from logs.api.throttling import CredentialRateThrottle
 from logs.models import Notification
-from logs.selectors import (
-    NotificationPage,
-    notification_deliveries_sent,
-    notification_get,
-    notification_timeline,
-)
+from logs.search_filters import NotificationPage
+from logs.selectors import notification_deliveries_sent, notification_get, notification_timeline
 
 
 class InvalidInput(APIException):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from console.models import ConsoleSettings, RevealRecord
-from logs.selectors import Cursor
+from logs.search_filters import Cursor
 from logs.services import event_record, notification_create
 from tests.console.conftest import bounced_email, console_user
 from tests.helpers import deliveries_recorded

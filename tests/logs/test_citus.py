@@ -15,7 +15,8 @@ from django.utils import timezone
 from accounts.deletion import environment_rows_purge
 from logs.citus import DISTRIBUTED
 from logs.partitions import partition_create, partition_drop, partition_list, partition_name
-from logs.selectors import NotificationFilters, notification_page
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_page
 from logs.services import event_record, notification_create
 from tests.citus_plans import citus, log_statements, task_counts  # noqa: F401 (fixture)
 from tests.factories import EnvironmentFactory

@@ -24,7 +24,7 @@ from logs.content_retention import environment_content_clear
 from logs.erasure import erasure_run
 from logs.models import ErasureJob, Notification
 from logs.retention import account_retention_purge, retention_purge
-from logs.selectors import Cursor
+from logs.search_filters import Cursor
 from tests.citus_plans import citus, multi_shard_statements_of_a_path  # noqa: F401 (fixture)
 from tests.console.conftest import bounced_email, console_user
 from tests.factories import EnvironmentFactory, MembershipFactory

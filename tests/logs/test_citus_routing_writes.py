@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from logs.models import Delivery, Notification
-from logs.services import EventSpec, event_record, events_record, notification_create
+from logs.recording import EventSpec
+from logs.services import event_record, events_record, notification_create
 from notifications.dispatch import notifications_dispatch
 from notifications.models import InAppNotification
 from tests.citus_plans import citus, multi_shard_statements_of_a_path  # noqa: F401 (fixture)

@@ -13,15 +13,15 @@ from django.db.models import F
 from logs.api.query_filter import request_filter_compile
 from logs.api.search import log_page
 from logs.models import Notification
-from logs.selectors import Cursor, NotificationFilters
+from logs.search_filters import Cursor, NotificationFilters
 from logs.services import notification_create
 from tests.factories import EnvironmentFactory
 
 INSTANT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 REPLACEMENT = (
     "Django changed its private tuple_lookups. Replace TupleLessThan in logs/api/search.py with "
-    "the public keyset condition logs/selectors.py builds (created_at <= c AND (created_at < c "
-    "OR id < i))."
+    "the public keyset condition logs/search_conditions.py builds (created_at <= c AND "
+    "(created_at < c OR id < i))."
 )
 
 

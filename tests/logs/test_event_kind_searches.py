@@ -8,7 +8,8 @@ from django.db import connection
 from django.utils import timezone
 
 from demo.loader import seed_logs
-from logs.selectors import NotificationFilters, notification_page
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_page
 from logs.vocabulary import UNIVERSAL_EVENT_KINDS, EventKind
 
 CHANNEL_CHOICES = [(), ("email",), ("sms",), ("call",), ("in_app",), ("push",), ("sms", "call")]

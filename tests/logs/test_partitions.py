@@ -14,7 +14,8 @@ from logs.partitions import (
     partitions_before,
     partitions_ensure,
 )
-from logs.selectors import NotificationFilters, notification_page
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_page
 from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
 from tests.helpers import partition_of_relation

@@ -14,12 +14,8 @@ from django.utils import timezone
 
 from demo.loader import seed_logs
 from logs.models import Delivery
-from logs.selectors import (
-    NotificationFilters,
-    notification_get,
-    notification_page,
-    notification_timeline,
-)
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_get, notification_page, notification_timeline
 from logs.services import event_record
 from tests.webhooks.test_adopt_index import _parent_index
 

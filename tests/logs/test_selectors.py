@@ -4,13 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from logs.selectors import (
-    SEARCH_BUDGET_ROUNDS,
-    Cursor,
-    NotificationFilters,
-    notification_get,
-    notification_page,
-)
+from logs.search_filters import Cursor, NotificationFilters
+from logs.selectors import SEARCH_BUDGET_ROUNDS, notification_get, notification_page
 from logs.services import event_record, notification_create
 from tests.factories import EnvironmentFactory
 
@@ -425,7 +420,7 @@ def test_an_email_prefix_matches_exactly_the_addresses_that_start_with_it():
 @pytest.mark.parametrize("after", [None, Cursor(T0, uuid.uuid4())])
 def test_a_search_is_its_shape_and_its_bound_values(filters, after):
     # What a cached statement is built from (one per shape) and bound with gives the search.
-    from logs.selectors import _search_of, _search_shape
+    from logs.search_shapes import _search_of, _search_shape
 
     filters = filters.normalized()
     shape, atoms = _search_shape(7, filters, after)

@@ -10,8 +10,9 @@ from django.utils import timezone as django_timezone
 
 from logs.models import Delivery, Event, Notification
 from logs.partitions import partition_name
+from logs.recording import EventSpec
 from logs.selectors import notification_timeline
-from logs.services import EventSpec, event_record, events_record, notification_create
+from logs.services import event_record, events_record, notification_create
 from logs.vocabulary import SUB_KINDS_BY_KIND, Channel
 from tests.factories import EnvironmentFactory
 

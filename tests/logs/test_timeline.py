@@ -9,7 +9,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from logs.models import Delivery, Event, Notification
-from logs.selectors import NotificationFilters, notification_page, notification_timeline
+from logs.search_filters import NotificationFilters
+from logs.selectors import notification_page, notification_timeline
 from logs.services import event_record, notification_create
 from logs.signals import event_recorded
 from logs.timeline import timeline

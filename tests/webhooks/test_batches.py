@@ -259,6 +259,6 @@ def test_a_batch_records_its_events_in_a_number_of_round_trips_that_does_not_gro
         assert processed == {InboxState.PROCESSED: count}
         assert [_delivered_events(n) for n in notifications] == [1] * count
 
-    # The batch's event writes go as one statement (logs.services._PendingWrites): six more
+    # The batch's event writes go as one statement (logs.recording.PendingWrites): six more
     # callbacks in the batch cost no more waits for the server (before: one more each).
     assert waits[8] == waits[2], waits

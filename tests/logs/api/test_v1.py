@@ -216,7 +216,7 @@ def test_export_chunks_follow_one_another_without_gaps_or_repeats(environment):
     """Keyset chunks of 7 over rows sharing their created_at: every row once, newest
     first, ties broken by id as the list orders them."""
     from logs.api.search import export_rows
-    from logs.selectors import NotificationFilters
+    from logs.search_filters import NotificationFilters
 
     made = [make_log(environment, minutes=n // 5) for n in range(23)]  # 5 per minute
     rows = list(
