@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 
 from audit.models import AccessRecord
 from audit.services import access_record
+from config.times import stamp
 from console import queries, services
 from console.presenting import (
     CHANNEL_ICONS,
@@ -21,7 +22,6 @@ from console.presenting import (
     channel_badge,
     email_srcdoc,
     pretty_json,
-    stamp,
     status_tone,
 )
 from console.resend_plan import resend_plan
