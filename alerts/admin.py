@@ -14,8 +14,8 @@ from alerts.forms import AlertRuleForm
 from alerts.links import alert_search_path
 from alerts.models import Alert, AlertNotice, AlertRule
 from alerts.vocabulary import RuleKind
-from console.masking import url_origin
 from logs.admin import ReadOnlyLogAdmin
+from logs.masking import url_origin
 from logs.vocabulary import event_label
 
 

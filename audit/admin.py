@@ -12,7 +12,7 @@ from django.urls import path
 
 from accounts.selectors import MANAGER_ROLES, account_list_for_user, member_list_for_user
 from audit.models import AccessRecord
-from console.presenting import stamp, time_html, viewer_zone
+from config.times import stamp, time_html, viewer_zone
 from logs.admin import ReadOnlyLogAdmin
 from logs.csv_cells import csv_row
 

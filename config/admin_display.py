@@ -1,5 +1,5 @@
 """How every console page shows times: in the viewer's zone, with seconds and the zone's name
-("2026-12-06 23:42:13 CET"), as the support pages do (console/presenting.stamp).
+("2026-12-06 23:42:13 CET"), as the support pages do (config.times.stamp).
 
 Three parts, so no admin has to remember it:
 
@@ -20,9 +20,9 @@ from datetime import datetime
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from console.presenting import viewer_zone
+from config.times import viewer_zone
 
-# The same as console/presenting.stamp's local time, in Django's date format syntax.
+# The same as config.times.stamp's local time, in Django's date format syntax.
 MOMENT_FORMAT = "Y-m-d H:i:s T"
 
 

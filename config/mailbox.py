@@ -22,6 +22,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.http import Http404
 from django.template.response import TemplateResponse
 
+from config.times import stamp, viewer_zone
+
 LISTED = 200  # newest messages listed; older ones stay on disk
 
 
@@ -95,8 +97,6 @@ def _superuser(request) -> None:
 
 def mailbox_view(request, key: str | None = None):
     _superuser(request)
-    from console.presenting import stamp, viewer_zone
-
     zone = viewer_zone(request)
     context = admin.site.each_context(request) | {"title": "Mailbox", "directory": mailbox_dir()}
     if key is None:

@@ -13,8 +13,8 @@ from django.contrib import admin
 from django.urls import path
 
 from accounts.admin import TenantScopedAdmin
+from config.times import stamp, time_html, viewer_zone
 from console.models import ConsoleSettings, RevealRecord
-from console.presenting import stamp, time_html, viewer_zone
 from console.views.export import export_view
 from console.views.notification import events_view, notification_view, resend_view, reveal_view
 from console.views.search import search_view

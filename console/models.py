@@ -7,7 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
-from console.masking import DEFAULT_SENSITIVE_WORDS
+from logs.masking import DEFAULT_SENSITIVE_WORDS
 
 
 def _default_words() -> list[str]:

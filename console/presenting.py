@@ -1,58 +1,17 @@
-"""How the console shows things: times in the viewer's zone with seconds and the zone's name
-(UTC on hover), badges for states, the email preview's sandbox document. No database."""
+"""How the console shows things: badges for states, the email preview's sandbox document,
+pretty JSON. No database. Times in the viewer's zone are config/times.py's (every admin page
+shows them)."""
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from logs.vocabulary import Channel, DeliveryState, EventSubKind, NotificationStatus
 
-# The browser's zone (console.js stores Intl's answer in this cookie); UTC until it has.
-TZ_COOKIE = "console_tz"
-
-
-def viewer_zone(request) -> ZoneInfo:
-    name = unquote(request.COOKIES.get(TZ_COOKIE, ""))  # the script URL-encodes the "/"
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")  # a tampered or unknown cookie: the safe, labelled default
-
-
-@dataclass(frozen=True)
-class Stamp:
-    local: str  # "2026-11-27 06:04:13 CET"
-    utc: str  # "2026-11-27 05:04:13 UTC", on hover
-    iso: str
-
-
-def stamp(moment: datetime | None, zone: ZoneInfo) -> Stamp | None:
-    if moment is None:
-        return None
-    local = moment.astimezone(zone)
-    return Stamp(
-        local=f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}",
-        utc=f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-        iso=moment.astimezone(UTC).isoformat(timespec="microseconds"),
-    )
-
-
 # Symbols every system font has (no emoji font, no icon font download).
-def time_html(moment: Stamp | None) -> str:
-    """The same as templates/console/_time.html, for lists rendered in Python."""
-    if moment is None:
-        return "—"
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>', moment.iso, moment.utc, moment.local
-    )
-
-
 CHANNEL_ICONS = {
     Channel.EMAIL: "✉",
     Channel.SMS: "✆",

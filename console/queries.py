@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
 
-from console.masking import DEFAULT_SENSITIVE_WORDS
 from console.models import ConsoleSettings, ResendLink
+from logs.masking import DEFAULT_SENSITIVE_WORDS
 from logs.models import Delivery, Event, Notification
 from logs.timeline import timeline
 from notifications.models import InAppNotification, NotificationType, UserPreference

@@ -15,8 +15,8 @@ from accounts.crypto import secret_encrypt
 from accounts.models import Membership
 from accounts.selectors import MANAGER_ROLES, environment_list_for_user
 from config.admin_display import moment_text
-from console.masking import url_origin
 from logs.admin import ReadOnlyLogAdmin, WrittenElsewhere
+from logs.masking import url_origin
 from logs.models import PurgeRun
 from stream.forms import SubscriptionForm
 from stream.models import StreamAttempt, StreamMessage, Subscription

@@ -5,7 +5,7 @@ Staff see callbacks of their environments (a callback's environment is known onc
 a delivery, or when its URL named one); callbacks that matched nothing are a superuser's to
 inspect. Lists never count the table and filter on indexed columns only.
 
-Headers and bodies go through the console's masker (console/masking.py), for everyone:
+Headers and bodies go through the log's masker (logs/masking.py), for everyone:
 fields and headers named as secrets (the environment's words, and signature, auth, key…), the
 values of secret-named URL parameters (a clicked link's `?token=`), and the secrets of the
 notifications the callback is about (their merge tags: a reset token in a clicked URL's path).
@@ -20,9 +20,9 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from console.masking import DEFAULT_SENSITIVE_WORDS, URL_SECRET_WORDS, Masker, masker_build
 from console.queries import sensitive_words_for
 from logs.admin import ReadOnlyLogAdmin
+from logs.masking import DEFAULT_SENSITIVE_WORDS, URL_SECRET_WORDS, Masker, masker_build
 from logs.models import Delivery, Notification
 from webhooks.models import InboxEntry, InboxState
 from webhooks.receivers.email import email_providers

@@ -5,7 +5,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 
 from config.heartbeat import background_status
-from console.presenting import stamp, time_html, viewer_zone
+from config.times import stamp, time_html, viewer_zone
 
 register = template.Library()
 

@@ -14,20 +14,20 @@ from django.template.response import TemplateResponse
 
 from audit.models import AccessRecord
 from audit.services import access_record
+from config.times import stamp
 from console import queries, services
-from console.masking import Masker, addresses_hidden, addresses_of, masker_build
 from console.presenting import (
     CHANNEL_ICONS,
     KIND_TONES,
     channel_badge,
     email_srcdoc,
     pretty_json,
-    stamp,
     status_tone,
 )
 from console.resend_plan import resend_plan
 from console.views.viewer import Viewer, addresses_masked, console_url, page_url, viewer_for
 from logs.content_retention import content_cleared_notice
+from logs.masking import Masker, addresses_hidden, addresses_of, masker_build
 from logs.models import Notification
 from logs.payloads import event_payload
 from logs.selectors import notification_deliveries, notification_deliveries_sent

@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.template.response import TemplateResponse
 
+from config.times import stamp, time_html
 from console import queries
 from console.forms import SearchForm, environment_from
 from console.interpret import KEY_LABELS
-from console.presenting import badges_html, channel_badge, stamp, status_tone, time_html
+from console.presenting import badges_html, channel_badge, status_tone
 from console.search import PagePosition, console_search, newer_params, older_params, page_position
 from console.views.viewer import Viewer, addresses_masked, console_url, page_url, viewer_for
 from logs.models import Notification

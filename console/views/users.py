@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 
 from audit.models import AccessRecord
 from audit.services import access_record
+from config.times import stamp
 from console import queries
-from console.presenting import stamp
 from console.views.search import search_context
 from console.views.viewer import addresses_masked, console_url, viewer_for
 from logs.erasure import erasure_request

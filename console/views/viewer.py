@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from accounts.models import Environment, Membership
 from accounts.selectors import MANAGER_ROLES, account_roles_for_user, environment_list_for_user
-from console.masking import email_masked, number_masked
-from console.presenting import viewer_zone
+from config.times import viewer_zone
+from logs.masking import email_masked, number_masked
 from logs.models import Notification
 
 # Support and above export and resend; viewers only read.

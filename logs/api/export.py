@@ -7,10 +7,10 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 
-from console.masking import email_masked, number_masked
 from logs.api.params import CHANNEL_WIRE_NAMES
 from logs.api.search import EXPORT_COLUMNS, export_rows
 from logs.csv_cells import csv_row
+from logs.masking import email_masked, number_masked
 from logs.search_filters import NotificationFilters
 
 # The export's header, in the API's spelling; channels as NotificationAPI names them.

@@ -22,7 +22,6 @@ from accounts.authentication import scope_required
 from config.api import JSONParser
 from config.export_slots import ExportsBusy, export_slot_stream, export_slot_take
 from config.throttling import credential_ident
-from console.masking import Masker, addresses_hidden, addresses_of
 from logs.api import examples
 from logs.api.cursors import cursor_token
 from logs.api.export import CONTENT_TYPES, export_stream
@@ -50,6 +49,7 @@ from logs.api.serializers import (
     log_summary,
 )
 from logs.api.throttling import CredentialRateThrottle
+from logs.masking import Masker, addresses_hidden, addresses_of
 from logs.models import Notification
 from logs.search_filters import NotificationPage
 from logs.selectors import notification_deliveries_sent, notification_get, notification_timeline

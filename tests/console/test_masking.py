@@ -3,7 +3,7 @@
 import pytest
 
 from console.interpret import search_keys_guess
-from console.masking import (
+from logs.masking import (
     MASK,
     Masker,
     addresses_hidden,

@@ -242,7 +242,7 @@ def test_the_owner_reveals_what_was_masked(client, environment, sent_reset):
 
 
 def test_the_pure_masker_finds_tokens_in_urls_under_any_name():
-    from console.masking import MASK, masker_build
+    from logs.masking import MASK, masker_build
 
     masker = masker_build(sources=[{"link": RESET_LINK}], words=["token", "password"])
     assert masker.text(f'<a href="{RESET_LINK}&amp;x=1">') == (
