@@ -1,8 +1,8 @@
 """What the event writer (logs.services.events_record) reads: the notifications it locks
 (notifications_read), then their recorded events (recorded_events, as RecordedFact) and
 their deliveries (deliveries_by_channel), each without the columns it never reads (UNREAD).
-The condition on a batch's child rows (CHILDREN_OF, children_reads) is the logs API's too
-(logs/api/search.py).
+The condition on a batch's child rows is CHILDREN_OF (children_reads): the ids and their
+days' range (the logs API reads a page's children its own way: logs/api/search.py).
 
 event_record runs for every provider callback. Its three reads (the lock, the events, the
 deliveries) are the same statements every time: prepared once per connection, they skip

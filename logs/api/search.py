@@ -21,7 +21,6 @@ from psycopg.errors import QueryCanceled
 
 from logs.api.query_filter import CompiledFilter
 from logs.models import Delivery, Notification
-from logs.recording_reads import CHILDREN_OF_ENVIRONMENT, children_of_environment_params
 from logs.search_conditions import notification_queryset
 from logs.search_filters import NOTIFICATION_FIELDS, Cursor, NotificationFilters, NotificationPage
 from logs.selectors import notification_page
@@ -113,24 +112,35 @@ def _bounded(queryset) -> list:
         raise
 
 
-# The child rows of a page's notifications (the tenant's) as the event writer reads a batch's
-# on Citus: one text for any page (the ids are one array parameter), so it is prepared and
-# planned once per connection (logs.statements.prepared_rows), not parsed and planned over every
-# day's partitions on each request, and read as plain tuples. They name the environment: on
-# Citus (the log distributed by environment) each runs on that environment's shard alone.
+# The child rows of a page's notifications (the tenant's): each notification's in its own
+# day. The page's ids and days are two array parameters joined to the table, so a notification
+# is one probe of the unique (notification_id, ...) index of its own day's partition (the join
+# prunes the partitions row by row as it runs). The writer's form (logs/recording_reads.py:
+# the ids and their days' range) probes every id in every day of the range, which for a page
+# spread over a week (one user's, one address's) is every partition's index probed for each
+# of its notifications, and by the environment may walk an (environment_id, ...) index over
+# those days instead. One text for any page: prepared and planned once per connection
+# (logs.statements.prepared_rows), read as plain tuples. The environment is named: on Citus
+# (the log distributed by environment) each runs on that environment's shard alone.
+_PAGE_CHILDREN = (
+    "FROM unnest(%s::uuid[], %s::timestamptz[]) AS page (id, created_at) "
+    "JOIN {table} AS child ON child.notification_id = page.id "
+    "AND child.notification_created_at = page.created_at AND child.environment_id = %s"
+)
 _PAGE_DELIVERIES = (
-    "SELECT notification_id, channel, state, state_detail FROM logs_delivery "  # noqa: S608
-    f"WHERE {CHILDREN_OF_ENVIRONMENT} ORDER BY channel"
+    "SELECT child.notification_id, child.channel, child.state, child.state_detail "
+    + _PAGE_CHILDREN.format(table="logs_delivery")
+    + " ORDER BY child.channel"
 )
 _PAGE_EVENTS = (
-    "SELECT notification_id, id, kind, sub_kind, channel, occurred_at, detail, "  # noqa: S608
-    f"dedupe_key FROM logs_event WHERE {CHILDREN_OF_ENVIRONMENT}"
+    "SELECT child.notification_id, child.id, child.kind, child.sub_kind, child.channel, "
+    "child.occurred_at, child.detail, child.dedupe_key " + _PAGE_CHILDREN.format(table="logs_event")
 )
 # What the events folded into the deliveries need (logs/timeline.py).
 _PAGE_FOLDED = (
-    "SELECT notification_id, id, channel, provider, sending_at, accepted_at, "  # noqa: S608
-    "delivered_at, sender, send_max_attempts FROM logs_delivery "
-    f"WHERE {CHILDREN_OF_ENVIRONMENT}"
+    "SELECT child.notification_id, child.id, child.channel, child.provider, child.sending_at, "
+    "child.accepted_at, child.delivered_at, child.sender, child.send_max_attempts "
+    + _PAGE_CHILDREN.format(table="logs_delivery")
 )
 
 
@@ -178,7 +188,11 @@ def _by_notification(sql: str, notifications: list[Notification], line) -> dict[
     if not notifications:
         return by_notification
     [environment_id] = {notification.environment_id for notification in notifications}
-    params = children_of_environment_params(environment_id, notifications)
+    params = [
+        [notification.id for notification in notifications],
+        [notification.created_at for notification in notifications],
+        environment_id,
+    ]
     for notification_id, *values in prepared_rows(sql, params):
         by_notification[notification_id].append(line._make(values))
     return by_notification
