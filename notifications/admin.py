@@ -18,7 +18,7 @@ from notifications.models import (
     UserPreference,
 )
 from notifications.providers import PROVIDERS_BY_CHANNEL
-from notifications.services import twilio_auth_token_set
+from notifications.services.upkeep import twilio_auth_token_set
 
 
 class ChannelTemplateInline(admin.StackedInline):
