@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Value
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import ShowsSecretOnce, TenantScopedAdmin
+from accounts.admin.bases import ShowsSecretOnce, TenantScopedAdmin
 from accounts.crypto import secret_encrypt
 from accounts.models import Membership
 from accounts.selectors import MANAGER_ROLES, environment_list_for_user
