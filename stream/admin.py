@@ -20,7 +20,8 @@ from logs.admin import ReadOnlyLogAdmin, WrittenElsewhere
 from logs.models import PurgeRun
 from stream.forms import SubscriptionForm
 from stream.models import StreamAttempt, StreamMessage, Subscription
-from stream.services import message_replay, subscription_enable, subscription_secret_generate
+from stream.services.subscriptions import subscription_enable, subscription_secret_generate
+from stream.services.upkeep import message_replay
 
 
 @admin.register(Subscription)
