@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 from accounts.selectors import MANAGER_ROLES, account_list_for_user
 from alerts.forms import AlertRuleForm
 from alerts.links import alert_search_path

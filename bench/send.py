@@ -35,7 +35,7 @@ from bench.server import ROOT, start_gunicorns, stop_process_group
 from logs.models import Delivery
 from logs.vocabulary import Channel
 from notifications.models import ChannelTemplate, NotificationType, Outbox
-from notifications.services import dispatch_batcher, dispatch_enqueue, notification_send
+from notifications.services.sends import dispatch_batcher, dispatch_enqueue, notification_send
 from notifications.wire import send_request_parse
 
 CELERY_QUEUE = "celery"  # Celery's default queue: a Redis list of that name

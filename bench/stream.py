@@ -22,7 +22,8 @@ from bench.send import _celery_to, _queue_empty, _redis_url
 from bench.server import ROOT, stop_process_group
 from logs.services import event_record, notification_create
 from stream.models import MessageState, StreamMessage
-from stream.services import _drain_flag, drains_enqueue, subscription_create
+from stream.services.outbox import drain_flag, drains_enqueue
+from stream.services.subscriptions import subscription_create
 
 KINDS = ("sending", "sent", "delivered")
 OUTBOUND_QUEUE = "outbound"  # where stream drains go (CELERY_TASK_ROUTES)
@@ -112,7 +113,7 @@ class StreamThroughput(Scenario):
         run.defer(_queue_empty, self.redis_url)
         redis.Redis.from_url(self.redis_url).delete(OUTBOUND_QUEUE)
         run.defer(redis.Redis.from_url(self.redis_url).delete, OUTBOUND_QUEUE)
-        cache.delete(_drain_flag(subscription.pk))
+        cache.delete(drain_flag(subscription.pk))
         self.worker = self._worker_start(run)
 
     def _worker_start(self, run: Run) -> subprocess.Popen:

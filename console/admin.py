@@ -12,7 +12,7 @@ from functools import partial
 from django.contrib import admin
 from django.urls import path
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 from config.times import stamp, time_html, viewer_zone
 from console.models import ConsoleSettings, RevealRecord
 from console.views.export import export_view

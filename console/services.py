@@ -7,7 +7,7 @@ from django.db import transaction
 from console.models import ResendLink, RevealRecord
 from logs.content_retention import content_cleared_notice
 from logs.models import Notification
-from notifications.services import notification_send
+from notifications.services.sends import notification_send
 from notifications.wire import RequestInvalid, send_request_parse
 
 # Fields of the original request a resend does not repeat: it goes now, and is a new send
@@ -18,7 +18,7 @@ _NOT_REPEATED = ("schedule",)
 def notification_resend(*, notification: Notification, user) -> uuid.UUID:
     """Send the notification's original request again, as a new notification, and link the
     two. Raises notifications.wire.RequestInvalid (the stored request no longer parses) or
-    notifications.services.NotFound (its type was removed from the catalogue)."""
+    notifications.services.sends.NotFound (its type was removed from the catalogue)."""
     if notification.content_cleared_after is not None:
         # What is left of the request would send the message without its merge tags.
         raise RequestInvalid(

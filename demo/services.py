@@ -21,7 +21,7 @@ from insights.services import rollups_rebuild
 from logs.models import Notification
 from logs.vocabulary import Channel
 from notifications.models import ChannelTemplate, EndUser, NotificationType, UserPreference
-from notifications.services import notification_send
+from notifications.services.sends import notification_send
 from notifications.wire import send_request_parse
 
 DEMO_ACCOUNT = "Demo"

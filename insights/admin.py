@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 from accounts.selectors import environment_list_for_user
 from insights import charts
 from insights.forms import DEFAULT_PERIOD, PERIODS, InsightsFilterForm

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 
 
 class WrittenElsewhere:

@@ -4,7 +4,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 from accounts.models import Environment, Membership
 from accounts.selectors import account_list_for_user, environment_list_for_user
 from notifications.models import (
@@ -18,7 +18,7 @@ from notifications.models import (
     UserPreference,
 )
 from notifications.providers import PROVIDERS_BY_CHANNEL
-from notifications.services import twilio_auth_token_set
+from notifications.services.upkeep import twilio_auth_token_set
 
 
 class ChannelTemplateInline(admin.StackedInline):

@@ -21,7 +21,8 @@ from accounts.authentication import (
 )
 from accounts.models import ApiKey
 from config.throttling import SendRateThrottle, UserRateThrottle
-from notifications import openapi, services
+from notifications import openapi
+from notifications.services import end_users, in_app, schedules, sends
 from notifications.wire import (
     RequestInvalid,
     identify_parse,
@@ -138,8 +139,8 @@ _PATH_IDS = {"user_id": 255, "notification_id": 100, "sub_notification_id": 255}
 # The services' and parser's own refusals and their statuses (DRF and plain views alike).
 _REFUSAL_STATUS = {
     RequestInvalid: status.HTTP_400_BAD_REQUEST,
-    services.NotFound: status.HTTP_404_NOT_FOUND,
-    services.Conflict: status.HTTP_409_CONFLICT,
+    sends.NotFound: status.HTTP_404_NOT_FOUND,
+    sends.Conflict: status.HTTP_409_CONFLICT,
 }
 _REFUSALS = tuple(_REFUSAL_STATUS)
 
@@ -200,13 +201,13 @@ class _PlainPost(_SendView):
         raise NotImplementedError
 
 
-def _send(request, *, source: str) -> services.SendAccepted:
+def _send(request, *, source: str) -> sends.SendAccepted:
     body = _json_body(request)
     send_request = send_request_parse(body)
     key = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()
     if len(key) > IDEMPOTENCY_KEY_MAX:
         raise RequestInvalid(f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters.")
-    return services.notification_send(
+    return sends.notification_send(
         environment=request.auth.environment,
         send_request=send_request,
         raw_request=body,
@@ -270,7 +271,7 @@ def _tracking_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise services.NotFound(f"{value!r} is not a tracking id (a UUID).") from None
+        raise sends.NotFound(f"{value!r} is not a tracking id (a UUID).") from None
 
 
 class ScheduleView(_SendView):
@@ -292,7 +293,7 @@ class ScheduleView(_SendView):
     )
     def patch(self, request, client_id: str, tracking_id: str):
         update = schedule_update_parse(_json_body(request))
-        services.schedule_update(
+        schedules.schedule_update(
             environment=request.auth.environment,
             tracking_id=_tracking_id(tracking_id),
             update=update,
@@ -308,7 +309,7 @@ class ScheduleView(_SendView):
         responses=openapi.TRACKING_ID_ANSWER | openapi.errors(401, 403, 404, 409, 429),
     )
     def delete(self, request, client_id: str, tracking_id: str):
-        services.schedule_delete(
+        schedules.schedule_delete(
             environment=request.auth.environment, tracking_id=_tracking_id(tracking_id)
         )
         return Response({"trackingId": tracking_id})
@@ -345,7 +346,7 @@ class RetractView(_SendView):
         sub_id = body.get("subNotificationId") or body.get("secondaryId") or ""
         if not isinstance(sub_id, str):
             raise RequestInvalid("subNotificationId must be a string.")
-        removed = services.in_app_retract(
+        removed = in_app.in_app_retract(
             environment=request.auth.environment,
             notification_type=notification_type,
             user_id=user_id,
@@ -372,7 +373,7 @@ class SubNotificationView(_SendView):
         title = body.get("title", "") if isinstance(body, dict) else None
         if not isinstance(title, str):
             raise RequestInvalid("title must be a string.")
-        services.sub_notification_put(
+        end_users.sub_notification_put(
             environment=request.auth.environment,
             notification_type=notification_id,
             sub_notification_id=sub_notification_id,
@@ -394,7 +395,7 @@ class SubNotificationView(_SendView):
         responses=openapi.SUB_NOTIFICATION_ANSWER | openapi.errors(401, 403, 404, 429),
     )
     def delete(self, request, client_id: str, notification_id: str, sub_notification_id: str):
-        services.sub_notification_delete(
+        end_users.sub_notification_delete(
             environment=request.auth.environment,
             notification_type=notification_id,
             sub_notification_id=sub_notification_id,
@@ -426,7 +427,7 @@ class UserPreferencesView(_SendView):
     )
     def post(self, request, client_id: str, user_id: str):
         preferences = preferences_parse(_json_body(request))
-        services.user_preferences_set(
+        end_users.user_preferences_set(
             environment=request.auth.environment, user_id=user_id, preferences=preferences
         )
         return Response({"userId": user_id, "preferences": len(preferences)})
@@ -455,7 +456,7 @@ class UserPreferencesDeleteView(_UserView):
             # test once these parameters were in the schema).
             if "\x00" in request.query_params.get(name, ""):
                 raise RequestInvalid(f"{name} contains a NUL character (%00): remove it.")
-        deleted = services.user_preferences_delete(
+        deleted = end_users.user_preferences_delete(
             environment=request.auth.environment,
             user_id=user_id,
             notification_type=notification_type,
@@ -489,7 +490,9 @@ class IdentifyView(_UserView):
     )
     def post(self, request, client_id: str, user_id: str):
         recipient = identify_parse(_json_body(request, required=False), user_id)
-        user = services.end_user_identify(environment=request.auth.environment, recipient=recipient)
+        user = end_users.end_user_identify(
+            environment=request.auth.environment, recipient=recipient
+        )
         return Response(
             {
                 "id": user.user_id,
@@ -531,7 +534,7 @@ class InAppFeedView(_UserView):
             limit = min(max(int(request.query_params.get("count", 50)), 1), 200)
         except ValueError:
             raise RequestInvalid("count must be a whole number between 1 and 200.") from None
-        items = services.in_app_feed_fetch(
+        items = in_app.in_app_feed_fetch(
             environment=request.auth.environment, user_id=user_id, limit=limit
         )
         return Response({"notifications": [_in_app_item(item) for item in items]})
@@ -554,7 +557,7 @@ class InAppFeedView(_UserView):
     )
     def patch(self, request, client_id: str, user_id: str):
         update = in_app_update_parse(_json_body(request))
-        updated = services.in_app_update(
+        updated = in_app.in_app_update(
             environment=request.auth.environment, user_id=user_id, update=update
         )
         return Response({"updated": updated})

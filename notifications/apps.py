@@ -10,7 +10,8 @@ class NotificationsConfig(AppConfig):
         from notifications import checks  # noqa: F401  (registers the start-up checks)
         from notifications.erasure import erasers_register
         from notifications.models import NotificationType
-        from notifications.services import notification_type_cache, twilio_auth_tokens_reencrypt
+        from notifications.services.sends import notification_type_cache
+        from notifications.services.upkeep import twilio_auth_tokens_reencrypt
 
         # rotate_secrets re-encrypts the environments' Twilio auth tokens too.
         secret_reencrypter_register(

@@ -13,7 +13,7 @@ from logs.vocabulary import Channel
 from notifications.dispatch_load import Dispatch
 from notifications.providers import OutgoingMessage
 from notifications.rendering import Content, RenderError, content_parts, content_render
-from notifications.services import sender_refusal
+from notifications.services.sends import sender_refusal
 from notifications.wire import CHANNEL_TO_WIRE
 
 

@@ -219,7 +219,7 @@ class TwilioCredentials(models.Model):
 
     The token is write-only: stored encrypted (accounts/crypto.py, under
     SECRETS_ENCRYPTION_KEY), never shown back or logged; the console says only whether one is
-    set. Written through notifications.services.twilio_credentials_save."""
+    set. Written through notifications.services.upkeep.twilio_auth_token_set."""
 
     environment = models.OneToOneField(
         "accounts.Environment", on_delete=models.DB_CASCADE, related_name="twilio_credentials"

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from notifications.dispatch_load import Dispatch
 from notifications.models import Outbox
-from notifications.services import dispatch_enqueue
+from notifications.services.sends import dispatch_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from notifications.dispatch import notification_dispatch, notifications_dispatch
 from notifications.outbox import outbox_sweep
-from notifications.services import send_tables_purge
+from notifications.services.upkeep import send_tables_purge
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

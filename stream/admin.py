@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Prefetch, Value
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import ShowsSecretOnce, TenantScopedAdmin
+from accounts.admin.bases import ShowsSecretOnce, TenantScopedAdmin
 from accounts.crypto import secret_encrypt
 from accounts.models import Membership
 from accounts.selectors import MANAGER_ROLES, environment_list_for_user
@@ -20,7 +20,8 @@ from logs.masking import url_origin
 from logs.models import PurgeRun
 from stream.forms import SubscriptionForm
 from stream.models import StreamAttempt, StreamMessage, Subscription
-from stream.services import message_replay, subscription_enable, subscription_secret_generate
+from stream.services.subscriptions import subscription_enable, subscription_secret_generate
+from stream.services.upkeep import message_replay
 
 
 @admin.register(Subscription)

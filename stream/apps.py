@@ -11,11 +11,8 @@ class StreamConfig(AppConfig):
         from logs.erasure import erasure_eraser_register
         from logs.signals import event_recorded
         from stream.models import StreamMessage, Subscription
-        from stream.services import (
-            stream_event_enqueue,
-            stream_messages_erase,
-            subscriptions_cache,
-        )
+        from stream.services.outbox import stream_event_enqueue, subscriptions_cache
+        from stream.services.upkeep import stream_messages_erase
 
         for signal in (post_save, post_delete):
             signal.connect(

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from config import outbound
 from logs.vocabulary import EventKind, EventSubKind
 from stream.models import Subscription
-from stream.services import subscription_filters_check
+from stream.services.subscriptions import subscription_filters_check
 
 
 class SubscriptionForm(forms.ModelForm):

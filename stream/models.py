@@ -3,7 +3,7 @@
 A message is one event for one subscription, with its body fixed when the event was
 recorded (the log row may be purged before a slow subscriber takes it). Messages of one
 notification to one subscription go out in id order: a later one waits while an earlier one
-is pending (stream/services.py)."""
+is pending (stream/services/delivery.py)."""
 
 from urllib.parse import urlsplit
 

@@ -1,7 +1,8 @@
 from celery import shared_task
 from django.conf import settings
 
-from stream.services import message_deliver, messages_purge, messages_sweep, subscription_drain
+from stream.services.delivery import message_deliver, subscription_drain
+from stream.services.upkeep import messages_purge, messages_sweep
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

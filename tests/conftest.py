@@ -67,7 +67,7 @@ def celery_broker(redis_url):
     import redis
 
     from config.celery import app as celery_app
-    from notifications.services import dispatch_batcher
+    from notifications.services.sends import dispatch_batcher
     from webhooks.inbox import inbox_batcher
 
     def pools_forgotten():

@@ -62,7 +62,7 @@ def project_copy(tmp_path_factory) -> Path:
     [
         # A service importing its tasks module (notifications: dispatch <-> services <-> tasks).
         (
-            "notifications/services.py",
+            "notifications/services/sends.py",
             "    from notifications.tasks import notification_dispatch_batch_task",
             "Tasks call services; services enqueue tasks by name (config/enqueue.py) BROKEN",
             "notifications.services is not allowed to import notifications.tasks",

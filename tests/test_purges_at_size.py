@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from notifications.models import SendIdempotencyKey
-from notifications.services import send_tables_purge
+from notifications.services.upkeep import send_tables_purge
 from tests.factories import EnvironmentFactory
 from tests.helpers import series_insert
 

@@ -32,7 +32,7 @@ from logs.models import Notification
 from logs.payloads import event_payload
 from logs.selectors import notification_deliveries, notification_deliveries_sent
 from logs.vocabulary import Channel, EventKind, NotificationStatus
-from notifications.services import NotFound
+from notifications.services.sends import NotFound
 from notifications.wire import RequestInvalid
 
 

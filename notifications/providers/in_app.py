@@ -1,7 +1,7 @@
 """In-app: the "provider" is the user's feed in our own database. Sent when the item is
 stored; Delivered as soon as Sent is recorded, because the item is then in the user's feed
 (the reference product counts in-app as delivered there too). Opened and Clicked come from the
-user's app (notifications/services.py, in_app_update) as Engagement - Opened / - Clicked."""
+user's app (notifications/services/in_app.py, in_app_update) as Engagement - Opened / - Clicked."""
 
 from logs.services import event_record
 from logs.vocabulary import Channel, EventKind

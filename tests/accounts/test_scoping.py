@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
 from django.urls import reverse
 
-from accounts.admin import TenantScopedAdmin
+from accounts.admin.bases import TenantScopedAdmin
 from accounts.models import ApiKey, Environment, Invitation, Membership
 from tests.factories import AccountFactory, EnvironmentFactory, MembershipFactory, UserFactory
 

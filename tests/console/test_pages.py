@@ -583,7 +583,7 @@ def pipeline(settings):
 
 
 def _sent_through_the_pipeline(environment, django_capture_on_commit_callbacks, **extra):
-    from notifications.services import notification_send
+    from notifications.services.sends import notification_send
     from notifications.wire import send_request_parse
     from tests.notifications.factories import ChannelTemplateFactory
 

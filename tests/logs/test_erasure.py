@@ -31,7 +31,7 @@ from notifications.models import (
     UserPreference,
 )
 from stream.models import StreamMessage, Subscription
-from stream.services import subscription_secret_generate
+from stream.services.subscriptions import subscription_secret_generate
 from tests.console.conftest import console_user
 from tests.factories import ApiKeyFactory, EnvironmentFactory
 from tests.logs.api.conftest import SECRET, bearer_client, client_for

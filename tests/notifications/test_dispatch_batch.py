@@ -10,7 +10,7 @@ from logs.models import Notification
 from logs.vocabulary import Channel
 from notifications.dispatch import notifications_dispatch
 from notifications.models import Outbox, SandboxMessage
-from notifications.services import notification_send
+from notifications.services.sends import notification_send
 from notifications.tasks import notification_dispatch_batch_task
 from notifications.wire import send_request_parse
 from tests.notifications.factories import UserPreferenceFactory

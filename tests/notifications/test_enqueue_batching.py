@@ -5,7 +5,7 @@ tests/notifications/test_worker.py stops Redis mid-burst.)"""
 
 import uuid
 
-from notifications.services import dispatch_enqueue
+from notifications.services.sends import dispatch_enqueue
 from tests.conftest import queued_messages
 
 

@@ -174,7 +174,7 @@ def test_nightly_purge_keeps_what_points_at_logs_still_kept(environment):
     from datetime import UTC, datetime
 
     from notifications.models import InAppNotification, SendIdempotencyKey
-    from notifications.services import send_tables_purge
+    from notifications.services.upkeep import send_tables_purge
 
     now = datetime(2026, 11, 27, 3, 45, tzinfo=UTC)
     old, recent = now - timedelta(days=8), now - timedelta(days=6)

@@ -18,7 +18,7 @@ from accounts.crypto import secret_decrypt
 from accounts.models import Membership
 from logs.vocabulary import Channel
 from notifications.models import TwilioCredentials
-from notifications.services import twilio_auth_token_set
+from notifications.services.upkeep import twilio_auth_token_set
 from tests.accounts.test_crypto import encryption_keys, stored_row
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
 from tests.notifications.conftest import TWILIO_INSTALL_SID, TWILIO_INSTALL_TOKEN

@@ -14,7 +14,7 @@ import redis
 
 from logs.models import Delivery, Notification
 from notifications.models import Outbox, SandboxMessage
-from notifications.services import notification_send
+from notifications.services.sends import notification_send
 from notifications.wire import send_request_parse
 from tests.notifications.conftest import SECRET, basic
 from tests.notifications.fakes import free_port

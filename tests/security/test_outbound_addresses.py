@@ -15,7 +15,7 @@ from accounts.models import Membership
 from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertNotice, AlertRule
 from stream.models import StreamAttempt, Subscription
-from stream.services import subscription_create, subscription_secret_generate
+from stream.services.subscriptions import subscription_create, subscription_secret_generate
 from tests.alerts.helpers import record, rule
 from tests.factories import EnvironmentFactory, MembershipFactory, UserFactory
 from tests.logs.factories import NotificationFactory

@@ -16,7 +16,7 @@ from alerts.evaluation import alert_rules_evaluate
 from alerts.models import AlertNotice
 from logs.models import Event
 from stream.models import StreamAttempt, StreamMessage
-from stream.services import subscription_create
+from stream.services.subscriptions import subscription_create
 from tests.alerts.helpers import record, rule
 from tests.factories import EnvironmentFactory
 from tests.logs.factories import NotificationFactory

@@ -15,7 +15,8 @@ from standardwebhooks import Webhook
 from accounts.models import Membership
 from logs.models import PurgeRun
 from stream.models import StreamAttempt, StreamMessage, Subscription
-from stream.services import message_sign, subscription_create
+from stream.services.delivery import message_sign
+from stream.services.subscriptions import subscription_create
 from tests.factories import AccountFactory, EnvironmentFactory, MembershipFactory, UserFactory
 from tests.helpers import assert_no_cookie_holds, walk
 

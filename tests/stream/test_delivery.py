@@ -17,15 +17,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from logs.services import event_record
 from stream.models import MessageState, StreamAttempt, StreamMessage, Subscription
-from stream.services import (
-    message_deliver,
-    message_replay,
-    message_sign,
-    messages_sweep,
-    subscription_create,
-    subscription_drain,
-    subscription_enable,
-)
+from stream.services.delivery import message_deliver, message_sign, subscription_drain
+from stream.services.subscriptions import subscription_create, subscription_enable
+from stream.services.upkeep import message_replay, messages_sweep
 from tests.factories import AccountFactory, EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 
@@ -278,12 +272,12 @@ def test_a_subscriber_failing_for_the_window_is_disabled_with_a_notice(
     assert subscription.failing_since is not None and subscription.enabled
 
     with time_machine.travel(timezone.now() + timedelta(seconds=61), tick=True):
-        with caplog.at_level(logging.WARNING, logger="stream.services"):
+        with caplog.at_level(logging.WARNING, logger="stream.services.delivery"):
             messages_sweep()
         subscription.refresh_from_db()
         assert not subscription.enabled
         assert "every delivery failed for 60 s" in subscription.disabled_reason
-        [notice] = [r.getMessage() for r in caplog.records if r.name == "stream.services"]
+        [notice] = [r.getMessage() for r in caplog.records if r.name == "stream.services.delivery"]
         assert "disabled" in notice and receiver.url not in notice
         assert StreamMessage.objects.get().state == MessageState.GIVEN_UP
         record(notification, "sent")  # a disabled subscriber gets no new messages
@@ -310,7 +304,7 @@ def test_replay_sends_a_message_again_with_the_same_webhook_id(celery_eager, rec
 
 
 def test_finished_messages_go_with_the_logs_and_pending_ones_stay(receiver):
-    from stream.services import messages_purge
+    from stream.services.upkeep import messages_purge
 
     environment = EnvironmentFactory()
     subscription = subscribe(receiver, environment)
@@ -327,7 +321,7 @@ def test_finished_messages_go_with_the_logs_and_pending_ones_stay(receiver):
 
 
 def test_an_accounts_shorter_retention_purges_its_finished_messages_sooner(receiver):
-    from stream.services import messages_purge
+    from stream.services.upkeep import messages_purge
 
     short = EnvironmentFactory(account=AccountFactory(retention_days=2))
     other = EnvironmentFactory()

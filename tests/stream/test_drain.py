@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from logs.services import event_record
 from stream.models import MessageState, StreamAttempt, StreamMessage
-from stream.services import subscription_create, subscription_drain
+from stream.services.delivery import subscription_drain
+from stream.services.subscriptions import subscription_create
 from tests.factories import EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 

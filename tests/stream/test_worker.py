@@ -10,7 +10,7 @@ import redis
 
 from logs.services import event_record
 from stream.models import MessageState, StreamAttempt, StreamMessage
-from stream.services import subscription_create
+from stream.services.subscriptions import subscription_create
 from tests.factories import EnvironmentFactory
 from tests.logs.factories import NotificationFactory
 from tests.notifications.processes import Processes, child_database_url, wait_for

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from logs.models import Delivery
 from notifications.models import TwilioCredentials
-from notifications.services import twilio_auth_token_set
+from notifications.services.upkeep import twilio_auth_token_set
 from tests.accounts.test_crypto import encryption_keys
 from tests.factories import EnvironmentFactory
 from tests.webhooks.providers import TWILIO_TOKEN, TwilioSms, TwilioVoice, sent_delivery
