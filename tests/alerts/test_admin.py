@@ -174,11 +174,13 @@ def test_alerts_are_listed_firing_and_resolved_with_the_search_link(
     assert "Rule 0" not in firing.content.decode()
     link = next(part for part in text.split('"') if part.startswith("/admin/logs/notification/?"))
     query = parse_qs(urlsplit(link).query)
+    # From the day the alert's window starts (the day before, in the first minutes of a day).
+    [window_start] = set(Alert.objects.values_list("window_start", flat=True))
     assert query == {
         "environment": [str(environment.id)],
         "channel": ["email"],
         "event": ["failed"],
-        "date_from": [timezone.now().date().isoformat()],
+        "date_from": [window_start.date().isoformat()],
         "date_to": [timezone.now().date().isoformat()],
     }
 
