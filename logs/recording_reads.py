@@ -1,7 +1,7 @@
 """What the event writer (logs.services.events_record) reads: the notifications it locks
 (notifications_read), then their recorded events (recorded_events, as RecordedFact) and
 their deliveries (deliveries_by_channel), each without the columns it never reads (UNREAD).
-The condition on a batch's child rows is CHILDREN_OF (children_reads): the ids and their
+The condition on a batch's child rows is _CHILDREN_OF (children_reads): the ids and their
 days' range (the logs API reads a page's children its own way: logs/api/search.py).
 
 event_record runs for every provider callback. Its three reads (the lock, the events, the
@@ -102,7 +102,7 @@ class RecordedFact:
 # unique (notification_id, dedupe_key, ...) and (notification_id, channel, ...) indexes answer
 # it. With environment_id too PostgreSQL may pick the (environment_id, kind, ...) index and
 # walk every event of those days.
-CHILDREN_OF = (
+_CHILDREN_OF = (
     "notification_id = ANY(%s::uuid[]) "
     "AND notification_created_at >= %s AND notification_created_at <= %s"
 )
@@ -112,29 +112,29 @@ _RECORDED_EVENTS = (
 )
 
 
-def children_params(notifications: list[Notification]) -> list:
+def _children_params(notifications: list[Notification]) -> list:
     created = [notification.created_at for notification in notifications]
     return [[notification.id for notification in notifications], min(created), max(created)]
 
 
 # On Citus the same, naming the notifications' one environment: a router query of one shard
 # (the shard's planner still has the notification_id indexes for the ids).
-CHILDREN_OF_ENVIRONMENT = f"environment_id = %s AND {CHILDREN_OF}"
+_CHILDREN_OF_ENVIRONMENT = f"environment_id = %s AND {_CHILDREN_OF}"
 
 
-def children_of_environment_params(environment_id: int, notifications: list[Notification]):
-    """CHILDREN_OF_ENVIRONMENT's parameters: the notifications are all of `environment_id`."""
-    return [environment_id, *children_params(notifications)]
+def _children_of_environment_params(environment_id: int, notifications: list[Notification]):
+    """_CHILDREN_OF_ENVIRONMENT's parameters: the notifications are all of `environment_id`."""
+    return [environment_id, *_children_params(notifications)]
 
 
 def children_reads(notifications: Iterable[Notification]) -> list[tuple[str, list]]:
     """How to read the child rows (events, deliveries) of `notifications`: [(the WHERE
     condition, its parameters)]. One statement for them all on plain PostgreSQL
-    (CHILDREN_OF); one per environment on Citus (CHILDREN_OF_ENVIRONMENT)."""
+    (_CHILDREN_OF); one per environment on Citus (_CHILDREN_OF_ENVIRONMENT)."""
     return [
-        (CHILDREN_OF, children_params(group))
+        (_CHILDREN_OF, _children_params(group))
         if environment_id is None
-        else (CHILDREN_OF_ENVIRONMENT, children_of_environment_params(environment_id, group))
+        else (_CHILDREN_OF_ENVIRONMENT, _children_of_environment_params(environment_id, group))
         for environment_id, group in environment_groups(notifications, lambda n: n.environment_id)
     ]
 
